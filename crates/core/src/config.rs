@@ -1,0 +1,315 @@
+//! One typed configuration for every role, layered: built-in defaults, then a
+//! TOML file, then environment variables `DORAFLEET_SECTION__KEY` (double
+//! underscore between levels, e.g. `DORAFLEET_SOURCES__GITHUB__TOKEN`).
+//!
+//! Invalid configuration is rejected at start with the offending key named;
+//! a pipeline that starts with a typo in its config would compute wrong
+//! numbers quietly, which is the one thing dorafleet must never do.
+
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::model::Source;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Every environment variable dorafleet reads, with what it sets. Nested keys
+/// of the config file map to `DORAFLEET_` + path joined by `__`, upper case.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("DORAFLEET_CONFIG", "path of the TOML config file (default: dorafleet.toml if present)"),
+    ("DORAFLEET_WAREHOUSE__URL", "warehouse URL, e.g. sqlite:dorafleet.db"),
+    ("DORAFLEET_SOURCES__<SOURCE>__BASE_URL", "API base URL of github / jira / jenkins"),
+    ("DORAFLEET_SOURCES__<SOURCE>__TOKEN", "API token (never logged)"),
+    ("DORAFLEET_SOURCES__<SOURCE>__TOKEN_FILE", "file holding the API token, re-read when it changes"),
+    ("DORAFLEET_SOURCES__<SOURCE>__USER", "user for basic auth (Jira e-mail, Jenkins user)"),
+    ("DORAFLEET_SOURCES__<SOURCE>__REQUESTS_PER_SECOND", "request budget for that source"),
+    ("DORAFLEET_SOURCES__<SOURCE>__TIMEOUT_MS", "per-request timeout"),
+    ("DORAFLEET_SOURCES__<SOURCE>__PAGE_SIZE", "records per page requested"),
+    ("DORAFLEET_RETRY__BASE_MS / __FACTOR / __CAP_MS / __MAX_ATTEMPTS", "task retry policy"),
+    ("DORAFLEET_WORKER__CONCURRENCY", "tasks a worker runs at once"),
+    ("DORAFLEET_WORKER__NAME", "worker name recorded in attempt histories"),
+    ("DORAFLEET_SYNC__INITIAL_DAYS", "days extracted on the first run of a scope"),
+    ("RUST_LOG", "log filter, e.g. info,dorafleet=debug"),
+];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub warehouse: WarehouseConfig,
+    pub sources: SourcesConfig,
+    pub retry: RetryPolicy,
+    pub worker: WorkerConfig,
+    pub sync: SyncConfig,
+    pub teams: Vec<TeamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarehouseConfig {
+    /// `sqlite:PATH` (embedded) or, later, `mongodb://…`.
+    pub url: String,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        WarehouseConfig {
+            url: "sqlite:dorafleet.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    pub github: SourceConfig,
+    pub jira: SourceConfig,
+    pub jenkins: SourceConfig,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            github: SourceConfig::with_base_url("https://api.github.com", 10),
+            jira: SourceConfig::with_base_url("https://your-domain.atlassian.net", 5),
+            jenkins: SourceConfig::with_base_url("http://localhost:8080", 10),
+        }
+    }
+}
+
+impl SourcesConfig {
+    pub fn get(&self, source: Source) -> &SourceConfig {
+        match source {
+            Source::Github => &self.github,
+            Source::Jira => &self.jira,
+            Source::Jenkins => &self.jenkins,
+        }
+    }
+
+    pub fn get_mut(&mut self, source: Source) -> &mut SourceConfig {
+        match source {
+            Source::Github => &mut self.github,
+            Source::Jira => &mut self.jira,
+            Source::Jenkins => &mut self.jenkins,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    pub base_url: String,
+    pub token: Option<Secret>,
+    /// Read before every request batch and re-read when the file changes, so a
+    /// rotated token is picked up without a restart.
+    pub token_file: Option<PathBuf>,
+    /// Basic-auth user (Jira Cloud e-mail, Jenkins user); without it the token
+    /// is sent as a bearer token.
+    pub user: Option<String>,
+    pub requests_per_second: u32,
+    pub timeout_ms: u64,
+    pub page_size: u32,
+}
+
+impl SourceConfig {
+    pub fn with_base_url(base_url: &str, requests_per_second: u32) -> Self {
+        SourceConfig {
+            base_url: base_url.into(),
+            token: None,
+            token_file: None,
+            user: None,
+            requests_per_second,
+            timeout_ms: 30_000,
+            page_size: 100,
+        }
+    }
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig::with_base_url("http://localhost", 10)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub name: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 4,
+            name: None,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The name recorded in attempt histories: configured, or host-pid.
+    pub fn resolved_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// How far back the first run of a scope reaches, in days.
+    pub initial_days: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { initial_days: 90 }
+    }
+}
+
+/// A team and the places its work shows up in each tool.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeamConfig {
+    pub id: String,
+    /// `owner/repo`
+    pub github_repos: Vec<String>,
+    /// Jira project keys.
+    pub jira_projects: Vec<String>,
+    /// Jenkins job names.
+    pub jenkins_jobs: Vec<String>,
+}
+
+impl TeamConfig {
+    /// The extract targets of this team for one source.
+    pub fn targets(&self, source: Source) -> &[String] {
+        match source {
+            Source::Github => &self.github_repos,
+            Source::Jira => &self.jira_projects,
+            Source::Jenkins => &self.jenkins_jobs,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} does not exist (set DORAFLEET_CONFIG or pass --config)")]
+    MissingFile { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Load defaults ← `file` (if given, it must exist) ← environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        Self::extract(figment.merge(Env::prefixed("DORAFLEET_").split("__").ignore(&["config"])))
+    }
+
+    /// Parse a TOML document (no environment), for tests and generated configs.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::extract(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks serde cannot express; each error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
+        for source in Source::ALL {
+            let s = self.sources.get(source);
+            let key = |field: &str| format!("sources.{source}.{field}");
+            if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
+                return invalid(key("base_url"), "must start with http:// or https://");
+            }
+            if s.requests_per_second == 0 {
+                return invalid(key("requests_per_second"), "must be at least 1");
+            }
+            if s.timeout_ms == 0 {
+                return invalid(key("timeout_ms"), "must be at least 1");
+            }
+            if !(1..=100).contains(&s.page_size) {
+                return invalid(key("page_size"), "must be between 1 and 100");
+            }
+        }
+        if self.retry.max_attempts == 0 {
+            return invalid("retry.max_attempts".into(), "must be at least 1");
+        }
+        if self.retry.factor < 1.0 {
+            return invalid("retry.factor".into(), "must be at least 1.0");
+        }
+        if self.worker.concurrency == 0 {
+            return invalid("worker.concurrency".into(), "must be at least 1");
+        }
+        let mut seen = HashSet::new();
+        for (i, team) in self.teams.iter().enumerate() {
+            if team.id.trim().is_empty() {
+                return invalid(format!("teams[{i}].id"), "is empty");
+            }
+            if !seen.insert(team.id.as_str()) {
+                return invalid(format!("teams[{i}].id"), "repeats an earlier team id");
+            }
+            if let Some(repo) = team.github_repos.iter().find(|r| r.split('/').count() != 2) {
+                return invalid(
+                    format!("teams[{i}].github_repos"),
+                    &format!("has `{repo}`, expected owner/repo"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_file_fills_in_defaults() {
+        let c = Config::from_toml("[[teams]]\nid = \"payments\"\ngithub_repos = [\"acme/ledger\"]")
+            .unwrap();
+        assert_eq!(c.teams[0].github_repos, vec!["acme/ledger"]);
+        assert_eq!(c.retry.max_attempts, 6);
+        assert_eq!(c.sources.github.page_size, 100);
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_naming_the_key() {
+        let err = Config::from_toml("[sources.jira]\nrequests_per_second = 0").unwrap_err();
+        assert!(err.to_string().contains("sources.jira.requests_per_second"), "{err}");
+
+        let err = Config::from_toml("[sources.github]\nrequests_per_second = \"fast\"").unwrap_err();
+        assert!(err.to_string().contains("requests_per_second"), "{err}");
+
+        let err = Config::from_toml("[worker]\nconcurency = 3").unwrap_err();
+        assert!(err.to_string().contains("concurency"), "{err}");
+
+        let err =
+            Config::from_toml("[[teams]]\nid = \"a\"\n[[teams]]\nid = \"a\"").unwrap_err();
+        assert!(err.to_string().contains("teams[1].id"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        let err = Config::load(Some(Path::new("/nonexistent/dorafleet.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/dorafleet.toml"));
+    }
+}

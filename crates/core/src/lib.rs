@@ -1,0 +1,25 @@
+//! The vocabulary every dorafleet role shares: what a task is, how it travels
+//! (the versioned envelope), how failures are classified, how long to wait
+//! before trying again, and how the whole system is configured.
+//!
+//! Nothing here performs I/O beyond reading configuration files; brokers,
+//! warehouses and source clients build on these types so that a task looks the
+//! same in the in-process broker, in RabbitMQ and in the warehouse.
+
+pub mod config;
+pub mod dead_letter;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod model;
+pub mod retry;
+pub mod secret;
+
+pub use config::{Config, ConfigError, SourceConfig, TeamConfig};
+pub use dead_letter::DeadLetter;
+pub use envelope::{AttemptRecord, EnvelopeError, TaskEnvelope};
+pub use error::{ErrorClass, TaskError};
+pub use event::{TaskEvent, TaskEventKind, TaskStats};
+pub use model::{Scope, Source, Stage, Window};
+pub use retry::{RetryDecision, RetryPolicy};
+pub use secret::Secret;
