@@ -1,1 +1,84 @@
-//! placeholder
+//! The medallion warehouse behind one small, object-safe trait.
+//!
+//! Every role talks to the warehouse through [`Warehouse`], so the embedded
+//! SQLite file and (later) MongoDB are interchangeable; both must pass the one
+//! contract suite in [`contract`]. This crate holds the bronze layer (raw API
+//! pages, immutable), the extract checkpoints that let a retried task resume
+//! at its next page, the high-watermarks that make syncs incremental, and the
+//! dead-letter archive.
+
+pub mod contract;
+mod error;
+mod model;
+pub mod sqlite;
+
+pub use error::WarehouseError;
+pub use model::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dorafleet_core::{DeadLetter, Scope, Source};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Warehouse: Send + Sync + std::fmt::Debug {
+    /// Store one fetched page and the task's new checkpoint in one transaction,
+    /// so a crash can never leave a page without its checkpoint or the reverse.
+    /// Returns `false` when the page (task, seq) was already stored: bronze is
+    /// immutable and the first copy wins.
+    async fn append_bronze_page(
+        &self,
+        page: &BronzePage,
+        checkpoint: &ExtractCheckpoint,
+    ) -> Result<bool>;
+
+    /// The last checkpoint of an extract task, if it ever stored a page.
+    async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>>;
+
+    /// Mark an extract task finished and advance its scope's high-watermark to
+    /// `newest_seen` (never backwards), in one transaction.
+    async fn complete_extract(
+        &self,
+        checkpoint: &ExtractCheckpoint,
+        source: Source,
+        scope: &Scope,
+        newest_seen: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+
+    /// Where the next incremental sync of this scope starts.
+    async fn high_watermark(&self, source: Source, scope: &Scope) -> Result<Option<DateTime<Utc>>>;
+
+    /// Bronze pages in storage order (by task, then page sequence).
+    async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>>;
+
+    /// Pages and records per source, optionally for one run.
+    async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>>;
+
+    /// Delete bronze pages fetched before `cutoff` (retention); returns how many.
+    async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+
+    /// Archive a dead letter. Idempotent on the letter's id: storing it twice
+    /// keeps one record.
+    async fn store_dead_letter(&self, letter: &DeadLetter) -> Result<()>;
+
+    /// Dead letters, newest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
+}
+
+/// Open the warehouse a URL names: `sqlite:PATH` or `sqlite::memory:`.
+pub fn open(url: &str) -> Result<Arc<dyn Warehouse>> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let warehouse = if path == ":memory:" {
+            sqlite::SqliteWarehouse::open_in_memory()?
+        } else {
+            sqlite::SqliteWarehouse::open(path)?
+        };
+        return Ok(Arc::new(warehouse));
+    }
+    Err(WarehouseError::Config(format!(
+        "unsupported warehouse URL `{url}`: expected sqlite:PATH"
+    )))
+}

@@ -1,0 +1,275 @@
+//! Bronze pages, extract checkpoints and high-watermarks.
+
+use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
+use crate::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result};
+use chrono::{DateTime, Utc};
+use dorafleet_core::{Scope, Source};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+pub(super) fn append_page(
+    conn: &mut Connection,
+    page: &BronzePage,
+    checkpoint: &ExtractCheckpoint,
+) -> Result<bool> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    let inserted = tx
+        .execute(
+            "INSERT OR IGNORE INTO bronze_pages (task_id, seq, execution_id, source_system, team,
+                 target, endpoint, request, cursor, status, fetched_at, record_count, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                page.task_id.to_string(),
+                page.seq,
+                page.execution_id.to_string(),
+                page.source_system.as_str(),
+                page.scope.team,
+                page.scope.target,
+                page.endpoint,
+                page.request,
+                page.cursor,
+                page.status,
+                ts(page.fetched_at),
+                page.record_count as i64,
+                page.body,
+            ],
+        )
+        .map_err(unavailable)?;
+    save_checkpoint(&tx, checkpoint)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(inserted == 1)
+}
+
+fn save_checkpoint(conn: &Connection, c: &ExtractCheckpoint) -> Result<()> {
+    conn.execute(
+        "INSERT INTO extract_checkpoints (task_id, run_id, pages_done, state, newest_seen, completed, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (task_id) DO UPDATE SET run_id = excluded.run_id,
+             pages_done = excluded.pages_done, state = excluded.state,
+             newest_seen = excluded.newest_seen, completed = excluded.completed,
+             updated_at = excluded.updated_at",
+        params![
+            c.task_id.to_string(),
+            c.run_id.to_string(),
+            c.pages_done,
+            c.state,
+            c.newest_seen.map(ts),
+            c.completed,
+            ts(Utc::now()),
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+pub(super) fn checkpoint(
+    conn: &mut Connection,
+    task_id: Uuid,
+) -> Result<Option<ExtractCheckpoint>> {
+    let row = conn
+        .query_row(
+            "SELECT run_id, pages_done, state, newest_seen, completed
+             FROM extract_checkpoints WHERE task_id = ?1",
+            params![task_id.to_string()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(unavailable)?;
+    row.map(|(run_id, pages_done, state, newest, completed)| {
+        Ok(ExtractCheckpoint {
+            task_id,
+            run_id: parse_uuid(&run_id)?,
+            pages_done,
+            state,
+            newest_seen: newest.as_deref().map(parse_ts).transpose()?,
+            completed,
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn complete(
+    conn: &mut Connection,
+    checkpoint: &ExtractCheckpoint,
+    source: Source,
+    scope: &Scope,
+    newest_seen: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    let mut done = checkpoint.clone();
+    done.completed = true;
+    save_checkpoint(&tx, &done)?;
+    if let Some(newest) = newest_seen {
+        // max() on fixed-width RFC 3339 text is max() on time: never move backwards.
+        tx.execute(
+            "INSERT INTO high_watermarks (source, team, target, watermark, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, team, target) DO UPDATE SET
+                 watermark = max(watermark, excluded.watermark), updated_at = excluded.updated_at",
+            params![
+                source.as_str(),
+                scope.team,
+                scope.target.clone().unwrap_or_default(),
+                ts(newest),
+                ts(Utc::now()),
+            ],
+        )
+        .map_err(unavailable)?;
+    }
+    tx.commit().map_err(unavailable)
+}
+
+pub(super) fn high_watermark(
+    conn: &mut Connection,
+    source: Source,
+    scope: &Scope,
+) -> Result<Option<DateTime<Utc>>> {
+    let mark: Option<String> = conn
+        .query_row(
+            "SELECT watermark FROM high_watermarks WHERE source = ?1 AND team = ?2 AND target = ?3",
+            params![
+                source.as_str(),
+                scope.team,
+                scope.target.clone().unwrap_or_default()
+            ],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    mark.as_deref().map(parse_ts).transpose()
+}
+
+pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<BronzePage>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT task_id, seq, execution_id, source_system, team, target, endpoint, request,
+                    cursor, status, fetched_at, record_count, body
+             FROM bronze_pages
+             WHERE (?1 IS NULL OR execution_id = ?1) AND (?2 IS NULL OR task_id = ?2)
+               AND (?3 IS NULL OR source_system = ?3) AND (?4 IS NULL OR team = ?4)
+               AND (?5 IS NULL OR target = ?5)
+             ORDER BY task_id, seq",
+        )
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map(
+            params![
+                f.run_id.map(|u| u.to_string()),
+                f.task_id.map(|u| u.to_string()),
+                f.source.map(Source::as_str),
+                f.team,
+                f.target,
+            ],
+            raw_page,
+        )
+        .map_err(unavailable)?;
+    let mut pages = Vec::new();
+    for row in rows {
+        pages.push(row.map_err(unavailable)?.into_page()?);
+    }
+    Ok(pages)
+}
+
+/// A row as stored; converted after the borrow of the statement ends.
+struct RawPage {
+    task_id: String,
+    seq: u32,
+    execution_id: String,
+    source: String,
+    team: String,
+    target: Option<String>,
+    endpoint: String,
+    request: String,
+    cursor: String,
+    status: u16,
+    fetched_at: String,
+    record_count: i64,
+    body: String,
+}
+
+fn raw_page(r: &Row<'_>) -> rusqlite::Result<RawPage> {
+    Ok(RawPage {
+        task_id: r.get(0)?,
+        seq: r.get(1)?,
+        execution_id: r.get(2)?,
+        source: r.get(3)?,
+        team: r.get(4)?,
+        target: r.get(5)?,
+        endpoint: r.get(6)?,
+        request: r.get(7)?,
+        cursor: r.get(8)?,
+        status: r.get(9)?,
+        fetched_at: r.get(10)?,
+        record_count: r.get(11)?,
+        body: r.get(12)?,
+    })
+}
+
+impl RawPage {
+    fn into_page(self) -> Result<BronzePage> {
+        Ok(BronzePage {
+            task_id: parse_uuid(&self.task_id)?,
+            seq: self.seq,
+            execution_id: parse_uuid(&self.execution_id)?,
+            source_system: parse_source(&self.source)?,
+            scope: Scope {
+                team: self.team,
+                target: self.target,
+            },
+            endpoint: self.endpoint,
+            request: self.request,
+            cursor: self.cursor,
+            status: self.status,
+            fetched_at: parse_ts(&self.fetched_at)?,
+            record_count: self.record_count.max(0) as u64,
+            body: self.body,
+        })
+    }
+}
+
+pub(super) fn totals(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT source_system, count(*), coalesce(sum(record_count), 0) FROM bronze_pages
+             WHERE (?1 IS NULL OR execution_id = ?1)
+             GROUP BY source_system ORDER BY source_system",
+        )
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params![run_id.map(|u| u.to_string())], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(unavailable)?;
+    let mut totals = Vec::new();
+    for row in rows {
+        let (source, pages, records) = row.map_err(unavailable)?;
+        totals.push(BronzeTotals {
+            source: parse_source(&source)?,
+            pages: pages as u64,
+            records: records as u64,
+        });
+    }
+    Ok(totals)
+}
+
+pub(super) fn purge_before(conn: &mut Connection, cutoff: DateTime<Utc>) -> Result<u64> {
+    let n = conn
+        .execute(
+            "DELETE FROM bronze_pages WHERE fetched_at < ?1",
+            params![ts(cutoff)],
+        )
+        .map_err(unavailable)?;
+    Ok(n as u64)
+}

@@ -1,0 +1,160 @@
+//! The embedded warehouse: one SQLite file in WAL mode.
+//!
+//! rusqlite is synchronous, so every call runs on tokio's blocking pool
+//! against one connection behind a mutex. One writer at a time is what SQLite
+//! allows anyway, and WAL keeps readers (the CLI, other processes sharing the
+//! file) from blocking it. The schema is created and migrated by the program.
+
+mod bronze;
+mod dead_letters;
+mod schema;
+
+use crate::{
+    BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result, Warehouse, WarehouseError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use dorafleet_core::{DeadLetter, Scope, Source};
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct SqliteWarehouse {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteWarehouse {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                WarehouseError::Config(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| WarehouseError::Config(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(unavailable)?;
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(unavailable)?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(unavailable)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteWarehouse {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| WarehouseError::Unavailable("connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| WarehouseError::Unavailable(format!("warehouse task failed: {e}")))?
+    }
+}
+
+pub(crate) fn unavailable(e: rusqlite::Error) -> WarehouseError {
+    WarehouseError::Unavailable(e.to_string())
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 UTC text, so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| WarehouseError::Corrupt(format!("bad timestamp `{s}`: {e}")))
+}
+
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| WarehouseError::Corrupt(format!("bad uuid `{s}`: {e}")))
+}
+
+pub(crate) fn parse_source(s: &str) -> Result<Source> {
+    s.parse()
+        .map_err(|e| WarehouseError::Corrupt(format!("{e}")))
+}
+
+#[async_trait]
+impl Warehouse for SqliteWarehouse {
+    async fn append_bronze_page(
+        &self,
+        page: &BronzePage,
+        checkpoint: &ExtractCheckpoint,
+    ) -> Result<bool> {
+        let (page, checkpoint) = (page.clone(), checkpoint.clone());
+        self.with_conn(move |c| bronze::append_page(c, &page, &checkpoint))
+            .await
+    }
+
+    async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {
+        self.with_conn(move |c| bronze::checkpoint(c, task_id))
+            .await
+    }
+
+    async fn complete_extract(
+        &self,
+        checkpoint: &ExtractCheckpoint,
+        source: Source,
+        scope: &Scope,
+        newest_seen: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let (checkpoint, scope) = (checkpoint.clone(), scope.clone());
+        self.with_conn(move |c| bronze::complete(c, &checkpoint, source, &scope, newest_seen))
+            .await
+    }
+
+    async fn high_watermark(&self, source: Source, scope: &Scope) -> Result<Option<DateTime<Utc>>> {
+        let scope = scope.clone();
+        self.with_conn(move |c| bronze::high_watermark(c, source, &scope))
+            .await
+    }
+
+    async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| bronze::pages(c, &filter)).await
+    }
+
+    async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
+        self.with_conn(move |c| bronze::totals(c, run_id)).await
+    }
+
+    async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.with_conn(move |c| bronze::purge_before(c, cutoff))
+            .await
+    }
+
+    async fn store_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        let letter = letter.clone();
+        self.with_conn(move |c| dead_letters::store(c, &letter))
+            .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.with_conn(move |c| dead_letters::list(c, limit)).await
+    }
+}

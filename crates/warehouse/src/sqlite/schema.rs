@@ -1,0 +1,102 @@
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`,
+//! so a newer binary upgrades an older file in place and an older binary
+//! refuses a file it does not understand.
+
+use super::unavailable;
+use crate::{Result, WarehouseError};
+use rusqlite::{Connection, TransactionBehavior};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: bronze, extract checkpoints, high-watermarks, dead letters.
+    r#"
+    CREATE TABLE bronze_pages (
+        task_id       TEXT    NOT NULL,
+        seq           INTEGER NOT NULL,
+        execution_id  TEXT    NOT NULL,
+        source_system TEXT    NOT NULL,
+        team          TEXT    NOT NULL,
+        target        TEXT,
+        endpoint      TEXT    NOT NULL,
+        request       TEXT    NOT NULL,
+        cursor        TEXT    NOT NULL,
+        status        INTEGER NOT NULL,
+        fetched_at    TEXT    NOT NULL,
+        record_count  INTEGER NOT NULL,
+        body          TEXT    NOT NULL,
+        PRIMARY KEY (task_id, seq)
+    );
+    CREATE INDEX bronze_by_run ON bronze_pages (execution_id, source_system);
+    CREATE INDEX bronze_by_scope ON bronze_pages (source_system, team, target);
+    CREATE INDEX bronze_by_fetched ON bronze_pages (fetched_at);
+    -- Bronze is the record of what the APIs said: never rewritten.
+    CREATE TRIGGER bronze_pages_are_immutable BEFORE UPDATE ON bronze_pages
+    BEGIN SELECT RAISE(ABORT, 'bronze pages are immutable'); END;
+
+    CREATE TABLE extract_checkpoints (
+        task_id     TEXT PRIMARY KEY,
+        run_id      TEXT    NOT NULL,
+        pages_done  INTEGER NOT NULL,
+        state       TEXT    NOT NULL,
+        newest_seen TEXT,
+        completed   INTEGER NOT NULL DEFAULT 0,
+        updated_at  TEXT    NOT NULL
+    );
+
+    CREATE TABLE high_watermarks (
+        source     TEXT NOT NULL,
+        team       TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        watermark  TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (source, team, target)
+    );
+
+    CREATE TABLE dead_letters (
+        id              TEXT PRIMARY KEY,
+        task_id         TEXT,
+        run_id          TEXT,
+        stage           TEXT,
+        source          TEXT,
+        team            TEXT,
+        target          TEXT,
+        error_class     TEXT NOT NULL,
+        reason          TEXT NOT NULL,
+        first_failed_at TEXT NOT NULL,
+        last_failed_at  TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'dead',
+        letter          TEXT NOT NULL,
+        archived_at     TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_by_time ON dead_letters (last_failed_at);
+    "#,
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        // IMMEDIATE takes the write lock first, so two processes opening a new
+        // file at once migrate it once: the second sees the version moved on.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let current: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(unavailable)?;
+        if current > MIGRATIONS.len() as i64 {
+            return Err(WarehouseError::Config(format!(
+                "warehouse schema version {current} is newer than this build understands ({}); upgrade dorafleet",
+                MIGRATIONS.len()
+            )));
+        }
+        if current >= version {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .map_err(|e| {
+                WarehouseError::Config(format!("schema migration {version} failed: {e}"))
+            })?;
+        tx.commit().map_err(unavailable)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The warehouse contract, run against the embedded SQLite warehouse.
+
+use dorafleet_warehouse::Warehouse;
+use dorafleet_warehouse::sqlite::SqliteWarehouse;
+use std::sync::Arc;
+
+async fn fresh() -> Option<Arc<dyn Warehouse>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("warehouse.db");
+    // The directory must outlive the test; leaking it keeps the file in place.
+    std::mem::forget(dir);
+    Some(Arc::new(SqliteWarehouse::open(path).expect("open sqlite")))
+}
+
+dorafleet_warehouse::warehouse_contract_suite!(fresh());
+
+#[tokio::test]
+async fn bronze_pages_cannot_be_rewritten_in_place() {
+    use dorafleet_core::Source;
+    use dorafleet_warehouse::{BronzePage, ExtractCheckpoint};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let w = SqliteWarehouse::open(&path).unwrap();
+    let (task, run) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let page = BronzePage {
+        task_id: task,
+        seq: 0,
+        execution_id: run,
+        source_system: Source::Github,
+        scope: dorafleet_core::Scope {
+            team: "t".into(),
+            target: None,
+        },
+        endpoint: "pulls".into(),
+        request: "/x".into(),
+        cursor: "1".into(),
+        status: 200,
+        fetched_at: chrono::Utc::now(),
+        record_count: 1,
+        body: "[1]".into(),
+    };
+    let cp = ExtractCheckpoint {
+        task_id: task,
+        run_id: run,
+        pages_done: 1,
+        state: "{}".into(),
+        newest_seen: None,
+        completed: false,
+    };
+    w.append_bronze_page(&page, &cp).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let err = other
+        .execute("UPDATE bronze_pages SET body = '[]'", [])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("bronze pages are immutable"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn two_openers_of_a_new_file_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let (a, b) = tokio::join!(
+        tokio::task::spawn_blocking({
+            let p = path.clone();
+            move || SqliteWarehouse::open(p).map(|_| ())
+        }),
+        tokio::task::spawn_blocking({
+            let p = path.clone();
+            move || SqliteWarehouse::open(p).map(|_| ())
+        })
+    );
+    a.unwrap().unwrap();
+    b.unwrap().unwrap();
+}
