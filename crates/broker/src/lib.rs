@@ -1,1 +1,89 @@
-//! placeholder
+//! The message broker behind one small, object-safe trait.
+//!
+//! Workers and the coordinator only see [`Broker`]: publish a task (confirmed),
+//! publish it again after a delay, dead-letter it, report an event, and
+//! consume deliveries that must be acknowledged. The in-process implementation
+//! gives the standalone mode and the tests the same semantics the RabbitMQ one
+//! has in a fleet: a delivery dropped without an ack is delivered again, a
+//! delayed task is not held by anyone while it waits, and dead letters land in
+//! their own queue until the archiver moves them into the warehouse.
+
+mod error;
+pub mod in_process;
+mod topology;
+
+pub use error::BrokerError;
+pub use in_process::InProcessBroker;
+pub use topology::{DEAD_LETTER_QUEUE, EVENTS_QUEUE, Route, task_queue};
+
+use async_trait::async_trait;
+use dorafleet_core::{DeadLetter, TaskEnvelope, TaskEvent};
+use std::time::Duration;
+
+pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Broker: Send + Sync + std::fmt::Debug {
+    /// Publish a task to its stage queue; returns once the broker holds it.
+    async fn publish(&self, task: &TaskEnvelope) -> Result<()>;
+
+    /// Publish a task that becomes deliverable after `delay` (a retry's backoff).
+    async fn publish_delayed(&self, task: &TaskEnvelope, delay: Duration) -> Result<()>;
+
+    /// Publish a dead letter to the dead-letter queue.
+    async fn publish_dead_letter(&self, letter: &DeadLetter) -> Result<()>;
+
+    /// Report what became of a task to the coordinator.
+    async fn publish_event(&self, event: &TaskEvent) -> Result<()>;
+
+    /// Deliveries of tasks on the given routes.
+    async fn consume_tasks(&self, routes: &[Route]) -> Result<Box<dyn DeliveryStream>>;
+
+    /// Deliveries from the dead-letter queue (bodies are JSON [`DeadLetter`]s).
+    async fn consume_dead_letters(&self) -> Result<Box<dyn DeliveryStream>>;
+
+    /// Deliveries of task events (bodies are JSON [`TaskEvent`]s).
+    async fn consume_events(&self) -> Result<Box<dyn DeliveryStream>>;
+}
+
+#[async_trait]
+pub trait DeliveryStream: Send + std::fmt::Debug {
+    /// The next delivery; `None` once the broker is closed.
+    async fn next(&mut self) -> Option<Delivery>;
+}
+
+/// Settles a delivery with the broker it came from.
+#[async_trait]
+pub trait Acker: Send + Sync + std::fmt::Debug {
+    async fn ack(&self) -> Result<()>;
+    /// Hand the message back for another consumer (used on shutdown).
+    async fn requeue(&self) -> Result<()>;
+}
+
+/// A message received from the broker. Unless it is acked, the broker
+/// delivers it again (to this or another consumer).
+#[derive(Debug)]
+pub struct Delivery {
+    pub body: Vec<u8>,
+    /// True when the broker has delivered this message before.
+    pub redelivered: bool,
+    acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    pub fn new(body: Vec<u8>, redelivered: bool, acker: Box<dyn Acker>) -> Self {
+        Delivery {
+            body,
+            redelivered,
+            acker,
+        }
+    }
+
+    pub async fn ack(self) -> Result<()> {
+        self.acker.ack().await
+    }
+
+    pub async fn requeue(self) -> Result<()> {
+        self.acker.requeue().await
+    }
+}
