@@ -146,7 +146,7 @@ pub async fn completing_an_extract_advances_the_watermark_and_never_moves_it_bac
     assert_eq!(w.high_watermark(Source::Jira, &s).await.unwrap(), None);
     let later = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
     let cp = checkpoint(task, run, 1);
-    w.complete_extract(&cp, Source::Jira, &s, Some(later))
+    w.complete_extract(&cp, Source::Jira, &s, later)
         .await
         .unwrap();
     assert_eq!(
@@ -155,7 +155,7 @@ pub async fn completing_an_extract_advances_the_watermark_and_never_moves_it_bac
     );
     assert!(w.extract_checkpoint(task).await.unwrap().unwrap().completed);
 
-    w.complete_extract(&cp, Source::Jira, &s, Some(later - Duration::days(3)))
+    w.complete_extract(&cp, Source::Jira, &s, later - Duration::days(3))
         .await
         .unwrap();
     assert_eq!(

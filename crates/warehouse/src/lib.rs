@@ -39,13 +39,14 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>>;
 
     /// Mark an extract task finished and advance its scope's high-watermark to
-    /// `newest_seen` (never backwards), in one transaction.
+    /// `watermark` (never backwards), in one transaction. The watermark is the
+    /// end of the window the task covered: everything before it is in bronze.
     async fn complete_extract(
         &self,
         checkpoint: &ExtractCheckpoint,
         source: Source,
         scope: &Scope,
-        newest_seen: Option<DateTime<Utc>>,
+        watermark: DateTime<Utc>,
     ) -> Result<()>;
 
     /// Where the next incremental sync of this scope starts.

@@ -101,13 +101,13 @@ pub(super) fn complete(
     checkpoint: &ExtractCheckpoint,
     source: Source,
     scope: &Scope,
-    newest_seen: Option<DateTime<Utc>>,
+    watermark: DateTime<Utc>,
 ) -> Result<()> {
     let tx = conn.transaction().map_err(unavailable)?;
     let mut done = checkpoint.clone();
     done.completed = true;
     save_checkpoint(&tx, &done)?;
-    if let Some(newest) = newest_seen {
+    {
         // max() on fixed-width RFC 3339 text is max() on time: never move backwards.
         tx.execute(
             "INSERT INTO high_watermarks (source, team, target, watermark, updated_at)
@@ -118,7 +118,7 @@ pub(super) fn complete(
                 source.as_str(),
                 scope.team,
                 scope.target.clone().unwrap_or_default(),
-                ts(newest),
+                ts(watermark),
                 ts(Utc::now()),
             ],
         )

@@ -121,10 +121,10 @@ impl Warehouse for SqliteWarehouse {
         checkpoint: &ExtractCheckpoint,
         source: Source,
         scope: &Scope,
-        newest_seen: Option<DateTime<Utc>>,
+        watermark: DateTime<Utc>,
     ) -> Result<()> {
         let (checkpoint, scope) = (checkpoint.clone(), scope.clone());
-        self.with_conn(move |c| bronze::complete(c, &checkpoint, source, &scope, newest_seen))
+        self.with_conn(move |c| bronze::complete(c, &checkpoint, source, &scope, watermark))
             .await
     }
 
