@@ -6,9 +6,9 @@
 //! a pipeline that starts with a typo in its config would compute wrong
 //! numbers quietly, which is the one thing dorafleet must never do.
 
+use crate::model::Source;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
-use crate::model::Source;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
@@ -18,19 +18,58 @@ use std::path::{Path, PathBuf};
 /// Every environment variable dorafleet reads, with what it sets. Nested keys
 /// of the config file map to `DORAFLEET_` + path joined by `__`, upper case.
 pub const ENV_VARS: &[(&str, &str)] = &[
-    ("DORAFLEET_CONFIG", "path of the TOML config file (default: dorafleet.toml if present)"),
-    ("DORAFLEET_WAREHOUSE__URL", "warehouse URL, e.g. sqlite:dorafleet.db"),
-    ("DORAFLEET_SOURCES__<SOURCE>__BASE_URL", "API base URL of github / jira / jenkins"),
-    ("DORAFLEET_SOURCES__<SOURCE>__TOKEN", "API token (never logged)"),
-    ("DORAFLEET_SOURCES__<SOURCE>__TOKEN_FILE", "file holding the API token, re-read when it changes"),
-    ("DORAFLEET_SOURCES__<SOURCE>__USER", "user for basic auth (Jira e-mail, Jenkins user)"),
-    ("DORAFLEET_SOURCES__<SOURCE>__REQUESTS_PER_SECOND", "request budget for that source"),
-    ("DORAFLEET_SOURCES__<SOURCE>__TIMEOUT_MS", "per-request timeout"),
-    ("DORAFLEET_SOURCES__<SOURCE>__PAGE_SIZE", "records per page requested"),
-    ("DORAFLEET_RETRY__BASE_MS / __FACTOR / __CAP_MS / __MAX_ATTEMPTS", "task retry policy"),
-    ("DORAFLEET_WORKER__CONCURRENCY", "tasks a worker runs at once"),
-    ("DORAFLEET_WORKER__NAME", "worker name recorded in attempt histories"),
-    ("DORAFLEET_SYNC__INITIAL_DAYS", "days extracted on the first run of a scope"),
+    (
+        "DORAFLEET_CONFIG",
+        "path of the TOML config file (default: dorafleet.toml if present)",
+    ),
+    (
+        "DORAFLEET_WAREHOUSE__URL",
+        "warehouse URL, e.g. sqlite:dorafleet.db",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__BASE_URL",
+        "API base URL of github / jira / jenkins",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__TOKEN",
+        "API token (never logged)",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__TOKEN_FILE",
+        "file holding the API token, re-read when it changes",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__USER",
+        "user for basic auth (Jira e-mail, Jenkins user)",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__REQUESTS_PER_SECOND",
+        "request budget for that source",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__TIMEOUT_MS",
+        "per-request timeout",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__PAGE_SIZE",
+        "records per page requested",
+    ),
+    (
+        "DORAFLEET_RETRY__BASE_MS / __FACTOR / __CAP_MS / __MAX_ATTEMPTS",
+        "task retry policy",
+    ),
+    (
+        "DORAFLEET_WORKER__CONCURRENCY",
+        "tasks a worker runs at once",
+    ),
+    (
+        "DORAFLEET_WORKER__NAME",
+        "worker name recorded in attempt histories",
+    ),
+    (
+        "DORAFLEET_SYNC__INITIAL_DAYS",
+        "days extracted on the first run of a scope",
+    ),
     ("RUST_LOG", "log filter, e.g. info,dorafleet=debug"),
 ];
 
@@ -294,16 +333,19 @@ mod tests {
     #[test]
     fn invalid_values_are_rejected_naming_the_key() {
         let err = Config::from_toml("[sources.jira]\nrequests_per_second = 0").unwrap_err();
-        assert!(err.to_string().contains("sources.jira.requests_per_second"), "{err}");
+        assert!(
+            err.to_string().contains("sources.jira.requests_per_second"),
+            "{err}"
+        );
 
-        let err = Config::from_toml("[sources.github]\nrequests_per_second = \"fast\"").unwrap_err();
+        let err =
+            Config::from_toml("[sources.github]\nrequests_per_second = \"fast\"").unwrap_err();
         assert!(err.to_string().contains("requests_per_second"), "{err}");
 
         let err = Config::from_toml("[worker]\nconcurency = 3").unwrap_err();
         assert!(err.to_string().contains("concurency"), "{err}");
 
-        let err =
-            Config::from_toml("[[teams]]\nid = \"a\"\n[[teams]]\nid = \"a\"").unwrap_err();
+        let err = Config::from_toml("[[teams]]\nid = \"a\"\n[[teams]]\nid = \"a\"").unwrap_err();
         assert!(err.to_string().contains("teams[1].id"), "{err}");
     }
 

@@ -76,6 +76,7 @@ impl DeadLetter {
                 worker: worker.to_owned(),
                 class: ErrorClass::Permanent,
                 message: reason,
+                progressed: false,
             }],
             first_failed_at: now,
             last_failed_at: now,

@@ -50,6 +50,12 @@ pub struct AttemptRecord {
     pub worker: String,
     pub class: ErrorClass,
     pub message: String,
+    /// Whether the attempt got further than the one before it (an extract
+    /// stored new pages) before failing. Attempts that progress do not use up
+    /// the retry budget: a long crawl under a sporadic fault rate must not be
+    /// dead-lettered while it is still advancing.
+    #[serde(default)]
+    pub progressed: bool,
 }
 
 /// Why a message body is not a task this worker can run.
@@ -61,7 +67,9 @@ pub enum EnvelopeError {
     NotJson { reason: String },
     #[error("task envelope has no `version` field")]
     MissingVersion,
-    #[error("task envelope version {found} is not supported (this worker understands version {supported})")]
+    #[error(
+        "task envelope version {found} is not supported (this worker understands version {supported})"
+    )]
     UnsupportedVersion { found: String, supported: u32 },
     #[error("task envelope (version {ENVELOPE_VERSION}) is malformed: {reason}")]
     Malformed { reason: String },
@@ -238,7 +246,10 @@ mod tests {
         let mut v: serde_json::Value = serde_json::from_slice(&sample().encode()).unwrap();
         v["stage"] = "deploy".into();
         let err = TaskEnvelope::decode(v.to_string().as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("unknown variant `deploy`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown variant `deploy`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -271,6 +282,7 @@ mod tests {
             worker: "w1".into(),
             class: ErrorClass::Transient,
             message: "503".into(),
+            progressed: false,
         });
         assert_eq!(next.task_id, task.task_id);
         assert_eq!(next.attempt, 2);

@@ -23,7 +23,8 @@ pub struct RetryPolicy {
     pub factor: f32,
     /// Largest ceiling, in milliseconds.
     pub cap_ms: u64,
-    /// Attempts in all, the first one included; then the task is dead-lettered.
+    /// Consecutive attempts without progress, the first one included; then the
+    /// task is dead-lettered. An attempt that progressed starts the count anew.
     pub max_attempts: u32,
 }
 
@@ -68,24 +69,46 @@ impl RetryPolicy {
         Duration::from_millis(rng.random_range(0..=ceiling))
     }
 
-    /// Decide what happens after `task` failed with `error`.
-    pub fn decide(&self, task: &TaskEnvelope, error: &TaskError) -> RetryDecision {
+    /// Failed attempts in a row that made no progress, ending with this one
+    /// (0 when this one progressed).
+    pub fn strikes(task: &TaskEnvelope, progressed: bool) -> u32 {
+        if progressed {
+            return 0;
+        }
+        1 + task
+            .history
+            .iter()
+            .rev()
+            .take_while(|a| !a.progressed)
+            .count() as u32
+    }
+
+    /// Decide what happens after `task` failed with `error`; `progressed`
+    /// says whether this attempt got further than the previous one.
+    pub fn decide(
+        &self,
+        task: &TaskEnvelope,
+        error: &TaskError,
+        progressed: bool,
+    ) -> RetryDecision {
         if matches!(error, TaskError::Permanent(_)) {
             return RetryDecision::DeadLetter {
                 reason: error.to_string(),
             };
         }
-        if task.attempt >= task.max_attempts {
+        let strikes = Self::strikes(task, progressed);
+        if strikes >= task.max_attempts {
             return RetryDecision::DeadLetter {
                 reason: format!(
-                    "retries exhausted after {} attempts; last error: {error}",
-                    task.attempt
+                    "retries exhausted after {strikes} attempts without progress; last error: {error}"
                 ),
             };
         }
-        let backoff = self.jittered_delay(task.attempt, &mut rand::rng());
+        let backoff = self.jittered_delay(strikes.max(1), &mut rand::rng());
         // The server's word wins over our backoff: never come back earlier than it asked.
-        let delay = error.retry_after().map_or(backoff, |after| after.max(backoff));
+        let delay = error
+            .retry_after()
+            .map_or(backoff, |after| after.max(backoff));
         RetryDecision::RetryAfter(delay)
     }
 }
@@ -107,6 +130,17 @@ mod tests {
         }
     }
 
+    fn failed(attempt: u32, progressed: bool) -> crate::envelope::AttemptRecord {
+        crate::envelope::AttemptRecord {
+            attempt,
+            at: Utc::now(),
+            worker: "w".into(),
+            class: crate::error::ErrorClass::Transient,
+            message: "503".into(),
+            progressed,
+        }
+    }
+
     fn task(attempt: u32) -> TaskEnvelope {
         let now = Utc::now();
         let mut t = TaskEnvelope::new(
@@ -123,7 +157,9 @@ mod tests {
             },
             4,
         );
-        t.attempt = attempt;
+        for a in 1..attempt {
+            t = t.next_attempt(failed(a, false));
+        }
         t
     }
 
@@ -151,12 +187,15 @@ mod tests {
     fn permanent_errors_and_exhausted_tasks_are_dead_lettered() {
         let p = policy();
         assert!(matches!(
-            p.decide(&task(1), &TaskError::permanent("HTTP 404")),
+            p.decide(&task(1), &TaskError::permanent("HTTP 404"), true),
             RetryDecision::DeadLetter { .. }
         ));
-        match p.decide(&task(4), &TaskError::transient("HTTP 503")) {
+        match p.decide(&task(4), &TaskError::transient("HTTP 503"), false) {
             RetryDecision::DeadLetter { reason } => {
-                assert!(reason.contains("exhausted after 4 attempts"), "{reason}")
+                assert!(
+                    reason.contains("exhausted after 4 attempts without progress"),
+                    "{reason}"
+                )
             }
             other => panic!("expected dead letter, got {other:?}"),
         }
@@ -170,8 +209,24 @@ mod tests {
             message: "429".into(),
         };
         assert_eq!(
-            p.decide(&task(1), &err),
+            p.decide(&task(1), &err, false),
             RetryDecision::RetryAfter(Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn attempts_that_progress_do_not_use_up_the_budget() {
+        let p = policy();
+        let mut t = task(1);
+        for a in 1..10 {
+            t = t.next_attempt(failed(a, a % 2 == 0));
+        }
+        assert_eq!(t.attempt, 10);
+        assert_eq!(RetryPolicy::strikes(&t, false), 2);
+        assert!(matches!(
+            p.decide(&t, &TaskError::transient("503"), false),
+            RetryDecision::RetryAfter(_)
+        ));
+        assert_eq!(RetryPolicy::strikes(&task(4), false), 4);
     }
 }

@@ -1,1 +1,79 @@
-fn main() {}
+//! `dorafleet`: one binary, one subcommand per role. This file only parses
+//! the command line and dispatches; each role lives in its own module.
+
+mod cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dorafleet",
+    version,
+    about = "Trustworthy DORA metrics from GitHub, Jira and Jenkins",
+    long_about = "dorafleet computes DORA metrics (deployment frequency, lead time for changes, \
+change failure rate, failed-deployment recovery time) from GitHub, Jira and Jenkins. It keeps \
+every raw API page (bronze) so numbers can be recomputed without touching rate-limited APIs, and \
+never publishes a number it cannot vouch for.\n\nStart with `dorafleet demo`: it runs the whole \
+pipeline against a built-in simulator of the three APIs, faults included.",
+    after_help = "Configuration: --config FILE (or DORAFLEET_CONFIG), overridden by DORAFLEET_SECTION__KEY \
+environment variables; `dorafleet config env` lists them all."
+)]
+struct Cli {
+    /// TOML config file (teams, sources, retry policy, warehouse).
+    #[arg(long, global = true, env = "DORAFLEET_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormatArg::Human)]
+    log_format: LogFormatArg,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole pipeline on the embedded defaults against the built-in simulator.
+    Demo(cmd::demo::DemoArgs),
+    /// Serve the GitHub-, Jira- and Jenkins-compatible simulator.
+    Sim(cmd::sim::SimArgs),
+    /// Run one pipeline run in this process (in-process broker, configured warehouse).
+    Standalone(cmd::standalone::StandaloneArgs),
+    /// Check the configuration or list the environment variables it reads.
+    Config(cmd::config::ConfigArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormatArg::Human => dorafleet_telemetry::LogFormat::Human,
+        LogFormatArg::Json => dorafleet_telemetry::LogFormat::Json,
+    };
+    let (default_filter, config) = match &cli.command {
+        Command::Sim(_) => ("info", cli.config.as_deref()),
+        _ => ("warn", cli.config.as_deref()),
+    };
+    dorafleet_telemetry::init(default_filter, format);
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args).await,
+        Command::Sim(args) => cmd::sim::run(args).await,
+        Command::Standalone(args) => cmd::standalone::run(config, args).await,
+        Command::Config(args) => cmd::config::run(config, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,36 @@
-//! placeholder
+//! The source simulator: a deterministic synthetic organisation served over
+//! HTTP with GitHub-, Jira- and Jenkins-compatible endpoints.
+//!
+//! It exists so that dorafleet can be demonstrated and tested end to end
+//! without real credentials, and so that every number the pipeline publishes
+//! can be checked against an oracle: the organisation is generated from a seed
+//! ([`generate`]), its ground-truth DORA values are computed straight from the
+//! generated events ([`Organisation::ground_truth`]), and the HTTP layer
+//! ([`RunningSim`], [`serve`]) can misbehave on purpose ([`FaultRule`]) while
+//! recording every request ([`RequestLogEntry`]).
+
+mod endpoint;
+mod faults;
+mod generate;
+mod http;
+mod model;
+mod options;
+mod request_log;
+mod server;
+mod state;
+mod truth;
+
+pub use endpoint::Endpoint;
+pub use faults::{FaultKind, FaultRule, FaultSpecError, Trigger};
+pub use generate::generate;
+pub use model::{
+    BOT_LOGIN_SUFFIX, BuildResult, Commit, DeployMechanism, DeploymentStatus, GithubDeployment,
+    INCIDENT_ISSUE_TYPE, JenkinsBuild, JenkinsJob, JiraIssue, JiraProject, JobDescription, JobKind,
+    OrgDescription, Organisation, PRODUCTION_ENVIRONMENT, Person, PersonDescription, PullRequest,
+    Repo, SimTeam, StatusTransition, TeamDescription,
+};
+pub use options::SimOptions;
+pub use request_log::RequestLogEntry;
+pub use server::{RunningSim, router, serve};
+pub use state::SimState;
+pub use truth::{METRICS, TruthRecord};

@@ -241,6 +241,7 @@ pub async fn dead_letters_are_archived_once_and_read_back_whole(w: Arc<dyn Wareh
             worker: "worker-a".into(),
             class: ErrorClass::Permanent,
             message: "HTTP 404".into(),
+            progressed: false,
         },
         "permanent failure: HTTP 404".into(),
     );

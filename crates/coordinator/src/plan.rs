@@ -1,0 +1,158 @@
+//! Run planning: which extract tasks a run consists of, and their windows.
+
+use chrono::{DateTime, Duration, Utc};
+use dorafleet_core::{Config, Scope, Source, Stage, TaskEnvelope, Window};
+use dorafleet_warehouse::{Warehouse, WarehouseError};
+use uuid::Uuid;
+
+/// One extract task per (team, source, target), each over `window_for` its scope.
+pub fn plan_extract(
+    config: &Config,
+    run_id: Uuid,
+    sources: &[Source],
+    mut window_for: impl FnMut(Source, &Scope) -> Option<Window>,
+) -> Vec<TaskEnvelope> {
+    let mut tasks = Vec::new();
+    for team in &config.teams {
+        for &source in sources {
+            for target in team.targets(source) {
+                let scope = Scope {
+                    team: team.id.clone(),
+                    target: Some(target.clone()),
+                };
+                if let Some(window) = window_for(source, &scope) {
+                    tasks.push(TaskEnvelope::new(
+                        run_id,
+                        Stage::Extract,
+                        Some(source),
+                        scope,
+                        window,
+                        config.retry.max_attempts,
+                    ));
+                }
+            }
+        }
+    }
+    tasks
+}
+
+/// Incremental plan: each scope from its high-watermark (or `sync.initial_days`
+/// back on its first run) up to `now`. Scopes already synced up to `now` are skipped.
+pub async fn plan_extract_incremental(
+    config: &Config,
+    warehouse: &dyn Warehouse,
+    run_id: Uuid,
+    sources: &[Source],
+    now: DateTime<Utc>,
+) -> Result<Vec<TaskEnvelope>, WarehouseError> {
+    let first_from = now - Duration::days(i64::from(config.sync.initial_days));
+    let mut windows = Vec::new();
+    for team in &config.teams {
+        for &source in sources {
+            for target in team.targets(source) {
+                let scope = Scope {
+                    team: team.id.clone(),
+                    target: Some(target.clone()),
+                };
+                let from = warehouse
+                    .high_watermark(source, &scope)
+                    .await?
+                    .unwrap_or(first_from);
+                windows.push(((source, scope), from));
+            }
+        }
+    }
+    Ok(plan_extract(config, run_id, sources, |source, scope| {
+        windows
+            .iter()
+            .find(|((s, sc), _)| *s == source && sc == scope)
+            .map(|(_, from)| *from)
+            .filter(|from| *from < now)
+            .map(|from| Window { from, to: now })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use dorafleet_core::TeamConfig;
+    use dorafleet_warehouse::sqlite::SqliteWarehouse;
+
+    fn config() -> Config {
+        Config {
+            teams: vec![TeamConfig {
+                id: "payments".into(),
+                github_repos: vec!["acme/a".into(), "acme/b".into()],
+                jira_projects: vec!["PAY".into()],
+                jenkins_jobs: vec![],
+            }],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn a_plan_has_one_extract_task_per_team_source_and_target() {
+        let now = Utc::now();
+        let w = Window {
+            from: now - Duration::days(1),
+            to: now,
+        };
+        let tasks = plan_extract(&config(), Uuid::now_v7(), &Source::ALL, |_, _| Some(w));
+        let targets: Vec<_> = tasks
+            .iter()
+            .map(|t| (t.source.unwrap(), t.scope.target.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            targets,
+            vec![
+                (Source::Github, "acme/a".into()),
+                (Source::Github, "acme/b".into()),
+                (Source::Jira, "PAY".into())
+            ]
+        );
+        assert!(
+            tasks
+                .iter()
+                .all(|t| t.stage == Stage::Extract && t.attempt == 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_incremental_plan_starts_each_scope_at_its_watermark() {
+        let warehouse = SqliteWarehouse::open_in_memory().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let mark = now - Duration::hours(6);
+        let scope = Scope {
+            team: "payments".into(),
+            target: Some("PAY".into()),
+        };
+        let cp = dorafleet_warehouse::ExtractCheckpoint {
+            task_id: Uuid::now_v7(),
+            run_id: Uuid::now_v7(),
+            pages_done: 0,
+            state: "{}".into(),
+            newest_seen: None,
+            completed: false,
+        };
+        warehouse
+            .complete_extract(&cp, Source::Jira, &scope, mark)
+            .await
+            .unwrap();
+        let tasks =
+            plan_extract_incremental(&config(), &warehouse, Uuid::now_v7(), &Source::ALL, now)
+                .await
+                .unwrap();
+        let jira = tasks
+            .iter()
+            .find(|t| t.source == Some(Source::Jira))
+            .unwrap();
+        assert_eq!(jira.window.from, mark);
+        let github = tasks
+            .iter()
+            .find(|t| t.source == Some(Source::Github))
+            .unwrap();
+        assert_eq!(github.window.from, now - Duration::days(90));
+        assert!(tasks.iter().all(|t| t.window.to == now));
+    }
+}

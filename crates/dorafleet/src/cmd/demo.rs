@@ -1,0 +1,147 @@
+//! `dorafleet demo`: the whole pipeline on the embedded defaults against the
+//! in-process simulator, with a small, realistic fault rate, so a newcomer
+//! sees in one command what dorafleet does and how it copes with flaky APIs.
+
+use anyhow::Context;
+use chrono::{Duration as Days, NaiveTime};
+use clap::Args;
+use dorafleet_coordinator::{StandaloneOptions, plan_extract, run_standalone};
+use dorafleet_core::{Config, RetryPolicy, Source, Window};
+use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Faults the demo injects unless told otherwise: occasional 5xx on every
+/// source, two rate-limit answers from GitHub and one from Jira, and some
+/// latency on Jenkins.
+const DEMO_FAULTS: &[&str] = &[
+    "github:503@0.02",
+    "github/pulls:429=1#1",
+    "github/deployments:429=1#1",
+    "jira:502@0.03",
+    "jira:429=1#1",
+    "jenkins:500@0.03",
+    "jenkins:latency=100@0.05",
+];
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of the simulated organisation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Days of history to extract.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Number of simulated teams.
+    #[arg(long, default_value_t = 5)]
+    pub teams: usize,
+    /// Run without the injected faults.
+    #[arg(long)]
+    pub no_faults: bool,
+    /// Extra faults on top of the demo's (same grammar as `dorafleet sim --fault`).
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<FaultRule>,
+    /// Tasks run at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Request budget per source, requests/second.
+    #[arg(long, default_value_t = 200)]
+    pub requests_per_second: u32,
+    /// SQLite file for the demo's warehouse (recreated on every demo run).
+    #[arg(long, default_value = ".dorafleet/demo.db")]
+    pub warehouse: PathBuf,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut faults: Vec<FaultRule> = if args.no_faults {
+        Vec::new()
+    } else {
+        DEMO_FAULTS
+            .iter()
+            .map(|s| s.parse().context("built-in demo fault"))
+            .collect::<anyhow::Result<_>>()?
+    };
+    faults.extend(args.faults);
+    let options = SimOptions {
+        seed: args.seed,
+        days: args.days,
+        teams: args.teams,
+        faults,
+        ..SimOptions::default()
+    };
+    let end = options.end_date;
+    let sim = RunningSim::start(options, "127.0.0.1:0")
+        .await
+        .context("starting the simulator")?;
+    let config = demo_config(&sim, args.requests_per_second);
+    println!(
+        "dorafleet demo: simulated organisation of {} teams, {} days (seed {}), simulator at http://{}",
+        config.teams.len(),
+        args.days,
+        args.seed,
+        sim.addr()
+    );
+
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = args.warehouse.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    let warehouse = dorafleet_warehouse::open(&format!("sqlite:{}", args.warehouse.display()))?;
+    let clients = super::source_clients(&config)?;
+    let to = end.and_time(NaiveTime::MIN).and_utc();
+    let window = Window {
+        from: to - Days::days(i64::from(args.days)),
+        to,
+    };
+    let tasks = plan_extract(&config, Uuid::now_v7(), &Source::ALL, |_, _| Some(window));
+    println!("extracting {} scopes over {window} ...", tasks.len());
+    let bar = super::summary::progress_bar("extract");
+    let summary = run_standalone(
+        tasks,
+        warehouse,
+        clients,
+        StandaloneOptions {
+            concurrency: args.concurrency,
+            retry: config.retry.clone(),
+            worker_name: "demo".into(),
+            deadline: Duration::from_secs(600),
+        },
+        |p| super::summary::update(&bar, p),
+    )
+    .await?;
+    bar.finish_and_clear();
+    let served = sim.state().served_records();
+    super::summary::print(&summary, Some(&served));
+    println!("warehouse: {}", args.warehouse.display());
+    sim.shutdown().await;
+    Ok(if summary.dead > 0 || summary.unfinished > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The configuration a demo run uses: the simulator's teams and base URLs,
+/// a generous request budget, and a retry policy scaled to seconds.
+fn demo_config(sim: &RunningSim, rps: u32) -> Config {
+    let mut config = Config {
+        teams: sim.state().organisation().team_configs(),
+        retry: RetryPolicy {
+            base_ms: 100,
+            factor: 2.0,
+            cap_ms: 2_000,
+            max_attempts: 8,
+        },
+        ..Config::default()
+    };
+    for source in Source::ALL {
+        let s = config.sources.get_mut(source);
+        s.base_url = sim.base_url(source);
+        s.requests_per_second = rps;
+        s.timeout_ms = 5_000;
+    }
+    config
+}

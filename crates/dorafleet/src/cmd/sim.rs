@@ -1,0 +1,74 @@
+//! `dorafleet sim`: serve the source simulator until interrupted.
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::Args;
+use dorafleet_core::Source;
+use dorafleet_sim::{FaultRule, SimOptions};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8181)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Seed of the synthetic organisation: same seed, same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Days of history served.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Number of teams.
+    #[arg(long, default_value_t = 5)]
+    pub teams: usize,
+    /// Last day (exclusive) of the history, YYYY-MM-DD; default today (UTC).
+    #[arg(long)]
+    pub end_date: Option<NaiveDate>,
+    /// Inject a fault, e.g. `github/pulls:429=2@0.05`, `jira:503#3`,
+    /// `jenkins:latency=200@0.1`, `github/pulls:truncate#1`,
+    /// `jira:drift=created->createdDate@1`. Repeatable. Grammar:
+    /// SOURCE[/ENDPOINT]:KIND[=PARAM][@RATE|#COUNT].
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<FaultRule>,
+    /// GitHub's hourly request budget the simulator enforces.
+    #[arg(long, default_value_t = 5000)]
+    pub github_hourly_limit: u32,
+}
+
+pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let mut options = SimOptions {
+        seed: args.seed,
+        days: args.days,
+        teams: args.teams,
+        faults: args.faults,
+        github_hourly_limit: args.github_hourly_limit,
+        ..SimOptions::default()
+    };
+    if let Some(end) = args.end_date {
+        options.end_date = end;
+    }
+    let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+    let addr = listener.local_addr()?;
+    let org = dorafleet_sim::generate(&options);
+    println!("simulator listening on http://{addr}");
+    for source in Source::ALL {
+        println!("  {source:<8} base URL http://{addr}/{source}");
+    }
+    println!("  admin: /_admin/requests /_admin/truth /_admin/org /_admin/stats /_admin/faults");
+    println!(
+        "  teams: {}",
+        org.team_configs()
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let shutdown = super::shutdown::on_signal();
+    dorafleet_sim::serve(options, listener, async move { shutdown.cancelled().await }).await?;
+    Ok(ExitCode::SUCCESS)
+}

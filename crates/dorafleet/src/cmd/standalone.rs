@@ -1,0 +1,69 @@
+//! `dorafleet standalone`: one incremental pipeline run in this process, on
+//! the in-process broker and the configured warehouse and sources.
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+use dorafleet_coordinator::{StandaloneOptions, plan_extract_incremental, run_standalone};
+use dorafleet_core::Source;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Args)]
+pub struct StandaloneArgs {
+    /// Only these sources (comma-separated): github, jira, jenkins.
+    #[arg(long, value_delimiter = ',', default_value = "github,jira,jenkins")]
+    pub sources: Vec<Source>,
+    /// Tasks run at once (overrides worker.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Give up on tasks still unfinished after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub deadline_secs: u64,
+}
+
+pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config)?;
+    if config.teams.is_empty() {
+        anyhow::bail!("no teams configured: add [[teams]] entries to the config file");
+    }
+    let warehouse = dorafleet_warehouse::open(&config.warehouse.url)
+        .with_context(|| format!("opening warehouse {}", config.warehouse.url))?;
+    let clients = super::source_clients(&config)?;
+    let run_id = Uuid::now_v7();
+    let tasks = plan_extract_incremental(
+        &config,
+        warehouse.as_ref(),
+        run_id,
+        &args.sources,
+        Utc::now(),
+    )
+    .await?;
+    if tasks.is_empty() {
+        println!("nothing to do: every scope is synced up to now");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bar = super::summary::progress_bar("extract");
+    let summary = run_standalone(
+        tasks,
+        warehouse,
+        clients,
+        StandaloneOptions {
+            concurrency: args.concurrency.unwrap_or(config.worker.concurrency),
+            retry: config.retry.clone(),
+            worker_name: config.worker.resolved_name(),
+            deadline: Duration::from_secs(args.deadline_secs),
+        },
+        |p| super::summary::update(&bar, p),
+    )
+    .await?;
+    bar.finish_and_clear();
+    super::summary::print(&summary, None);
+    Ok(if summary.dead > 0 || summary.unfinished > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

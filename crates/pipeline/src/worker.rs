@@ -1,0 +1,224 @@
+//! The worker loop: consume tasks, run their stage, settle every delivery.
+//!
+//! The rules that keep a fleet from losing work live here, once:
+//! - a failed task's next attempt (or its dead letter) is published *before*
+//!   the original delivery is acked, so a crash in between duplicates at worst;
+//! - nobody holds a delivery while backing off: the retry is a delayed publish;
+//! - a body that is not a task (undecodable, unknown version, oversized) is
+//!   dead-lettered at once with the reason, never retried, never fatal;
+//! - a handler that panics is caught and its task dead-lettered;
+//! - on shutdown the worker stops taking deliveries, lets in-flight ones finish
+//!   within a deadline, and hands back whatever is left unacked.
+
+use crate::handler::{HandlerOutcome, Handlers};
+use chrono::Utc;
+use dorafleet_broker::{Broker, BrokerError, Delivery, Route};
+use dorafleet_core::{
+    AttemptRecord, DeadLetter, RetryDecision, RetryPolicy, TaskEnvelope, TaskError, TaskEvent,
+    TaskEventKind, TaskStats,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Recorded in attempt histories and events.
+    pub name: String,
+    /// Tasks run at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// How long in-flight tasks may run on after shutdown is requested.
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    broker: Arc<dyn Broker>,
+    handlers: Handlers,
+    options: WorkerOptions,
+}
+
+impl Worker {
+    pub fn new(broker: Arc<dyn Broker>, handlers: Handlers, options: WorkerOptions) -> Self {
+        Worker {
+            broker,
+            handlers,
+            options,
+        }
+    }
+
+    /// Consume `routes` until `shutdown` is cancelled or the broker closes.
+    pub async fn run(
+        self,
+        routes: &[Route],
+        shutdown: CancellationToken,
+    ) -> Result<(), BrokerError> {
+        let mut deliveries = self.broker.consume_tasks(routes).await?;
+        let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
+        let this = Arc::new(self);
+        let mut in_flight = JoinSet::new();
+        info!(worker = %this.options.name, routes = ?routes.iter().map(Route::queue).collect::<Vec<_>>(), "worker consuming");
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = Arc::clone(&permits).acquire_owned() => permit.map_err(|_| BrokerError::Closed)?,
+            };
+            let delivery = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                d = deliveries.next() => match d {
+                    Some(d) => d,
+                    None => break,
+                },
+            };
+            let worker = Arc::clone(&this);
+            in_flight.spawn(async move {
+                worker.settle(delivery).await;
+                drop(permit);
+            });
+            // Reap finished tasks so the set does not grow without bound.
+            while in_flight.try_join_next().is_some() {}
+        }
+        drop(deliveries);
+        let drained = tokio::time::timeout(this.options.drain_timeout, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                left = in_flight.len(),
+                "drain timeout: handing unfinished tasks back to the broker"
+            );
+            // Aborting drops their deliveries unacked, so the broker redelivers them.
+            in_flight.shutdown().await;
+        }
+        info!(worker = %this.options.name, "worker stopped");
+        Ok(())
+    }
+
+    /// Run one delivery to completion and settle it. Errors publishing the
+    /// outcome leave the delivery unacked, so it is delivered again.
+    async fn settle(&self, delivery: Delivery) {
+        let task = match TaskEnvelope::decode(&delivery.body) {
+            Ok(task) => task,
+            Err(e) => {
+                let letter =
+                    DeadLetter::for_poison(&delivery.body, e.to_string(), &self.options.name);
+                warn!(reason = %e, "dead-lettering a message that is not a task");
+                if let Err(err) = self.broker.publish_dead_letter(&letter).await {
+                    warn!(%err, "could not dead-letter a poison message; leaving it unacked");
+                    return;
+                }
+                ack(delivery).await;
+                return;
+            }
+        };
+        let outcome = self.run_handler(&task).await;
+        let published = match outcome.result {
+            Ok(()) => self.report(&task, outcome.stats, TaskEventKind::Done).await,
+            Err(error) => self.fail(&task, outcome.stats, error).await,
+        };
+        match published {
+            Ok(()) => ack(delivery).await,
+            Err(err) => {
+                warn!(task_id = %task.task_id, %err, "could not publish the outcome; leaving the delivery unacked")
+            }
+        }
+    }
+
+    async fn run_handler(&self, task: &TaskEnvelope) -> HandlerOutcome {
+        let Some(handler) = self.handlers.get(task.stage).cloned() else {
+            return HandlerOutcome::failed(
+                TaskStats::default(),
+                TaskError::permanent(format!(
+                    "this worker has no handler for stage {}",
+                    task.stage
+                )),
+            );
+        };
+        let owned = task.clone();
+        // A separate tokio task, so a panicking handler is caught here instead
+        // of taking the worker down (and redelivering the poison forever).
+        match tokio::spawn(async move { handler.handle(&owned).await }).await {
+            Ok(outcome) => outcome,
+            Err(join) => HandlerOutcome::failed(
+                TaskStats::default(),
+                TaskError::permanent(format!("stage handler crashed: {join}")),
+            ),
+        }
+    }
+
+    async fn fail(
+        &self,
+        task: &TaskEnvelope,
+        stats: TaskStats,
+        error: TaskError,
+    ) -> Result<(), BrokerError> {
+        let progressed = stats.pages > 0;
+        let record = AttemptRecord {
+            attempt: task.attempt,
+            at: Utc::now(),
+            worker: self.options.name.clone(),
+            class: error.class(),
+            message: error.to_string(),
+            progressed,
+        };
+        match self.options.retry.decide(task, &error, progressed) {
+            RetryDecision::RetryAfter(delay) => {
+                info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, %error, "retrying");
+                self.broker
+                    .publish_delayed(&task.next_attempt(record), delay)
+                    .await?;
+                let kind = TaskEventKind::Retrying {
+                    next_attempt: task.attempt + 1,
+                    delay,
+                    class: error.class(),
+                    message: error.to_string(),
+                };
+                self.report(task, stats, kind).await
+            }
+            RetryDecision::DeadLetter { reason } => {
+                warn!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, %reason, "dead-lettering");
+                let letter = DeadLetter::for_task(task, record, reason.clone());
+                self.broker.publish_dead_letter(&letter).await?;
+                let kind = TaskEventKind::Dead {
+                    class: letter.error_class,
+                    reason,
+                    dead_letter_id: letter.id,
+                };
+                self.report(task, stats, kind).await
+            }
+        }
+    }
+
+    async fn report(
+        &self,
+        task: &TaskEnvelope,
+        stats: TaskStats,
+        kind: TaskEventKind,
+    ) -> Result<(), BrokerError> {
+        let event = TaskEvent {
+            task_id: task.task_id,
+            run_id: task.run_id,
+            stage: task.stage,
+            source: task.source,
+            scope: task.scope.clone(),
+            attempt: task.attempt,
+            worker: self.options.name.clone(),
+            at: Utc::now(),
+            stats,
+            kind,
+        };
+        self.broker.publish_event(&event).await
+    }
+}
+
+async fn ack(delivery: Delivery) {
+    if let Err(err) = delivery.ack().await {
+        // The broker will redeliver; handlers are idempotent.
+        warn!(%err, "ack failed; the task may run again");
+    }
+}

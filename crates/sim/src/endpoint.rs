@@ -1,0 +1,113 @@
+//! The data endpoints the simulator serves, as a closed set: faults target
+//! them, the request log and the statistics are keyed by them.
+
+use dorafleet_core::Source;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// GitHub `GET /repos/{o}/{r}/pulls`.
+    Pulls,
+    /// GitHub `GET /repos/{o}/{r}/pulls/{n}/commits`.
+    PullCommits,
+    /// GitHub `GET /repos/{o}/{r}/deployments`.
+    Deployments,
+    /// GitHub `GET /repos/{o}/{r}/deployments/{id}/statuses`.
+    DeploymentStatuses,
+    /// Jira `GET|POST /rest/api/3/search/jql`.
+    JiraSearch,
+    /// Jira `GET /rest/api/3/issue/{key}/changelog`.
+    JiraChangelog,
+    /// Jira `/rest/api/3/search`, removed in 2025 (410 Gone).
+    JiraOldSearch,
+    /// Jenkins `GET /job/{name}/api/json`.
+    JenkinsBuilds,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 8] = [
+        Endpoint::Pulls,
+        Endpoint::PullCommits,
+        Endpoint::Deployments,
+        Endpoint::DeploymentStatuses,
+        Endpoint::JiraSearch,
+        Endpoint::JiraChangelog,
+        Endpoint::JiraOldSearch,
+        Endpoint::JenkinsBuilds,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Pulls => "pulls",
+            Endpoint::PullCommits => "pull_commits",
+            Endpoint::Deployments => "deployments",
+            Endpoint::DeploymentStatuses => "deployment_statuses",
+            Endpoint::JiraSearch => "jira_search",
+            Endpoint::JiraChangelog => "jira_changelog",
+            Endpoint::JiraOldSearch => "jira_old_search",
+            Endpoint::JenkinsBuilds => "jenkins_builds",
+        }
+    }
+
+    /// Shorter names accepted in fault specs (`github/commits`, `jira/search`).
+    fn alias(self) -> &'static str {
+        match self {
+            Endpoint::Pulls => "pulls",
+            Endpoint::PullCommits => "commits",
+            Endpoint::Deployments => "deployments",
+            Endpoint::DeploymentStatuses => "statuses",
+            Endpoint::JiraSearch => "search",
+            Endpoint::JiraChangelog => "changelog",
+            Endpoint::JiraOldSearch => "old_search",
+            Endpoint::JenkinsBuilds => "builds",
+        }
+    }
+
+    pub fn source(self) -> Source {
+        match self {
+            Endpoint::Pulls
+            | Endpoint::PullCommits
+            | Endpoint::Deployments
+            | Endpoint::DeploymentStatuses => Source::Github,
+            Endpoint::JiraSearch | Endpoint::JiraChangelog | Endpoint::JiraOldSearch => {
+                Source::Jira
+            }
+            Endpoint::JenkinsBuilds => Source::Jenkins,
+        }
+    }
+
+    /// Whether records served here count in `served_records` (the changelog
+    /// is detail of issues already counted, so it is reported separately).
+    pub fn counts_as_served_records(self) -> bool {
+        !matches!(self, Endpoint::JiraChangelog | Endpoint::JiraOldSearch)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, deployment_statuses, jira_search, jira_changelog, jira_old_search, jenkins_builds"
+)]
+pub struct UnknownEndpoint(pub String);
+
+impl FromStr for Endpoint {
+    type Err = UnknownEndpoint;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| {
+                e.as_str().eq_ignore_ascii_case(wanted) || e.alias().eq_ignore_ascii_case(wanted)
+            })
+            .ok_or_else(|| UnknownEndpoint(s.to_owned()))
+    }
+}

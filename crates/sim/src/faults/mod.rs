@@ -1,0 +1,105 @@
+//! Injectable faults: the ways real APIs misbehave that dorafleet must
+//! survive (rate limits, server errors, latency) or detect (a page silently
+//! missing, a renamed field). A fault targets a source and optionally one
+//! endpoint, and fires on a seeded share of requests or on the next N.
+
+mod engine;
+mod spec;
+
+pub(crate) use engine::FaultBook;
+pub use spec::FaultSpecError;
+
+use crate::endpoint::Endpoint;
+use dorafleet_core::Source;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One fault: what (`kind`), where (`source`, `endpoint`), when (`trigger`).
+///
+/// Serialized flat, e.g.
+/// `{"source":"github","endpoint":"pulls","kind":"rate_limit","retry_after_secs":2,"trigger":{"rate":0.05}}`;
+/// parsed from spec strings by [`FromStr`](std::str::FromStr) (see there for the grammar).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FaultRule {
+    pub source: Source,
+    /// `None`: every data endpoint of the source.
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    #[serde(default = "Trigger::always")]
+    pub trigger: Trigger,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// 429 with `Retry-After: retry_after_secs`.
+    RateLimit { retry_after_secs: u64 },
+    /// That 5xx status with a JSON error body.
+    ServerError { status: u16 },
+    /// Wait, then answer normally.
+    Latency { ms: u64 },
+    /// A normal-looking page whose next-page pointer skips a page (the Phantom Zero).
+    TruncatedPagination,
+    /// Rename the JSON key `from` to `to` in every record of the response.
+    SchemaDrift { from: String, to: String },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Fires with this probability on each matching request (seeded RNG).
+    Rate(f64),
+    /// Fires on the next N matching requests; the count goes down as it fires.
+    Count(u32),
+}
+
+impl Trigger {
+    pub fn always() -> Trigger {
+        Trigger::Rate(1.0)
+    }
+}
+
+impl FaultRule {
+    pub fn matches(&self, source: Source, endpoint: Endpoint) -> bool {
+        self.source == source && self.endpoint.is_none_or(|e| e == endpoint)
+    }
+}
+
+/// The label recorded in the request log when the fault fires, e.g.
+/// `rate_limit retry_after=2`.
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::RateLimit { retry_after_secs } => {
+                write!(f, "rate_limit retry_after={retry_after_secs}")
+            }
+            FaultKind::ServerError { status } => write!(f, "server_error status={status}"),
+            FaultKind::Latency { ms } => write!(f, "latency ms={ms}"),
+            FaultKind::TruncatedPagination => f.write_str("truncated_pagination"),
+            FaultKind::SchemaDrift { from, to } => write!(f, "schema_drift {from}->{to}"),
+        }
+    }
+}
+
+/// The rule in spec-string form (`github/pulls:429=2@0.05`), which parses back to itself.
+impl fmt::Display for FaultRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(e) = self.endpoint {
+            write!(f, "/{e}")?;
+        }
+        match &self.kind {
+            FaultKind::RateLimit { retry_after_secs } => write!(f, ":429={retry_after_secs}")?,
+            FaultKind::ServerError { status } => write!(f, ":{status}")?,
+            FaultKind::Latency { ms } => write!(f, ":latency={ms}")?,
+            FaultKind::TruncatedPagination => write!(f, ":truncate")?,
+            FaultKind::SchemaDrift { from, to } => write!(f, ":drift={from}->{to}")?,
+        }
+        match self.trigger {
+            Trigger::Rate(p) => write!(f, "@{p}"),
+            Trigger::Count(n) => write!(f, "#{n}"),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Generation of the synthetic organisation from a seed.
+//!
+//! Generation is pure: the same [`SimOptions`] always yield the same
+//! [`Organisation`], so a test can regenerate the oracle a server was started
+//! with, and a demo shows the same numbers on every machine.
+
+mod calendar;
+mod github;
+mod jenkins;
+mod jira;
+mod people;
+mod random;
+
+use crate::model::{
+    DeployMechanism, JenkinsJob, JiraProject, JobKind, Organisation, Person, Repo, SimTeam,
+};
+use crate::options::SimOptions;
+use calendar::Calendar;
+use people::{PeopleFactory, team_identity};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+#[cfg(test)]
+use calendar::is_weekend;
+
+const OWNER: &str = "acme";
+
+/// Generates the organisation described by `opts` (faults and rate limits are
+/// ignored: they shape the serving, not the data).
+pub fn generate(opts: &SimOptions) -> Organisation {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let cal = Calendar::new(opts.end_date, opts.days, &mut rng);
+    let mut factory = PeopleFactory::default();
+    let mut org = Organisation {
+        seed: opts.seed,
+        start: cal.start,
+        end: cal.end,
+        holiday_start: cal.holiday_start,
+        teams: Vec::new(),
+        people: Vec::new(),
+        repos: Vec::new(),
+        jenkins_jobs: Vec::new(),
+        jira_projects: Vec::new(),
+    };
+    for index in 0..opts.teams.max(1) {
+        let (team_id, project_key) = team_identity(index);
+        let members: Vec<Person> = (0..rng.random_range(3..=6))
+            .map(|_| factory.person(&mut rng, &team_id))
+            .collect();
+        add_team(&mut org, &mut rng, &cal, &team_id, &project_key, &members);
+        org.people.extend(members);
+    }
+    number_everything(&mut org, &mut rng);
+    org
+}
+
+fn add_team(
+    org: &mut Organisation,
+    rng: &mut ChaCha8Rng,
+    cal: &Calendar,
+    team_id: &str,
+    project_key: &str,
+    members: &[Person],
+) {
+    let members: Vec<&Person> = members.iter().collect();
+    let api = format!("{team_id}-api");
+    let web = format!("{team_id}-web");
+    let deploy_job = format!("{team_id}-web-deploy");
+    let ci_job = format!("{team_id}-web-ci");
+
+    let api_pulls = github::pull_requests(rng, cal, &members);
+    let api_deployments = github::deployments(rng, cal, &members, &api_pulls);
+    let web_pulls = github::pull_requests(rng, cal, &members);
+    for (name, pulls, deployments, deploys_with) in [
+        (
+            &api,
+            api_pulls,
+            api_deployments,
+            DeployMechanism::GithubDeployments,
+        ),
+        (
+            &web,
+            web_pulls,
+            Vec::new(),
+            DeployMechanism::JenkinsJob(deploy_job.clone()),
+        ),
+    ] {
+        org.repos.push(Repo {
+            owner: OWNER.into(),
+            name: name.clone(),
+            team: team_id.into(),
+            deploys_with,
+            pulls,
+            deployments,
+        });
+    }
+    for (name, kind) in [(&deploy_job, JobKind::Deploy), (&ci_job, JobKind::Ci)] {
+        org.jenkins_jobs.push(JenkinsJob {
+            name: name.clone(),
+            kind,
+            repo: format!("{OWNER}/{web}"),
+            team: team_id.into(),
+            builds: jenkins::builds(rng, cal, kind, &members),
+        });
+    }
+    org.jira_projects.push(JiraProject {
+        key: project_key.into(),
+        id: 0,
+        name: format!("{} team", team_id),
+        team: team_id.into(),
+        issues: jira::issues(rng, cal, project_key, &members),
+    });
+    org.teams.push(SimTeam {
+        id: team_id.into(),
+        repos: vec![format!("{OWNER}/{api}"), format!("{OWNER}/{web}")],
+        jira_project: project_key.into(),
+        jenkins_jobs: vec![deploy_job, ci_job],
+        members: members.iter().map(|m| m.contributor_id.clone()).collect(),
+    });
+}
+
+/// Ids that are unique across the organisation, in creation order, like the
+/// real services hand them out.
+fn number_everything(org: &mut Organisation, rng: &mut ChaCha8Rng) {
+    let mut deployment_id = rng.random_range(100_000_000..200_000_000u64);
+    let mut status_id = rng.random_range(300_000_000..400_000_000u64);
+    for repo in &mut org.repos {
+        for deployment in &mut repo.deployments {
+            deployment_id += rng.random_range(1..50);
+            deployment.id = deployment_id;
+            for status in &mut deployment.statuses {
+                status_id += rng.random_range(1..50);
+                status.id = status_id;
+            }
+        }
+    }
+    let mut issue_id = 10_000u64;
+    let mut transition_id = 50_000u64;
+    for (i, project) in org.jira_projects.iter_mut().enumerate() {
+        project.id = 10_000 + i as u64;
+        for (n, issue) in project.issues.iter_mut().enumerate() {
+            issue_id += 1;
+            issue.id = issue_id;
+            issue.key = format!("{}-{}", project.key, n + 1);
+            for t in &mut issue.transitions {
+                transition_id += 1;
+                t.id = transition_id;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,33 @@
+//! What to simulate: the seed and size of the organisation, the covered date
+//! range, the faults active from the start and the GitHub hourly budget.
+
+use crate::faults::FaultRule;
+use chrono::{NaiveDate, Utc};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    pub seed: u64,
+    /// Days covered, ending at `end_date` (exclusive). Default 90.
+    pub days: u32,
+    /// Number of teams (at least 1). Default 5.
+    pub teams: usize,
+    /// Data covers `[end_date - days, end_date)` UTC. Default: today (UTC).
+    pub end_date: NaiveDate,
+    /// Faults active from the start.
+    pub faults: Vec<FaultRule>,
+    /// Requests per hour before GitHub answers 403. Default 5000.
+    pub github_hourly_limit: u32,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            seed: 42,
+            days: 90,
+            teams: 5,
+            end_date: Utc::now().date_naive(),
+            faults: Vec::new(),
+            github_hourly_limit: 5000,
+        }
+    }
+}

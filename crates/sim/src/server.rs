@@ -1,0 +1,146 @@
+//! Starting and stopping the simulator: the router with every route, a
+//! [`RunningSim`] for tests (port 0, explicit shutdown) and [`serve`] for the
+//! CLI, which passes its own shutdown signal.
+
+use crate::http::{admin, github, jenkins, jira};
+use crate::options::SimOptions;
+use crate::state::SimState;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use dorafleet_core::Source;
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every route of the simulator over `state`.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/github/repos/{owner}/{repo}/pulls", get(github::pulls))
+        .route(
+            "/github/repos/{owner}/{repo}/pulls/{number}/commits",
+            get(github::pull_commits),
+        )
+        .route(
+            "/github/repos/{owner}/{repo}/deployments",
+            get(github::deployments),
+        )
+        .route(
+            "/github/repos/{owner}/{repo}/deployments/{id}/statuses",
+            get(github::deployment_statuses),
+        )
+        .route(
+            "/jira/rest/api/3/search/jql",
+            get(jira::search_jql).post(jira::search_jql),
+        )
+        .route("/jira/rest/api/3/search", any(jira::old_search))
+        .route(
+            "/jira/rest/api/3/issue/{key}/changelog",
+            get(jira::changelog),
+        )
+        .route("/jenkins/job/{name}/api/json", get(jenkins::job))
+        .route(
+            "/_admin/requests",
+            get(admin::requests).delete(admin::clear_requests),
+        )
+        .route("/_admin/truth", get(admin::truth))
+        .route("/_admin/org", get(admin::org))
+        .route("/_admin/stats", get(admin::stats))
+        .route(
+            "/_admin/faults",
+            get(admin::faults)
+                .put(admin::replace_faults)
+                .post(admin::add_fault)
+                .delete(admin::clear_faults),
+        )
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"message": "Not Found"})),
+            )
+                .into_response()
+        })
+        .with_state(state)
+}
+
+/// Serves the simulator on `listener` until `shutdown` completes.
+pub async fn serve(
+    opts: SimOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = Arc::new(SimState::new(&opts));
+    serve_state(state, listener, shutdown).await
+}
+
+async fn serve_state(
+    state: Arc<SimState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A simulator serving in the background, for tests and embedding.
+#[derive(Debug)]
+pub struct RunningSim {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSim {
+    /// Generates the organisation and starts serving on `bind` (e.g. `127.0.0.1:0`).
+    pub async fn start(opts: SimOptions, bind: &str) -> std::io::Result<RunningSim> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(&opts));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve_state(state.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%addr, seed = opts.seed, "simulator listening");
+        Ok(RunningSim {
+            addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT/github`, `/jira` or `/jenkins`. A wildcard bind
+    /// address is reported as loopback so the URL is usable.
+    pub fn base_url(&self, source: Source) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}/{}", source.as_str())
+    }
+
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "simulator server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "simulator server task failed"),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Ground truth: the DORA v1 values of the generated organisation, computed
+//! from the generated events themselves and never from HTTP responses, so
+//! that it is an independent oracle for whatever the pipeline computes from
+//! what the simulator serves.
+
+mod metrics;
+#[cfg(test)]
+mod tests;
+
+use crate::model::{
+    DeployMechanism, INCIDENT_ISSUE_TYPE, JobKind, Organisation, PRODUCTION_ENVIRONMENT,
+};
+use chrono::NaiveDate;
+use metrics::{Change, Deployment, Incident, team_truth};
+use serde::{Deserialize, Serialize};
+
+pub use metrics::{
+    CHANGE_FAILURE_RATE, DEPLOYMENT_FREQUENCY, FAILED_DEPLOYMENT_RECOVERY_TIME,
+    LEAD_TIME_FOR_CHANGES,
+};
+
+/// The metric names, in the order records are produced for each day.
+pub const METRICS: [&str; 4] = [
+    DEPLOYMENT_FREQUENCY,
+    LEAD_TIME_FOR_CHANGES,
+    CHANGE_FAILURE_RATE,
+    FAILED_DEPLOYMENT_RECOVERY_TIME,
+];
+
+/// The true value of one metric for one team on one UTC date. `value` is
+/// `None` where the metric is undefined (no deployments, no changes shipped,
+/// no recoveries); deployment frequency is always defined (0.0 is a verified zero).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TruthRecord {
+    pub team: String,
+    pub date: NaiveDate,
+    pub metric: String,
+    pub value: Option<f64>,
+    pub sample_size: u64,
+}
+
+impl Organisation {
+    /// One record per team × date in the range × metric, ordered by team, date, metric.
+    pub fn ground_truth(&self) -> Vec<TruthRecord> {
+        let dates = self.dates();
+        self.teams
+            .iter()
+            .flat_map(|team| {
+                let deployments = self.team_deployments(&team.id);
+                let changes = self.team_changes(&team.id);
+                let incidents = self.team_incidents(&team.id);
+                team_truth(&team.id, &dates, &deployments, &changes, &incidents)
+            })
+            .collect()
+    }
+
+    /// Successful production deployments of a team, from both mechanisms.
+    fn team_deployments(&self, team: &str) -> Vec<Deployment> {
+        let github = self
+            .repos
+            .iter()
+            .filter(|r| r.team == team && r.deploys_with == DeployMechanism::GithubDeployments)
+            .flat_map(|r| {
+                let repo = r.full_name();
+                r.deployments
+                    .iter()
+                    .filter(|d| d.environment == PRODUCTION_ENVIRONMENT)
+                    .filter_map(|d| d.latest_status().filter(|s| s.state == "success"))
+                    .map(move |s| Deployment {
+                        repo: repo.clone(),
+                        finished_at: s.created_at,
+                    })
+            });
+        let jenkins = self
+            .jenkins_jobs
+            .iter()
+            .filter(|j| j.team == team && j.kind == JobKind::Deploy)
+            .flat_map(|j| {
+                j.builds
+                    .iter()
+                    .filter(|b| b.result == Some(crate::model::BuildResult::Success))
+                    .filter_map(|b| b.finished_at())
+                    .map(|finished_at| Deployment {
+                        repo: j.repo.clone(),
+                        finished_at,
+                    })
+            });
+        github.chain(jenkins).collect()
+    }
+
+    /// Merged pull requests with at least one human commit.
+    fn team_changes(&self, team: &str) -> Vec<Change> {
+        self.repos
+            .iter()
+            .filter(|r| r.team == team)
+            .flat_map(|r| {
+                let repo = r.full_name();
+                r.pulls.iter().filter_map(move |p| {
+                    Some(Change {
+                        repo: repo.clone(),
+                        merged_at: p.merged_at?,
+                        first_human_commit_at: p.first_human_commit_at()?,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn team_incidents(&self, team: &str) -> Vec<Incident> {
+        self.jira_projects
+            .iter()
+            .filter(|p| p.team == team)
+            .flat_map(|p| &p.issues)
+            .filter(|i| i.issue_type == INCIDENT_ISSUE_TYPE)
+            .map(|i| Incident {
+                created_at: i.created,
+                resolved_at: i.resolved,
+            })
+            .collect()
+    }
+}

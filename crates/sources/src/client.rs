@@ -1,0 +1,397 @@
+//! The HTTP client of one source, shared by every task of a process.
+//!
+//! It owns everything that must be per source and not per task: the
+//! connection pool, the rate budget and server pauses, the token, and the
+//! cumulative call statistics. It also classifies every failure where it
+//! happens, so the worker only reads the class of the returned `TaskError`.
+
+use crate::limiter::RateGate;
+use crate::link::next_link;
+use crate::page::{FetchedPage, PageRequest};
+use crate::server_limits::RateLimitHeaders;
+use crate::token::{TokenFile, TokenSource};
+use crate::urls::resolve;
+use chrono::Utc;
+use dorafleet_core::{Source, SourceConfig, TaskError};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));
+
+/// Longest body excerpt quoted in an error message.
+const EXCERPT_CHARS: usize = 200;
+
+/// Why a client could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{system}: base URL `{url}` is invalid: {reason}")]
+    InvalidBaseUrl {
+        system: Source,
+        url: String,
+        reason: String,
+    },
+    #[error("{system}: cannot read token file {path}: {reason}")]
+    TokenFile {
+        system: Source,
+        path: String,
+        reason: String,
+    },
+    #[error("{system}: invalid configuration: {reason}")]
+    InvalidConfig { system: Source, reason: String },
+    #[error("{system}: cannot build the HTTP client (TLS initialisation?): {reason}")]
+    HttpClient { system: Source, reason: String },
+}
+
+/// Cumulative counters of one client since it was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientStats {
+    /// Requests sent (including those that failed in transport).
+    pub api_calls: u64,
+    /// Responses by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests that got no complete response (timeout, connection error).
+    pub transport_errors: u64,
+    /// Total time requests waited for the rate budget or a server pause.
+    pub rate_limit_wait_ms: u64,
+    /// Rate-limit refusals seen (429, or 403 from a rate limiter).
+    pub server_pauses: u64,
+}
+
+/// A source's HTTP client. Cheap to clone; clones share budget and statistics.
+#[derive(Clone)]
+pub struct SourceClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    source: Source,
+    base_url: Url,
+    http: reqwest::Client,
+    token: TokenSource,
+    user: Option<String>,
+    gate: RateGate,
+    stats: Mutex<ClientStats>,
+}
+
+impl std::fmt::Debug for SourceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = match &self.inner.token {
+            TokenSource::None => "none".to_owned(),
+            TokenSource::Fixed(_) => "configured".to_owned(),
+            TokenSource::File(file) => format!("file {}", file.path().display()),
+        };
+        f.debug_struct("SourceClient")
+            .field("source", &self.inner.source)
+            .field("base_url", &self.inner.base_url.as_str())
+            .field("token", &token)
+            .field("user", &self.inner.user)
+            .finish()
+    }
+}
+
+impl SourceClient {
+    pub fn new(source: Source, config: &SourceConfig) -> Result<SourceClient, SourceError> {
+        let base_url = Url::parse(&config.base_url)
+            .map_err(|e| e.to_string())
+            .and_then(|url| match url.scheme() {
+                "http" | "https" if url.has_host() => Ok(url),
+                _ => Err("expected an http:// or https:// URL with a host".to_owned()),
+            })
+            .map_err(|reason| SourceError::InvalidBaseUrl {
+                system: source,
+                url: config.base_url.clone(),
+                reason,
+            })?;
+        let invalid = |reason: &str| SourceError::InvalidConfig {
+            system: source,
+            reason: reason.to_owned(),
+        };
+        let rps = NonZeroU32::new(config.requests_per_second)
+            .ok_or_else(|| invalid("requests_per_second must be at least 1"))?;
+        if config.timeout_ms == 0 {
+            return Err(invalid("timeout_ms must be at least 1"));
+        }
+        let token = match (&config.token_file, &config.token) {
+            (Some(path), _) => {
+                TokenSource::File(TokenFile::open(path).map_err(|e| SourceError::TokenFile {
+                    system: source,
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?)
+            }
+            (None, Some(secret)) if !secret.is_empty() => TokenSource::Fixed(secret.clone()),
+            (None, _) => TokenSource::None,
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(default_headers(source))
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|e| SourceError::HttpClient {
+                system: source,
+                reason: e.to_string(),
+            })?;
+        Ok(SourceClient {
+            inner: Arc::new(Inner {
+                source,
+                base_url,
+                http,
+                token,
+                user: config.user.clone().filter(|u| !u.is_empty()),
+                gate: RateGate::new(rps),
+                stats: Mutex::new(ClientStats::default()),
+            }),
+        })
+    }
+
+    pub fn source(&self) -> Source {
+        self.inner.source
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        self.inner.lock_stats().clone()
+    }
+
+    /// Sends one request once the rate budget and any server pause allow it,
+    /// and classifies the outcome: 2xx and 304 are pages, everything else a
+    /// transient, rate-limited or permanent `TaskError`.
+    pub async fn get(&self, request: &PageRequest) -> Result<FetchedPage, TaskError> {
+        let inner = &*self.inner;
+        let url = resolve(&inner.base_url, &request.url)
+            .map_err(|e| TaskError::permanent(format!("{} GET: {e}", inner.source)))?;
+        let what = format!("{} GET {}", inner.source, url.path());
+
+        let waited = inner.gate.wait_turn().await;
+        inner.lock_stats().rate_limit_wait_ms +=
+            u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+
+        let token = inner.token.current().map_err(|e| {
+            TaskError::transient(format!("{what}: cannot read the token file: {e}"))
+        })?;
+        let mut builder = inner.http.get(url.clone());
+        if let Some(token) = &token {
+            builder = match &inner.user {
+                Some(user) => builder.basic_auth(user, Some(token.expose())),
+                None => builder.bearer_auth(token.expose()),
+            };
+        }
+
+        inner.lock_stats().api_calls += 1;
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                inner.lock_stats().transport_errors += 1;
+                return Err(transport_error(&what, &e));
+            }
+        };
+        let status = response.status();
+        *inner
+            .lock_stats()
+            .by_status
+            .entry(status.as_u16())
+            .or_default() += 1;
+        let fetched_at = Utc::now();
+        let headers = response.headers();
+        let limits = RateLimitHeaders::read(headers, fetched_at);
+        let header_text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let link_next = header_text("link").and_then(|v| next_link(&v));
+        let etag = header_text("etag");
+        let body = match response.text().await {
+            Ok(body) => body,
+            Err(e) => {
+                inner.lock_stats().transport_errors += 1;
+                return Err(transport_error(&format!("{what}: HTTP {status}"), &e));
+            }
+        };
+        tracing::debug!(
+            source = %inner.source,
+            path = url.path(),
+            status = status.as_u16(),
+            bytes = body.len(),
+            waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            "fetched"
+        );
+
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            if limits.exhausted() {
+                if let Some(wait) = limits.until_reset(fetched_at) {
+                    let pause = inner.gate.pause_for(wait);
+                    tracing::warn!(source = %inner.source, pause_ms = pause.as_millis() as u64,
+                        "rate-limit quota used up; pausing until it resets");
+                }
+            }
+            return Ok(FetchedPage {
+                request: request.clone(),
+                status: status.as_u16(),
+                body,
+                fetched_at,
+                link_next,
+                etag,
+                rate_limit_wait: waited,
+            });
+        }
+        Err(self.refusal(&what, status, &limits, fetched_at, &body))
+    }
+
+    /// Classifies a response that is not a page.
+    fn refusal(
+        &self,
+        what: &str,
+        status: StatusCode,
+        limits: &RateLimitHeaders,
+        now: chrono::DateTime<Utc>,
+        body: &str,
+    ) -> TaskError {
+        let code = status.as_u16();
+        let rate_limited =
+            code == 429 || (code == 403 && (limits.exhausted() || limits.retry_after.is_some()));
+        if rate_limited {
+            self.inner.lock_stats().server_pauses += 1;
+            return match limits.refusal_wait(now) {
+                Some(wait) => self.pause(what, code, wait),
+                None => TaskError::transient(format!(
+                    "{what}: HTTP {code} (rate limited, no Retry-After or reset header)"
+                )),
+            };
+        }
+        if code == 503 {
+            // Jira Cloud also sheds load with 503 + Retry-After.
+            if let Some(wait) = limits.retry_after {
+                return self.pause(what, code, wait);
+            }
+        }
+        if status.is_server_error() || code == 408 {
+            return TaskError::transient(format!("{what}: HTTP {code}{}", excerpt(body)));
+        }
+        TaskError::permanent(format!("{what}: HTTP {code}{}", excerpt(body)))
+    }
+
+    fn pause(&self, what: &str, code: u16, wait: Duration) -> TaskError {
+        let after = self.inner.gate.pause_for(wait);
+        tracing::warn!(source = %self.inner.source, status = code,
+            pause_ms = after.as_millis() as u64, "server asked us to wait; pausing the client");
+        TaskError::RetryAfter {
+            after,
+            message: format!(
+                "{what}: HTTP {code}, retry after {:.1}s",
+                after.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl Inner {
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, ClientStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn default_headers(source: Source) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    match source {
+        Source::Github => {
+            headers.insert(
+                ACCEPT,
+                HeaderValue::from_static("application/vnd.github+json"),
+            );
+            headers.insert(
+                "x-github-api-version",
+                HeaderValue::from_static("2022-11-28"),
+            );
+        }
+        Source::Jira | Source::Jenkins => {
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+    }
+    headers
+}
+
+/// Timeouts, refused connections and cut-off bodies are worth retrying; a
+/// request reqwest could not even build is not.
+fn transport_error(what: &str, error: &reqwest::Error) -> TaskError {
+    let mut detail = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        detail.push_str(": ");
+        detail.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if error.is_builder() {
+        return TaskError::permanent(format!("{what}: cannot build request: {detail}"));
+    }
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    TaskError::transient(format!("{what}: {kind}: {detail}"))
+}
+
+/// `: <first 200 characters of the body, whitespace collapsed>`, or nothing.
+fn excerpt(body: &str) -> String {
+    let collapsed = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return String::new();
+    }
+    let mut cut: String = collapsed.chars().take(EXCERPT_CHARS).collect();
+    if cut.len() < collapsed.len() {
+        cut.push('…');
+    }
+    format!(": {cut}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_url_without_http_is_refused() {
+        let config = SourceConfig::with_base_url("ftp://example.com", 5);
+        let err = SourceClient::new(Source::Jira, &config).unwrap_err();
+        assert!(matches!(err, SourceError::InvalidBaseUrl { .. }), "{err}");
+        assert!(err.to_string().contains("ftp://example.com"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_token_file_is_refused_at_start() {
+        let mut config = SourceConfig::with_base_url("https://api.github.com", 5);
+        config.token_file = Some("/nonexistent/dorafleet-token".into());
+        let err = SourceClient::new(Source::Github, &config).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/dorafleet-token"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_client_debug_output_never_shows_the_token() {
+        let mut config = SourceConfig::with_base_url("https://api.github.com", 5);
+        config.token = Some(dorafleet_core::Secret::new("ghp_verysecret"));
+        let client = SourceClient::new(Source::Github, &config).unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("verysecret"), "{shown}");
+        assert!(shown.contains("api.github.com"), "{shown}");
+    }
+
+    #[test]
+    fn long_bodies_are_cut_in_error_messages() {
+        let body = "x ".repeat(500);
+        let shown = excerpt(&body);
+        assert!(shown.chars().count() < 210, "{}", shown.len());
+        assert!(shown.ends_with('…'));
+        assert_eq!(excerpt("  \n"), "");
+    }
+}

@@ -1,0 +1,101 @@
+//! Crawl logic shared by the sources: which requests a task starts with, and
+//! what follows from each fetched page (the next page, child lists, the
+//! newest timestamp seen for the high-watermark).
+//!
+//! This is pure: no I/O, so the extract stage can checkpoint the pending
+//! requests between pages and a retried task resumes where it stopped.
+
+use crate::page::{FetchedPage, PageRequest};
+use crate::{github, jenkins, jira};
+use chrono::{DateTime, Utc};
+use dorafleet_core::{Scope, Source, TaskError, Window};
+use serde::de::DeserializeOwned;
+
+/// What one page contributes to a crawl.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrawlStep {
+    /// Items in this page's list.
+    pub records: u64,
+    /// The next page of this list and/or child requests (e.g. a PR's commits).
+    pub follow_ups: Vec<PageRequest>,
+    /// Newest relevant timestamp of the page's list items, for the
+    /// high-watermark. `None` for child lists (commits, statuses) and empty
+    /// pages.
+    pub newest_seen: Option<DateTime<Utc>>,
+}
+
+/// The first requests of an extract task for `scope.target` in `window`.
+///
+/// A scope without a target (or a GitHub target that is not `owner/repo`,
+/// which configuration validation rejects) has nothing to extract and yields
+/// no requests.
+pub fn start_requests(
+    source: Source,
+    scope: &Scope,
+    window: &Window,
+    page_size: u32,
+) -> Vec<PageRequest> {
+    let Some(target) = scope
+        .target
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        tracing::warn!(%source, %scope, "scope has no target; nothing to extract");
+        return Vec::new();
+    };
+    let page_size = page_size.clamp(1, 100);
+    match source {
+        Source::Github => github::start_requests(target, page_size),
+        Source::Jira => vec![jira::start_request(target, window, page_size)],
+        Source::Jenkins => vec![jenkins::start_request(target, page_size)],
+    }
+}
+
+/// Reads a fetched page: how many records it holds and which requests follow.
+/// An undecodable body or a missing required field is a permanent failure:
+/// retrying would fetch the same payload again.
+pub fn next_steps(
+    source: Source,
+    page: &FetchedPage,
+    window: &Window,
+    page_size: u32,
+) -> Result<CrawlStep, TaskError> {
+    if page.status == 304 {
+        // Not modified: nothing new on this page, and no link to follow.
+        return Ok(CrawlStep::default());
+    }
+    let _ = page_size; // page sizes travel inside the request URLs
+    match source {
+        Source::Github => github::next_steps(page, window),
+        Source::Jira => jira::next_steps(page),
+        Source::Jenkins => jenkins::next_steps(page, window),
+    }
+}
+
+/// Decodes a page body, naming the page in the error.
+pub(crate) fn decode<T: DeserializeOwned>(
+    source: Source,
+    page: &FetchedPage,
+) -> Result<T, TaskError> {
+    serde_json::from_str(&page.body).map_err(|e| {
+        page_error(
+            source,
+            page,
+            &format!("body does not match the expected schema: {e}"),
+        )
+    })
+}
+
+/// A permanent error that names the source, endpoint, page and URL.
+pub(crate) fn page_error(source: Source, page: &FetchedPage, problem: &str) -> TaskError {
+    TaskError::permanent(format!(
+        "{source} {} page {} ({}): {problem}",
+        page.request.endpoint, page.request.page_no, page.request.url
+    ))
+}
+
+/// The same list's next page.
+pub(crate) fn next_page(page: &FetchedPage, url: String) -> PageRequest {
+    PageRequest::new(&page.request.endpoint, url, page.request.page_no + 1)
+}

@@ -1,0 +1,140 @@
+//! How a GitHub extract walks its lists.
+//!
+//! Pull requests are listed closed, most recently updated first, so the walk
+//! stops at the first page reaching before the window; each PR merged inside
+//! the window adds its commits. Deployments are listed newest first; each one
+//! created inside the window adds its statuses. `Link: rel="next"` is followed
+//! as given.
+
+use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
+use crate::crawl::{CrawlStep, decode, next_page, page_error};
+use crate::page::{FetchedPage, PageRequest, endpoint};
+use crate::urls::{child_of_list, relative};
+use dorafleet_core::{Source, TaskError, Window};
+
+/// Child lists are fetched with GitHub's largest page.
+const CHILD_PAGE_SIZE: &str = "100";
+
+pub(crate) fn start_requests(repo: &str, page_size: u32) -> Vec<PageRequest> {
+    let Some((owner, name)) = repo
+        .split_once('/')
+        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+    else {
+        tracing::warn!(repo, "GitHub target is not owner/repo; nothing to extract");
+        return Vec::new();
+    };
+    let per_page = page_size.to_string();
+    vec![
+        PageRequest::new(
+            endpoint::PULLS,
+            relative(
+                &["repos", owner, name, "pulls"],
+                &[
+                    ("state", "closed"),
+                    ("sort", "updated"),
+                    ("direction", "desc"),
+                    ("per_page", &per_page),
+                ],
+            ),
+            1,
+        ),
+        PageRequest::new(
+            endpoint::DEPLOYMENTS,
+            relative(
+                &["repos", owner, name, "deployments"],
+                &[("per_page", &per_page)],
+            ),
+            1,
+        ),
+    ]
+}
+
+pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
+    match page.request.endpoint.as_str() {
+        endpoint::PULLS => pulls(page, window),
+        endpoint::DEPLOYMENTS => deployments(page, window),
+        endpoint::PULL_COMMITS => {
+            let commits: Vec<PullCommit> = decode(Source::Github, page)?;
+            Ok(child_list(page, commits.len()))
+        }
+        endpoint::DEPLOYMENT_STATUSES => {
+            let statuses: Vec<DeploymentStatus> = decode(Source::Github, page)?;
+            Ok(child_list(page, statuses.len()))
+        }
+        other => Err(page_error(
+            Source::Github,
+            page,
+            &format!("`{other}` is not a GitHub endpoint"),
+        )),
+    }
+}
+
+fn pulls(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
+    let pulls: Vec<PullRequest> = decode(Source::Github, page)?;
+    let mut follow_ups = Vec::new();
+    for pr in pulls
+        .iter()
+        .filter(|pr| pr.merged_at.is_some_and(|t| window.contains(t)))
+    {
+        let number = pr.number.to_string();
+        let url = child_of_list(
+            &page.request.url,
+            "pulls",
+            &[&number, "commits"],
+            &[("per_page", CHILD_PAGE_SIZE)],
+        )
+        .map_err(|e| page_error(Source::Github, page, &e.to_string()))?;
+        follow_ups.push(PageRequest::new(endpoint::PULL_COMMITS, url, 1));
+    }
+    let oldest = pulls.iter().map(|pr| pr.updated_at).min();
+    if let (Some(next), Some(oldest)) = (&page.link_next, oldest) {
+        if oldest >= window.from {
+            follow_ups.insert(0, next_page(page, next.clone()));
+        }
+    }
+    Ok(CrawlStep {
+        records: pulls.len() as u64,
+        follow_ups,
+        newest_seen: pulls.iter().map(|pr| pr.updated_at).max(),
+    })
+}
+
+fn deployments(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
+    let deployments: Vec<Deployment> = decode(Source::Github, page)?;
+    let mut follow_ups = Vec::new();
+    for deployment in deployments.iter().filter(|d| window.contains(d.created_at)) {
+        let id = deployment.id.to_string();
+        let url = child_of_list(
+            &page.request.url,
+            "deployments",
+            &[&id, "statuses"],
+            &[("per_page", CHILD_PAGE_SIZE)],
+        )
+        .map_err(|e| page_error(Source::Github, page, &e.to_string()))?;
+        follow_ups.push(PageRequest::new(endpoint::DEPLOYMENT_STATUSES, url, 1));
+    }
+    let oldest = deployments.iter().map(|d| d.created_at).min();
+    if let (Some(next), Some(oldest)) = (&page.link_next, oldest) {
+        if oldest >= window.from {
+            follow_ups.insert(0, next_page(page, next.clone()));
+        }
+    }
+    Ok(CrawlStep {
+        records: deployments.len() as u64,
+        follow_ups,
+        newest_seen: deployments.iter().map(|d| d.created_at).max(),
+    })
+}
+
+/// Commits and statuses: every page counts, the whole list is walked.
+fn child_list(page: &FetchedPage, items: usize) -> CrawlStep {
+    CrawlStep {
+        records: items as u64,
+        follow_ups: page
+            .link_next
+            .iter()
+            .map(|next| next_page(page, next.clone()))
+            .collect(),
+        newest_seen: None,
+    }
+}

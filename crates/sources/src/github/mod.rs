@@ -1,0 +1,10 @@
+//! GitHub REST API: pull requests (changes), their commits (first commit time
+//! for lead time), deployments and deployment statuses.
+
+mod crawl;
+mod models;
+
+pub(crate) use crawl::{next_steps, start_requests};
+pub use models::{
+    CommitDetail, Deployment, DeploymentStatus, GitActor, GitRef, PullCommit, PullRequest, User,
+};

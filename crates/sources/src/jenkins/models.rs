@@ -1,0 +1,89 @@
+//! Typed Jenkins payloads: a page of `allBuilds` and its builds (also a single
+//! build from `/job/X/N/api/json`). Times are epoch milliseconds; `result` is
+//! `null` while `building` is true.
+
+use crate::timestamps::from_epoch_millis;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `GET /job/X/api/json?tree=allBuilds[…]{M,N}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildsPage {
+    #[serde(rename = "allBuilds")]
+    pub all_builds: Vec<Build>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Build {
+    pub number: u64,
+    /// `SUCCESS`, `UNSTABLE`, `FAILURE`, `NOT_BUILT`, `ABORTED`; `None` while building.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// Start time, epoch milliseconds.
+    pub timestamp: i64,
+    /// Milliseconds; 0 while building.
+    #[serde(default)]
+    pub duration: i64,
+    #[serde(default)]
+    pub building: bool,
+    /// Mixed action objects; only those with `causes` matter here.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    #[serde(default)]
+    pub causes: Option<Vec<Cause>>,
+}
+
+/// Why a build ran; user-started builds name the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cause {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub short_description: Option<String>,
+}
+
+impl Build {
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        from_epoch_millis(self.timestamp)
+    }
+
+    /// Start plus duration; `None` while the build is still running.
+    pub fn finished_at(&self) -> Option<DateTime<Utc>> {
+        if self.building || self.result.is_none() {
+            return None;
+        }
+        from_epoch_millis(self.timestamp.checked_add(self.duration)?)
+    }
+
+    /// The first user-started cause (user id, else user name).
+    pub fn triggered_by(&self) -> Option<&str> {
+        self.actions
+            .iter()
+            .filter_map(|a| a.causes.as_deref())
+            .flatten()
+            .find_map(|c| c.user_id.as_deref().or(c.user_name.as_deref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_build_has_no_result_and_no_finish_time() {
+        let build: Build = serde_json::from_str(
+            r#"{"number": 8, "result": null, "timestamp": 1461091892486, "duration": 0, "building": true}"#,
+        )
+        .unwrap();
+        assert_eq!(build.result, None);
+        assert!(build.started_at().is_some());
+        assert_eq!(build.finished_at(), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! Jira Cloud REST v3 enhanced search (`/rest/api/3/search/jql`): incidents.
+//! The old `/search` answers 410 since 2025, and the new one pages with an
+//! opaque `nextPageToken` and `isLast` instead of `startAt`/`total`.
+
+mod crawl;
+mod models;
+
+pub use crawl::{SEARCH_FIELDS, window_jql};
+pub(crate) use crawl::{next_steps, start_request};
+pub use models::{
+    Issue, IssueFields, JiraUser, NamedField, ProjectRef, SearchPage, Status, StatusCategory,
+};

@@ -1,0 +1,56 @@
+//! The unit of a crawl: one request, and the page it brought back.
+//!
+//! Requests are plain data so that pending ones can be checkpointed in the
+//! warehouse and a retried extract resumes where it stopped.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One HTTP request of a crawl; serializable because pending requests are
+/// checkpointed in the warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// What kind of list this is: one of the `endpoint` constants.
+    pub endpoint: String,
+    /// Absolute (a followed `Link: rel="next"`), or a path relative to the
+    /// source base URL, including the query.
+    pub url: String,
+    /// 1-based position within its list.
+    pub page_no: u32,
+}
+
+/// The endpoint names a [`PageRequest`] can carry.
+pub mod endpoint {
+    pub const PULLS: &str = "pulls";
+    pub const PULL_COMMITS: &str = "pull_commits";
+    pub const DEPLOYMENTS: &str = "deployments";
+    pub const DEPLOYMENT_STATUSES: &str = "deployment_statuses";
+    pub const JIRA_SEARCH: &str = "jira_search";
+    pub const JENKINS_BUILDS: &str = "jenkins_builds";
+}
+
+impl PageRequest {
+    pub fn new(endpoint: &str, url: impl Into<String>, page_no: u32) -> PageRequest {
+        PageRequest {
+            endpoint: endpoint.to_owned(),
+            url: url.into(),
+            page_no,
+        }
+    }
+}
+
+/// A response the client accepted (2xx or 304), with what the crawl and the
+/// bronze layer need from its headers.
+#[derive(Debug, Clone)]
+pub struct FetchedPage {
+    pub request: PageRequest,
+    pub status: u16,
+    pub body: String,
+    pub fetched_at: DateTime<Utc>,
+    /// The `Link: rel="next"` target, exactly as sent.
+    pub link_next: Option<String>,
+    pub etag: Option<String>,
+    /// Time this request spent waiting for the rate budget or a server pause.
+    pub rate_limit_wait: Duration,
+}
