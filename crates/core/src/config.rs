@@ -89,12 +89,16 @@ pub struct Config {
 pub struct WarehouseConfig {
     /// `sqlite:PATH` (embedded) or, later, `mongodb://…`.
     pub url: String,
+    /// Bronze pages fetched longer ago than this are deleted at the start of a
+    /// run (0 keeps them forever).
+    pub bronze_retention_days: u32,
 }
 
 impl Default for WarehouseConfig {
     fn default() -> Self {
         WarehouseConfig {
             url: "sqlite:dorafleet.db".into(),
+            bronze_retention_days: 30,
         }
     }
 }

@@ -31,6 +31,16 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
     }
     let warehouse = dorafleet_warehouse::open(&config.warehouse.url)
         .with_context(|| format!("opening warehouse {}", config.warehouse.url))?;
+    let retention = config.warehouse.bronze_retention_days;
+    if retention > 0 {
+        let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention));
+        let purged = warehouse.purge_bronze_before(cutoff).await?;
+        if purged > 0 {
+            println!(
+                "retention: deleted {purged} bronze pages fetched more than {retention} days ago"
+            );
+        }
+    }
     let clients = super::source_clients(&config)?;
     let run_id = Uuid::now_v7();
     let tasks = plan_extract_incremental(

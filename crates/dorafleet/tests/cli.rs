@@ -1,0 +1,86 @@
+//! The binary as an operator uses it.
+
+use std::process::Command;
+
+fn dorafleet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dorafleet"));
+    cmd.env_remove("DORAFLEET_CONFIG").env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn the_demo_extracts_every_source_and_bronze_matches_what_the_simulator_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let out = dorafleet()
+        .args(["demo", "--days", "14", "--teams", "2", "--warehouse"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for source in ["github", "jira", "jenkins"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(source))
+            .unwrap_or_else(|| panic!("no summary line for {source}:\n{stdout}"));
+        assert!(line.ends_with("= bronze"), "{line}");
+    }
+    assert!(!stdout.contains("MISMATCH"), "{stdout}");
+    assert!(stdout.contains("dead 0, unfinished 0"), "{stdout}");
+    assert!(db.exists());
+}
+
+#[test]
+fn an_invalid_config_is_rejected_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[sources.github]\nrequests_per_second = 0\n").unwrap();
+    let out = dorafleet()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sources.github.requests_per_second"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_fault_spec_is_rejected_with_a_clear_message() {
+    let out = dorafleet()
+        .args(["demo", "--fault", "gitlab:429"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gitlab"), "{stderr}");
+}
+
+#[test]
+fn a_token_in_the_environment_never_shows_in_config_check() {
+    let out = dorafleet()
+        .args(["config", "check"])
+        .env("DORAFLEET_SOURCES__GITHUB__TOKEN", "ghp_do_not_print_me")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("token set"), "{all}");
+    assert!(!all.contains("do_not_print_me"), "{all}");
+}
