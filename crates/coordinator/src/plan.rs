@@ -85,7 +85,7 @@ mod tests {
                 id: "payments".into(),
                 github_repos: vec!["acme/a".into(), "acme/b".into()],
                 jira_projects: vec!["PAY".into()],
-                jenkins_jobs: vec![],
+                ..TeamConfig::default()
             }],
             ..Config::default()
         }

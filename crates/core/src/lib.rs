@@ -15,11 +15,13 @@ pub mod model;
 pub mod retry;
 pub mod secret;
 
-pub use config::{Config, ConfigError, SourceConfig, TeamConfig};
+pub use config::{
+    Config, ConfigError, Definitions, IdentityConfig, LevelThresholds, SourceConfig, TeamConfig,
+};
 pub use dead_letter::DeadLetter;
 pub use envelope::{AttemptRecord, EnvelopeError, TaskEnvelope};
 pub use error::{ErrorClass, TaskError};
 pub use event::{TaskEvent, TaskEventKind, TaskStats};
-pub use model::{Scope, Source, Stage, Window};
+pub use model::{Metric, Scope, Source, Stage, Window};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use secret::Secret;

@@ -84,7 +84,44 @@ macro_rules! name_enum_traits {
     };
 }
 
+/// One of the four DORA metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Successful production deployments finished that UTC day.
+    DeploymentFrequency,
+    /// Median hours from first commit to the deployment that shipped it.
+    LeadTimeForChanges,
+    /// Share of the day's deployments linked to at least one incident.
+    ChangeFailureRate,
+    /// Median hours from incident creation to resolution, by resolution day.
+    FailedDeploymentRecoveryTime,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 4] = [
+        Metric::DeploymentFrequency,
+        Metric::LeadTimeForChanges,
+        Metric::ChangeFailureRate,
+        Metric::FailedDeploymentRecoveryTime,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::DeploymentFrequency => "deployment_frequency",
+            Metric::LeadTimeForChanges => "lead_time_for_changes",
+            Metric::ChangeFailureRate => "change_failure_rate",
+            Metric::FailedDeploymentRecoveryTime => "failed_deployment_recovery_time",
+        }
+    }
+}
+
 name_enum_traits!(Stage, "stage", "extract, normalize, aggregate");
+name_enum_traits!(
+    Metric,
+    "metric",
+    "deployment_frequency, lead_time_for_changes, change_failure_rate, failed_deployment_recovery_time"
+);
 name_enum_traits!(Source, "source", "github, jira, jenkins");
 
 /// What a task works on: a team and, below it, one repo / Jira project / Jenkins job.

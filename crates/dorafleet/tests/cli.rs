@@ -84,3 +84,22 @@ fn a_token_in_the_environment_never_shows_in_config_check() {
     assert!(all.contains("token set"), "{all}");
     assert!(!all.contains("do_not_print_me"), "{all}");
 }
+
+#[test]
+fn the_example_config_is_what_the_simulator_prints_for_its_default_organisation() {
+    let out = dorafleet()
+        .args(["sim", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/dorafleet.example.toml"
+    ))
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "regenerate with: dorafleet sim --print-config > config/dorafleet.example.toml"
+    );
+}

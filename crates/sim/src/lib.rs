@@ -9,6 +9,7 @@
 //! ([`RunningSim`], [`serve`]) can misbehave on purpose ([`FaultRule`]) while
 //! recording every request ([`RequestLogEntry`]).
 
+mod config_file;
 mod endpoint;
 mod faults;
 mod generate;

@@ -8,7 +8,7 @@
 //! wrong, which is exactly what the tests look for.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use dorafleet_core::TeamConfig;
+use dorafleet_core::{IdentityConfig, TeamConfig};
 use serde::Serialize;
 
 /// Suffix GitHub gives every bot login (`dependabot[bot]`).
@@ -339,6 +339,25 @@ impl Organisation {
                 github_repos: t.repos.clone(),
                 jira_projects: vec![t.jira_project.clone()],
                 jenkins_jobs: t.jenkins_jobs.clone(),
+                deploy_jobs: self
+                    .jenkins_jobs
+                    .iter()
+                    .filter(|j| j.team == t.id && j.kind == JobKind::Deploy)
+                    .map(|j| (j.name.clone(), j.repo.clone()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Every person's identity in each tool, as dorafleet's config states it.
+    pub fn identity_configs(&self) -> Vec<IdentityConfig> {
+        self.people
+            .iter()
+            .map(|p| IdentityConfig {
+                contributor_id: p.contributor_id.clone(),
+                github: vec![p.github_login.clone()],
+                jira: vec![p.jira_email.clone()],
+                jenkins: vec![p.jenkins_user.clone()],
             })
             .collect()
     }

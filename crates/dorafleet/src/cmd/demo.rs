@@ -75,7 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sim = RunningSim::start(options, "127.0.0.1:0")
         .await
         .context("starting the simulator")?;
-    let config = demo_config(&sim, args.requests_per_second);
+    let config = demo_config(&sim, args.requests_per_second)?;
     println!(
         "dorafleet demo: simulated organisation of {} teams, {} days (seed {}), simulator at http://{}",
         config.teams.len(),
@@ -124,18 +124,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The configuration a demo run uses: the simulator's teams and base URLs,
-/// a generous request budget, and a retry policy scaled to seconds.
-fn demo_config(sim: &RunningSim, rps: u32) -> Config {
-    let mut config = Config {
-        teams: sim.state().organisation().team_configs(),
-        retry: RetryPolicy {
-            base_ms: 100,
-            factor: 2.0,
-            cap_ms: 2_000,
-            max_attempts: 8,
-        },
-        ..Config::default()
+/// The example config, written for the simulator's default organisation
+/// (`dorafleet sim --print-config`); a test keeps it in step with the simulator.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../../../config/dorafleet.example.toml");
+
+/// The configuration a demo run uses: the example file when the organisation
+/// is the default one (otherwise the same, generated), pointed at the
+/// in-process simulator, with a generous request budget and a retry policy
+/// scaled to seconds.
+fn demo_config(sim: &RunningSim, rps: u32) -> anyhow::Result<Config> {
+    let org = sim.state().organisation();
+    let defaults = SimOptions::default();
+    let text = if org.seed == defaults.seed && org.teams.len() == defaults.teams {
+        EXAMPLE_CONFIG.to_owned()
+    } else {
+        org.config_toml("http://127.0.0.1:8181")
+    };
+    let mut config = Config::from_toml(&text).context("the demo's config")?;
+    config.retry = RetryPolicy {
+        base_ms: 100,
+        factor: 2.0,
+        cap_ms: 2_000,
+        max_attempts: 8,
     };
     for source in Source::ALL {
         let s = config.sources.get_mut(source);
@@ -143,5 +153,5 @@ fn demo_config(sim: &RunningSim, rps: u32) -> Config {
         s.requests_per_second = rps;
         s.timeout_ms = 5_000;
     }
-    config
+    Ok(config)
 }

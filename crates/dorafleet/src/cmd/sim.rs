@@ -36,6 +36,9 @@ pub struct SimArgs {
     /// GitHub's hourly request budget the simulator enforces.
     #[arg(long, default_value_t = 5000)]
     pub github_hourly_limit: u32,
+    /// Print the dorafleet config file that reads this organisation, then exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -49,6 +52,14 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(end) = args.end_date {
         options.end_date = end;
+    }
+    if args.print_config {
+        let org = dorafleet_sim::generate(&options);
+        print!(
+            "{}",
+            org.config_toml(&format!("http://{}:{}", args.bind, args.port))
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port))
         .await

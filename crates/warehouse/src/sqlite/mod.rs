@@ -46,9 +46,19 @@ impl SqliteWarehouse {
     fn init(mut conn: Connection) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(unavailable)?;
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(unavailable)?;
+        // Switching a new file to WAL takes an exclusive lock for which SQLite
+        // does not always wait (two processes opening the same new file), so
+        // that step is retried for a bounded time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => break,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(unavailable)?;
         schema::migrate(&mut conn)?;
@@ -73,6 +83,13 @@ impl SqliteWarehouse {
         .await
         .map_err(|e| WarehouseError::Unavailable(format!("warehouse task failed: {e}")))?
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 pub(crate) fn unavailable(e: rusqlite::Error) -> WarehouseError {

@@ -7,12 +7,16 @@
 //! numbers quietly, which is the one thing dorafleet must never do.
 
 use crate::model::Source;
+mod definitions;
+
+pub use definitions::{Definitions, IdentityConfig, LevelThresholds, glob_match};
+
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Every environment variable dorafleet reads, with what it sets. Nested keys
@@ -81,7 +85,10 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub worker: WorkerConfig,
     pub sync: SyncConfig,
+    pub definitions: Definitions,
+    pub levels: LevelThresholds,
     pub teams: Vec<TeamConfig>,
+    pub identities: Vec<IdentityConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,8 +230,11 @@ pub struct TeamConfig {
     pub github_repos: Vec<String>,
     /// Jira project keys.
     pub jira_projects: Vec<String>,
-    /// Jenkins job names.
+    /// Jenkins job names (deploy and CI jobs alike: all are extracted).
     pub jenkins_jobs: Vec<String>,
+    /// Jenkins jobs whose successful builds are production deployments, and
+    /// the repo (`owner/repo`) each one deploys.
+    pub deploy_jobs: BTreeMap<String, String>,
 }
 
 impl TeamConfig {
@@ -303,7 +313,36 @@ impl Config {
             return invalid("worker.concurrency".into(), "must be at least 1");
         }
         let mut seen = HashSet::new();
+        let mut owner: HashMap<(&str, &str), &str> = HashMap::new();
         for (i, team) in self.teams.iter().enumerate() {
+            for (kind, targets) in [
+                ("github_repos", &team.github_repos),
+                ("jira_projects", &team.jira_projects),
+                ("jenkins_jobs", &team.jenkins_jobs),
+            ] {
+                for t in targets {
+                    if let Some(other) = owner.insert((kind, t.as_str()), team.id.as_str()) {
+                        return invalid(
+                            format!("teams[{i}].{kind}"),
+                            &format!("has `{t}`, already claimed by team `{other}`"),
+                        );
+                    }
+                }
+            }
+            for (job, repo) in &team.deploy_jobs {
+                if !team.jenkins_jobs.contains(job) {
+                    return invalid(
+                        format!("teams[{i}].deploy_jobs.{job}"),
+                        "names a job missing from the team's jenkins_jobs",
+                    );
+                }
+                if repo.split('/').count() != 2 {
+                    return invalid(
+                        format!("teams[{i}].deploy_jobs.{job}"),
+                        &format!("has `{repo}`, expected owner/repo"),
+                    );
+                }
+            }
             if team.id.trim().is_empty() {
                 return invalid(format!("teams[{i}].id"), "is empty");
             }
@@ -317,7 +356,55 @@ impl Config {
                 );
             }
         }
+        let mut aliases: HashMap<(&str, String), &str> = HashMap::new();
+        for (i, person) in self.identities.iter().enumerate() {
+            if person.contributor_id.trim().is_empty() {
+                return invalid(format!("identities[{i}].contributor_id"), "is empty");
+            }
+            for (tool, names) in [
+                ("github", &person.github),
+                ("jira", &person.jira),
+                ("jenkins", &person.jenkins),
+            ] {
+                for name in names {
+                    if let Some(other) =
+                        aliases.insert((tool, name.to_lowercase()), person.contributor_id.as_str())
+                    {
+                        return invalid(
+                            format!("identities[{i}].{tool}"),
+                            &format!("has `{name}`, already an alias of `{other}`"),
+                        );
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The team that owns a target of a source, if any.
+    pub fn team_of(&self, source: Source, target: &str) -> Option<&TeamConfig> {
+        self.teams
+            .iter()
+            .find(|t| t.targets(source).iter().any(|x| x == target))
+    }
+
+    /// The contributor behind a tool identity: the configured alias, or the
+    /// identity itself (prefixed by the tool) when nobody claimed it.
+    pub fn contributor_id(&self, source: Source, identity: &str) -> String {
+        self.identities
+            .iter()
+            .find(|p| {
+                let names = match source {
+                    Source::Github => &p.github,
+                    Source::Jira => &p.jira,
+                    Source::Jenkins => &p.jenkins,
+                };
+                names.iter().any(|n| n.eq_ignore_ascii_case(identity))
+            })
+            .map_or_else(
+                || format!("{source}:{identity}"),
+                |p| p.contributor_id.clone(),
+            )
     }
 }
 

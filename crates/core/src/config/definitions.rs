@@ -1,0 +1,204 @@
+//! The parts of the configuration that define what the metrics mean: which
+//! environments and jobs are production deployments, which issues are
+//! incidents, who is a bot, who is who across tools, and the thresholds of
+//! the DORA performance levels.
+//!
+//! Every metric's definition is fingerprinted from exactly the settings it
+//! depends on, so changing one (say, excluding P4 incidents) gives the
+//! affected metrics a new definition version and leaves the others alone.
+
+use crate::model::Metric;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Definitions {
+    /// GitHub deployment environments that count as production.
+    pub production_environments: Vec<String>,
+    /// Jira issue types that are incidents.
+    pub incident_issue_types: Vec<String>,
+    /// Incident priorities left out of change failure rate and recovery time.
+    pub excluded_priorities: Vec<String>,
+    /// Logins (GitHub) and users (Jenkins) matching any of these glob patterns
+    /// are bots; `*` matches any run of characters.
+    pub bot_patterns: Vec<String>,
+}
+
+impl Default for Definitions {
+    fn default() -> Self {
+        Definitions {
+            production_environments: vec!["production".into()],
+            incident_issue_types: vec!["Incident".into()],
+            excluded_priorities: Vec::new(),
+            bot_patterns: vec!["*[bot]".into()],
+        }
+    }
+}
+
+impl Definitions {
+    pub fn is_bot(&self, login: &str) -> bool {
+        self.bot_patterns.iter().any(|p| glob_match(p, login))
+    }
+
+    pub fn is_production_environment(&self, environment: &str) -> bool {
+        self.production_environments
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(environment))
+    }
+
+    /// Whether an issue of this type and priority counts as an incident.
+    pub fn counts_as_incident(&self, issue_type: &str, priority: Option<&str>) -> bool {
+        self.incident_issue_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(issue_type))
+            && !priority.is_some_and(|p| {
+                self.excluded_priorities
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(p))
+            })
+    }
+
+    /// A stable fingerprint of the settings `metric` depends on. Bot patterns
+    /// are applied when silver is built, so they are part of every metric
+    /// built on changes.
+    pub fn fingerprint(&self, metric: Metric) -> String {
+        let mut parts: Vec<(&str, Vec<String>)> = vec![(
+            "production_environments",
+            sorted(&self.production_environments),
+        )];
+        match metric {
+            Metric::DeploymentFrequency => {}
+            Metric::LeadTimeForChanges => parts.push(("bot_patterns", sorted(&self.bot_patterns))),
+            Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime => {
+                parts.push(("incident_issue_types", sorted(&self.incident_issue_types)));
+                parts.push(("excluded_priorities", sorted(&self.excluded_priorities)));
+            }
+        }
+        let text = format!("{}:{parts:?}", metric.as_str());
+        // FNV-1a: stable across builds and platforms, unlike DefaultHasher.
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{hash:016x}")
+    }
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_lowercase()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `*` matches any run of characters; everything else literally, case-insensitively.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (
+        pattern.to_lowercase().chars().collect(),
+        text.to_lowercase().chars().collect(),
+    );
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// One person and their identity in each tool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    pub contributor_id: String,
+    pub github: Vec<String>,
+    pub jira: Vec<String>,
+    pub jenkins: Vec<String>,
+}
+
+/// Thresholds of the DORA performance levels; a value at or better than a
+/// level's bound earns that level. Defaults follow the DORA report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LevelThresholds {
+    /// Deployments per day: elite ≥ 1 (on demand), high ≥ 1/week, medium ≥ 1/month.
+    pub deployments_per_day: [f64; 3],
+    /// Lead time hours: elite < 1 day, high < 1 week, medium < 1 month.
+    pub lead_time_hours: [f64; 3],
+    /// Change failure rate: elite ≤ 5 %, high ≤ 10 %, medium ≤ 15 %.
+    pub change_failure_rate: [f64; 3],
+    /// Recovery hours: elite < 1 hour, high < 1 day, medium < 1 week.
+    pub recovery_hours: [f64; 3],
+}
+
+impl Default for LevelThresholds {
+    fn default() -> Self {
+        LevelThresholds {
+            deployments_per_day: [1.0, 1.0 / 7.0, 1.0 / 30.0],
+            lead_time_hours: [24.0, 24.0 * 7.0, 24.0 * 30.0],
+            change_failure_rate: [0.05, 0.10, 0.15],
+            recovery_hours: [1.0, 24.0, 24.0 * 7.0],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_patterns_match_with_wildcards_and_ignore_case() {
+        let d = Definitions::default();
+        assert!(d.is_bot("dependabot[bot]"));
+        assert!(d.is_bot("GitHub-Actions[BOT]"));
+        assert!(!d.is_bot("mkowal"));
+        assert!(glob_match("ci-*-bot", "ci-release-bot"));
+        assert!(!glob_match("ci-*-bot", "ci-release"));
+    }
+
+    #[test]
+    fn excluding_a_priority_changes_only_the_incident_metrics_fingerprints() {
+        let before = Definitions::default();
+        let after = Definitions {
+            excluded_priorities: vec!["P4".into()],
+            ..Definitions::default()
+        };
+        for metric in Metric::ALL {
+            let changed = before.fingerprint(metric) != after.fingerprint(metric);
+            let incident_based = matches!(
+                metric,
+                Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime
+            );
+            assert_eq!(changed, incident_based, "{metric}");
+        }
+        assert!(!after.counts_as_incident("Incident", Some("p4")));
+        assert!(after.counts_as_incident("incident", Some("P1")));
+        assert!(!after.counts_as_incident("Bug", Some("P1")));
+    }
+
+    #[test]
+    fn fingerprints_ignore_order_and_case() {
+        let a = Definitions {
+            production_environments: vec!["prod".into(), "Production".into()],
+            ..Definitions::default()
+        };
+        let b = Definitions {
+            production_environments: vec!["production".into(), "PROD".into()],
+            ..Definitions::default()
+        };
+        assert_eq!(
+            a.fingerprint(Metric::DeploymentFrequency),
+            b.fingerprint(Metric::DeploymentFrequency)
+        );
+    }
+}
