@@ -3,6 +3,7 @@
 //! mode — run a whole pipeline in one process on the in-process broker.
 
 pub mod archive;
+pub mod dag;
 pub mod plan;
 pub mod standalone;
 pub mod tracker;

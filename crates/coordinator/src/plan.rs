@@ -136,7 +136,15 @@ mod tests {
             completed: false,
         };
         warehouse
-            .complete_extract(&cp, Source::Jira, &scope, mark)
+            .complete_extract(
+                &cp,
+                Source::Jira,
+                &scope,
+                Window {
+                    from: mark - Duration::days(1),
+                    to: mark,
+                },
+            )
             .await
             .unwrap();
         let tasks =

@@ -3,13 +3,17 @@
 //! very code paths the distributed mode runs.
 
 use crate::archive::archive_dead_letters;
+use crate::dag::RunDag;
 use crate::tracker::{RunProgress, TaskTracker};
 use dorafleet_broker::{Broker, BrokerError, InProcessBroker, Route};
-use dorafleet_core::{RetryPolicy, Source, Stage, TaskEnvelope, TaskEvent};
-use dorafleet_pipeline::{ExtractHandler, Handlers, Worker, WorkerOptions};
+use dorafleet_core::{Config, Source, Stage, TaskEnvelope, TaskEvent};
+use dorafleet_pipeline::{
+    AggregateHandler, ExtractHandler, Handlers, NormalizeHandler, Worker, WorkerOptions,
+};
 use dorafleet_sources::SourceClient;
-use dorafleet_warehouse::{Warehouse, WarehouseError};
+use dorafleet_warehouse::{GoldFilter, NormalizeCounts, Warehouse, WarehouseError};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -20,7 +24,6 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct StandaloneOptions {
     pub concurrency: usize,
-    pub retry: RetryPolicy,
     pub worker_name: String,
     /// Gives up waiting for the run after this long (tasks still retrying stay
     /// unfinished and are reported as such).
@@ -52,6 +55,12 @@ pub struct RunSummary {
     pub retries: u64,
     pub dead_letters_archived: usize,
     pub by_source: BTreeMap<Source, SourceSummary>,
+    /// What normalization kept and left out, summed over the run.
+    pub normalized: NormalizeCounts,
+    /// Gold records written by this run.
+    pub gold_records: usize,
+    /// Teams whose gold this run could not write (a task was dead-lettered).
+    pub blocked_teams: BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +71,13 @@ pub enum RunError {
     Warehouse(#[from] WarehouseError),
 }
 
-/// Run `tasks` (all of one run) to their end and summarise.
+/// Run the extract `tasks` of one run, and the normalize and aggregate tasks
+/// their gates release, to their end and summarise.
 pub async fn run_standalone(
     tasks: Vec<TaskEnvelope>,
     warehouse: Arc<dyn Warehouse>,
     clients: Vec<(SourceClient, u32)>,
+    config: Arc<Config>,
     options: StandaloneOptions,
     mut on_progress: impl FnMut(&RunProgress) + Send,
 ) -> Result<RunSummary, RunError> {
@@ -79,19 +90,34 @@ pub async fn run_standalone(
     for (client, page_size) in &clients {
         extract = extract.with_client(client.clone(), *page_size);
     }
-    let handlers = Handlers::default().with(Stage::Extract, Arc::new(extract));
+    let handlers = Handlers::default()
+        .with(Stage::Extract, Arc::new(extract))
+        .with(
+            Stage::Normalize,
+            Arc::new(NormalizeHandler::new(
+                Arc::clone(&warehouse),
+                Arc::clone(&config),
+            )),
+        )
+        .with(
+            Stage::Aggregate,
+            Arc::new(AggregateHandler::new(
+                Arc::clone(&warehouse),
+                Arc::clone(&config),
+            )),
+        );
     let worker = Worker::new(
         Arc::clone(&shared),
         handlers,
         WorkerOptions {
             name: options.worker_name.clone(),
             concurrency: options.concurrency,
-            retry: options.retry.clone(),
+            retry: config.retry.clone(),
             drain_timeout: Duration::from_secs(5),
         },
     );
     let shutdown = CancellationToken::new();
-    let routes = Route::all(&[Stage::Extract], &Source::ALL);
+    let routes = Route::all(&Stage::ALL, &Source::ALL);
     let worker_task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { worker.run(&routes, shutdown).await }
@@ -112,6 +138,7 @@ pub async fn run_standalone(
     });
 
     let mut tracker = TaskTracker::new(&tasks);
+    let mut dag = RunDag::new(&tasks);
     let mut events = shared.consume_events().await?;
     for task in &tasks {
         shared.publish(task).await?;
@@ -133,6 +160,10 @@ pub async fn run_standalone(
         match serde_json::from_slice::<TaskEvent>(&delivery.body) {
             Ok(event) => {
                 if tracker.apply(&event) {
+                    for next in dag.on_event(&event) {
+                        tracker.add(&next);
+                        shared.publish(&next).await?;
+                    }
                     on_progress(tracker.progress());
                 }
             }
@@ -183,6 +214,16 @@ pub async fn run_standalone(
         entry.bronze_pages = totals.pages;
         entry.bronze_records = totals.records;
     }
+    let mut normalized = NormalizeCounts::default();
+    for counts in warehouse.normalize_counts(Some(run_id)).await? {
+        normalized.add(&counts);
+    }
+    let gold_records = warehouse
+        .gold(&GoldFilter::default())
+        .await?
+        .iter()
+        .filter(|g| g.run_id == run_id)
+        .count();
     Ok(RunSummary {
         run_id,
         wall: started.elapsed(),
@@ -193,5 +234,8 @@ pub async fn run_standalone(
         retries: progress.retries,
         dead_letters_archived: *archived.borrow(),
         by_source,
+        normalized,
+        gold_records,
+        blocked_teams: dag.blocked_teams(),
     })
 }

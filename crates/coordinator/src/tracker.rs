@@ -1,6 +1,6 @@
 //! Following a run's tasks to their end through the workers' events.
 
-use dorafleet_core::{Source, TaskEnvelope, TaskEvent, TaskEventKind, TaskStats};
+use dorafleet_core::{Source, Stage, TaskEnvelope, TaskEvent, TaskEventKind, TaskStats};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
@@ -50,15 +50,24 @@ impl TaskTracker {
     pub fn new(tasks: &[TaskEnvelope]) -> Self {
         let mut tracker = TaskTracker::default();
         for task in tasks {
-            tracker
-                .states
-                .insert(task.task_id, (task.source, TaskState::Pending));
-            if let Some(source) = task.source {
-                tracker.by_source.entry(source).or_default().tasks += 1;
+            tracker.add(task);
+        }
+        tracker
+    }
+
+    /// Follow one more task (a later stage published during the run).
+    pub fn add(&mut self, task: &TaskEnvelope) {
+        if self
+            .states
+            .insert(task.task_id, (task.source, TaskState::Pending))
+            .is_none()
+        {
+            self.progress.total += 1;
+            // Per-source tallies count extract tasks: those are the API work.
+            if let (Some(source), Stage::Extract) = (task.source, task.stage) {
+                self.by_source.entry(source).or_default().tasks += 1;
             }
         }
-        tracker.progress.total = tracker.states.len();
-        tracker
     }
 
     /// Apply an event. Events of unknown tasks and events arriving after a
@@ -70,9 +79,14 @@ impl TaskTracker {
         if matches!(state, TaskState::Done | TaskState::Dead) {
             return false;
         }
-        let tally = source.map(|s| self.by_source.entry(s).or_default());
-        self.progress.pages += event.stats.pages;
-        self.progress.records += event.stats.records;
+        let counted = event.stage == Stage::Extract;
+        let tally = source
+            .filter(|_| counted)
+            .map(|s| self.by_source.entry(s).or_default());
+        if counted {
+            self.progress.pages += event.stats.pages;
+            self.progress.records += event.stats.records;
+        }
         let mut tally_default = SourceTally::default();
         let tally = tally.unwrap_or(&mut tally_default);
         tally.stats.add(&event.stats);

@@ -98,7 +98,7 @@ impl ExtractHandler {
         }
         let done = self.checkpoint(task, seq, &state)?;
         self.warehouse
-            .complete_extract(&done, source, &task.scope, task.window.to)
+            .complete_extract(&done, source, &task.scope, task.window)
             .await?;
         Ok(())
     }

@@ -5,10 +5,15 @@
 //! decoding, retries with backoff, dead-lettering, events, acks — so every
 //! stage gets the same delivery guarantees for free.
 
+pub mod aggregate;
+pub mod dora;
 pub mod extract;
 pub mod handler;
+pub mod normalize;
 pub mod worker;
 
+pub use aggregate::AggregateHandler;
 pub use extract::ExtractHandler;
 pub use handler::{HandlerOutcome, Handlers, StageHandler};
+pub use normalize::NormalizeHandler;
 pub use worker::{Worker, WorkerOptions};

@@ -5,10 +5,13 @@
 //! them into one `#[tokio::test]` each for a given backend, so SQLite and
 //! MongoDB are held to exactly the same behaviour.
 
-use crate::{BronzeFilter, BronzePage, ExtractCheckpoint, Warehouse};
+use crate::{
+    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord, NormalizeCounts,
+    SilverBatch, SilverChange, SilverDeployment, SilverIncident, Warehouse,
+};
 use chrono::{Duration, TimeZone, Utc};
 use dorafleet_core::{
-    AttemptRecord, DeadLetter, ErrorClass, Scope, Source, Stage, TaskEnvelope, Window,
+    AttemptRecord, DeadLetter, ErrorClass, Metric, Scope, Source, Stage, TaskEnvelope, Window,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -23,7 +26,10 @@ macro_rules! warehouse_contract_suite {
             appended_pages_read_back_in_order_with_every_field,
             a_page_stored_twice_is_kept_once,
             a_checkpoint_is_saved_with_its_page_and_resumes_the_task,
-            completing_an_extract_advances_the_watermark_and_never_moves_it_back,
+            completed_extracts_extend_coverage_without_ever_claiming_a_gap,
+            silver_upserts_by_natural_key_so_a_repeat_changes_nothing,
+            gold_upserts_per_team_day_and_metric_and_filters_by_range,
+            a_new_definition_fingerprint_gets_the_next_version,
             totals_count_pages_and_records_per_source_and_run,
             purge_removes_only_pages_older_than_the_cutoff,
             dead_letters_are_archived_once_and_read_back_whole,
@@ -138,34 +144,200 @@ pub async fn a_checkpoint_is_saved_with_its_page_and_resumes_the_task(w: Arc<dyn
     assert_eq!(saved, checkpoint(task, run, 2));
 }
 
-pub async fn completing_an_extract_advances_the_watermark_and_never_moves_it_back(
-    w: Arc<dyn Warehouse>,
-) {
-    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+pub async fn completed_extracts_extend_coverage_without_ever_claiming_a_gap(w: Arc<dyn Warehouse>) {
     let s = scope("search", "SRCH");
-    assert_eq!(w.high_watermark(Source::Jira, &s).await.unwrap(), None);
-    let later = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
-    let cp = checkpoint(task, run, 1);
-    w.complete_extract(&cp, Source::Jira, &s, later)
-        .await
-        .unwrap();
-    assert_eq!(
-        w.high_watermark(Source::Jira, &s).await.unwrap(),
-        Some(later)
-    );
-    assert!(w.extract_checkpoint(task).await.unwrap().unwrap().completed);
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).unwrap();
+    let window = |a: u32, b: u32| Window {
+        from: day(a),
+        to: day(b),
+    };
+    let cp = checkpoint(Uuid::now_v7(), Uuid::now_v7(), 1);
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), None);
 
-    w.complete_extract(&cp, Source::Jira, &s, later - Duration::days(3))
+    w.complete_extract(&cp, Source::Jira, &s, window(10, 12))
         .await
         .unwrap();
+    assert!(
+        w.extract_checkpoint(cp.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed
+    );
+    w.complete_extract(&cp, Source::Jira, &s, window(12, 14))
+        .await
+        .unwrap();
+    let covered = |from, to| {
+        Some(Coverage {
+            from: day(from),
+            to: day(to),
+        })
+    };
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(10, 14));
     assert_eq!(
         w.high_watermark(Source::Jira, &s).await.unwrap(),
-        Some(later)
+        Some(day(14))
     );
+
+    // A replayed older window changes nothing; an adjoining earlier one extends it.
+    w.complete_extract(&cp, Source::Jira, &s, window(11, 12))
+        .await
+        .unwrap();
+    w.complete_extract(&cp, Source::Jira, &s, window(8, 10))
+        .await
+        .unwrap();
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(8, 14));
+
+    // Windows separated by a gap are never joined.
+    w.complete_extract(&cp, Source::Jira, &s, window(1, 3))
+        .await
+        .unwrap();
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(8, 14));
+    w.complete_extract(&cp, Source::Jira, &s, window(20, 22))
+        .await
+        .unwrap();
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(20, 22));
     assert_eq!(
-        w.high_watermark(Source::Github, &s).await.unwrap(),
+        w.coverage(Source::Github, &s).await.unwrap(),
         None,
-        "watermarks are per source"
+        "coverage is per source"
+    );
+}
+
+fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
+    let t = |h: u32| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap();
+    SilverBatch {
+        deployments: vec![SilverDeployment {
+            source: Source::Github,
+            key: "acme/ledger#17".into(),
+            team_id: "payments".into(),
+            repo: "acme/ledger".into(),
+            job: None,
+            environment: "production".into(),
+            status: status.into(),
+            started_at: t(9),
+            finished_at: Some(t(10)),
+            sha: Some("abc".into()),
+            deployer: Some("maria".into()),
+            run_id,
+        }],
+        changes: vec![SilverChange {
+            repo: "acme/ledger".into(),
+            number: 5,
+            team_id: "payments".into(),
+            author: Some("maria".into()),
+            first_commit_at: t(1),
+            merged_at: t(8),
+            merge_sha: Some("abc".into()),
+            run_id,
+        }],
+        incidents: vec![SilverIncident {
+            key: "PAY-1".into(),
+            project: "PAY".into(),
+            team_id: "payments".into(),
+            issue_type: "Incident".into(),
+            priority: Some("P2".into()),
+            created_at: t(11),
+            resolved_at: None,
+            reporter: None,
+            run_id,
+        }],
+        counts: NormalizeCounts {
+            run_id,
+            source: Some(Source::Github),
+            scope: Some(scope("payments", "acme/ledger")),
+            pages: 3,
+            deployments: 1,
+            changes: 1,
+            bot_changes_filtered: 2,
+            ..NormalizeCounts::default()
+        },
+    }
+}
+
+pub async fn silver_upserts_by_natural_key_so_a_repeat_changes_nothing(w: Arc<dyn Warehouse>) {
+    let run = Uuid::now_v7();
+    let batch = silver_batch(run, "in_progress");
+    w.upsert_silver(&batch).await.unwrap();
+    w.upsert_silver(&batch).await.unwrap();
+    let silver = w.team_silver("payments").await.unwrap();
+    assert_eq!(silver.deployments, batch.deployments);
+    assert_eq!(silver.changes, batch.changes);
+    assert_eq!(silver.incidents, batch.incidents);
+    assert_eq!(
+        w.normalize_counts(Some(run)).await.unwrap(),
+        vec![batch.counts.clone()]
+    );
+
+    let later = silver_batch(Uuid::now_v7(), "success");
+    w.upsert_silver(&later).await.unwrap();
+    let silver = w.team_silver("payments").await.unwrap();
+    assert_eq!(silver.deployments.len(), 1);
+    assert_eq!(silver.deployments[0].status, "success");
+    assert!(
+        w.team_silver("search")
+            .await
+            .unwrap()
+            .deployments
+            .is_empty()
+    );
+}
+
+fn gold(team: &str, day: u32, metric: Metric, value: Option<f64>) -> GoldRecord {
+    GoldRecord {
+        date: chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+        team_id: team.into(),
+        metric,
+        value,
+        sample_size: 2,
+        samples: vec![1.5, 2.5],
+        definition_version: 1,
+        run_id: Uuid::now_v7(),
+        computed_at: Utc.with_ymd_and_hms(2026, 3, 31, 0, 0, 0).unwrap(),
+        complete: true,
+    }
+}
+
+pub async fn gold_upserts_per_team_day_and_metric_and_filters_by_range(w: Arc<dyn Warehouse>) {
+    let records = vec![
+        gold("payments", 1, Metric::DeploymentFrequency, Some(3.0)),
+        gold("payments", 2, Metric::LeadTimeForChanges, None),
+        gold("payments", 3, Metric::DeploymentFrequency, Some(0.0)),
+        gold("search", 2, Metric::ChangeFailureRate, Some(0.5)),
+    ];
+    w.upsert_gold(&records).await.unwrap();
+    let mut again = records[0].clone();
+    again.value = Some(4.0);
+    again.definition_version = 2;
+    w.upsert_gold(&[again.clone()]).await.unwrap();
+
+    let all = w.gold(&GoldFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0], again);
+    let filtered = w
+        .gold(&GoldFilter {
+            teams: vec!["payments".into()],
+            metrics: vec![Metric::DeploymentFrequency, Metric::LeadTimeForChanges],
+            from: chrono::NaiveDate::from_ymd_opt(2026, 3, 2),
+            to: chrono::NaiveDate::from_ymd_opt(2026, 3, 3),
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered, vec![records[1].clone()]);
+}
+
+pub async fn a_new_definition_fingerprint_gets_the_next_version(w: Arc<dyn Warehouse>) {
+    let m = Metric::ChangeFailureRate;
+    assert_eq!(w.definition_version(m, "aaa").await.unwrap(), 1);
+    assert_eq!(w.definition_version(m, "aaa").await.unwrap(), 1);
+    assert_eq!(w.definition_version(m, "bbb").await.unwrap(), 2);
+    assert_eq!(w.definition_version(m, "aaa").await.unwrap(), 1);
+    assert_eq!(
+        w.definition_version(Metric::DeploymentFrequency, "bbb")
+            .await
+            .unwrap(),
+        1,
+        "versions are per metric"
     );
 }
 

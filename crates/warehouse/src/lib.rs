@@ -9,15 +9,20 @@
 
 pub mod contract;
 mod error;
+mod layers;
 mod model;
 pub mod sqlite;
 
 pub use error::WarehouseError;
+pub use layers::{
+    Coverage, GoldFilter, GoldRecord, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
+    SilverIncident, TeamSilver,
+};
 pub use model::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{DeadLetter, Scope, Source};
+use dorafleet_core::{DeadLetter, Metric, Scope, Source, Window};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -38,19 +43,45 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// The last checkpoint of an extract task, if it ever stored a page.
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>>;
 
-    /// Mark an extract task finished and advance its scope's high-watermark to
-    /// `watermark` (never backwards), in one transaction. The watermark is the
-    /// end of the window the task covered: everything before it is in bronze.
+    /// Mark an extract task finished and extend its scope's coverage by the
+    /// window it extracted, in one transaction: the high-watermark moves to
+    /// `window.to` (never backwards), the start of coverage to `window.from`
+    /// (never forwards). Everything in between is in bronze.
     async fn complete_extract(
         &self,
         checkpoint: &ExtractCheckpoint,
         source: Source,
         scope: &Scope,
-        watermark: DateTime<Utc>,
+        window: Window,
     ) -> Result<()>;
 
     /// Where the next incremental sync of this scope starts.
-    async fn high_watermark(&self, source: Source, scope: &Scope) -> Result<Option<DateTime<Utc>>>;
+    async fn high_watermark(&self, source: Source, scope: &Scope) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.coverage(source, scope).await?.map(|c| c.to))
+    }
+
+    /// The time span this scope has been extracted over, if ever.
+    async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>>;
+
+    /// Upsert a normalize task's output by natural keys, with its counts, in
+    /// one transaction: writing the same batch twice changes nothing.
+    async fn upsert_silver(&self, batch: &SilverBatch) -> Result<()>;
+
+    /// All silver of one team.
+    async fn team_silver(&self, team_id: &str) -> Result<TeamSilver>;
+
+    /// Normalize counts recorded for a run (or all runs).
+    async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>>;
+
+    /// Upsert gold records by (date, team, metric) in one transaction.
+    async fn upsert_gold(&self, records: &[GoldRecord]) -> Result<()>;
+
+    /// Gold records, ordered by team, date and metric.
+    async fn gold(&self, filter: &GoldFilter) -> Result<Vec<GoldRecord>>;
+
+    /// The version of `metric`'s definition with this fingerprint: the known
+    /// one, or the next number when the definition is new.
+    async fn definition_version(&self, metric: Metric, fingerprint: &str) -> Result<u32>;
 
     /// Bronze pages in storage order (by task, then page sequence).
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>>;

@@ -10,6 +10,7 @@ use dorafleet_core::{Config, RetryPolicy, Source, Window};
 use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -99,13 +100,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let tasks = plan_extract(&config, Uuid::now_v7(), &Source::ALL, |_, _| Some(window));
     println!("extracting {} scopes over {window} ...", tasks.len());
     let bar = super::summary::progress_bar("extract");
+    let config = Arc::new(config);
     let summary = run_standalone(
         tasks,
-        warehouse,
+        Arc::clone(&warehouse),
         clients,
+        Arc::clone(&config),
         StandaloneOptions {
             concurrency: args.concurrency,
-            retry: config.retry.clone(),
             worker_name: "demo".into(),
             deadline: Duration::from_secs(600),
         },

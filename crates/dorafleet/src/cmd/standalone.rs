@@ -8,6 +8,7 @@ use dorafleet_coordinator::{StandaloneOptions, plan_extract_incremental, run_sta
 use dorafleet_core::Source;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -56,14 +57,17 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
         return Ok(ExitCode::SUCCESS);
     }
     let bar = super::summary::progress_bar("extract");
+    let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
+    let worker_name = config.worker.resolved_name();
+    let config = Arc::new(config);
     let summary = run_standalone(
         tasks,
-        warehouse,
+        Arc::clone(&warehouse),
         clients,
+        Arc::clone(&config),
         StandaloneOptions {
-            concurrency: args.concurrency.unwrap_or(config.worker.concurrency),
-            retry: config.retry.clone(),
-            worker_name: config.worker.resolved_name(),
+            concurrency,
+            worker_name,
             deadline: Duration::from_secs(args.deadline_secs),
         },
         |p| super::summary::update(&bar, p),

@@ -1,9 +1,9 @@
 //! Bronze pages, extract checkpoints and high-watermarks.
 
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
-use crate::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result};
+use crate::{BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, Result};
 use chrono::{DateTime, Utc};
-use dorafleet_core::{Scope, Source};
+use dorafleet_core::{Scope, Source, Window};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -101,50 +101,67 @@ pub(super) fn complete(
     checkpoint: &ExtractCheckpoint,
     source: Source,
     scope: &Scope,
-    watermark: DateTime<Utc>,
+    window: Window,
 ) -> Result<()> {
     let tx = conn.transaction().map_err(unavailable)?;
     let mut done = checkpoint.clone();
     done.completed = true;
     save_checkpoint(&tx, &done)?;
-    {
-        // max() on fixed-width RFC 3339 text is max() on time: never move backwards.
-        tx.execute(
-            "INSERT INTO high_watermarks (source, team, target, watermark, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (source, team, target) DO UPDATE SET
-                 watermark = max(watermark, excluded.watermark), updated_at = excluded.updated_at",
-            params![
-                source.as_str(),
-                scope.team,
-                scope.target.clone().unwrap_or_default(),
-                ts(watermark),
-                ts(Utc::now()),
-            ],
-        )
-        .map_err(unavailable)?;
-    }
+    // Text comparison is time comparison (fixed-width RFC 3339). Coverage only
+    // ever claims time that was extracted: a window after the watermark with a
+    // gap restarts coverage there, a window before its start with a gap is
+    // not joined to it.
+    tx.execute(
+        "INSERT INTO high_watermarks (source, team, target, synced_from, watermark, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (source, team, target) DO UPDATE SET
+             synced_from = CASE
+                 WHEN excluded.synced_from > watermark THEN excluded.synced_from
+                 WHEN excluded.watermark < coalesce(synced_from, watermark) THEN synced_from
+                 ELSE min(coalesce(synced_from, excluded.synced_from), excluded.synced_from) END,
+             watermark = CASE
+                 WHEN excluded.synced_from > watermark THEN excluded.watermark
+                 ELSE max(watermark, excluded.watermark) END,
+             updated_at = excluded.updated_at",
+        params![
+            source.as_str(),
+            scope.team,
+            scope.target.clone().unwrap_or_default(),
+            ts(window.from),
+            ts(window.to),
+            ts(Utc::now()),
+        ],
+    )
+    .map_err(unavailable)?;
     tx.commit().map_err(unavailable)
 }
 
-pub(super) fn high_watermark(
+pub(super) fn coverage(
     conn: &mut Connection,
     source: Source,
     scope: &Scope,
-) -> Result<Option<DateTime<Utc>>> {
-    let mark: Option<String> = conn
+) -> Result<Option<Coverage>> {
+    let row: Option<(Option<String>, String)> = conn
         .query_row(
-            "SELECT watermark FROM high_watermarks WHERE source = ?1 AND team = ?2 AND target = ?3",
+            "SELECT synced_from, watermark FROM high_watermarks
+             WHERE source = ?1 AND team = ?2 AND target = ?3",
             params![
                 source.as_str(),
                 scope.team,
                 scope.target.clone().unwrap_or_default()
             ],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
         .map_err(unavailable)?;
-    mark.as_deref().map(parse_ts).transpose()
+    row.map(|(from, to)| {
+        let to = parse_ts(&to)?;
+        Ok(Coverage {
+            from: from.as_deref().map(parse_ts).transpose()?.unwrap_or(to),
+            to,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<BronzePage>> {

@@ -7,14 +7,17 @@
 
 mod bronze;
 mod dead_letters;
+mod gold;
 mod schema;
+mod silver;
 
 use crate::{
-    BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result, Warehouse, WarehouseError,
+    BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord,
+    NormalizeCounts, Result, SilverBatch, TeamSilver, Warehouse, WarehouseError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use dorafleet_core::{DeadLetter, Scope, Source};
+use dorafleet_core::{DeadLetter, Metric, Scope, Source, Window};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -138,16 +141,46 @@ impl Warehouse for SqliteWarehouse {
         checkpoint: &ExtractCheckpoint,
         source: Source,
         scope: &Scope,
-        watermark: DateTime<Utc>,
+        window: Window,
     ) -> Result<()> {
         let (checkpoint, scope) = (checkpoint.clone(), scope.clone());
-        self.with_conn(move |c| bronze::complete(c, &checkpoint, source, &scope, watermark))
+        self.with_conn(move |c| bronze::complete(c, &checkpoint, source, &scope, window))
             .await
     }
 
-    async fn high_watermark(&self, source: Source, scope: &Scope) -> Result<Option<DateTime<Utc>>> {
+    async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>> {
         let scope = scope.clone();
-        self.with_conn(move |c| bronze::high_watermark(c, source, &scope))
+        self.with_conn(move |c| bronze::coverage(c, source, &scope))
+            .await
+    }
+
+    async fn upsert_silver(&self, batch: &SilverBatch) -> Result<()> {
+        let batch = batch.clone();
+        self.with_conn(move |c| silver::upsert(c, &batch)).await
+    }
+
+    async fn team_silver(&self, team_id: &str) -> Result<TeamSilver> {
+        let team_id = team_id.to_owned();
+        self.with_conn(move |c| silver::team(c, &team_id)).await
+    }
+
+    async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>> {
+        self.with_conn(move |c| silver::counts(c, run_id)).await
+    }
+
+    async fn upsert_gold(&self, records: &[GoldRecord]) -> Result<()> {
+        let records = records.to_vec();
+        self.with_conn(move |c| gold::upsert(c, &records)).await
+    }
+
+    async fn gold(&self, filter: &GoldFilter) -> Result<Vec<GoldRecord>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| gold::query(c, &filter)).await
+    }
+
+    async fn definition_version(&self, metric: Metric, fingerprint: &str) -> Result<u32> {
+        let fingerprint = fingerprint.to_owned();
+        self.with_conn(move |c| gold::definition_version(c, metric, &fingerprint))
             .await
     }
 

@@ -69,6 +69,87 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dead_letters_by_time ON dead_letters (last_failed_at);
     "#,
+    // 2: coverage start, silver, gold, definition versions, normalize counts.
+    r#"
+    ALTER TABLE high_watermarks ADD COLUMN synced_from TEXT;
+
+    CREATE TABLE silver_deployments (
+        source      TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        team_id     TEXT NOT NULL,
+        repo        TEXT NOT NULL,
+        job         TEXT,
+        environment TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        sha         TEXT,
+        deployer    TEXT,
+        run_id      TEXT NOT NULL,
+        PRIMARY KEY (source, key)
+    );
+    CREATE INDEX silver_deployments_by_team ON silver_deployments (team_id);
+
+    CREATE TABLE silver_changes (
+        repo            TEXT    NOT NULL,
+        number          INTEGER NOT NULL,
+        team_id         TEXT    NOT NULL,
+        author          TEXT,
+        first_commit_at TEXT    NOT NULL,
+        merged_at       TEXT    NOT NULL,
+        merge_sha       TEXT,
+        run_id          TEXT    NOT NULL,
+        PRIMARY KEY (repo, number)
+    );
+    CREATE INDEX silver_changes_by_team ON silver_changes (team_id);
+
+    CREATE TABLE silver_incidents (
+        key         TEXT PRIMARY KEY,
+        project     TEXT NOT NULL,
+        team_id     TEXT NOT NULL,
+        issue_type  TEXT NOT NULL,
+        priority    TEXT,
+        created_at  TEXT NOT NULL,
+        resolved_at TEXT,
+        reporter    TEXT,
+        run_id      TEXT NOT NULL
+    );
+    CREATE INDEX silver_incidents_by_team ON silver_incidents (team_id);
+
+    CREATE TABLE normalize_counts (
+        run_id      TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        team        TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        counts      TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, source, team, target)
+    );
+
+    CREATE TABLE gold (
+        team_id            TEXT    NOT NULL,
+        date               TEXT    NOT NULL,
+        metric             TEXT    NOT NULL,
+        value              REAL,
+        sample_size        INTEGER NOT NULL,
+        samples            TEXT    NOT NULL,
+        definition_version INTEGER NOT NULL,
+        run_id             TEXT    NOT NULL,
+        computed_at        TEXT    NOT NULL,
+        complete           INTEGER NOT NULL,
+        PRIMARY KEY (team_id, date, metric)
+    );
+    CREATE INDEX gold_by_date ON gold (date);
+
+    CREATE TABLE definition_versions (
+        metric      TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        version     INTEGER NOT NULL,
+        created_at  TEXT    NOT NULL,
+        PRIMARY KEY (metric, fingerprint),
+        UNIQUE (metric, version)
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,200 @@
+//! The run's DAG and its gates: a scope is normalized once its extract
+//! succeeded, and a team is aggregated once every one of its scopes was
+//! normalized. A team with a dead-lettered task is blocked: no aggregate is
+//! published for it, so no gold is written from incomplete inputs.
+
+use chrono::{DateTime, Utc};
+use dorafleet_core::{Scope, Stage, TaskEnvelope, TaskEvent, TaskEventKind, Window};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Extract,
+    Normalize,
+    Aggregate,
+}
+
+#[derive(Debug, Default)]
+struct TeamGate {
+    scopes: usize,
+    normalized: usize,
+    blocked: bool,
+    aggregate_published: bool,
+}
+
+#[derive(Debug)]
+pub struct RunDag {
+    run_id: Uuid,
+    window: Window,
+    max_attempts: u32,
+    nodes: HashMap<Uuid, (Node, String)>,
+    teams: BTreeMap<String, TeamGate>,
+}
+
+impl RunDag {
+    /// A DAG over the run's extract tasks (all of the same run and window).
+    pub fn new(extracts: &[TaskEnvelope]) -> Self {
+        let first = extracts.first();
+        let mut dag = RunDag {
+            run_id: first.map_or_else(Uuid::nil, |t| t.run_id),
+            window: first.map_or(
+                Window {
+                    from: DateTime::<Utc>::UNIX_EPOCH,
+                    to: Utc::now(),
+                },
+                |t| t.window,
+            ),
+            max_attempts: first.map_or(1, |t| t.max_attempts),
+            nodes: HashMap::new(),
+            teams: BTreeMap::new(),
+        };
+        for task in extracts {
+            dag.nodes
+                .insert(task.task_id, (Node::Extract, task.scope.team.clone()));
+            dag.teams.entry(task.scope.team.clone()).or_default().scopes += 1;
+        }
+        dag
+    }
+
+    /// The tasks that become ready because of `event`.
+    pub fn on_event(&mut self, event: &TaskEvent) -> Vec<TaskEnvelope> {
+        let Some((node, team)) = self.nodes.get(&event.task_id).cloned() else {
+            return Vec::new();
+        };
+        let Some(gate) = self.teams.get_mut(&team) else {
+            return Vec::new();
+        };
+        match (&event.kind, node) {
+            (TaskEventKind::Dead { .. }, _) => {
+                gate.blocked = true;
+                Vec::new()
+            }
+            (TaskEventKind::Done, Node::Extract) => {
+                let task = TaskEnvelope::new(
+                    self.run_id,
+                    Stage::Normalize,
+                    event.source,
+                    event.scope.clone(),
+                    self.window,
+                    self.max_attempts,
+                );
+                self.nodes.insert(task.task_id, (Node::Normalize, team));
+                vec![task]
+            }
+            (TaskEventKind::Done, Node::Normalize) => {
+                gate.normalized += 1;
+                if gate.normalized < gate.scopes || gate.blocked || gate.aggregate_published {
+                    return Vec::new();
+                }
+                gate.aggregate_published = true;
+                // Aggregate recomputes every complete day up to the run's end:
+                // new incidents can change the failure rate of earlier days.
+                let task = TaskEnvelope::new(
+                    self.run_id,
+                    Stage::Aggregate,
+                    None,
+                    Scope {
+                        team: team.clone(),
+                        target: None,
+                    },
+                    Window {
+                        from: DateTime::<Utc>::UNIX_EPOCH,
+                        to: self.window.to,
+                    },
+                    self.max_attempts,
+                );
+                self.nodes.insert(task.task_id, (Node::Aggregate, team));
+                vec![task]
+            }
+            (TaskEventKind::Done, Node::Aggregate) | (TaskEventKind::Retrying { .. }, _) => {
+                Vec::new()
+            }
+        }
+    }
+
+    /// Teams whose gold this run could not write because a task died.
+    pub fn blocked_teams(&self) -> BTreeSet<String> {
+        self.teams
+            .iter()
+            .filter(|(_, g)| g.blocked)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dorafleet_core::{ErrorClass, Source, TaskStats};
+
+    fn extract(team: &str, target: &str) -> TaskEnvelope {
+        let now = Utc::now();
+        TaskEnvelope::new(
+            Uuid::nil(),
+            Stage::Extract,
+            Some(Source::Github),
+            Scope {
+                team: team.into(),
+                target: Some(target.into()),
+            },
+            Window {
+                from: now - chrono::Duration::days(1),
+                to: now,
+            },
+            3,
+        )
+    }
+
+    fn event(task: &TaskEnvelope, kind: TaskEventKind) -> TaskEvent {
+        TaskEvent {
+            task_id: task.task_id,
+            run_id: task.run_id,
+            stage: task.stage,
+            source: task.source,
+            scope: task.scope.clone(),
+            attempt: 1,
+            worker: "w".into(),
+            at: Utc::now(),
+            stats: TaskStats::default(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_team_is_aggregated_only_after_all_its_scopes_are_normalized() {
+        let (a, b) = (extract("t", "a"), extract("t", "b"));
+        let mut dag = RunDag::new(&[a.clone(), b.clone()]);
+        let na = dag.on_event(&event(&a, TaskEventKind::Done));
+        assert_eq!(na.len(), 1);
+        assert_eq!(na[0].stage, Stage::Normalize);
+        assert_eq!(na[0].scope, a.scope);
+        let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
+        assert!(dag.on_event(&event(&na[0], TaskEventKind::Done)).is_empty());
+        let agg = dag.on_event(&event(&nb, TaskEventKind::Done));
+        assert_eq!(agg.len(), 1);
+        assert_eq!(agg[0].stage, Stage::Aggregate);
+        assert_eq!(agg[0].scope.target, None);
+        assert!(
+            dag.on_event(&event(&nb, TaskEventKind::Done)).is_empty(),
+            "published once"
+        );
+    }
+
+    #[test]
+    fn a_dead_task_blocks_its_team_and_only_its_team() {
+        let (a, b, other) = (extract("t", "a"), extract("t", "b"), extract("u", "c"));
+        let mut dag = RunDag::new(&[a.clone(), b.clone(), other.clone()]);
+        let dead = TaskEventKind::Dead {
+            class: ErrorClass::Permanent,
+            reason: "404".into(),
+            dead_letter_id: Uuid::nil(),
+        };
+        assert!(dag.on_event(&event(&a, dead)).is_empty());
+        let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
+        assert!(dag.on_event(&event(&nb, TaskEventKind::Done)).is_empty());
+        let nc = dag.on_event(&event(&other, TaskEventKind::Done)).remove(0);
+        assert_eq!(dag.on_event(&event(&nc, TaskEventKind::Done)).len(), 1);
+        assert_eq!(dag.blocked_teams(), BTreeSet::from(["t".to_owned()]));
+    }
+}

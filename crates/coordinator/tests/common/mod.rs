@@ -1,0 +1,152 @@
+//! What the coordinator's end-to-end tests share: a simulator, a config that
+//! reads it, and a standalone run over its whole history.
+
+#![allow(dead_code)]
+
+use chrono::{NaiveDate, NaiveTime};
+use dorafleet_coordinator::{RunSummary, StandaloneOptions, plan_extract, run_standalone};
+use dorafleet_core::{Config, Metric, RetryPolicy, Source, Window};
+use dorafleet_sim::{RunningSim, SimOptions, TruthRecord};
+use dorafleet_sources::SourceClient;
+use dorafleet_warehouse::{GoldFilter, GoldRecord, Warehouse, sqlite::SqliteWarehouse};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const DAYS: u32 = 30;
+
+pub fn end() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
+}
+
+pub fn window() -> Window {
+    let to = end().and_time(NaiveTime::MIN).and_utc();
+    Window {
+        from: to - chrono::Duration::days(i64::from(DAYS)),
+        to,
+    }
+}
+
+pub async fn sim(teams: usize, faults: &[&str]) -> RunningSim {
+    let options = SimOptions {
+        seed: 11,
+        days: DAYS,
+        teams,
+        end_date: end(),
+        faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
+        ..SimOptions::default()
+    };
+    RunningSim::start(options, "127.0.0.1:0").await.unwrap()
+}
+
+/// The simulator's own config, pointed at it, with a fast retry policy.
+pub fn config(sim: &RunningSim, max_attempts: u32) -> Config {
+    let org = sim.state().organisation();
+    let mut config = Config::from_toml(&org.config_toml("http://127.0.0.1:1")).unwrap();
+    for source in Source::ALL {
+        let s = config.sources.get_mut(source);
+        s.base_url = sim.base_url(source);
+        s.requests_per_second = 500;
+        s.timeout_ms = 5_000;
+        s.page_size = 25;
+    }
+    config.retry = RetryPolicy {
+        base_ms: 20,
+        factor: 2.0,
+        cap_ms: 200,
+        max_attempts,
+    };
+    config
+}
+
+pub fn clients(config: &Config) -> Vec<(SourceClient, u32)> {
+    Source::ALL
+        .into_iter()
+        .map(|s| {
+            let c = config.sources.get(s);
+            (SourceClient::new(s, c).unwrap(), c.page_size)
+        })
+        .collect()
+}
+
+pub fn warehouse() -> Arc<dyn Warehouse> {
+    Arc::new(SqliteWarehouse::open_in_memory().unwrap())
+}
+
+/// One standalone run over the simulator's whole history.
+pub async fn run(config: &Config, warehouse: &Arc<dyn Warehouse>) -> RunSummary {
+    let tasks = plan_extract(config, Uuid::now_v7(), &Source::ALL, |_, _| Some(window()));
+    run_standalone(
+        tasks,
+        Arc::clone(warehouse),
+        clients(config),
+        Arc::new(config.clone()),
+        StandaloneOptions {
+            concurrency: 4,
+            worker_name: "test".into(),
+            deadline: Duration::from_secs(120),
+        },
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn gold(warehouse: &Arc<dyn Warehouse>) -> Vec<GoldRecord> {
+    warehouse.gold(&GoldFilter::default()).await.unwrap()
+}
+
+type Key = (String, NaiveDate, String);
+
+/// Every difference between gold and the simulator's truth, as readable lines.
+pub fn differences(gold: &[GoldRecord], truth: &[TruthRecord]) -> Vec<String> {
+    let gold: BTreeMap<Key, &GoldRecord> = gold
+        .iter()
+        .map(|g| ((g.team_id.clone(), g.date, g.metric.as_str().to_owned()), g))
+        .collect();
+    let mut diffs = Vec::new();
+    for t in truth {
+        let key = (t.team.clone(), t.date, t.metric.clone());
+        match gold.get(&key) {
+            None => diffs.push(format!("{key:?}: no gold record (truth {:?})", t.value)),
+            Some(g) => {
+                let same_value = match (g.value, t.value) {
+                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same_value || g.sample_size != t.sample_size {
+                    diffs.push(format!(
+                        "{key:?}: gold {:?} (n={}) vs truth {:?} (n={})",
+                        g.value, g.sample_size, t.value, t.sample_size
+                    ));
+                }
+            }
+        }
+    }
+    if gold.len() != truth.len() {
+        diffs.push(format!(
+            "{} gold records for {} truth records",
+            gold.len(),
+            truth.len()
+        ));
+    }
+    diffs
+}
+
+/// Gold values keyed for comparison, without run ids and computation times.
+pub fn values(gold: &[GoldRecord]) -> Vec<(String, NaiveDate, Metric, Option<f64>, u64, u32)> {
+    gold.iter()
+        .map(|g| {
+            (
+                g.team_id.clone(),
+                g.date,
+                g.metric,
+                g.value,
+                g.sample_size,
+                g.definition_version,
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,69 @@
+//! Jenkins pages → deployments: finished builds of configured deploy jobs.
+//! Aborted builds are filtered out, running ones skipped (a later run sees
+//! them finished), CI jobs' builds are not deployments; all are counted.
+
+use super::parse;
+use dorafleet_core::{Config, Scope, Source, TaskError};
+use dorafleet_sources::jenkins::BuildsPage;
+use dorafleet_warehouse::{BronzePage, SilverBatch, SilverDeployment};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub(super) fn normalize(
+    config: &Config,
+    scope: &Scope,
+    run_id: Uuid,
+    pages: &[BronzePage],
+) -> Result<SilverBatch, TaskError> {
+    let job = scope
+        .target
+        .clone()
+        .ok_or_else(|| TaskError::permanent("Jenkins normalize task without a job"))?;
+    let mut builds = BTreeMap::new();
+    for page in pages.iter().filter(|p| p.status == 200) {
+        for build in parse::<BuildsPage>(page)?.all_builds {
+            builds.insert(build.number, build);
+        }
+    }
+    let mut batch = SilverBatch::default();
+    let deploys_repo = config
+        .teams
+        .iter()
+        .find(|t| t.id == scope.team)
+        .and_then(|t| t.deploy_jobs.get(&job));
+    let Some(repo) = deploys_repo else {
+        batch.counts.non_deploy_builds_skipped = builds.len() as u64;
+        return Ok(batch);
+    };
+    for (number, build) in builds {
+        let (Some(result), Some(started_at), Some(finished_at)) = (
+            build.result.as_deref(),
+            build.started_at(),
+            build.finished_at(),
+        ) else {
+            batch.counts.running_builds_skipped += 1;
+            continue;
+        };
+        if result.eq_ignore_ascii_case("ABORTED") || result.eq_ignore_ascii_case("NOT_BUILT") {
+            batch.counts.aborted_builds_filtered += 1;
+            continue;
+        }
+        batch.deployments.push(SilverDeployment {
+            source: Source::Jenkins,
+            key: format!("{job}#{number}"),
+            team_id: scope.team.clone(),
+            repo: repo.clone(),
+            job: Some(job.clone()),
+            environment: "production".into(),
+            status: result.to_lowercase(),
+            started_at,
+            finished_at: Some(finished_at),
+            sha: None,
+            deployer: build
+                .triggered_by()
+                .map(|user| config.contributor_id(Source::Jenkins, user)),
+            run_id,
+        });
+    }
+    Ok(batch)
+}

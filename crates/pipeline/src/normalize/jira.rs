@@ -1,0 +1,49 @@
+//! Jira pages → issues that may be incidents (all kept, with type and priority).
+
+use super::parse;
+use dorafleet_core::{Config, Scope, Source, TaskError};
+use dorafleet_sources::jira::SearchPage;
+use dorafleet_warehouse::{BronzePage, SilverBatch, SilverIncident};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub(super) fn normalize(
+    config: &Config,
+    scope: &Scope,
+    run_id: Uuid,
+    pages: &[BronzePage],
+) -> Result<SilverBatch, TaskError> {
+    let mut issues = BTreeMap::new();
+    for page in pages.iter().filter(|p| p.status == 200) {
+        for issue in parse::<SearchPage>(page)?.issues {
+            issues.insert(issue.key.clone(), issue);
+        }
+    }
+    let mut batch = SilverBatch::default();
+    for (key, issue) in issues {
+        let project = issue
+            .fields
+            .project
+            .as_ref()
+            .map(|p| p.key.clone())
+            .or_else(|| key.split('-').next().map(str::to_owned))
+            .unwrap_or_default();
+        batch.incidents.push(SilverIncident {
+            project,
+            team_id: scope.team.clone(),
+            issue_type: issue.issue_type().unwrap_or("").to_owned(),
+            priority: issue.priority().map(str::to_owned),
+            created_at: issue.created_at(),
+            resolved_at: issue.resolved_at(),
+            reporter: issue
+                .fields
+                .reporter
+                .as_ref()
+                .and_then(|r| r.email_address.as_deref())
+                .map(|email| config.contributor_id(Source::Jira, email)),
+            run_id,
+            key,
+        });
+    }
+    Ok(batch)
+}

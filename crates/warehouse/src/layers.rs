@@ -1,0 +1,156 @@
+//! Records of the silver layer (normalized events, upserted by natural key)
+//! and of the gold layer (one value per day, team and metric).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use dorafleet_core::{Metric, Scope, Source};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A deployment attempt, successful or not. Natural key: (source, key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilverDeployment {
+    pub source: Source,
+    /// `owner/repo#id` for GitHub deployments, `job#number` for Jenkins builds.
+    pub key: String,
+    pub team_id: String,
+    /// The repo deployed (`owner/repo`).
+    pub repo: String,
+    /// The Jenkins job, for Jenkins deployments.
+    pub job: Option<String>,
+    /// GitHub environment; `production` for builds of configured deploy jobs.
+    pub environment: String,
+    /// Lower-case outcome: `success`, `failure`, `error`, `unstable`, `in_progress`, …
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    /// When it reached its final status; `None` while still running.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub sha: Option<String>,
+    /// contributor_id of whoever triggered it.
+    pub deployer: Option<String>,
+    pub run_id: Uuid,
+}
+
+/// A merged pull request made by people. Natural key: (repo, number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilverChange {
+    pub repo: String,
+    pub number: u64,
+    pub team_id: String,
+    /// contributor_id of the PR author.
+    pub author: Option<String>,
+    /// Earliest commit authored by a non-bot.
+    pub first_commit_at: DateTime<Utc>,
+    pub merged_at: DateTime<Utc>,
+    pub merge_sha: Option<String>,
+    pub run_id: Uuid,
+}
+
+/// A Jira issue that may be an incident. Every issue is kept with its type and
+/// priority, so which ones count is decided when gold is computed (a
+/// definition change then needs no re-normalization). Natural key: `key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilverIncident {
+    pub key: String,
+    pub project: String,
+    pub team_id: String,
+    pub issue_type: String,
+    pub priority: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// contributor_id of the reporter.
+    pub reporter: Option<String>,
+    pub run_id: Uuid,
+}
+
+/// What one normalize task read and what it left out, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalizeCounts {
+    pub run_id: Uuid,
+    pub source: Option<Source>,
+    pub scope: Option<Scope>,
+    pub pages: u64,
+    pub deployments: u64,
+    pub changes: u64,
+    pub incidents: u64,
+    /// Pull requests without a single human commit (dependabot and friends).
+    pub bot_changes_filtered: u64,
+    /// Bot commits ignored when finding a change's first commit.
+    pub bot_commits_filtered: u64,
+    /// Jenkins builds that were aborted.
+    pub aborted_builds_filtered: u64,
+    /// Jenkins builds still running.
+    pub running_builds_skipped: u64,
+    /// Builds of jobs that are not deploy jobs (CI).
+    pub non_deploy_builds_skipped: u64,
+    /// Pull requests closed without merging.
+    pub unmerged_changes_skipped: u64,
+}
+
+impl NormalizeCounts {
+    pub fn add(&mut self, o: &NormalizeCounts) {
+        self.pages += o.pages;
+        self.deployments += o.deployments;
+        self.changes += o.changes;
+        self.incidents += o.incidents;
+        self.bot_changes_filtered += o.bot_changes_filtered;
+        self.bot_commits_filtered += o.bot_commits_filtered;
+        self.aborted_builds_filtered += o.aborted_builds_filtered;
+        self.running_builds_skipped += o.running_builds_skipped;
+        self.non_deploy_builds_skipped += o.non_deploy_builds_skipped;
+        self.unmerged_changes_skipped += o.unmerged_changes_skipped;
+    }
+}
+
+/// The output of one normalize task, written in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SilverBatch {
+    pub deployments: Vec<SilverDeployment>,
+    pub changes: Vec<SilverChange>,
+    pub incidents: Vec<SilverIncident>,
+    pub counts: NormalizeCounts,
+}
+
+/// Everything silver knows about one team.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamSilver {
+    pub deployments: Vec<SilverDeployment>,
+    pub changes: Vec<SilverChange>,
+    pub incidents: Vec<SilverIncident>,
+}
+
+/// One day's value of one metric for one team. Its absence means "unknown".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoldRecord {
+    pub date: NaiveDate,
+    pub team_id: String,
+    pub metric: Metric,
+    /// `None` when the metric is undefined that day (no sample), which is
+    /// different from unknown: the inputs were complete and there was nothing.
+    pub value: Option<f64>,
+    pub sample_size: u64,
+    /// The individual observations behind a median or a rate (hours, or 0/1
+    /// per deployment), so a range can be summarised exactly.
+    pub samples: Vec<f64>,
+    pub definition_version: u32,
+    pub run_id: Uuid,
+    pub computed_at: DateTime<Utc>,
+    /// All sources of the team succeeded for that day.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GoldFilter {
+    pub teams: Vec<String>,
+    pub metrics: Vec<Metric>,
+    /// Inclusive.
+    pub from: Option<NaiveDate>,
+    /// Exclusive.
+    pub to: Option<NaiveDate>,
+}
+
+/// The time a scope's extraction covers without a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}

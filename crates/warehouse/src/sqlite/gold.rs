@@ -1,0 +1,130 @@
+//! Gold: one record per (team, date, metric), and the registry of
+//! definition versions.
+
+use super::{parse_ts, parse_uuid, ts, unavailable};
+use crate::{GoldFilter, GoldRecord, Result, WarehouseError};
+use chrono::{NaiveDate, Utc};
+use dorafleet_core::Metric;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+pub(super) fn upsert(conn: &mut Connection, records: &[GoldRecord]) -> Result<()> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO gold (team_id, date, metric, value, sample_size, samples,
+                     definition_version, run_id, computed_at, complete)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (team_id, date, metric) DO UPDATE SET value = excluded.value,
+                     sample_size = excluded.sample_size, samples = excluded.samples,
+                     definition_version = excluded.definition_version, run_id = excluded.run_id,
+                     computed_at = excluded.computed_at, complete = excluded.complete",
+            )
+            .map_err(unavailable)?;
+        for g in records {
+            let samples = serde_json::to_string(&g.samples)
+                .map_err(|e| WarehouseError::Corrupt(format!("gold samples: {e}")))?;
+            stmt.execute(params![
+                g.team_id,
+                g.date.to_string(),
+                g.metric.as_str(),
+                g.value,
+                g.sample_size as i64,
+                samples,
+                g.definition_version,
+                g.run_id.to_string(),
+                ts(g.computed_at),
+                g.complete,
+            ])
+            .map_err(unavailable)?;
+        }
+    }
+    tx.commit().map_err(unavailable)
+}
+
+pub(super) fn query(conn: &mut Connection, f: &GoldFilter) -> Result<Vec<GoldRecord>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT team_id, date, metric, value, sample_size, samples, definition_version,
+                    run_id, computed_at, complete
+             FROM gold WHERE (?1 IS NULL OR date >= ?1) AND (?2 IS NULL OR date < ?2)
+             ORDER BY team_id, date, metric",
+        )
+        .map_err(unavailable)?;
+    let mut rows = stmt
+        .query(params![
+            f.from.map(|d| d.to_string()),
+            f.to.map(|d| d.to_string())
+        ])
+        .map_err(unavailable)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(unavailable)? {
+        let team_id: String = r.get(0).map_err(unavailable)?;
+        if !f.teams.is_empty() && !f.teams.contains(&team_id) {
+            continue;
+        }
+        let metric_name: String = r.get(2).map_err(unavailable)?;
+        let metric: Metric = metric_name
+            .parse()
+            .map_err(|e| WarehouseError::Corrupt(format!("gold metric: {e}")))?;
+        if !f.metrics.is_empty() && !f.metrics.contains(&metric) {
+            continue;
+        }
+        let date: String = r.get(1).map_err(unavailable)?;
+        let samples: String = r.get(5).map_err(unavailable)?;
+        out.push(GoldRecord {
+            date: date
+                .parse::<NaiveDate>()
+                .map_err(|e| WarehouseError::Corrupt(format!("gold date `{date}`: {e}")))?,
+            team_id,
+            metric,
+            value: r.get(3).map_err(unavailable)?,
+            sample_size: r.get::<_, i64>(4).map_err(unavailable)? as u64,
+            samples: serde_json::from_str(&samples)
+                .map_err(|e| WarehouseError::Corrupt(format!("gold samples: {e}")))?,
+            definition_version: r.get(6).map_err(unavailable)?,
+            run_id: parse_uuid(&r.get::<_, String>(7).map_err(unavailable)?)?,
+            computed_at: parse_ts(&r.get::<_, String>(8).map_err(unavailable)?)?,
+            complete: r.get(9).map_err(unavailable)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn definition_version(
+    conn: &mut Connection,
+    metric: Metric,
+    fingerprint: &str,
+) -> Result<u32> {
+    // IMMEDIATE: two processes registering a new definition at once get one
+    // version number between them, not the same number twice.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let known: Option<u32> = tx
+        .query_row(
+            "SELECT version FROM definition_versions WHERE metric = ?1 AND fingerprint = ?2",
+            params![metric.as_str(), fingerprint],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    if let Some(version) = known {
+        return Ok(version);
+    }
+    let next: u32 = tx
+        .query_row(
+            "SELECT coalesce(max(version), 0) + 1 FROM definition_versions WHERE metric = ?1",
+            params![metric.as_str()],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    tx.execute(
+        "INSERT INTO definition_versions (metric, fingerprint, version, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![metric.as_str(), fingerprint, next, ts(Utc::now())],
+    )
+    .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(next)
+}
