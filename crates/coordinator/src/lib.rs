@@ -3,11 +3,13 @@
 //! mode — run a whole pipeline in one process on the in-process broker.
 
 pub mod archive;
+pub mod backfill;
 pub mod dag;
 pub mod plan;
 pub mod standalone;
 pub mod tracker;
 
+pub use backfill::{BackfillRequest, BackfillSummary, FromLayer, backfill};
 pub use plan::{plan_extract, plan_extract_incremental};
 pub use standalone::{RunSummary, SourceSummary, StandaloneOptions, run_standalone};
 pub use tracker::{RunProgress, TaskTracker};

@@ -47,6 +47,10 @@ enum Command {
     Sim(cmd::sim::SimArgs),
     /// Run one pipeline run in this process (in-process broker, configured warehouse).
     Standalone(cmd::standalone::StandaloneArgs),
+    /// Show gold by day and summarised with DORA performance levels.
+    Metrics(cmd::metrics::MetricsArgs),
+    /// Recompute silver from bronze and/or gold from silver, with zero API calls.
+    Backfill(cmd::backfill::BackfillArgs),
     /// Check the configuration or list the environment variables it reads.
     Config(cmd::config::ConfigArgs),
 }
@@ -67,6 +71,8 @@ async fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args).await,
         Command::Sim(args) => cmd::sim::run(args).await,
         Command::Standalone(args) => cmd::standalone::run(config, args).await,
+        Command::Metrics(args) => cmd::metrics::run(config, args).await,
+        Command::Backfill(args) => cmd::backfill::run(config, args).await,
         Command::Config(args) => cmd::config::run(config, args),
     };
     match result {

@@ -10,6 +10,7 @@ pub mod dora;
 pub mod extract;
 pub mod handler;
 pub mod normalize;
+pub mod report;
 pub mod worker;
 
 pub use aggregate::AggregateHandler;

@@ -7,7 +7,9 @@ use chrono::{Duration as Days, NaiveTime};
 use clap::Args;
 use dorafleet_coordinator::{StandaloneOptions, plan_extract, run_standalone};
 use dorafleet_core::{Config, RetryPolicy, Source, Window};
+use dorafleet_pipeline::report::team_report;
 use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
+use dorafleet_warehouse::GoldFilter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -117,7 +119,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let served = sim.state().served_records();
     super::summary::print(&summary, Some(&served));
-    println!("warehouse: {}", args.warehouse.display());
+    let gold = warehouse.gold(&GoldFilter::default()).await?;
+    let reports: Vec<_> = config
+        .teams
+        .iter()
+        .map(|t| {
+            team_report(
+                &t.id,
+                &gold,
+                window.from.date_naive(),
+                window.to.date_naive(),
+                &config.levels,
+            )
+        })
+        .collect();
+    println!(
+        "\nDORA metrics, {} .. {} (levels from the DORA report):",
+        window.from.date_naive(),
+        window.to.date_naive()
+    );
+    print!("{}", super::dora_table::summaries(&reports));
+    println!(
+        "\nwarehouse: {w}\nday by day: DORAFLEET_WAREHOUSE__URL=sqlite:{w} dorafleet metrics --config config/dorafleet.example.toml --team {t}",
+        w = args.warehouse.display(),
+        t = config.teams.first().map_or("payments", |t| t.id.as_str())
+    );
     sim.shutdown().await;
     Ok(if summary.dead > 0 || summary.unfinished > 0 {
         ExitCode::from(2)

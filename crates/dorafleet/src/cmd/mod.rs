@@ -1,7 +1,10 @@
 //! One module per role, plus the few helpers they share.
 
+pub mod backfill;
 pub mod config;
 pub mod demo;
+pub mod dora_table;
+pub mod metrics;
 pub mod shutdown;
 pub mod sim;
 pub mod standalone;

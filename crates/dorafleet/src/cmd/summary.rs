@@ -55,6 +55,8 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
         header.push_str(&format!(" {:>13}", "sim served"));
     }
     println!("{header}");
+    // Rate-limit wait is summed over every request waiting for its turn, so
+    // with concurrent tasks it can exceed the wall time.
     for (source, s) in &summary.by_source {
         let count = |pred: fn(u16) -> bool| -> u64 {
             s.http_statuses
@@ -87,6 +89,33 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
             line.push_str(&format!(" {n:>6} {mark}"));
         }
         println!("{line}");
+    }
+    let n = &summary.normalized;
+    println!(
+        "silver: {} deployments, {} changes, {} Jira issues; filtered: {} bot changes, {} bot commits, {} aborted builds; skipped: {} running builds, {} CI builds, {} unmerged PRs",
+        n.deployments,
+        n.changes,
+        n.incidents,
+        n.bot_changes_filtered,
+        n.bot_commits_filtered,
+        n.aborted_builds_filtered,
+        n.running_builds_skipped,
+        n.non_deploy_builds_skipped,
+        n.unmerged_changes_skipped
+    );
+    print!("gold: {} records", summary.gold_records);
+    if summary.blocked_teams.is_empty() {
+        println!();
+    } else {
+        println!(
+            "; no gold for {} (a task was dead-lettered: see the dead letters)",
+            summary
+                .blocked_teams
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     println!(
         "tasks {} (done {}, dead {}, unfinished {}), retries {}, dead letters archived {}, wall time {:.1} s",
