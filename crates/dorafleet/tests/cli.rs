@@ -103,3 +103,98 @@ fn the_example_config_is_what_the_simulator_prints_for_its_default_organisation(
         "regenerate with: dorafleet sim --print-config > config/dorafleet.example.toml"
     );
 }
+
+#[test]
+fn metrics_after_a_demo_show_days_outside_the_extracted_window_as_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let demo = dorafleet()
+        .args([
+            "demo",
+            "--days",
+            "7",
+            "--teams",
+            "1",
+            "--no-faults",
+            "--warehouse",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let config = dir.path().join("dorafleet.toml");
+    let printed = dorafleet()
+        .args(["sim", "--print-config", "--teams", "1"])
+        .output()
+        .unwrap();
+    std::fs::write(&config, &printed.stdout).unwrap();
+    let url = format!("sqlite:{}", db.display());
+    let today = chrono::Utc::now().date_naive();
+    let from = (today - chrono::Duration::days(9)).to_string();
+    let to = today.to_string();
+
+    let csv = dorafleet()
+        .args([
+            "metrics", "--format", "csv", "--from", &from, "--to", &to, "--config",
+        ])
+        .arg(&config)
+        .env("DORAFLEET_WAREHOUSE__URL", &url)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 9 * 4, "{csv}");
+    let unknown = rows.iter().filter(|r| r.contains(",unknown,")).count();
+    assert_eq!(
+        unknown,
+        2 * 4,
+        "two days before the demo's window are unknown:\n{csv}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",deployment_frequency,known,"))
+    );
+
+    let json = dorafleet()
+        .args([
+            "metrics", "--format", "json", "--from", &from, "--to", &to, "--config",
+        ])
+        .arg(&config)
+        .env("DORAFLEET_WAREHOUSE__URL", &url)
+        .output()
+        .unwrap();
+    let reports: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(reports[0]["known_days"], 7);
+    assert_eq!(reports[0]["unknown_days"], 2);
+    assert!(reports[0]["overall"].is_string());
+
+    let backfill = dorafleet()
+        .args([
+            "backfill",
+            "--from-layer",
+            "bronze",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--config",
+        ])
+        .arg(&config)
+        .env("DORAFLEET_WAREHOUSE__URL", &url)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&backfill.stdout);
+    assert!(
+        backfill.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&backfill.stderr)
+    );
+    assert!(
+        out.contains("28 gold records"),
+        "7 complete days x 4 metrics: {out}"
+    );
+}
