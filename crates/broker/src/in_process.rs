@@ -163,6 +163,11 @@ impl Broker for InProcessBroker {
     async fn consume_events(&self) -> Result<Box<dyn DeliveryStream>> {
         Ok(self.stream(vec![EVENTS_QUEUE.into()]))
     }
+
+    async fn close(&self) -> Result<()> {
+        InProcessBroker::close(self);
+        Ok(())
+    }
 }
 
 /// Publishes raw bytes to a task queue: how tests and tools put poison

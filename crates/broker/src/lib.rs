@@ -44,6 +44,10 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
 
     /// Deliveries of task events (bodies are JSON [`TaskEvent`]s).
     async fn consume_events(&self) -> Result<Box<dyn DeliveryStream>>;
+
+    /// Stop: open streams end (`next()` returns `None`), unacked deliveries
+    /// go back to their queues, later publishes fail with [`BrokerError::Closed`].
+    async fn close(&self) -> Result<()>;
 }
 
 #[async_trait]
@@ -67,6 +71,8 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// True when the broker has delivered this message before.
     pub redelivered: bool,
+    /// String-valued message headers (e.g. a W3C `traceparent`).
+    pub headers: std::collections::BTreeMap<String, String>,
     acker: Box<dyn Acker>,
 }
 
@@ -75,8 +81,14 @@ impl Delivery {
         Delivery {
             body,
             redelivered,
+            headers: Default::default(),
             acker,
         }
+    }
+
+    pub fn with_headers(mut self, headers: std::collections::BTreeMap<String, String>) -> Self {
+        self.headers = headers;
+        self
     }
 
     pub async fn ack(self) -> Result<()> {
