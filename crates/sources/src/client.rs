@@ -76,6 +76,8 @@ struct Inner {
     token: TokenSource,
     user: Option<String>,
     gate: RateGate,
+    /// The fleet's shared schedule, when this process is one worker of many.
+    fleet: std::sync::OnceLock<Arc<dyn crate::FleetBudget>>,
     stats: Mutex<ClientStats>,
 }
 
@@ -145,9 +147,18 @@ impl SourceClient {
                 token,
                 user: config.user.clone().filter(|u| !u.is_empty()),
                 gate: RateGate::new(rps),
+                fleet: std::sync::OnceLock::new(),
                 stats: Mutex::new(ClientStats::default()),
             }),
         })
+    }
+
+    /// Share the source's budget with the rest of the fleet: every request
+    /// also takes a slot from `budget`, and server pauses apply fleet-wide.
+    /// Set once; later calls are ignored.
+    pub fn with_fleet_budget(self, budget: Arc<dyn crate::FleetBudget>) -> Self {
+        let _ = self.inner.fleet.set(budget);
+        self
     }
 
     pub fn source(&self) -> Source {
@@ -167,7 +178,15 @@ impl SourceClient {
             .map_err(|e| TaskError::permanent(format!("{} GET: {e}", inner.source)))?;
         let what = format!("{} GET {}", inner.source, url.path());
 
-        let waited = inner.gate.wait_turn().await;
+        let mut waited = inner.gate.wait_turn().await;
+        if let Some(fleet) = inner.fleet.get() {
+            let started = tokio::time::Instant::now();
+            let slot = fleet.reserve(inner.source, inner.gate.interval()).await?;
+            if let Ok(wait) = (slot - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            waited += started.elapsed();
+        }
         inner.lock_stats().rate_limit_wait_ms +=
             u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
 
@@ -229,6 +248,7 @@ impl SourceClient {
                     let pause = inner.gate.pause_for(wait);
                     tracing::warn!(source = %inner.source, pause_ms = pause.as_millis() as u64,
                         "rate-limit quota used up; pausing until it resets");
+                    self.pause_fleet(pause).await;
                 }
             }
             return Ok(FetchedPage {
@@ -241,7 +261,22 @@ impl SourceClient {
                 rate_limit_wait: waited,
             });
         }
-        Err(self.refusal(&what, status, &limits, fetched_at, &body))
+        let refusal = self.refusal(&what, status, &limits, fetched_at, &body);
+        if let Some(after) = refusal.retry_after() {
+            self.pause_fleet(after).await;
+        }
+        Err(refusal)
+    }
+
+    /// Tell the rest of the fleet to hold back too (best effort: a failure
+    /// only means other workers may hear the server's 429 themselves).
+    async fn pause_fleet(&self, pause: Duration) {
+        if let Some(fleet) = self.inner.fleet.get() {
+            let until = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_default();
+            if let Err(e) = fleet.pause_until(self.inner.source, until).await {
+                tracing::warn!(source = %self.inner.source, error = %e, "could not share a server pause with the fleet");
+            }
+        }
     }
 
     /// Classifies a response that is not a page.

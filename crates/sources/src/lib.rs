@@ -6,6 +6,7 @@
 //! The same code talks to the real APIs and to the project's simulator; only
 //! the base URL differs.
 
+mod budget;
 mod client;
 mod crawl;
 pub mod github;
@@ -19,6 +20,7 @@ pub mod timestamps;
 mod token;
 mod urls;
 
+pub use budget::FleetBudget;
 pub use client::{ClientStats, SourceClient, SourceError};
 pub use crawl::{CrawlStep, next_steps, start_requests};
 pub use page::{FetchedPage, PageRequest, endpoint};

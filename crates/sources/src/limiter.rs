@@ -68,6 +68,11 @@ impl RateGate {
         }
     }
 
+    /// The spacing between two requests (budget plus headroom).
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// No request of this client is sent before `now + pause`.
     /// Returns the pause actually in force (an earlier, longer one wins).
     pub(crate) fn pause_for(&self, pause: Duration) -> Duration {

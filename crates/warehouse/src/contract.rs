@@ -7,7 +7,8 @@
 
 use crate::{
     BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord, NormalizeCounts,
-    SilverBatch, SilverChange, SilverDeployment, SilverIncident, Warehouse,
+    RunRecord, RunStatus, SilverBatch, SilverChange, SilverDeployment, SilverIncident, TaskRecord,
+    TaskState, Warehouse,
 };
 use chrono::{Duration, TimeZone, Utc};
 use dorafleet_core::{
@@ -33,6 +34,9 @@ macro_rules! warehouse_contract_suite {
             totals_count_pages_and_records_per_source_and_run,
             purge_removes_only_pages_older_than_the_cutoff,
             dead_letters_are_archived_once_and_read_back_whole,
+            runs_and_task_states_are_saved_and_updated,
+            a_lease_has_one_holder_until_it_expires_or_is_released,
+            request_slots_are_spaced_by_the_interval_and_holds_push_them_back,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -425,4 +429,117 @@ pub async fn dead_letters_are_archived_once_and_read_back_whole(w: Arc<dyn Wareh
     assert_eq!(letters.len(), 2);
     assert!(letters.contains(&letter));
     assert!(letters.contains(&poison));
+}
+
+pub async fn runs_and_task_states_are_saved_and_updated(w: Arc<dyn Warehouse>) {
+    let now = Utc::now();
+    let window = Window {
+        from: now - Duration::days(1),
+        to: now,
+    };
+    let mut run = RunRecord {
+        run_id: Uuid::now_v7(),
+        kind: "incremental".into(),
+        window,
+        status: RunStatus::Running,
+        created_at: now,
+        updated_at: now,
+    };
+    w.save_run(&run).await.unwrap();
+    let task = TaskEnvelope::new(
+        run.run_id,
+        Stage::Extract,
+        Some(Source::Github),
+        scope("payments", "acme/ledger"),
+        window,
+        3,
+    );
+    let mut record = TaskRecord {
+        envelope: task.clone(),
+        state: TaskState::Pending,
+        published: false,
+        worker: None,
+        attempts: 0,
+        updated_at: now,
+    };
+    w.save_tasks(&[record.clone()]).await.unwrap();
+    record.state = TaskState::Done;
+    record.published = true;
+    record.worker = Some("worker-1".into());
+    record.attempts = 2;
+    w.save_tasks(&[record.clone()]).await.unwrap();
+    assert_eq!(w.run_tasks(run.run_id).await.unwrap(), vec![record]);
+    assert!(w.run_tasks(Uuid::now_v7()).await.unwrap().is_empty());
+
+    run.status = RunStatus::Completed;
+    w.save_run(&run).await.unwrap();
+    let later = RunRecord {
+        run_id: Uuid::now_v7(),
+        created_at: now + Duration::seconds(1),
+        ..run.clone()
+    };
+    w.save_run(&later).await.unwrap();
+    let runs = w.runs(10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].run_id, later.run_id, "newest first");
+    assert_eq!(runs[1].status, RunStatus::Completed);
+}
+
+pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(w: Arc<dyn Warehouse>) {
+    let long = std::time::Duration::from_secs(60);
+    assert!(w.acquire_lease("coordinator", "a", long).await.unwrap());
+    assert!(
+        w.acquire_lease("coordinator", "a", long).await.unwrap(),
+        "renewal"
+    );
+    assert!(!w.acquire_lease("coordinator", "b", long).await.unwrap());
+    assert!(
+        w.acquire_lease("other", "b", long).await.unwrap(),
+        "leases are per name"
+    );
+    w.release_lease("coordinator", "b").await.unwrap();
+    assert!(
+        !w.acquire_lease("coordinator", "b", long).await.unwrap(),
+        "only the holder releases"
+    );
+    w.release_lease("coordinator", "a").await.unwrap();
+    assert!(
+        w.acquire_lease("coordinator", "b", std::time::Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    // b's lease expired at once: a gets it as soon as the clock moves on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !w.acquire_lease("coordinator", "a", long).await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an expired lease is never free"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+pub async fn request_slots_are_spaced_by_the_interval_and_holds_push_them_back(
+    w: Arc<dyn Warehouse>,
+) {
+    let interval = std::time::Duration::from_millis(100);
+    let mut slots = Vec::new();
+    for _ in 0..5 {
+        slots.push(w.reserve_slot("github", interval).await.unwrap());
+    }
+    for pair in slots.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::milliseconds(100), "{pair:?}");
+    }
+    let hold = Utc::now() + Duration::seconds(30);
+    w.hold_slots_until("github", hold).await.unwrap();
+    assert!(w.reserve_slot("github", interval).await.unwrap() >= hold);
+    w.hold_slots_until("github", Utc::now()).await.unwrap();
+    assert!(
+        w.reserve_slot("github", interval).await.unwrap() >= hold,
+        "an earlier hold never shortens a later one"
+    );
+    assert!(
+        w.reserve_slot("jira", interval).await.unwrap() < hold,
+        "schedules are per key"
+    );
 }

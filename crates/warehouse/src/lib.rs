@@ -9,11 +9,13 @@
 
 pub mod contract;
 mod error;
+mod fleet;
 mod layers;
 mod model;
 pub mod sqlite;
 
 pub use error::WarehouseError;
+pub use fleet::{RunRecord, RunStatus, TaskRecord, TaskState};
 pub use layers::{
     Coverage, GoldFilter, GoldRecord, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
     SilverIncident, TeamSilver,
@@ -98,6 +100,40 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
 
     /// Dead letters, newest first.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
+
+    /// Create or update a run.
+    async fn save_run(&self, run: &RunRecord) -> Result<()>;
+
+    /// Runs, newest first.
+    async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// Create or update task records (by task id), in one transaction.
+    async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()>;
+
+    /// Every task of a run, in creation order.
+    async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>>;
+
+    /// Take or renew the lease `name` for `holder` until `now + ttl`. Returns
+    /// whether `holder` holds it: it is free, expired, or already theirs.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
+
+    /// Give the lease up (only if `holder` holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+
+    /// Reserve the next slot of schedule `key`: the later of now and the
+    /// schedule's next free instant; the one after it is `interval` later.
+    /// Across processes sharing the warehouse, slots are never closer than
+    /// `interval` (given synchronised clocks).
+    async fn reserve_slot(&self, key: &str, interval: std::time::Duration)
+    -> Result<DateTime<Utc>>;
+
+    /// No slot of schedule `key` before `not_before`.
+    async fn hold_slots_until(&self, key: &str, not_before: DateTime<Utc>) -> Result<()>;
 }
 
 /// Open the warehouse a URL names: `sqlite:PATH` or `sqlite::memory:`.

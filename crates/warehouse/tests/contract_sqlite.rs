@@ -75,3 +75,37 @@ async fn two_openers_of_a_new_file_migrate_it_once() {
     a.unwrap().unwrap();
     b.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn processes_sharing_a_file_never_get_request_slots_closer_than_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(&path).unwrap());
+    let b: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(&path).unwrap());
+    let interval = std::time::Duration::from_millis(20);
+    let mut jobs = tokio::task::JoinSet::new();
+    for w in [a, b] {
+        for _ in 0..3 {
+            let w = Arc::clone(&w);
+            jobs.spawn(async move {
+                let mut slots = Vec::new();
+                for _ in 0..10 {
+                    slots.push(w.reserve_slot("jira", interval).await.unwrap());
+                }
+                slots
+            });
+        }
+    }
+    let mut all = Vec::new();
+    while let Some(slots) = jobs.join_next().await {
+        all.extend(slots.unwrap());
+    }
+    all.sort();
+    assert_eq!(all.len(), 60);
+    for pair in all.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= chrono::Duration::milliseconds(20),
+            "{pair:?}"
+        );
+    }
+}

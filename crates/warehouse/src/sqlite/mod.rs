@@ -7,13 +7,15 @@
 
 mod bronze;
 mod dead_letters;
+mod fleet;
 mod gold;
 mod schema;
 mod silver;
 
 use crate::{
     BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord,
-    NormalizeCounts, Result, SilverBatch, TeamSilver, Warehouse, WarehouseError,
+    NormalizeCounts, Result, RunRecord, SilverBatch, TaskRecord, TeamSilver, Warehouse,
+    WarehouseError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -101,7 +103,7 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> WarehouseError {
 
 /// Timestamps are stored as fixed-width RFC 3339 UTC text, so text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
@@ -206,5 +208,56 @@ impl Warehouse for SqliteWarehouse {
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
         self.with_conn(move |c| dead_letters::list(c, limit)).await
+    }
+
+    async fn save_run(&self, run: &RunRecord) -> Result<()> {
+        let run = run.clone();
+        self.with_conn(move |c| fleet::save_run(c, &run)).await
+    }
+
+    async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.with_conn(move |c| fleet::runs(c, limit)).await
+    }
+
+    async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()> {
+        let tasks = tasks.to_vec();
+        self.with_conn(move |c| fleet::save_tasks(c, &tasks)).await
+    }
+
+    async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>> {
+        self.with_conn(move |c| fleet::run_tasks(c, run_id)).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with_conn(move |c| fleet::acquire_lease(c, &name, &holder, ttl))
+            .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with_conn(move |c| fleet::release_lease(c, &name, &holder))
+            .await
+    }
+
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        interval: std::time::Duration,
+    ) -> Result<DateTime<Utc>> {
+        let key = key.to_owned();
+        self.with_conn(move |c| fleet::reserve_slot(c, &key, interval))
+            .await
+    }
+
+    async fn hold_slots_until(&self, key: &str, not_before: DateTime<Utc>) -> Result<()> {
+        let key = key.to_owned();
+        self.with_conn(move |c| fleet::hold_slots_until(c, &key, not_before))
+            .await
     }
 }

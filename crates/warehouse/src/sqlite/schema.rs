@@ -150,6 +150,46 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (metric, version)
     );
     "#,
+    // 3: runs, task states, leases, request-slot schedules.
+    r#"
+    CREATE TABLE runs (
+        run_id      TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        window_from TEXT NOT NULL,
+        window_to   TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_status ON runs (status);
+
+    CREATE TABLE tasks (
+        task_id    TEXT PRIMARY KEY,
+        run_id     TEXT    NOT NULL,
+        stage      TEXT    NOT NULL,
+        source     TEXT,
+        team       TEXT    NOT NULL,
+        target     TEXT,
+        state      TEXT    NOT NULL,
+        published  INTEGER NOT NULL,
+        worker     TEXT,
+        attempts   INTEGER NOT NULL,
+        envelope   TEXT    NOT NULL,
+        updated_at TEXT    NOT NULL
+    );
+    CREATE INDEX tasks_by_run ON tasks (run_id);
+
+    CREATE TABLE leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+
+    CREATE TABLE slot_schedules (
+        key     TEXT PRIMARY KEY,
+        next_at TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

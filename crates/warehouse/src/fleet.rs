@@ -1,0 +1,113 @@
+//! Records that let a fleet coordinate through the warehouse: runs and the
+//! state of every task (so a restarted coordinator resumes where it was),
+//! leases (so only one coordinator acts), and request-slot schedules (so the
+//! whole fleet stays under each source's request budget).
+
+use chrono::{DateTime, Utc};
+use dorafleet_core::{TaskEnvelope, Window};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Tasks are still under way.
+    Running,
+    /// Every task succeeded.
+    Completed,
+    /// Every task ended, some were dead-lettered: their teams have no new gold.
+    Blocked,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Blocked => "blocked",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "running" => Ok(RunStatus::Running),
+            "completed" => Ok(RunStatus::Completed),
+            "blocked" => Ok(RunStatus::Blocked),
+            other => Err(format!("unknown run status `{other}`")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: Uuid,
+    /// `incremental`, `range` or `standalone`.
+    pub kind: String,
+    pub window: Window,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Pending,
+    Retrying,
+    Done,
+    Dead,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Retrying => "retrying",
+            TaskState::Done => "done",
+            TaskState::Dead => "dead",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Done | TaskState::Dead)
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(TaskState::Pending),
+            "retrying" => Ok(TaskState::Retrying),
+            "done" => Ok(TaskState::Done),
+            "dead" => Ok(TaskState::Dead),
+            other => Err(format!("unknown task state `{other}`")),
+        }
+    }
+}
+
+/// A task as the coordinator tracks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub envelope: TaskEnvelope,
+    pub state: TaskState,
+    /// Whether the broker confirmed the first publish. A task recorded but
+    /// not yet published (the coordinator died in between) is published on
+    /// restart; a published one is in the broker's durable queues.
+    pub published: bool,
+    /// The worker that reported the last event.
+    pub worker: Option<String>,
+    pub attempts: u32,
+    pub updated_at: DateTime<Utc>,
+}
