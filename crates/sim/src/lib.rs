@@ -34,4 +34,4 @@ pub use options::SimOptions;
 pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;
-pub use truth::{METRICS, TruthRecord};
+pub use truth::{METRICS, TruthRecord, differences};

@@ -111,8 +111,14 @@ impl SimState {
         lock(&self.faults).replace(Vec::new());
     }
 
-    pub(crate) fn fire_fault(&self, source: Source, endpoint: Endpoint) -> Option<FaultKind> {
-        lock(&self.faults).fire(source, endpoint)
+    pub(crate) fn fire_fault(
+        &self,
+        source: Source,
+        endpoint: Endpoint,
+        path: &str,
+        query: Option<&str>,
+    ) -> Option<FaultKind> {
+        lock(&self.faults).fire(source, endpoint, path, query)
     }
 
     pub(crate) fn next_seq(&self) -> u64 {

@@ -217,6 +217,7 @@ async fn faults_are_replaced_added_listed_and_cleared_through_the_admin_api() {
         FaultRule {
             source: Source::Jira,
             endpoint: None,
+            scope: None,
             kind: FaultKind::ServerError { status: 502 },
             trigger: Trigger::Count(1)
         }

@@ -9,7 +9,6 @@ use dorafleet_core::{Config, Metric, RetryPolicy, Source, Window};
 use dorafleet_sim::{RunningSim, SimOptions, TruthRecord};
 use dorafleet_sources::SourceClient;
 use dorafleet_warehouse::{GoldFilter, GoldRecord, Warehouse, sqlite::SqliteWarehouse};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -97,42 +96,19 @@ pub async fn gold(warehouse: &Arc<dyn Warehouse>) -> Vec<GoldRecord> {
     warehouse.gold(&GoldFilter::default()).await.unwrap()
 }
 
-type Key = (String, NaiveDate, String);
-
 /// Every difference between gold and the simulator's truth, as readable lines.
 pub fn differences(gold: &[GoldRecord], truth: &[TruthRecord]) -> Vec<String> {
-    let gold: BTreeMap<Key, &GoldRecord> = gold
+    let observed: Vec<TruthRecord> = gold
         .iter()
-        .map(|g| ((g.team_id.clone(), g.date, g.metric.as_str().to_owned()), g))
+        .map(|g| TruthRecord {
+            team: g.team_id.clone(),
+            date: g.date,
+            metric: g.metric.as_str().to_owned(),
+            value: g.value,
+            sample_size: g.sample_size,
+        })
         .collect();
-    let mut diffs = Vec::new();
-    for t in truth {
-        let key = (t.team.clone(), t.date, t.metric.clone());
-        match gold.get(&key) {
-            None => diffs.push(format!("{key:?}: no gold record (truth {:?})", t.value)),
-            Some(g) => {
-                let same_value = match (g.value, t.value) {
-                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                    (None, None) => true,
-                    _ => false,
-                };
-                if !same_value || g.sample_size != t.sample_size {
-                    diffs.push(format!(
-                        "{key:?}: gold {:?} (n={}) vs truth {:?} (n={})",
-                        g.value, g.sample_size, t.value, t.sample_size
-                    ));
-                }
-            }
-        }
-    }
-    if gold.len() != truth.len() {
-        diffs.push(format!(
-            "{} gold records for {} truth records",
-            gold.len(),
-            truth.len()
-        ));
-    }
-    diffs
+    dorafleet_sim::differences(truth, &observed)
 }
 
 /// Gold values keyed for comparison, without run ids and computation times.

@@ -39,11 +39,17 @@ impl FaultBook {
     }
 
     /// The fault that fires for this request, consuming a count if it has one.
-    pub fn fire(&mut self, source: Source, endpoint: Endpoint) -> Option<FaultKind> {
+    pub fn fire(
+        &mut self,
+        source: Source,
+        endpoint: Endpoint,
+        path: &str,
+        query: Option<&str>,
+    ) -> Option<FaultKind> {
         for rule in self
             .rules
             .iter_mut()
-            .filter(|r| r.matches(source, endpoint))
+            .filter(|r| r.matches(source, endpoint, path, query))
         {
             let fires = match &mut rule.trigger {
                 Trigger::Rate(p) => *p >= 1.0 || (*p > 0.0 && self.rng.random::<f64>() < *p),
@@ -69,7 +75,10 @@ mod tests {
     fn a_count_trigger_fires_exactly_that_many_times() {
         let mut book = FaultBook::new(1, vec!["jira:503#2".parse().unwrap()]);
         let fired: Vec<bool> = (0..5)
-            .map(|_| book.fire(Source::Jira, Endpoint::JiraSearch).is_some())
+            .map(|_| {
+                book.fire(Source::Jira, Endpoint::JiraSearch, "/", None)
+                    .is_some()
+            })
             .collect();
         assert_eq!(fired, [true, true, false, false, false]);
         assert_eq!(book.rules()[0].trigger, Trigger::Count(0));
@@ -78,10 +87,16 @@ mod tests {
     #[test]
     fn rules_for_other_sources_or_endpoints_do_not_fire_and_are_not_consumed() {
         let mut book = FaultBook::new(1, vec!["github/pulls:503#1".parse().unwrap()]);
-        assert_eq!(book.fire(Source::Github, Endpoint::PullCommits), None);
-        assert_eq!(book.fire(Source::Jira, Endpoint::JiraSearch), None);
         assert_eq!(
-            book.fire(Source::Github, Endpoint::Pulls),
+            book.fire(Source::Github, Endpoint::PullCommits, "/", None),
+            None
+        );
+        assert_eq!(
+            book.fire(Source::Jira, Endpoint::JiraSearch, "/", None),
+            None
+        );
+        assert_eq!(
+            book.fire(Source::Github, Endpoint::Pulls, "/", None),
             Some(FaultKind::ServerError { status: 503 })
         );
     }
@@ -92,7 +107,10 @@ mod tests {
         let run = |seed| {
             let mut book = FaultBook::new(seed, rules.clone());
             (0..1000)
-                .map(|_| book.fire(Source::Github, Endpoint::Pulls).is_some())
+                .map(|_| {
+                    book.fire(Source::Github, Endpoint::Pulls, "/", None)
+                        .is_some()
+                })
                 .collect::<Vec<_>>()
         };
         let first = run(7);

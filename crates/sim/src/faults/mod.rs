@@ -25,6 +25,10 @@ pub struct FaultRule {
     /// `None`: every data endpoint of the source.
     #[serde(default)]
     pub endpoint: Option<Endpoint>,
+    /// `None`: every scope. Otherwise one repo (`owner/repo`), Jira project
+    /// key or Jenkins job: the fault hits only requests about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     #[serde(flatten)]
     pub kind: FaultKind,
     #[serde(default = "Trigger::always")]
@@ -62,8 +66,19 @@ impl Trigger {
 }
 
 impl FaultRule {
-    pub fn matches(&self, source: Source, endpoint: Endpoint) -> bool {
-        self.source == source && self.endpoint.is_none_or(|e| e == endpoint)
+    pub fn matches(
+        &self,
+        source: Source,
+        endpoint: Endpoint,
+        path: &str,
+        query: Option<&str>,
+    ) -> bool {
+        self.source == source
+            && self.endpoint.is_none_or(|e| e == endpoint)
+            && self
+                .scope
+                .as_deref()
+                .is_none_or(|scope| mentions(source, scope, path, query))
     }
 }
 
@@ -90,6 +105,9 @@ impl fmt::Display for FaultRule {
         if let Some(e) = self.endpoint {
             write!(f, "/{e}")?;
         }
+        if let Some(scope) = &self.scope {
+            write!(f, "~{scope}")?;
+        }
         match &self.kind {
             FaultKind::RateLimit { retry_after_secs } => write!(f, ":429={retry_after_secs}")?,
             FaultKind::ServerError { status } => write!(f, ":{status}")?,
@@ -101,5 +119,97 @@ impl fmt::Display for FaultRule {
             Trigger::Rate(p) => write!(f, "@{p}"),
             Trigger::Count(n) => write!(f, "#{n}"),
         }
+    }
+}
+
+/// Whether a request is about `scope`: the repo in a GitHub path, the job in
+/// a Jenkins path, the project named in a Jira JQL query.
+fn mentions(source: Source, scope: &str, path: &str, query: Option<&str>) -> bool {
+    match source {
+        Source::Github => {
+            let wanted = format!("/repos/{scope}/");
+            format!("{path}/").contains(&wanted)
+        }
+        Source::Jenkins => path.split('/').any(|segment| segment == scope),
+        Source::Jira => {
+            let jql = percent_decode(query.unwrap_or(""));
+            jql.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                .any(|word| word == scope)
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn a_scoped_fault_hits_only_requests_about_its_scope() {
+        let rule: FaultRule = "jira~PAY:503@1".parse().unwrap();
+        let pay = Some("jql=project%20%3D%20%22PAY%22%20AND%20updated%20%3E%3D%20%222026-01-01%22");
+        let srch = Some("jql=project+%3D+%22SRCH%22");
+        assert!(rule.matches(
+            Source::Jira,
+            Endpoint::JiraSearch,
+            "/jira/rest/api/3/search/jql",
+            pay
+        ));
+        assert!(!rule.matches(
+            Source::Jira,
+            Endpoint::JiraSearch,
+            "/jira/rest/api/3/search/jql",
+            srch
+        ));
+
+        let rule: FaultRule = "github/pulls~acme/payments-api:truncate#1".parse().unwrap();
+        assert_eq!(rule.scope.as_deref(), Some("acme/payments-api"));
+        assert!(rule.matches(
+            Source::Github,
+            Endpoint::Pulls,
+            "/github/repos/acme/payments-api/pulls",
+            None
+        ));
+        assert!(!rule.matches(
+            Source::Github,
+            Endpoint::Pulls,
+            "/github/repos/acme/payments-apix/pulls",
+            None
+        ));
+        assert_eq!(rule.to_string().parse::<FaultRule>().unwrap(), rule);
+
+        let rule: FaultRule = "jenkins~payments-web-deploy:500@1".parse().unwrap();
+        assert!(rule.matches(
+            Source::Jenkins,
+            Endpoint::JenkinsBuilds,
+            "/jenkins/job/payments-web-deploy/api/json",
+            None
+        ));
+        assert!(!rule.matches(
+            Source::Jenkins,
+            Endpoint::JenkinsBuilds,
+            "/jenkins/job/payments-web-ci/api/json",
+            None
+        ));
     }
 }

@@ -13,13 +13,15 @@ pub struct FaultSpecError {
     pub problem: String,
 }
 
-/// Parses `SOURCE[/ENDPOINT]:KIND[=PARAM][@RATE|#COUNT]`.
+/// Parses `SOURCE[/ENDPOINT][~SCOPE]:KIND[=PARAM][@RATE|#COUNT]`.
 ///
 /// - `SOURCE`: `github`, `jira` or `jenkins`.
 /// - `ENDPOINT` (optional, default: every data endpoint of the source): an
 ///   [`Endpoint`] name such as `pulls`, `pull_commits`, `deployments`,
 ///   `deployment_statuses`, `jira_search`, `jira_changelog`, `jenkins_builds`,
 ///   or a short alias (`commits`, `statuses`, `search`, `changelog`, `builds`).
+/// - `SCOPE` (optional, default: every scope): one repo (`owner/repo`), Jira
+///   project key or Jenkins job; the fault hits only requests about it.
 /// - `KIND`:
 ///   - `429[=SECS]` or `rate_limit[=SECS]`: 429 with `Retry-After: SECS` (default 1);
 ///   - any 5xx number, e.g. `503`: that status;
@@ -43,6 +45,11 @@ impl FromStr for FaultRule {
         let (target, rest) = spec_trimmed
             .split_once(':')
             .ok_or_else(|| fail("expected SOURCE[/ENDPOINT]:KIND, found no `:`".into()))?;
+        let (target, scope) = match target.split_once('~') {
+            Some((t, scope)) if !scope.is_empty() => (t, Some(scope.to_owned())),
+            Some(_) => return Err(fail("empty scope after `~`".into())),
+            None => (target, None),
+        };
         let (source_text, endpoint_text) = match target.split_once('/') {
             Some((s, e)) => (s, Some(e)),
             None => (target, None),
@@ -68,6 +75,7 @@ impl FromStr for FaultRule {
         Ok(FaultRule {
             source,
             endpoint,
+            scope,
             kind,
             trigger,
         })
@@ -162,6 +170,7 @@ mod tests {
             FaultRule {
                 source: Source::Github,
                 endpoint: Some(Endpoint::Pulls),
+                scope: None,
                 kind: FaultKind::RateLimit {
                     retry_after_secs: 2
                 },

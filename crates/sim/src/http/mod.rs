@@ -185,7 +185,12 @@ pub(crate) async fn exchange(
     {
         return finish(state, &meta, refused, None, None);
     }
-    let fault = state.fire_fault(meta.source, meta.endpoint);
+    let fault = state.fire_fault(
+        meta.source,
+        meta.endpoint,
+        &meta.path,
+        meta.query.as_deref(),
+    );
     let mut retry_after = None;
     let mut shaping = Shaping::default();
     let refusal = match &fault {

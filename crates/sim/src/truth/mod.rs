@@ -119,3 +119,43 @@ impl Organisation {
             .collect()
     }
 }
+
+/// Every difference between `observed` values (e.g. a pipeline's gold, as
+/// truth-shaped records) and the truth, as readable lines; empty when they
+/// agree on every (team, day, metric), values within 1e-9.
+pub fn differences(truth: &[TruthRecord], observed: &[TruthRecord]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let key = |r: &TruthRecord| (r.team.clone(), r.date, r.metric.clone());
+    let seen: BTreeMap<_, &TruthRecord> = observed.iter().map(|r| (key(r), r)).collect();
+    let mut diffs = Vec::new();
+    for t in truth {
+        match seen.get(&key(t)) {
+            None => diffs.push(format!("{:?}: missing (truth {:?})", key(t), t.value)),
+            Some(o) => {
+                let same = match (o.value, t.value) {
+                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same || o.sample_size != t.sample_size {
+                    diffs.push(format!(
+                        "{:?}: observed {:?} (n={}) vs truth {:?} (n={})",
+                        key(t),
+                        o.value,
+                        o.sample_size,
+                        t.value,
+                        t.sample_size
+                    ));
+                }
+            }
+        }
+    }
+    if seen.len() != truth.len() {
+        diffs.push(format!(
+            "{} observed records for {} truth records",
+            seen.len(),
+            truth.len()
+        ));
+    }
+    diffs
+}
