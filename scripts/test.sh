@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 
 ensure_build_deps
+ensure_rabbitmq
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

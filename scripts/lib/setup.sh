@@ -40,3 +40,40 @@ ensure_build_deps() {
   ensure_rust
   ensure_debian_packages pkg-config libssl-dev
 }
+
+# RabbitMQ answers on 127.0.0.1:5672? The fleet's broker tests need it.
+rabbitmq_answers() {
+  (exec 3<>/dev/tcp/127.0.0.1/5672) >/dev/null 2>&1
+}
+
+# Make sure a RabbitMQ broker answers on 127.0.0.1:5672 (the broker and fleet
+# tests need it): install rabbitmq-server if missing, start it detached, and
+# wait until it accepts connections. DORAFLEET_SKIP_RABBITMQ=1 skips it (the
+# RabbitMQ tests then skip themselves too).
+ensure_rabbitmq() {
+  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
+    log "DORAFLEET_SKIP_RABBITMQ=1: not starting RabbitMQ; its tests are skipped"
+    return 0
+  fi
+  if rabbitmq_answers; then return 0; fi
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    ensure_debian_packages rabbitmq-server
+    command -v rabbitmq-server >/dev/null 2>&1 || export PATH="$PATH:/usr/sbin:/usr/lib/rabbitmq/bin"
+  fi
+  command -v rabbitmq-server >/dev/null 2>&1 || die "rabbitmq-server is not installed and could not be installed"
+  log "starting RabbitMQ (rabbitmq-server -detached)"
+  as_root rabbitmq-server -detached || die "rabbitmq-server -detached failed: see /var/log/rabbitmq/"
+  local deadline=$((SECONDS + 90))
+  until rabbitmq_answers; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      die "RabbitMQ did not answer on 127.0.0.1:5672 within 90 s: see /var/log/rabbitmq/ (or set DORAFLEET_SKIP_RABBITMQ=1 to skip the RabbitMQ tests)"
+    fi
+    sleep 1
+  done
+  # The port opens before the node has booted every plugin; wait for that too.
+  if command -v rabbitmqctl >/dev/null 2>&1; then
+    as_root rabbitmqctl await_startup --timeout $((deadline - SECONDS > 5 ? deadline - SECONDS : 5)) >/dev/null 2>&1 \
+      || log "rabbitmqctl await_startup did not confirm the boot; continuing since the port answers"
+  fi
+  log "RabbitMQ is up on 127.0.0.1:5672"
+}

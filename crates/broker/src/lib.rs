@@ -7,13 +7,18 @@
 //! has in a fleet: a delivery dropped without an ack is delivered again, a
 //! delayed task is not held by anyone while it waits, and dead letters land in
 //! their own queue until the archiver moves them into the warehouse.
+//! [`RabbitBroker`] is the fleet's implementation; both pass the suite in
+//! [`contract`].
 
+pub mod contract;
 mod error;
 pub mod in_process;
+pub mod rabbitmq;
 mod topology;
 
 pub use error::BrokerError;
 pub use in_process::InProcessBroker;
+pub use rabbitmq::{RabbitBroker, RabbitConfig};
 pub use topology::{DEAD_LETTER_QUEUE, EVENTS_QUEUE, Route, task_queue};
 
 use async_trait::async_trait;

@@ -1,0 +1,210 @@
+//! The one AMQP connection of a broker handle, re-opened when it is lost.
+//!
+//! lapin 4 can recover a connection by itself (`enable_auto_recover`), but it
+//! gives up after a fixed number of TCP attempts and leaves a dead
+//! connection behind, and it cannot help when the server cancels a consumer
+//! (its queue was deleted). So recovery is done here, in one place, and is
+//! the same for every failure: whoever next needs the connection (a publish,
+//! a consumer stream) finds it dead, opens a new one under the state lock
+//! (so only one reconnect happens at a time), redeclares the topology and
+//! carries on. Consumer streams re-subscribe themselves (see `stream.rs`).
+
+use super::config::RabbitConfig;
+use super::names::Names;
+use super::topology;
+use crate::{BrokerError, Result};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// How long one attempt to connect and declare the topology may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a publish keeps reconnecting and retrying before it returns
+/// [`BrokerError::Unavailable`] (a RabbitMQ restart takes a few seconds).
+pub const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct State {
+    connection: Option<Arc<Connection>>,
+    /// Bumped on every new connection, for logs.
+    generation: u64,
+    /// The confirm-mode channel publishes go through.
+    publisher: Option<Channel>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connector {
+    pub config: RabbitConfig,
+    pub names: Names,
+    state: Mutex<State>,
+    /// Cancelled by `close()`: streams end, publishes fail with `Closed`.
+    pub closed: CancellationToken,
+}
+
+pub(crate) fn unavailable(
+    context: impl std::fmt::Display,
+    error: impl std::fmt::Display,
+) -> BrokerError {
+    BrokerError::Unavailable(format!("{context}: {error}"))
+}
+
+impl Connector {
+    /// Connect once (no retries: a misconfigured URL should fail fast and
+    /// loudly) and declare the topology.
+    pub async fn open(config: RabbitConfig) -> Result<Connector> {
+        config.validate()?;
+        let names = Names::new(&config.prefix, config.tier_millis());
+        let connector = Connector {
+            config,
+            names,
+            state: Mutex::new(State::default()),
+            closed: CancellationToken::new(),
+        };
+        {
+            let mut state = connector.state.lock().await;
+            connector.ensure_connected(&mut state).await?;
+        }
+        Ok(connector)
+    }
+
+    fn url(&self) -> String {
+        self.config.redacted_url()
+    }
+
+    /// A new connection with the topology declared on it.
+    async fn connect(&self) -> Result<(Connection, Channel)> {
+        let url = self.url();
+        let attempt = async {
+            let properties = ConnectionProperties::default()
+                .with_connection_name(format!("dorafleet ({})", self.config.prefix).into());
+            let connection = Connection::connect(&self.config.url, properties)
+                .await
+                .map_err(|e| {
+                    unavailable(
+                        format!(
+                            "cannot connect to RabbitMQ at {url} (is RabbitMQ running and reachable, \
+                             and are the user, password and vhost in the URL right?)"
+                        ),
+                        e,
+                    )
+                })?;
+            let publisher = self.new_publisher(&connection).await?;
+            Ok::<_, BrokerError>((connection, publisher))
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(BrokerError::Unavailable(format!(
+                "connecting to RabbitMQ at {url} and declaring the topology took longer than \
+                 {CONNECT_TIMEOUT:?} (is RabbitMQ overloaded or is a firewall dropping packets?)"
+            ))),
+        }
+    }
+
+    /// A confirm-mode channel, with the topology (re)declared through it:
+    /// whatever closed the previous channel (a deleted exchange, say) is repaired.
+    async fn new_publisher(&self, connection: &Connection) -> Result<Channel> {
+        let channel = connection.create_channel().await.map_err(|e| {
+            unavailable(
+                format!("cannot open a channel to RabbitMQ at {}", self.url()),
+                e,
+            )
+        })?;
+        self.declare_topology(&channel).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| unavailable("cannot enable publisher confirms", e))?;
+        Ok(channel)
+    }
+
+    /// Declare the topology on a channel, explaining the usual failure.
+    pub async fn declare_topology(&self, channel: &Channel) -> Result<()> {
+        topology::declare(channel, &self.names, self.config.delivery_limit)
+            .await
+            .map_err(|e| {
+                unavailable(
+                    format!(
+                        "declaring the RabbitMQ topology under prefix {:?} failed (PRECONDITION_FAILED \
+                         means the queues exist with other arguments: every role must use the same \
+                         delivery_limit and wait tiers, or delete the old queues)",
+                        self.config.prefix
+                    ),
+                    e,
+                )
+            })
+    }
+
+    async fn ensure_connected(&self, state: &mut State) -> Result<Arc<Connection>> {
+        if self.closed.is_cancelled() {
+            return Err(BrokerError::Closed);
+        }
+        let alive = state
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.status().connected());
+        if !alive {
+            if state.connection.take().is_some() {
+                warn!(url = %self.url(), generation = state.generation, "RabbitMQ connection lost; reconnecting");
+            }
+            state.publisher = None;
+            let (connection, publisher) = self.connect().await?;
+            state.generation += 1;
+            if state.generation > 1 {
+                info!(url = %self.url(), generation = state.generation, "reconnected to RabbitMQ; topology redeclared");
+            }
+            state.connection = Some(Arc::new(connection));
+            state.publisher = Some(publisher);
+        }
+        state
+            .connection
+            .clone()
+            .ok_or_else(|| BrokerError::Unavailable("no RabbitMQ connection".into()))
+    }
+
+    /// The live connection, reconnecting if it was lost.
+    pub async fn connection(&self) -> Result<Arc<Connection>> {
+        let mut state = self.state.lock().await;
+        self.ensure_connected(&mut state).await
+    }
+
+    /// The live publishing channel, reopening it (or the connection) if needed.
+    pub async fn publisher(&self) -> Result<Channel> {
+        let mut state = self.state.lock().await;
+        let connection = self.ensure_connected(&mut state).await?;
+        if let Some(channel) = state.publisher.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        warn!(url = %self.url(), "RabbitMQ publishing channel closed; opening a new one");
+        let channel = self.new_publisher(&connection).await?;
+        state.publisher = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// Close the connection; every stream ends and later calls fail with `Closed`.
+    pub async fn close(&self) {
+        self.closed.cancel();
+        let (connection, publisher) = {
+            let mut state = self.state.lock().await;
+            (state.connection.take(), state.publisher.take())
+        };
+        drop(publisher);
+        let Some(connection) = connection.filter(|c| c.status().connected()) else {
+            return;
+        };
+        let closing = connection.close(200, "dorafleet broker closed".into());
+        match tokio::time::timeout(Duration::from_secs(5), closing).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(url = %self.url(), error = %e, "closing the RabbitMQ connection failed; dropping it")
+            }
+            Err(_) => {
+                warn!(url = %self.url(), "closing the RabbitMQ connection timed out; dropping it")
+            }
+        }
+    }
+}
