@@ -17,10 +17,20 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Tests marked #[ignore] restart the shared RabbitMQ: they run after the
+# suite, alone, so no other test sees the broker go away.
 if cargo nextest --version >/dev/null 2>&1; then
   log "cargo nextest run"
   cargo nextest run --workspace --locked --no-fail-fast "$@"
+  if [ $# -eq 0 ]; then
+    log "tests that restart RabbitMQ (alone)"
+    cargo nextest run --workspace --locked --no-fail-fast --run-ignored only -E 'test(rabbitmq_restart)'
+  fi
 else
   log "cargo test (cargo-nextest not installed)"
   cargo test --workspace --locked --no-fail-fast "$@"
+  if [ $# -eq 0 ]; then
+    log "tests that restart RabbitMQ (alone)"
+    cargo test --workspace --locked --no-fail-fast -- --ignored rabbitmq_restart
+  fi
 fi

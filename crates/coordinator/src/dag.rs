@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Scope, Stage, TaskEnvelope, TaskEvent, TaskEventKind, Window};
+use dorafleet_warehouse::{TaskRecord, TaskState};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -35,8 +36,31 @@ pub struct RunDag {
 impl RunDag {
     /// A DAG over the run's extract tasks (all of the same run and window).
     pub fn new(extracts: &[TaskEnvelope]) -> Self {
-        let first = extracts.first();
-        let mut dag = RunDag {
+        let mut dag = Self::empty(extracts.first());
+        for task in extracts {
+            dag.add(task, false, false);
+        }
+        dag
+    }
+
+    /// The DAG of a run from its stored tasks, as a restarted coordinator
+    /// finds it: which scopes were normalized, which teams are blocked, which
+    /// aggregates were already published.
+    pub fn restore(tasks: &[TaskRecord]) -> Self {
+        let extract = tasks.iter().find(|t| t.envelope.stage == Stage::Extract);
+        let mut dag = Self::empty(extract.map(|t| &t.envelope));
+        for t in tasks {
+            dag.add(
+                &t.envelope,
+                t.state == TaskState::Done,
+                t.state == TaskState::Dead,
+            );
+        }
+        dag
+    }
+
+    fn empty(first: Option<&TaskEnvelope>) -> Self {
+        RunDag {
             run_id: first.map_or_else(Uuid::nil, |t| t.run_id),
             window: first.map_or(
                 Window {
@@ -48,13 +72,25 @@ impl RunDag {
             max_attempts: first.map_or(1, |t| t.max_attempts),
             nodes: HashMap::new(),
             teams: BTreeMap::new(),
-        };
-        for task in extracts {
-            dag.nodes
-                .insert(task.task_id, (Node::Extract, task.scope.team.clone()));
-            dag.teams.entry(task.scope.team.clone()).or_default().scopes += 1;
         }
-        dag
+    }
+
+    fn add(&mut self, task: &TaskEnvelope, done: bool, dead: bool) {
+        let node = match task.stage {
+            Stage::Extract => Node::Extract,
+            Stage::Normalize => Node::Normalize,
+            Stage::Aggregate => Node::Aggregate,
+        };
+        let team = task.scope.team.clone();
+        self.nodes.insert(task.task_id, (node, team.clone()));
+        let gate = self.teams.entry(team).or_default();
+        match node {
+            Node::Extract => gate.scopes += 1,
+            Node::Normalize if done => gate.normalized += 1,
+            Node::Aggregate => gate.aggregate_published = true,
+            Node::Normalize => {}
+        }
+        gate.blocked |= dead;
     }
 
     /// The tasks that become ready because of `event`.
@@ -196,5 +232,31 @@ mod tests {
         let nc = dag.on_event(&event(&other, TaskEventKind::Done)).remove(0);
         assert_eq!(dag.on_event(&event(&nc, TaskEventKind::Done)).len(), 1);
         assert_eq!(dag.blocked_teams(), BTreeSet::from(["t".to_owned()]));
+    }
+
+    #[test]
+    fn a_restored_dag_continues_where_the_stored_tasks_left_off() {
+        let (a, b) = (extract("t", "a"), extract("t", "b"));
+        let mut dag = RunDag::new(&[a.clone(), b.clone()]);
+        let na = dag.on_event(&event(&a, TaskEventKind::Done)).remove(0);
+        let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
+        let record = |e: &TaskEnvelope, state| TaskRecord {
+            envelope: e.clone(),
+            state,
+            published: true,
+            worker: None,
+            attempts: 1,
+            updated_at: Utc::now(),
+        };
+        let stored = vec![
+            record(&a, TaskState::Done),
+            record(&b, TaskState::Done),
+            record(&na, TaskState::Done),
+            record(&nb, TaskState::Pending),
+        ];
+        let mut restored = RunDag::restore(&stored);
+        let agg = restored.on_event(&event(&nb, TaskEventKind::Done));
+        assert_eq!(agg.len(), 1, "the last normalize opens the gate");
+        assert_eq!(agg[0].stage, Stage::Aggregate);
     }
 }

@@ -5,11 +5,13 @@
 pub mod archive;
 pub mod backfill;
 pub mod dag;
+pub mod fleet;
 pub mod plan;
 pub mod standalone;
 pub mod tracker;
 
 pub use backfill::{BackfillRequest, BackfillSummary, FromLayer, backfill};
+pub use fleet::{Coordinator, CoordinatorError, CoordinatorOptions, Plan, RunOutcome};
 pub use plan::{plan_extract, plan_extract_incremental};
 pub use standalone::{RunSummary, SourceSummary, StandaloneOptions, run_standalone};
 pub use tracker::{RunProgress, TaskTracker};

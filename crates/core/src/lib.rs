@@ -16,7 +16,8 @@ pub mod retry;
 pub mod secret;
 
 pub use config::{
-    Config, ConfigError, Definitions, IdentityConfig, LevelThresholds, SourceConfig, TeamConfig,
+    BrokerConfig, Config, ConfigError, Definitions, IdentityConfig, LevelThresholds, SourceConfig,
+    TeamConfig,
 };
 pub use dead_letter::DeadLetter;
 pub use envelope::{AttemptRecord, EnvelopeError, TaskEnvelope};

@@ -45,6 +45,10 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Serve the GitHub-, Jira- and Jenkins-compatible simulator.
     Sim(cmd::sim::SimArgs),
+    /// Run a stateless worker of the fleet (tasks from RabbitMQ).
+    Worker(cmd::worker::WorkerArgs),
+    /// Plan runs, publish tasks, follow the fleet's events, archive dead letters.
+    Coordinator(cmd::coordinator::CoordinatorArgs),
     /// Run one pipeline run in this process (in-process broker, configured warehouse).
     Standalone(cmd::standalone::StandaloneArgs),
     /// Show gold by day and summarised with DORA performance levels.
@@ -63,7 +67,9 @@ async fn main() -> ExitCode {
         LogFormatArg::Json => dorafleet_telemetry::LogFormat::Json,
     };
     let (default_filter, config) = match &cli.command {
-        Command::Sim(_) => ("info", cli.config.as_deref()),
+        Command::Sim(_) | Command::Worker(_) | Command::Coordinator(_) => {
+            ("info", cli.config.as_deref())
+        }
         _ => ("warn", cli.config.as_deref()),
     };
     dorafleet_telemetry::init(default_filter, format);
@@ -71,6 +77,8 @@ async fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args).await,
         Command::Sim(args) => cmd::sim::run(args).await,
         Command::Standalone(args) => cmd::standalone::run(config, args).await,
+        Command::Worker(args) => cmd::worker::run(config, args).await,
+        Command::Coordinator(args) => cmd::coordinator::run(config, args).await,
         Command::Metrics(args) => cmd::metrics::run(config, args).await,
         Command::Backfill(args) => cmd::backfill::run(config, args).await,
         Command::Config(args) => cmd::config::run(config, args),

@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod dora;
 pub mod extract;
+pub mod fleet_budget;
 pub mod handler;
 pub mod normalize;
 pub mod report;

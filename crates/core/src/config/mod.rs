@@ -81,6 +81,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub warehouse: WarehouseConfig,
+    pub broker: BrokerConfig,
     pub sources: SourcesConfig,
     pub retry: RetryPolicy,
     pub worker: WorkerConfig,
@@ -106,6 +107,38 @@ impl Default for WarehouseConfig {
         WarehouseConfig {
             url: "sqlite:dorafleet.db".into(),
             bronze_retention_days: 30,
+        }
+    }
+}
+
+/// The fleet's message broker (RabbitMQ).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// AMQP URL; it carries the password, so it is a secret.
+    pub url: Secret,
+    /// Prefix of every exchange and queue name: fleets sharing a broker
+    /// (or tests sharing one) keep apart by prefix.
+    pub prefix: String,
+    /// Unacked deliveries a worker holds at once.
+    pub prefetch: u16,
+    /// Deliveries of one message before the broker dead-letters it (a
+    /// message that crashes workers must not circulate forever).
+    pub delivery_limit: u32,
+    /// Backoff tiers: wait queues whose TTL sends retries back.
+    pub wait_tiers_ms: Vec<u64>,
+    pub confirm_timeout_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: "dorafleet".into(),
+            prefetch: 16,
+            delivery_limit: 5,
+            wait_tiers_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000, 2_700_000],
+            confirm_timeout_ms: 10_000,
         }
     }
 }
@@ -302,6 +335,18 @@ impl Config {
             if !(1..=100).contains(&s.page_size) {
                 return invalid(key("page_size"), "must be between 1 and 100");
             }
+        }
+        if self.broker.prefix.trim().is_empty() {
+            return invalid("broker.prefix".into(), "is empty");
+        }
+        if self.broker.prefetch == 0 {
+            return invalid("broker.prefetch".into(), "must be at least 1");
+        }
+        if self.broker.wait_tiers_ms.is_empty() || self.broker.wait_tiers_ms.contains(&0) {
+            return invalid(
+                "broker.wait_tiers_ms".into(),
+                "needs at least one tier, each above 0",
+            );
         }
         if self.retry.max_attempts == 0 {
             return invalid("retry.max_attempts".into(), "must be at least 1");

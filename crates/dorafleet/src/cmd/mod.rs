@@ -2,13 +2,16 @@
 
 pub mod backfill;
 pub mod config;
+pub mod coordinator;
 pub mod demo;
 pub mod dora_table;
+pub mod fleet;
 pub mod metrics;
 pub mod shutdown;
 pub mod sim;
 pub mod standalone;
 pub mod summary;
+pub mod worker;
 
 use anyhow::Context;
 use dorafleet_core::{Config, Source};

@@ -1,0 +1,90 @@
+//! `dorafleet worker`: a stateless worker of the fleet. It consumes tasks of
+//! the given stages and sources from RabbitMQ, runs them against the shared
+//! warehouse, takes its API turns from the fleet-wide request budget, and on
+//! SIGTERM/SIGINT stops consuming, lets in-flight tasks finish (or hands them
+//! back) and exits 0.
+
+use clap::Args;
+use dorafleet_broker::{Broker, Route};
+use dorafleet_core::{RetryPolicy, Source, Stage};
+use dorafleet_pipeline::fleet_budget::WarehouseBudget;
+use dorafleet_pipeline::{
+    AggregateHandler, ExtractHandler, Handlers, NormalizeHandler, Worker, WorkerOptions,
+};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info;
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Stages to run (comma-separated): extract, normalize, aggregate.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "extract,normalize,aggregate"
+    )]
+    pub stages: Vec<Stage>,
+    /// Sources to extract from (comma-separated): github, jira, jenkins.
+    #[arg(long, value_delimiter = ',', default_value = "github,jira,jenkins")]
+    pub sources: Vec<Source>,
+    /// Tasks run at once (overrides worker.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Seconds in-flight tasks may run on after SIGTERM before they are handed back.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout_secs: u64,
+    /// Name recorded in task histories (overrides worker.name; default host-pid).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let mut config = super::load_config(config)?;
+    if let Some(name) = args.name {
+        config.worker.name = Some(name);
+    }
+    let config = Arc::new(config);
+    let warehouse = super::fleet::open_warehouse(&config)?;
+    let broker: Arc<dyn Broker> = Arc::new(super::fleet::connect_broker(&config).await?);
+    let budget = Arc::new(WarehouseBudget::new(Arc::clone(&warehouse)));
+
+    let mut handlers = Handlers::default();
+    if args.stages.contains(&Stage::Extract) {
+        let mut extract = ExtractHandler::new(Arc::clone(&warehouse));
+        for (client, page_size) in super::source_clients(&config)? {
+            if args.sources.contains(&client.source()) {
+                extract = extract.with_client(client.with_fleet_budget(budget.clone()), page_size);
+            }
+        }
+        handlers = handlers.with(Stage::Extract, Arc::new(extract));
+    }
+    if args.stages.contains(&Stage::Normalize) {
+        let handler = NormalizeHandler::new(Arc::clone(&warehouse), Arc::clone(&config));
+        handlers = handlers.with(Stage::Normalize, Arc::new(handler));
+    }
+    if args.stages.contains(&Stage::Aggregate) {
+        let handler = AggregateHandler::new(Arc::clone(&warehouse), Arc::clone(&config));
+        handlers = handlers.with(Stage::Aggregate, Arc::new(handler));
+    }
+    let routes = Route::all(&args.stages, &args.sources);
+    let name = config.worker.resolved_name();
+    let retry: RetryPolicy = config.retry.clone();
+    let worker = Worker::new(
+        Arc::clone(&broker),
+        handlers,
+        WorkerOptions {
+            name: name.clone(),
+            concurrency: args.concurrency.unwrap_or(config.worker.concurrency),
+            retry,
+            drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        },
+    );
+    info!(%name, "worker starting");
+    let shutdown = super::shutdown::on_signal();
+    worker.run(&routes, shutdown).await?;
+    broker.close().await?;
+    info!(%name, "worker stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}

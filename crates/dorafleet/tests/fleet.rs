@@ -1,0 +1,349 @@
+//! The distributed mode, with real processes: worker and coordinator
+//! processes of the binary against the local RabbitMQ and a shared SQLite
+//! warehouse, the simulator as the APIs. Every run must end with gold equal
+//! to the simulator's ground truth, whatever is killed on the way.
+
+mod fleet_support;
+
+use dorafleet_broker::{Broker, Route};
+use dorafleet_core::{DeadLetter, Source, Stage};
+use dorafleet_warehouse::{RunStatus, TaskState};
+use fleet_support::{Fleet, eventually, finish};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+fn assert_gold_is_the_truth(
+    fleet_gold: &[dorafleet_sim::TruthRecord],
+    truth: &[dorafleet_sim::TruthRecord],
+) {
+    let diffs = dorafleet_sim::differences(truth, fleet_gold);
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+/// Most requests any one-second window of the request log holds, per source.
+fn busiest_second(fleet: &Fleet) -> HashMap<Source, usize> {
+    let log = fleet.sim.state().request_log();
+    let mut busiest = HashMap::new();
+    for source in Source::ALL {
+        let times: Vec<_> = log
+            .iter()
+            .filter(|e| e.source == source)
+            .map(|e| e.at)
+            .collect();
+        let mut most = 0;
+        for (i, start) in times.iter().enumerate() {
+            let end = *start + chrono::Duration::seconds(1);
+            most = most.max(times[i..].iter().take_while(|t| **t < end).count());
+        }
+        busiest.insert(source, most);
+    }
+    busiest
+}
+
+async fn extracts_done(fleet: &Fleet) -> usize {
+    let w = fleet.warehouse();
+    let Some(run) = w.runs(1).await.unwrap().into_iter().next() else {
+        return 0;
+    };
+    w.run_tasks(run.run_id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.envelope.stage == Stage::Extract && t.state == TaskState::Done)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_worker_processes_produce_the_ground_truth_within_the_fleet_wide_request_budget() {
+    let mut fleet = Fleet::start(2, &["github:503@0.03", "jira:429=1#1"], 20).await;
+    for name in ["a", "b", "c"] {
+        fleet.spawn_worker(name);
+    }
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        fleet.worker_logs()
+    );
+    assert!(stdout.contains("completed"), "{stdout}");
+    let busy_workers = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("worker "))
+        .count();
+    assert!(
+        busy_workers >= 2,
+        "work was shared between processes:\n{stdout}"
+    );
+
+    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    let busiest = busiest_second(&fleet);
+    assert!(
+        busiest[&Source::Github] <= 20,
+        "GitHub budget 20/s, busiest second {}",
+        busiest[&Source::Github]
+    );
+    assert!(
+        busiest[&Source::Github] >= 10,
+        "the budget was actually used: {busiest:?}"
+    );
+    assert!(
+        busiest[&Source::Jira] <= 50 && busiest[&Source::Jenkins] <= 50,
+        "{busiest:?}"
+    );
+
+    let statuses = fleet.stop().await;
+    assert!(
+        statuses.iter().all(|s| s.success()),
+        "workers exit 0 on SIGTERM: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_with_sigkill_mid_run_lose_no_task() {
+    let mut fleet = Fleet::start(2, &["github:latency=15@1"], 100).await;
+    for name in ["a", "b", "c"] {
+        fleet.spawn_worker(name);
+    }
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let coordinator = fleet.spawn_coordinator(&args);
+
+    eventually(RUN_LIMIT, "two extracts done", || async {
+        extracts_done(&fleet).await >= 2
+    })
+    .await;
+    fleet.workers[0].kill().unwrap();
+    fleet.spawn_worker("d");
+    let done = extracts_done(&fleet).await;
+    eventually(RUN_LIMIT, "more extracts done", || async {
+        extracts_done(&fleet).await > done
+    })
+    .await;
+    fleet.workers[1].kill().unwrap();
+
+    let out = finish(coordinator, RUN_LIMIT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", fleet.worker_logs());
+    assert!(stdout.contains("completed"), "{stdout}");
+    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_mid_run_is_resumed_without_repeating_finished_extracts() {
+    let mut fleet = Fleet::start(2, &["github:latency=20@1"], 100).await;
+    fleet.spawn_worker("a");
+    fleet.spawn_worker("b");
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let mut first = fleet.spawn_coordinator(&args);
+    eventually(RUN_LIMIT, "an extract done", || async {
+        extracts_done(&fleet).await >= 1
+    })
+    .await;
+    first.kill().unwrap();
+    let _ = first.wait();
+    let runs = fleet.warehouse().runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Running, "killed mid-run");
+
+    let out = finish(fleet.spawn_coordinator(&["--resume-only"]), RUN_LIMIT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&runs[0].run_id.to_string()),
+        "the same run finished: {stdout}"
+    );
+    assert_eq!(
+        fleet.warehouse().runs(10).await.unwrap()[0].status,
+        RunStatus::Completed
+    );
+
+    let mut ok_per_url: HashMap<String, usize> = HashMap::new();
+    for e in fleet
+        .sim
+        .state()
+        .request_log()
+        .iter()
+        .filter(|e| e.status == 200)
+    {
+        *ok_per_url
+            .entry(format!(
+                "{}?{}",
+                e.path,
+                e.query.clone().unwrap_or_default()
+            ))
+            .or_default() += 1;
+    }
+    let repeated: Vec<_> = ok_per_url.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "pages fetched twice: {repeated:?}");
+    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_keeps_consuming() {
+    let mut fleet = Fleet::start(1, &[], 100).await;
+    fleet.spawn_worker("a");
+    let broker = fleet.broker().await;
+    let route = Route {
+        stage: Stage::Extract,
+        source: Some(Source::Github),
+    };
+    let unknown_version = br#"{"version": 9, "task_id": "x"}"#.to_vec();
+    broker
+        .publish_raw(route, b"{not json".to_vec())
+        .await
+        .unwrap();
+    broker.publish_raw(route, unknown_version).await.unwrap();
+    broker
+        .publish_raw(route, vec![b'x'; 2 * 1024 * 1024])
+        .await
+        .unwrap();
+
+    let mut letters = broker.consume_dead_letters().await.unwrap();
+    let mut reasons = Vec::new();
+    while reasons.len() < 3 {
+        let delivery = tokio::time::timeout(Duration::from_secs(30), letters.next())
+            .await
+            .expect("three dead letters within 30 s")
+            .expect("stream open");
+        let letter: DeadLetter = serde_json::from_slice(&delivery.body).unwrap();
+        reasons.push(letter.reason);
+        delivery.ack().await.unwrap();
+    }
+    reasons.sort();
+    assert!(reasons[0].contains("above the"), "{reasons:?}");
+    assert!(reasons[1].contains("not a JSON object"), "{reasons:?}");
+    assert!(
+        reasons[2].contains("version 9 is not supported"),
+        "{reasons:?}"
+    );
+
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    assert!(
+        out.status.success(),
+        "the worker still consumes: {}",
+        fleet.worker_logs()
+    );
+    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanently_failing_job_is_dead_lettered_and_other_teams_gold_is_unaffected() {
+    let probe = Fleet::start(2, &[], 100).await;
+    let failing_team = probe.sim.state().organisation().team_configs()[0].clone();
+    drop(probe);
+    let deploy_job = failing_team.deploy_jobs.keys().next().unwrap().clone();
+    let fault = format!("jenkins~{deploy_job}:503@1");
+    let mut fleet = Fleet::start(2, &[fault.as_str()], 100).await;
+    fleet.spawn_worker("a");
+    fleet.spawn_worker("b");
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a blocked run exits 2: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("no gold for: {}", failing_team.id)),
+        "{stdout}"
+    );
+
+    let gold = fleet.gold().await;
+    assert!(
+        gold.iter().all(|g| g.team != failing_team.id),
+        "no gold from incomplete inputs"
+    );
+    let truth: Vec<_> = fleet
+        .sim
+        .state()
+        .ground_truth()
+        .iter()
+        .filter(|t| t.team != failing_team.id)
+        .cloned()
+        .collect();
+    assert_gold_is_the_truth(&gold, &truth);
+
+    let letters = fleet.warehouse().dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert_eq!(
+        letters[0].scope.as_ref().unwrap().target.as_deref(),
+        Some(deploy_job.as_str())
+    );
+    assert_eq!(
+        letters[0].attempts.len(),
+        6,
+        "dead-lettered after max attempts"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the shared RabbitMQ; scripts/test.sh runs it alone"]
+async fn the_fleet_survives_a_rabbitmq_restart_mid_run() {
+    let mut fleet = Fleet::start(2, &["github:latency=20@1"], 100).await;
+    fleet.spawn_worker("a");
+    fleet.spawn_worker("b");
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let coordinator = fleet.spawn_coordinator(&args);
+    eventually(RUN_LIMIT, "an extract done", || async {
+        extracts_done(&fleet).await >= 1
+    })
+    .await;
+
+    let ctl = |what: &str| {
+        let status = std::process::Command::new("rabbitmqctl")
+            .arg(what)
+            .status()
+            .unwrap();
+        assert!(status.success(), "rabbitmqctl {what}");
+    };
+    ctl("stop_app");
+    ctl("start_app");
+    let status = std::process::Command::new("rabbitmqctl")
+        .args(["await_startup"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let out = finish(coordinator, RUN_LIMIT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        fleet.worker_logs()
+    );
+    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    for child in &mut fleet.workers {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "workers survived the restart"
+        );
+    }
+    let statuses = fleet.stop().await;
+    assert!(statuses.iter().all(|s| s.success()));
+}

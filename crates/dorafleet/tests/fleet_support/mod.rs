@@ -1,0 +1,280 @@
+//! A fleet on one machine for tests: the simulator in-process, worker and
+//! coordinator processes of the real binary, the local RabbitMQ under a
+//! unique prefix, and a shared SQLite warehouse in a temp dir. Everything it
+//! starts is killed when it is dropped.
+
+#![allow(dead_code)]
+
+use chrono::NaiveDate;
+use dorafleet_broker::{RabbitBroker, RabbitConfig};
+use dorafleet_sim::{RunningSim, SimOptions, TruthRecord};
+use dorafleet_warehouse::{GoldFilter, Warehouse, sqlite::SqliteWarehouse};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const DAYS: u32 = 21;
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub fn end() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
+}
+
+pub fn from() -> NaiveDate {
+    end() - chrono::Duration::days(i64::from(DAYS))
+}
+
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub sim: RunningSim,
+    pub prefix: String,
+    pub config: PathBuf,
+    pub db: PathBuf,
+    pub workers: Vec<Child>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Fleet {
+    pub async fn start(teams: usize, faults: &[&str], github_rps: u32) -> Fleet {
+        let options = SimOptions {
+            seed: 5,
+            days: DAYS,
+            teams,
+            end_date: end(),
+            faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
+            ..SimOptions::default()
+        };
+        let sim = RunningSim::start(options, "127.0.0.1:0").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("dorafleet.toml");
+        let text = sim
+            .state()
+            .organisation()
+            .config_toml(&format!("http://{}", sim.addr()));
+        std::fs::write(&config, text).unwrap();
+        let db = dir.path().join("warehouse.db");
+        let prefix = format!("test-{}", uuid::Uuid::now_v7().simple());
+        let env = vec![
+            ("DORAFLEET_CONFIG", config.display().to_string()),
+            (
+                "DORAFLEET_WAREHOUSE__URL",
+                format!("sqlite:{}", db.display()),
+            ),
+            ("DORAFLEET_BROKER__URL", AMQP.to_owned()),
+            ("DORAFLEET_BROKER__PREFIX", prefix.clone()),
+            (
+                "DORAFLEET_BROKER__WAIT_TIERS_MS",
+                "[100,400,1500]".to_owned(),
+            ),
+            ("DORAFLEET_RETRY__BASE_MS", "100".to_owned()),
+            ("DORAFLEET_RETRY__CAP_MS", "1000".to_owned()),
+            ("DORAFLEET_RETRY__MAX_ATTEMPTS", "6".to_owned()),
+            (
+                "DORAFLEET_SOURCES__GITHUB__REQUESTS_PER_SECOND",
+                github_rps.to_string(),
+            ),
+            (
+                "DORAFLEET_SOURCES__JIRA__REQUESTS_PER_SECOND",
+                "50".to_owned(),
+            ),
+            (
+                "DORAFLEET_SOURCES__JENKINS__REQUESTS_PER_SECOND",
+                "50".to_owned(),
+            ),
+            ("DORAFLEET_SOURCES__GITHUB__PAGE_SIZE", "30".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Fleet {
+            dir,
+            sim,
+            prefix,
+            config,
+            db,
+            workers: Vec::new(),
+            env,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dorafleet"));
+        cmd.args(args)
+            .env_remove("DORAFLEET_CONFIG")
+            .env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Start a worker process; its log goes to `worker-NAME.log` in the temp dir.
+    pub fn spawn_worker(&mut self, name: &str) -> u32 {
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("worker-{name}.log"))).unwrap();
+        let child = self
+            .command(&[
+                "worker",
+                "--name",
+                name,
+                "--concurrency",
+                "4",
+                "--drain-timeout-secs",
+                "5",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.workers.push(child);
+        pid
+    }
+
+    pub fn spawn_coordinator(&self, args: &[&str]) -> Child {
+        let mut all = vec!["coordinator", "--lease-ttl-secs", "3"];
+        all.extend_from_slice(args);
+        self.command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn range_args(&self) -> Vec<String> {
+        vec![
+            "--from".into(),
+            from().to_string(),
+            "--to".into(),
+            end().to_string(),
+        ]
+    }
+
+    pub fn warehouse(&self) -> Arc<dyn Warehouse> {
+        Arc::new(SqliteWarehouse::open(&self.db).unwrap())
+    }
+
+    pub async fn broker(&self) -> RabbitBroker {
+        RabbitBroker::connect(RabbitConfig {
+            url: AMQP.into(),
+            prefix: self.prefix.clone(),
+            prefetch: 16,
+            delivery_limit: 5,
+            wait_tiers: vec![
+                Duration::from_millis(100),
+                Duration::from_millis(400),
+                Duration::from_millis(1500),
+            ],
+            confirm_timeout: Duration::from_secs(10),
+        })
+        .await
+        .expect("RabbitMQ must run at 127.0.0.1:5672 (scripts/test.sh starts it)")
+    }
+
+    /// Gold, as truth-shaped records.
+    pub async fn gold(&self) -> Vec<TruthRecord> {
+        self.warehouse()
+            .gold(&GoldFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| TruthRecord {
+                team: g.team_id,
+                date: g.date,
+                metric: g.metric.as_str().to_owned(),
+                value: g.value,
+                sample_size: g.sample_size,
+            })
+            .collect()
+    }
+
+    pub fn worker_logs(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                all.push_str(&format!("--- {}\n", path.display()));
+                all.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+        all
+    }
+
+    /// Stop workers (SIGTERM), wait for them, and remove the test's queues.
+    pub async fn stop(mut self) -> Vec<std::process::ExitStatus> {
+        let mut statuses = Vec::new();
+        for child in &mut self.workers {
+            terminate(child.id());
+        }
+        for child in &mut self.workers {
+            statuses.push(wait_with_deadline(child, Duration::from_secs(20)));
+        }
+        self.workers.clear();
+        let _ = self.broker().await.delete_topology().await;
+        statuses
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for child in &mut self.workers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn terminate(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process {} did not exit within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait for a coordinator to exit and return its output (without blocking
+/// the runtime that serves the simulator).
+pub async fn finish(child: Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let waited = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await;
+    match waited {
+        Ok(out) => out.unwrap().unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("coordinator {pid} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Poll `check` until it holds or the deadline passes.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

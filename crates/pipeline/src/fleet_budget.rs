@@ -1,0 +1,51 @@
+//! The fleet-wide request budget, kept in the warehouse every worker shares:
+//! each request of a source takes the next slot of that source's schedule,
+//! so however many workers run, requests reach the source at most once per
+//! interval; a server's `Retry-After` holds the schedule for everyone.
+//!
+//! Slots are instants on the workers' clocks, so workers on several machines
+//! need synchronised clocks (NTP); on one machine they share one clock.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dorafleet_core::{Source, TaskError};
+use dorafleet_sources::FleetBudget;
+use dorafleet_warehouse::Warehouse;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct WarehouseBudget {
+    warehouse: Arc<dyn Warehouse>,
+}
+
+impl WarehouseBudget {
+    pub fn new(warehouse: Arc<dyn Warehouse>) -> Self {
+        WarehouseBudget { warehouse }
+    }
+
+    fn key(source: Source) -> String {
+        format!("requests.{source}")
+    }
+}
+
+#[async_trait]
+impl FleetBudget for WarehouseBudget {
+    async fn reserve(
+        &self,
+        source: Source,
+        interval: Duration,
+    ) -> Result<DateTime<Utc>, TaskError> {
+        Ok(self
+            .warehouse
+            .reserve_slot(&Self::key(source), interval)
+            .await?)
+    }
+
+    async fn pause_until(&self, source: Source, until: DateTime<Utc>) -> Result<(), TaskError> {
+        Ok(self
+            .warehouse
+            .hold_slots_until(&Self::key(source), until)
+            .await?)
+    }
+}
