@@ -6,9 +6,9 @@
 //! MongoDB are held to exactly the same behaviour.
 
 use crate::{
-    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord, NormalizeCounts,
-    RunRecord, RunStatus, SilverBatch, SilverChange, SilverDeployment, SilverIncident, TaskRecord,
-    TaskState, Warehouse,
+    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord, LetterFilter,
+    LetterStatus, NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange,
+    SilverDeployment, SilverIncident, TaskRecord, TaskState, Warehouse,
 };
 use chrono::{Duration, TimeZone, Utc};
 use dorafleet_core::{
@@ -37,6 +37,9 @@ macro_rules! warehouse_contract_suite {
             runs_and_task_states_are_saved_and_updated,
             a_lease_has_one_holder_until_it_expires_or_is_released,
             request_slots_are_spaced_by_the_interval_and_holds_push_them_back,
+            a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit_trail,
+            a_claimed_letter_is_not_claimed_twice_until_its_claim_is_stale,
+            only_dead_letters_are_discarded_and_filters_select_letters,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -483,6 +486,8 @@ pub async fn runs_and_task_states_are_saved_and_updated(w: Arc<dyn Warehouse>) {
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0].run_id, later.run_id, "newest first");
     assert_eq!(runs[1].status, RunStatus::Completed);
+    assert_eq!(w.run(run.run_id).await.unwrap(), Some(run));
+    assert_eq!(w.run(Uuid::now_v7()).await.unwrap(), None);
 }
 
 pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(w: Arc<dyn Warehouse>) {
@@ -542,4 +547,210 @@ pub async fn request_slots_are_spaced_by_the_interval_and_holds_push_them_back(
         w.reserve_slot("jira", interval).await.unwrap() < hold,
         "schedules are per key"
     );
+}
+
+fn dead_task_letter(source: Source, team: &str) -> (TaskEnvelope, DeadLetter) {
+    let now = Utc::now();
+    let task = TaskEnvelope::new(
+        Uuid::now_v7(),
+        Stage::Extract,
+        Some(source),
+        scope(team, "x"),
+        Window {
+            from: now - Duration::days(1),
+            to: now,
+        },
+        3,
+    );
+    let letter = DeadLetter::for_task(
+        &task,
+        AttemptRecord {
+            attempt: 3,
+            at: now,
+            worker: "w".into(),
+            class: ErrorClass::Transient,
+            message: "HTTP 503".into(),
+            progressed: false,
+        },
+        "retries exhausted".into(),
+    );
+    (task, letter)
+}
+
+pub async fn a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit_trail(
+    w: Arc<dyn Warehouse>,
+) {
+    let (task, letter) = dead_task_letter(Source::Jira, "search");
+    w.save_tasks(&[TaskRecord {
+        envelope: task.clone(),
+        state: TaskState::Dead,
+        published: true,
+        worker: Some("w".into()),
+        attempts: 3,
+        updated_at: Utc::now(),
+    }])
+    .await
+    .unwrap();
+    w.store_dead_letter(&letter).await.unwrap();
+    let by_id = LetterFilter {
+        ids: vec![letter.id],
+        ..LetterFilter::default()
+    };
+    let archived = w.archived_letters(&by_id).await.unwrap();
+    assert_eq!(archived[0].status, LetterStatus::Dead);
+    assert_eq!(archived[0].letter, letter);
+
+    let claimed = w
+        .claim_letter(letter.id, "ops@host", std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a dead letter is claimable");
+    assert_eq!(claimed.status, LetterStatus::Replaying);
+    let mut fresh = task.clone();
+    fresh.history.clear();
+    w.finish_replay(letter.id, "ops@host", &fresh)
+        .await
+        .unwrap();
+
+    let after = &w.archived_letters(&by_id).await.unwrap()[0];
+    assert_eq!(
+        (after.status, after.replay_count),
+        (LetterStatus::Replayed, 1)
+    );
+    let actions: Vec<&str> = after.audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, vec!["archived", "replay_claimed", "replayed"]);
+    assert!(after.audit[2].actor == "ops@host");
+    let record = &w.run_tasks(task.run_id).await.unwrap()[0];
+    assert_eq!(
+        (record.state, record.attempts),
+        (TaskState::Pending, 0),
+        "the run waits again"
+    );
+    assert!(
+        w.claim_letter(letter.id, "ops@host", std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none(),
+        "a replayed letter is not claimed again"
+    );
+}
+
+pub async fn a_claimed_letter_is_not_claimed_twice_until_its_claim_is_stale(w: Arc<dyn Warehouse>) {
+    let (_, letter) = dead_task_letter(Source::Github, "payments");
+    w.store_dead_letter(&letter).await.unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    assert!(
+        w.claim_letter(letter.id, "a", minute)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        w.claim_letter(letter.id, "b", minute)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A claim older than `stale_after` (the replay died) is taken over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while w
+        .claim_letter(letter.id, "b", std::time::Duration::ZERO)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stale claim is never taken over"
+        );
+        tokio::task::yield_now().await;
+    }
+    w.abandon_replay(letter.id, "b", "broker down")
+        .await
+        .unwrap();
+    let after = &w
+        .archived_letters(&LetterFilter {
+            ids: vec![letter.id],
+            ..LetterFilter::default()
+        })
+        .await
+        .unwrap()[0];
+    assert_eq!(after.status, LetterStatus::Dead);
+    assert_eq!(after.audit.last().unwrap().action, "replay_abandoned");
+    assert_eq!(after.audit.last().unwrap().detail, "broker down");
+}
+
+pub async fn only_dead_letters_are_discarded_and_filters_select_letters(w: Arc<dyn Warehouse>) {
+    let (_, jira) = dead_task_letter(Source::Jira, "search");
+    let (_, github) = dead_task_letter(Source::Github, "payments");
+    w.store_dead_letter(&jira).await.unwrap();
+    w.store_dead_letter(&github).await.unwrap();
+    assert!(
+        w.discard_letter(jira.id, "ops", "known outage")
+            .await
+            .unwrap()
+    );
+    assert!(!w.discard_letter(jira.id, "ops", "again").await.unwrap());
+
+    let select = |f: LetterFilter| {
+        let w = Arc::clone(&w);
+        async move {
+            w.archived_letters(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.letter.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        select(LetterFilter {
+            source: Some(Source::Jira),
+            ..LetterFilter::default()
+        })
+        .await,
+        vec![jira.id]
+    );
+    assert_eq!(
+        select(LetterFilter {
+            status: Some(LetterStatus::Dead),
+            ..LetterFilter::default()
+        })
+        .await,
+        vec![github.id]
+    );
+    assert_eq!(
+        select(LetterFilter {
+            team: Some("payments".into()),
+            ..LetterFilter::default()
+        })
+        .await,
+        vec![github.id]
+    );
+    assert!(
+        select(LetterFilter {
+            until: Some(Utc::now() - Duration::days(1)),
+            ..LetterFilter::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        select(LetterFilter {
+            limit: Some(1),
+            ..LetterFilter::default()
+        })
+        .await
+        .len(),
+        1
+    );
+    let discarded = &w
+        .archived_letters(&LetterFilter {
+            ids: vec![jira.id],
+            ..LetterFilter::default()
+        })
+        .await
+        .unwrap()[0];
+    assert_eq!(discarded.status, LetterStatus::Discarded);
+    assert_eq!(discarded.audit.last().unwrap().detail, "known outage");
 }

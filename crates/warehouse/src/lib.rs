@@ -11,6 +11,7 @@ pub mod contract;
 mod error;
 mod fleet;
 mod layers;
+mod letters;
 mod model;
 pub mod sqlite;
 
@@ -20,11 +21,12 @@ pub use layers::{
     Coverage, GoldFilter, GoldRecord, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
     SilverIncident, TeamSilver,
 };
+pub use letters::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus};
 pub use model::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{DeadLetter, Metric, Scope, Source, Window};
+use dorafleet_core::{DeadLetter, Metric, Scope, Source, TaskEnvelope, Window};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -101,11 +103,39 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// Dead letters, newest first.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
 
+    /// Archived letters matching `filter`, with status and audit, newest first.
+    async fn archived_letters(&self, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>>;
+
+    /// Claim a letter for replay: atomically move it from `dead` (or from a
+    /// `replaying` claim older than `stale_after`, left by a replay that
+    /// died) to `replaying`, audited. `None` when it is not claimable.
+    async fn claim_letter(
+        &self,
+        id: Uuid,
+        actor: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<ArchivedLetter>>;
+
+    /// The claimed letter's task was republished as `replayed`: mark it
+    /// replayed (audited, replay count + 1) and reset the task's record to
+    /// pending, so the run's gates wait for it again — in one transaction.
+    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()>;
+
+    /// Give a claim back (the republish failed): `replaying` → `dead`, audited.
+    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()>;
+
+    /// Mark a `dead` letter discarded with a reason, audited. Returns false
+    /// when the letter is not `dead` (already replayed, discarded or claimed).
+    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool>;
+
     /// Create or update a run.
     async fn save_run(&self, run: &RunRecord) -> Result<()>;
 
     /// Runs, newest first.
     async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// One run, if it exists.
+    async fn run(&self, run_id: Uuid) -> Result<Option<RunRecord>>;
 
     /// Create or update task records (by task id), in one transaction.
     async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()>;

@@ -1,56 +1,252 @@
 //! The dead-letter archive: letters are kept whole (as JSON) plus the columns
-//! operators filter on. Nothing here ever deletes a letter.
+//! operators filter on, a status, and an audit trail. Nothing here ever
+//! deletes a letter.
 
-use super::{ts, unavailable};
-use crate::{Result, WarehouseError};
+use super::{parse_ts, ts, unavailable};
+use crate::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus, Result, WarehouseError};
 use chrono::Utc;
-use dorafleet_core::DeadLetter;
-use rusqlite::{Connection, params};
+use dorafleet_core::{DeadLetter, TaskEnvelope};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::time::Duration;
+use uuid::Uuid;
 
-pub(super) fn store(conn: &mut Connection, letter: &DeadLetter) -> Result<()> {
-    let json = serde_json::to_string(letter)
-        .map_err(|e| WarehouseError::Corrupt(format!("dead letter does not serialize: {e}")))?;
-    let task = letter.envelope.as_ref();
-    conn.execute(
-        "INSERT OR IGNORE INTO dead_letters (id, task_id, run_id, stage, source, team, target,
-             error_class, reason, first_failed_at, last_failed_at, letter, archived_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            letter.id.to_string(),
-            task.map(|t| t.task_id.to_string()),
-            task.map(|t| t.run_id.to_string()),
-            letter.stage.map(|s| s.as_str()),
-            letter.source.map(|s| s.as_str()),
-            letter.scope.as_ref().map(|s| s.team.clone()),
-            letter.scope.as_ref().and_then(|s| s.target.clone()),
-            letter.error_class.as_str(),
-            letter.reason,
-            ts(letter.first_failed_at),
-            ts(letter.last_failed_at),
-            json,
-            ts(Utc::now()),
-        ],
+fn corrupt(e: impl std::fmt::Display) -> WarehouseError {
+    WarehouseError::Corrupt(format!("stored dead letter: {e}"))
+}
+
+fn audit(tx: &Transaction<'_>, id: Uuid, actor: &str, action: &str, detail: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO dead_letter_audit (letter_id, seq, at, actor, action, detail)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM dead_letter_audit WHERE letter_id = ?1),
+                 ?2, ?3, ?4, ?5)",
+        params![id.to_string(), ts(Utc::now()), actor, action, detail],
     )
     .map_err(unavailable)?;
     Ok(())
 }
 
-pub(super) fn list(conn: &mut Connection, limit: usize) -> Result<Vec<DeadLetter>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT letter FROM dead_letters ORDER BY last_failed_at DESC, id DESC LIMIT ?1",
+pub(super) fn store(conn: &mut Connection, letter: &DeadLetter) -> Result<()> {
+    let json = serde_json::to_string(letter).map_err(corrupt)?;
+    let task = letter.envelope.as_ref();
+    let tx = conn.transaction().map_err(unavailable)?;
+    let inserted = tx
+        .execute(
+            "INSERT OR IGNORE INTO dead_letters (id, task_id, run_id, stage, source, team, target,
+                 error_class, reason, first_failed_at, last_failed_at, letter, archived_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                letter.id.to_string(),
+                task.map(|t| t.task_id.to_string()),
+                task.map(|t| t.run_id.to_string()),
+                letter.stage.map(|s| s.as_str()),
+                letter.source.map(|s| s.as_str()),
+                letter.scope.as_ref().map(|s| s.team.clone()),
+                letter.scope.as_ref().and_then(|s| s.target.clone()),
+                letter.error_class.as_str(),
+                letter.reason,
+                ts(letter.first_failed_at),
+                ts(letter.last_failed_at),
+                json,
+                ts(Utc::now()),
+            ],
         )
         .map_err(unavailable)?;
-    let rows = stmt
-        .query_map(params![limit as i64], |r| r.get::<_, String>(0))
-        .map_err(unavailable)?;
-    let mut letters = Vec::new();
-    for row in rows {
-        let json = row.map_err(unavailable)?;
-        letters.push(
-            serde_json::from_str(&json)
-                .map_err(|e| WarehouseError::Corrupt(format!("stored dead letter: {e}")))?,
-        );
+    if inserted == 1 {
+        audit(&tx, letter.id, "archiver", "archived", &letter.reason)?;
     }
-    Ok(letters)
+    tx.commit().map_err(unavailable)
+}
+
+pub(super) fn list(conn: &mut Connection, limit: usize) -> Result<Vec<DeadLetter>> {
+    let filter = LetterFilter {
+        limit: Some(limit),
+        ..LetterFilter::default()
+    };
+    Ok(archived(conn, &filter)?
+        .into_iter()
+        .map(|a| a.letter)
+        .collect())
+}
+
+pub(super) fn archived(
+    conn: &mut Connection,
+    filter: &LetterFilter,
+) -> Result<Vec<ArchivedLetter>> {
+    let mut out = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT letter, status, replay_count, archived_at FROM dead_letters
+                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR source = ?2)
+                   AND (?3 IS NULL OR team = ?3) AND (?4 IS NULL OR stage = ?4)
+                 ORDER BY last_failed_at DESC, id DESC",
+            )
+            .map_err(unavailable)?;
+        let mut rows = stmt
+            .query(params![
+                filter.status.map(LetterStatus::as_str),
+                filter.source.map(|s| s.as_str()),
+                filter.team,
+                filter.stage.map(|s| s.as_str()),
+            ])
+            .map_err(unavailable)?;
+        while let Some(r) = rows.next().map_err(unavailable)? {
+            let letter: DeadLetter =
+                serde_json::from_str(&r.get::<_, String>(0).map_err(unavailable)?)
+                    .map_err(corrupt)?;
+            let status: LetterStatus = r
+                .get::<_, String>(1)
+                .map_err(unavailable)?
+                .parse()
+                .map_err(corrupt)?;
+            if !filter.matches(&letter, status) {
+                continue;
+            }
+            out.push(ArchivedLetter {
+                letter,
+                status,
+                replay_count: r.get(2).map_err(unavailable)?,
+                archived_at: parse_ts(&r.get::<_, String>(3).map_err(unavailable)?)?,
+                audit: Vec::new(),
+            });
+            if filter.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT at, actor, action, detail FROM dead_letter_audit WHERE letter_id = ?1 ORDER BY seq",
+        )
+        .map_err(unavailable)?;
+    for a in &mut out {
+        let mut rows = stmt
+            .query(params![a.letter.id.to_string()])
+            .map_err(unavailable)?;
+        while let Some(r) = rows.next().map_err(unavailable)? {
+            a.audit.push(AuditEntry {
+                at: parse_ts(&r.get::<_, String>(0).map_err(unavailable)?)?,
+                actor: r.get(1).map_err(unavailable)?,
+                action: r.get(2).map_err(unavailable)?,
+                detail: r.get(3).map_err(unavailable)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn one(conn: &mut Connection, id: Uuid) -> Result<Option<ArchivedLetter>> {
+    let filter = LetterFilter {
+        ids: vec![id],
+        ..LetterFilter::default()
+    };
+    Ok(archived(conn, &filter)?.into_iter().next())
+}
+
+pub(super) fn claim(
+    conn: &mut Connection,
+    id: Uuid,
+    actor: &str,
+    stale_after: Duration,
+) -> Result<Option<ArchivedLetter>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let stale_before = Utc::now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
+    let claimed = tx
+        .execute(
+            "UPDATE dead_letters SET status = 'replaying', claimed_by = ?2, claimed_at = ?3
+             WHERE id = ?1 AND (status = 'dead' OR (status = 'replaying' AND claimed_at < ?4))",
+            params![id.to_string(), actor, ts(Utc::now()), ts(stale_before)],
+        )
+        .map_err(unavailable)?;
+    if claimed == 1 {
+        audit(&tx, id, actor, "replay_claimed", "claimed for replay")?;
+    }
+    tx.commit().map_err(unavailable)?;
+    if claimed == 1 {
+        one(conn, id)
+    } else {
+        Ok(None)
+    }
+}
+
+pub(super) fn finish_replay(
+    conn: &mut Connection,
+    id: Uuid,
+    actor: &str,
+    replayed: &TaskEnvelope,
+) -> Result<()> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    let count: Option<u32> = tx
+        .query_row(
+            "SELECT replay_count FROM dead_letters WHERE id = ?1",
+            params![id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let Some(count) = count else {
+        return Err(WarehouseError::Corrupt(format!("no dead letter {id}")));
+    };
+    tx.execute(
+        "UPDATE dead_letters SET status = 'replayed', replay_count = ?2, claimed_by = NULL, claimed_at = NULL
+         WHERE id = ?1",
+        params![id.to_string(), count + 1],
+    )
+    .map_err(unavailable)?;
+    audit(
+        &tx,
+        id,
+        actor,
+        "replayed",
+        &format!(
+            "republished to {} with a fresh budget of {} attempts (replay #{})",
+            replayed.route(),
+            replayed.max_attempts,
+            count + 1
+        ),
+    )?;
+    // The run waits for the task again: its record goes back to pending.
+    tx.execute(
+        "UPDATE tasks SET state = 'pending', published = 1, attempts = 0, envelope = ?2, updated_at = ?3
+         WHERE task_id = ?1",
+        params![
+            replayed.task_id.to_string(),
+            String::from_utf8_lossy(&replayed.encode()),
+            ts(Utc::now())
+        ],
+    )
+    .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)
+}
+
+pub(super) fn abandon(conn: &mut Connection, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    let changed = tx
+        .execute(
+            "UPDATE dead_letters SET status = 'dead', claimed_by = NULL, claimed_at = NULL
+             WHERE id = ?1 AND status = 'replaying'",
+            params![id.to_string()],
+        )
+        .map_err(unavailable)?;
+    if changed == 1 {
+        audit(&tx, id, actor, "replay_abandoned", reason)?;
+    }
+    tx.commit().map_err(unavailable)
+}
+
+pub(super) fn discard(conn: &mut Connection, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+    let tx = conn.transaction().map_err(unavailable)?;
+    let changed = tx
+        .execute(
+            "UPDATE dead_letters SET status = 'discarded' WHERE id = ?1 AND status = 'dead'",
+            params![id.to_string()],
+        )
+        .map_err(unavailable)?;
+    if changed == 1 {
+        audit(&tx, id, actor, "discarded", reason)?;
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(changed == 1)
 }

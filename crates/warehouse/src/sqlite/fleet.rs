@@ -31,14 +31,29 @@ pub(super) fn save_run(conn: &mut Connection, run: &RunRecord) -> Result<()> {
     Ok(())
 }
 
+pub(super) fn run(conn: &mut Connection, run_id: Uuid) -> Result<Option<RunRecord>> {
+    Ok(select_runs(conn, Some(run_id), 1)?.into_iter().next())
+}
+
 pub(super) fn runs(conn: &mut Connection, limit: usize) -> Result<Vec<RunRecord>> {
+    select_runs(conn, None, limit)
+}
+
+fn select_runs(
+    conn: &mut Connection,
+    run_id: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<RunRecord>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT run_id, kind, window_from, window_to, status, created_at, updated_at
-             FROM runs ORDER BY created_at DESC, run_id DESC LIMIT ?1",
+             FROM runs WHERE (?1 IS NULL OR run_id = ?1)
+             ORDER BY created_at DESC, run_id DESC LIMIT ?2",
         )
         .map_err(unavailable)?;
-    let mut rows = stmt.query(params![limit as i64]).map_err(unavailable)?;
+    let mut rows = stmt
+        .query(params![run_id.map(|u| u.to_string()), limit as i64])
+        .map_err(unavailable)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(unavailable)? {
         let text = |i: usize| r.get::<_, String>(i).map_err(unavailable);

@@ -13,13 +13,13 @@ mod schema;
 mod silver;
 
 use crate::{
-    BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord,
-    NormalizeCounts, Result, RunRecord, SilverBatch, TaskRecord, TeamSilver, Warehouse,
-    WarehouseError,
+    ArchivedLetter, BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint,
+    GoldFilter, GoldRecord, LetterFilter, NormalizeCounts, Result, RunRecord, SilverBatch,
+    TaskRecord, TeamSilver, Warehouse, WarehouseError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use dorafleet_core::{DeadLetter, Metric, Scope, Source, Window};
+use dorafleet_core::{DeadLetter, Metric, Scope, Source, TaskEnvelope, Window};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -210,6 +210,41 @@ impl Warehouse for SqliteWarehouse {
         self.with_conn(move |c| dead_letters::list(c, limit)).await
     }
 
+    async fn archived_letters(&self, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| dead_letters::archived(c, &filter))
+            .await
+    }
+
+    async fn claim_letter(
+        &self,
+        id: Uuid,
+        actor: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<ArchivedLetter>> {
+        let actor = actor.to_owned();
+        self.with_conn(move |c| dead_letters::claim(c, id, &actor, stale_after))
+            .await
+    }
+
+    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()> {
+        let (actor, replayed) = (actor.to_owned(), replayed.clone());
+        self.with_conn(move |c| dead_letters::finish_replay(c, id, &actor, &replayed))
+            .await
+    }
+
+    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.with_conn(move |c| dead_letters::abandon(c, id, &actor, &reason))
+            .await
+    }
+
+    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.with_conn(move |c| dead_letters::discard(c, id, &actor, &reason))
+            .await
+    }
+
     async fn save_run(&self, run: &RunRecord) -> Result<()> {
         let run = run.clone();
         self.with_conn(move |c| fleet::save_run(c, &run)).await
@@ -217,6 +252,10 @@ impl Warehouse for SqliteWarehouse {
 
     async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
         self.with_conn(move |c| fleet::runs(c, limit)).await
+    }
+
+    async fn run(&self, run_id: Uuid) -> Result<Option<RunRecord>> {
+        self.with_conn(move |c| fleet::run(c, run_id)).await
     }
 
     async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()> {

@@ -190,6 +190,22 @@ const MIGRATIONS: &[&str] = &[
         next_at TEXT NOT NULL
     );
     "#,
+    // 4: dead-letter triage: replay claims, counts and the audit trail.
+    r#"
+    ALTER TABLE dead_letters ADD COLUMN replay_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE dead_letters ADD COLUMN claimed_by TEXT;
+    ALTER TABLE dead_letters ADD COLUMN claimed_at TEXT;
+    CREATE INDEX dead_letters_by_status ON dead_letters (status);
+    CREATE TABLE dead_letter_audit (
+        letter_id TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        at        TEXT    NOT NULL,
+        actor     TEXT    NOT NULL,
+        action    TEXT    NOT NULL,
+        detail    TEXT    NOT NULL,
+        PRIMARY KEY (letter_id, seq)
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

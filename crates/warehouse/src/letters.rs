@@ -1,0 +1,129 @@
+//! The dead-letter archive as operators see it: each letter with its status
+//! (dead → replaying → replayed, or discarded) and an audit trail of who did
+//! what and when. Letters are never deleted.
+//!
+//! Replays are claimed one letter at a time with an atomic status change, so
+//! two concurrent replays never both republish a letter, and a replay killed
+//! half-way leaves claims that a later replay takes over once they are stale.
+
+use chrono::{DateTime, Utc};
+use dorafleet_core::{DeadLetter, ErrorClass, Source, Stage};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LetterStatus {
+    /// Archived, waiting for an operator.
+    Dead,
+    /// Claimed by a replay that has not confirmed the republish yet.
+    Replaying,
+    /// Republished to its stage with a fresh attempt budget.
+    Replayed,
+    /// Given up on, with a reason. Kept forever all the same.
+    Discarded,
+}
+
+impl LetterStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LetterStatus::Dead => "dead",
+            LetterStatus::Replaying => "replaying",
+            LetterStatus::Replayed => "replayed",
+            LetterStatus::Discarded => "discarded",
+        }
+    }
+}
+
+impl fmt::Display for LetterStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LetterStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_lowercase().as_str() {
+            "dead" => Ok(LetterStatus::Dead),
+            "replaying" => Ok(LetterStatus::Replaying),
+            "replayed" => Ok(LetterStatus::Replayed),
+            "discarded" => Ok(LetterStatus::Discarded),
+            other => Err(format!(
+                "unknown status `{other}`; expected dead, replaying, replayed or discarded"
+            )),
+        }
+    }
+}
+
+/// One line of a letter's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// Who: `user@host` for operators, the role name for the system.
+    pub actor: String,
+    /// `archived`, `replay_claimed`, `replayed`, `replay_abandoned`, `discarded`.
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedLetter {
+    pub letter: DeadLetter,
+    pub status: LetterStatus,
+    pub replay_count: u32,
+    pub archived_at: DateTime<Utc>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Which letters an operator means. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LetterFilter {
+    pub ids: Vec<Uuid>,
+    pub run_id: Option<Uuid>,
+    pub stage: Option<Stage>,
+    pub source: Option<Source>,
+    pub team: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    pub status: Option<LetterStatus>,
+    /// Last failure at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Last failure before.
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<usize>,
+}
+
+impl LetterFilter {
+    /// Whether the filter names anything at all (a bulk action on an empty
+    /// filter would touch every letter: callers refuse that).
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+            && self.run_id.is_none()
+            && self.stage.is_none()
+            && self.source.is_none()
+            && self.team.is_none()
+            && self.error_class.is_none()
+            && self.status.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+
+    pub fn matches(&self, letter: &DeadLetter, status: LetterStatus) -> bool {
+        (self.ids.is_empty() || self.ids.contains(&letter.id))
+            && self
+                .run_id
+                .is_none_or(|r| letter.envelope.as_ref().is_some_and(|e| e.run_id == r))
+            && self.stage.is_none_or(|s| letter.stage == Some(s))
+            && self.source.is_none_or(|s| letter.source == Some(s))
+            && self
+                .team
+                .as_ref()
+                .is_none_or(|t| letter.scope.as_ref().is_some_and(|s| &s.team == t))
+            && self.error_class.is_none_or(|c| letter.error_class == c)
+            && self.status.is_none_or(|s| s == status)
+            && self.since.is_none_or(|t| letter.last_failed_at >= t)
+            && self.until.is_none_or(|t| letter.last_failed_at < t)
+    }
+}
