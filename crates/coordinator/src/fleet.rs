@@ -11,6 +11,7 @@
 use crate::archive::archive_dead_letters;
 use crate::dag::RunDag;
 use crate::plan::{plan_extract, plan_extract_incremental};
+use crate::progress::RunProgress;
 use chrono::Utc;
 use dorafleet_broker::{Broker, BrokerError, Delivery};
 use dorafleet_core::{Config, Source, TaskEnvelope, TaskEvent, TaskEventKind, Window};
@@ -36,13 +37,28 @@ pub enum Plan {
     ResumeOnly,
 }
 
-#[derive(Debug, Clone)]
+/// Called after every applied event with the run's progress.
+pub type ProgressHook = Arc<dyn Fn(&RunProgress) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct CoordinatorOptions {
     /// Lease holder name (host-pid by default).
     pub name: String,
     pub lease_ttl: Duration,
     pub plan: Plan,
     pub sources: Vec<Source>,
+    pub progress: Option<ProgressHook>,
+}
+
+impl std::fmt::Debug for CoordinatorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorOptions")
+            .field("name", &self.name)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("plan", &self.plan)
+            .field("sources", &self.sources)
+            .finish()
+    }
 }
 
 /// How a run ended.
@@ -72,6 +88,22 @@ struct ActiveRun {
     dag: RunDag,
     tasks: HashMap<Uuid, TaskRecord>,
     retries: u64,
+    pages: u64,
+    records: u64,
+}
+
+impl ActiveRun {
+    fn progress(&self) -> RunProgress {
+        let count = |state| self.tasks.values().filter(|t| t.state == state).count();
+        RunProgress {
+            total: self.tasks.len(),
+            done: count(TaskState::Done),
+            dead: count(TaskState::Dead),
+            retries: self.retries,
+            pages: self.pages,
+            records: self.records,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -254,6 +286,8 @@ impl Coordinator {
                 .sum(),
             tasks: tasks.into_iter().map(|t| (t.envelope.task_id, t)).collect(),
             record,
+            pages: 0,
+            records: 0,
         })
     }
 
@@ -305,6 +339,8 @@ impl Coordinator {
             record,
             tasks: HashMap::new(),
             retries: 0,
+            pages: 0,
+            records: 0,
         };
         let records: Vec<TaskRecord> = tasks.into_iter().map(pending).collect();
         info!(%run_id, kind, tasks = records.len(), %window, "planned run");
@@ -366,19 +402,48 @@ impl Coordinator {
         active: &mut HashMap<Uuid, ActiveRun>,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
     ) -> Result<(), CoordinatorError> {
-        if !active.contains_key(&event.run_id) {
-            // An event of a run this coordinator does not follow: finished
-            // already, or unknown. Either way nothing is left to do.
+        let mut run = match active.remove(&event.run_id) {
+            Some(run) => run,
+            // A run this coordinator does not follow: finished (a replayed
+            // dead letter reopens it) or unknown (nothing to do).
+            None => match self.warehouse.run(event.run_id).await? {
+                Some(record) if record.status != RunStatus::Completed => {
+                    self.load_run(record).await?
+                }
+                _ => return Ok(()),
+            },
+        };
+        let result = self.apply_to(event, &mut run).await;
+        if result.is_ok() && self.finish_if_done(&mut run, on_run_end).await? {
             return Ok(());
         }
-        let run = active
-            .get_mut(&event.run_id)
-            .ok_or_else(|| WarehouseError::Corrupt("run vanished".into()))?;
+        active.insert(event.run_id, run);
+        result
+    }
+
+    async fn apply_to(
+        &self,
+        event: &TaskEvent,
+        run: &mut ActiveRun,
+    ) -> Result<(), CoordinatorError> {
+        let final_in_memory = run.tasks.get(&event.task_id).map(|t| t.state.is_final());
+        if final_in_memory == Some(true) {
+            // Maybe replayed from the dead-letter archive since: the stored
+            // record says so. Reload the run to pick that up.
+            let record = run.record.clone();
+            *run = self.load_run(record).await?;
+        }
         let Some(record) = run.tasks.get(&event.task_id) else {
             return Ok(());
         };
         if record.state.is_final() {
             return Ok(());
+        }
+        if run.record.status != RunStatus::Running {
+            info!(run_id = %run.record.run_id, "a replayed task reopened the run");
+            run.record.status = RunStatus::Running;
+            run.record.updated_at = Utc::now();
+            self.warehouse.save_run(&run.record).await?;
         }
         let mut updated = record.clone();
         updated.state = match event.kind {
@@ -389,6 +454,10 @@ impl Coordinator {
                 TaskState::Retrying
             }
         };
+        if event.stage == dorafleet_core::Stage::Extract {
+            run.pages += event.stats.pages;
+            run.records += event.stats.records;
+        }
         updated.worker = Some(event.worker.clone());
         updated.attempts = event.attempt;
         updated.updated_at = Utc::now();
@@ -396,11 +465,8 @@ impl Coordinator {
         self.warehouse.save_tasks(&[updated.clone()]).await?;
         run.tasks.insert(updated.envelope.task_id, updated);
         self.publish_recorded(run, next).await?;
-        let mut run = active
-            .remove(&event.run_id)
-            .ok_or_else(|| WarehouseError::Corrupt("run vanished".into()))?;
-        if !self.finish_if_done(&mut run, on_run_end).await? {
-            active.insert(event.run_id, run);
+        if let Some(progress) = &self.options.progress {
+            progress(&run.progress());
         }
         Ok(())
     }

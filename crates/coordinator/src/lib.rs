@@ -7,11 +7,14 @@ pub mod backfill;
 pub mod dag;
 pub mod fleet;
 pub mod plan;
+pub mod progress;
+pub mod replay;
 pub mod standalone;
-pub mod tracker;
 
 pub use backfill::{BackfillRequest, BackfillSummary, FromLayer, backfill};
 pub use fleet::{Coordinator, CoordinatorError, CoordinatorOptions, Plan, RunOutcome};
 pub use plan::{plan_extract, plan_extract_incremental};
-pub use standalone::{RunSummary, SourceSummary, StandaloneOptions, run_standalone};
-pub use tracker::{RunProgress, TaskTracker};
+pub use progress::RunProgress;
+pub use standalone::{
+    RunSummary, SourceSummary, StandaloneOptions, finish_in_process, run_standalone,
+};

@@ -1,36 +1,40 @@
-//! The standalone runner: one process, the in-process broker, the same
-//! worker loop and archiver a fleet uses, so the embedded mode exercises the
-//! very code paths the distributed mode runs.
+//! The standalone runner: the fleet's coordinator and worker loop in one
+//! process, on the in-process broker. Standalone runs are recorded in the
+//! warehouse exactly like fleet runs (runs, task states, dead letters), so
+//! the same operator commands — and dead-letter replays that reopen a run's
+//! gates — work in both modes.
 
-use crate::archive::archive_dead_letters;
-use crate::dag::RunDag;
-use crate::tracker::{RunProgress, TaskTracker};
-use dorafleet_broker::{Broker, BrokerError, InProcessBroker, Route};
-use dorafleet_core::{Config, Source, Stage, TaskEnvelope, TaskEvent};
+use crate::fleet::{Coordinator, CoordinatorOptions, Plan};
+use crate::progress::RunProgress;
+use dorafleet_broker::{Broker, BrokerError, DEAD_LETTER_QUEUE, InProcessBroker, Route};
+use dorafleet_core::{Config, DeadLetter, Source, Stage, Window};
 use dorafleet_pipeline::{
     AggregateHandler, ExtractHandler, Handlers, NormalizeHandler, Worker, WorkerOptions,
 };
 use dorafleet_sources::SourceClient;
-use dorafleet_warehouse::{GoldFilter, NormalizeCounts, Warehouse, WarehouseError};
-use std::collections::BTreeMap;
-use std::collections::BTreeSet;
+use dorafleet_warehouse::{
+    GoldFilter, LetterFilter, NormalizeCounts, TaskState, Warehouse, WarehouseError,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct StandaloneOptions {
+    /// Sources planned (all, normally).
+    pub sources: Vec<Source>,
     pub concurrency: usize,
     pub worker_name: String,
-    /// Gives up waiting for the run after this long (tasks still retrying stay
-    /// unfinished and are reported as such).
+    /// Gives up waiting after this long (tasks still under way stay
+    /// unfinished in the warehouse; `coordinator --resume-only` or the next
+    /// standalone run picks them up).
     pub deadline: Duration,
 }
 
-/// What a run did, per source.
+/// What a run did, per source (extract tasks: the API work).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceSummary {
     pub tasks: usize,
@@ -69,25 +73,136 @@ pub enum RunError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    #[error(transparent)]
+    Coordinator(#[from] crate::fleet::CoordinatorError),
 }
 
-/// Run the extract `tasks` of one run, and the normalize and aggregate tasks
-/// their gates release, to their end and summarise.
+/// Plan one run (over `range`, or incremental from the watermarks), run it
+/// to its end in this process, and summarise it. `None` when there was
+/// nothing to do.
 pub async fn run_standalone(
-    tasks: Vec<TaskEnvelope>,
+    range: Option<Window>,
     warehouse: Arc<dyn Warehouse>,
     clients: Vec<(SourceClient, u32)>,
     config: Arc<Config>,
     options: StandaloneOptions,
-    mut on_progress: impl FnMut(&RunProgress) + Send,
-) -> Result<RunSummary, RunError> {
-    let started = Instant::now();
-    let run_id = tasks.first().map_or_else(Uuid::now_v7, |t| t.run_id);
+    on_progress: impl Fn(&RunProgress) + Send + Sync + 'static,
+) -> Result<Option<RunSummary>, RunError> {
     let broker = InProcessBroker::new();
-    let shared: Arc<dyn Broker> = Arc::new(broker.clone());
+    let mut summaries = run_in_process(
+        Plan::Once { range },
+        &broker,
+        warehouse,
+        clients,
+        config,
+        options,
+        Arc::new(on_progress),
+    )
+    .await?;
+    Ok(summaries.pop())
+}
 
-    let mut extract = ExtractHandler::new(Arc::clone(&warehouse));
-    for (client, page_size) in &clients {
+/// Finish every unfinished run (e.g. reopened by a dead-letter replay whose
+/// tasks were published to `broker`) in this process.
+pub async fn finish_in_process(
+    broker: &InProcessBroker,
+    warehouse: Arc<dyn Warehouse>,
+    clients: Vec<(SourceClient, u32)>,
+    config: Arc<Config>,
+    options: StandaloneOptions,
+    on_progress: impl Fn(&RunProgress) + Send + Sync + 'static,
+) -> Result<Vec<RunSummary>, RunError> {
+    run_in_process(
+        Plan::ResumeOnly,
+        broker,
+        warehouse,
+        clients,
+        config,
+        options,
+        Arc::new(on_progress),
+    )
+    .await
+}
+
+async fn run_in_process(
+    plan: Plan,
+    broker: &InProcessBroker,
+    warehouse: Arc<dyn Warehouse>,
+    clients: Vec<(SourceClient, u32)>,
+    config: Arc<Config>,
+    options: StandaloneOptions,
+    on_progress: Arc<dyn Fn(&RunProgress) + Send + Sync>,
+) -> Result<Vec<RunSummary>, RunError> {
+    let started = Instant::now();
+    let shared: Arc<dyn Broker> = Arc::new(broker.clone());
+    let stop_worker = CancellationToken::new();
+    let worker = spawn_worker(
+        &shared,
+        &warehouse,
+        &clients,
+        &config,
+        &options,
+        &stop_worker,
+    );
+
+    let coordinator = Coordinator::new(
+        Arc::clone(&shared),
+        Arc::clone(&warehouse),
+        Arc::clone(&config),
+        CoordinatorOptions {
+            name: options.worker_name.clone(),
+            lease_ttl: Duration::from_secs(30),
+            plan,
+            sources: options.sources.clone(),
+            progress: Some(on_progress),
+        },
+    );
+    let mut runs = Vec::new();
+    let stop = CancellationToken::new();
+    let finished = tokio::time::timeout(
+        options.deadline,
+        coordinator.run(stop.clone(), |outcome| runs.push(outcome.run.run_id)),
+    )
+    .await;
+    match finished {
+        Ok(result) => result?,
+        Err(_) => {
+            warn!("deadline reached with tasks unfinished; they stay recorded for the next run");
+            stop.cancel();
+        }
+    }
+    if runs.is_empty() {
+        // Stopped by the deadline: summarise the run(s) left unfinished.
+        runs = warehouse
+            .runs(10)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == dorafleet_warehouse::RunStatus::Running)
+            .map(|r| r.run_id)
+            .collect();
+    }
+    archive_remaining(broker, warehouse.as_ref()).await?;
+    stop_worker.cancel();
+    let _ = worker.await;
+    broker.close();
+
+    let mut summaries = Vec::new();
+    for run_id in runs {
+        summaries.push(summarize(run_id, started.elapsed(), warehouse.as_ref(), &clients).await?);
+    }
+    Ok(summaries)
+}
+
+fn spawn_worker(
+    broker: &Arc<dyn Broker>,
+    warehouse: &Arc<dyn Warehouse>,
+    clients: &[(SourceClient, u32)],
+    config: &Arc<Config>,
+    options: &StandaloneOptions,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), BrokerError>> {
+    let mut extract = ExtractHandler::new(Arc::clone(warehouse));
+    for (client, page_size) in clients {
         extract = extract.with_client(client.clone(), *page_size);
     }
     let handlers = Handlers::default()
@@ -95,19 +210,19 @@ pub async fn run_standalone(
         .with(
             Stage::Normalize,
             Arc::new(NormalizeHandler::new(
-                Arc::clone(&warehouse),
-                Arc::clone(&config),
+                Arc::clone(warehouse),
+                Arc::clone(config),
             )),
         )
         .with(
             Stage::Aggregate,
             Arc::new(AggregateHandler::new(
-                Arc::clone(&warehouse),
-                Arc::clone(&config),
+                Arc::clone(warehouse),
+                Arc::clone(config),
             )),
         );
     let worker = Worker::new(
-        Arc::clone(&shared),
+        Arc::clone(broker),
         handlers,
         WorkerOptions {
             name: options.worker_name.clone(),
@@ -116,103 +231,76 @@ pub async fn run_standalone(
             drain_timeout: Duration::from_secs(5),
         },
     );
-    let shutdown = CancellationToken::new();
-    let routes = Route::all(&Stage::ALL, &Source::ALL);
-    let worker_task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { worker.run(&routes, shutdown).await }
-    });
-    let (archived_tx, mut archived) = watch::channel(0usize);
-    let archiver = tokio::spawn({
-        let (broker, warehouse, shutdown) = (
-            Arc::clone(&shared),
-            Arc::clone(&warehouse),
-            shutdown.clone(),
-        );
-        async move {
-            archive_dead_letters(broker, warehouse, shutdown, |_| {
-                archived_tx.send_modify(|n| *n += 1);
-            })
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        worker
+            .run(&Route::all(&Stage::ALL, &Source::ALL), stop)
             .await
-        }
-    });
+    })
+}
 
-    let mut tracker = TaskTracker::new(&tasks);
-    let mut dag = RunDag::new(&tasks);
-    let mut events = shared.consume_events().await?;
-    for task in &tasks {
-        shared.publish(task).await?;
-    }
-    on_progress(tracker.progress());
-    let deadline = tokio::time::sleep(options.deadline);
-    tokio::pin!(deadline);
-    while !tracker.all_finished() {
-        let delivery = tokio::select! {
-            _ = &mut deadline => {
-                warn!("run deadline reached with tasks unfinished");
-                break;
-            }
-            d = events.next() => match d {
-                Some(d) => d,
-                None => break,
-            },
+/// Move whatever is still on the in-process dead-letter queue into the
+/// warehouse: this process is about to end, and its queue with it.
+async fn archive_remaining(
+    broker: &InProcessBroker,
+    warehouse: &dyn Warehouse,
+) -> Result<(), RunError> {
+    let mut letters = broker.consume_dead_letters().await?;
+    while broker.depth(DEAD_LETTER_QUEUE) > 0 {
+        let Some(delivery) = letters.next().await else {
+            break;
         };
-        match serde_json::from_slice::<TaskEvent>(&delivery.body) {
-            Ok(event) => {
-                if tracker.apply(&event) {
-                    for next in dag.on_event(&event) {
-                        tracker.add(&next);
-                        shared.publish(&next).await?;
-                    }
-                    on_progress(tracker.progress());
-                }
-            }
-            Err(e) => warn!(error = %e, "ignoring an unreadable task event"),
-        }
-        let _ = delivery.ack().await;
-    }
-    // Every dead task's letter must be in the warehouse before we report.
-    let dead = tracker.progress().dead;
-    let all_archived = archived.wait_for(|n| *n >= dead);
-    if tokio::time::timeout(Duration::from_secs(10), all_archived)
-        .await
-        .is_err()
-    {
-        warn!("dead letters still on the queue after 10 s; they stay there for the next archiver");
-    }
-    shutdown.cancel();
-    let _ = worker_task.await;
-    let _ = archiver.await;
-    broker.close();
-
-    let progress = tracker.progress().clone();
-    let mut by_source: BTreeMap<Source, SourceSummary> = tracker
-        .by_source()
-        .iter()
-        .map(|(source, tally)| {
-            (
-                *source,
-                SourceSummary {
-                    tasks: tally.tasks,
-                    done: tally.done,
-                    dead: tally.dead,
-                    retries: tally.retries,
-                    ..SourceSummary::default()
-                },
+        let letter = serde_json::from_slice::<DeadLetter>(&delivery.body).unwrap_or_else(|e| {
+            DeadLetter::for_poison(
+                &delivery.body,
+                format!("unreadable dead letter: {e}"),
+                "standalone",
             )
-        })
-        .collect();
-    for (client, _) in &clients {
+        });
+        warehouse.store_dead_letter(&letter).await?;
+        delivery.ack().await?;
+    }
+    Ok(())
+}
+
+async fn summarize(
+    run_id: Uuid,
+    wall: Duration,
+    warehouse: &dyn Warehouse,
+    clients: &[(SourceClient, u32)],
+) -> Result<RunSummary, RunError> {
+    let tasks = warehouse.run_tasks(run_id).await?;
+    let count = |state| tasks.iter().filter(|t| t.state == state).count();
+    let (done, dead) = (count(TaskState::Done), count(TaskState::Dead));
+    let mut by_source: BTreeMap<Source, SourceSummary> = BTreeMap::new();
+    let mut blocked_teams = BTreeSet::new();
+    let mut retries = 0;
+    for t in &tasks {
+        let failed_attempts = u64::from(t.attempts.saturating_sub(1));
+        retries += failed_attempts;
+        if t.state == TaskState::Dead {
+            blocked_teams.insert(t.envelope.scope.team.clone());
+        }
+        let (Some(source), Stage::Extract) = (t.envelope.source, t.envelope.stage) else {
+            continue;
+        };
+        let s = by_source.entry(source).or_default();
+        s.tasks += 1;
+        s.done += usize::from(t.state == TaskState::Done);
+        s.dead += usize::from(t.state == TaskState::Dead);
+        s.retries += failed_attempts;
+    }
+    for (client, _) in clients {
         let stats = client.stats();
-        let entry = by_source.entry(client.source()).or_default();
-        entry.api_calls = stats.api_calls;
-        entry.rate_limit_wait_ms = stats.rate_limit_wait_ms;
-        entry.http_statuses = stats.by_status.clone();
+        let s = by_source.entry(client.source()).or_default();
+        s.api_calls = stats.api_calls;
+        s.rate_limit_wait_ms = stats.rate_limit_wait_ms;
+        s.http_statuses = stats.by_status.clone();
     }
     for totals in warehouse.bronze_totals(Some(run_id)).await? {
-        let entry = by_source.entry(totals.source).or_default();
-        entry.bronze_pages = totals.pages;
-        entry.bronze_records = totals.records;
+        let s = by_source.entry(totals.source).or_default();
+        s.bronze_pages = totals.pages;
+        s.bronze_records = totals.records;
     }
     let mut normalized = NormalizeCounts::default();
     for counts in warehouse.normalize_counts(Some(run_id)).await? {
@@ -224,18 +312,25 @@ pub async fn run_standalone(
         .iter()
         .filter(|g| g.run_id == run_id)
         .count();
+    let dead_letters_archived = warehouse
+        .archived_letters(&LetterFilter {
+            run_id: Some(run_id),
+            ..LetterFilter::default()
+        })
+        .await?
+        .len();
     Ok(RunSummary {
         run_id,
-        wall: started.elapsed(),
-        tasks: progress.total,
-        done: progress.done,
-        dead: progress.dead,
-        unfinished: progress.total - progress.finished(),
-        retries: progress.retries,
-        dead_letters_archived: *archived.borrow(),
+        wall,
+        tasks: tasks.len(),
+        done,
+        dead,
+        unfinished: tasks.len() - done - dead,
+        retries,
+        dead_letters_archived,
         by_source,
         normalized,
         gold_records,
-        blocked_teams: dag.blocked_teams(),
+        blocked_teams,
     })
 }

@@ -79,6 +79,7 @@ fn coordinator(
             lease_ttl: Duration::from_secs(3),
             plan,
             sources: Source::ALL.to_vec(),
+            progress: None,
         },
     )
 }

@@ -581,6 +581,15 @@ pub async fn a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit
     w: Arc<dyn Warehouse>,
 ) {
     let (task, letter) = dead_task_letter(Source::Jira, "search");
+    let blocked = RunRecord {
+        run_id: task.run_id,
+        kind: "range".into(),
+        window: task.window,
+        status: RunStatus::Blocked,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    w.save_run(&blocked).await.unwrap();
     w.save_tasks(&[TaskRecord {
         envelope: task.clone(),
         state: TaskState::Dead,

@@ -117,8 +117,9 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<ArchivedLetter>>;
 
     /// The claimed letter's task was republished as `replayed`: mark it
-    /// replayed (audited, replay count + 1) and reset the task's record to
-    /// pending, so the run's gates wait for it again — in one transaction.
+    /// replayed (audited, replay count + 1), reset the task's record to
+    /// pending and its run to running, so the run's gates wait for it again —
+    /// in one transaction.
     async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()>;
 
     /// Give a claim back (the republish failed): `replaying` → `dead`, audited.

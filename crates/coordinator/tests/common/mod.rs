@@ -4,14 +4,13 @@
 #![allow(dead_code)]
 
 use chrono::{NaiveDate, NaiveTime};
-use dorafleet_coordinator::{RunSummary, StandaloneOptions, plan_extract, run_standalone};
+use dorafleet_coordinator::{RunSummary, StandaloneOptions, run_standalone};
 use dorafleet_core::{Config, Metric, RetryPolicy, Source, Window};
 use dorafleet_sim::{RunningSim, SimOptions, TruthRecord};
 use dorafleet_sources::SourceClient;
 use dorafleet_warehouse::{GoldFilter, GoldRecord, Warehouse, sqlite::SqliteWarehouse};
 use std::sync::Arc;
 use std::time::Duration;
-use uuid::Uuid;
 
 pub const DAYS: u32 = 30;
 
@@ -75,13 +74,13 @@ pub fn warehouse() -> Arc<dyn Warehouse> {
 
 /// One standalone run over the simulator's whole history.
 pub async fn run(config: &Config, warehouse: &Arc<dyn Warehouse>) -> RunSummary {
-    let tasks = plan_extract(config, Uuid::now_v7(), &Source::ALL, |_, _| Some(window()));
     run_standalone(
-        tasks,
+        Some(window()),
         Arc::clone(warehouse),
         clients(config),
         Arc::new(config.clone()),
         StandaloneOptions {
+            sources: Source::ALL.to_vec(),
             concurrency: 4,
             worker_name: "test".into(),
             deadline: Duration::from_secs(120),
@@ -90,6 +89,7 @@ pub async fn run(config: &Config, warehouse: &Arc<dyn Warehouse>) -> RunSummary 
     )
     .await
     .unwrap()
+    .expect("a run was planned")
 }
 
 pub async fn gold(warehouse: &Arc<dyn Warehouse>) -> Vec<GoldRecord> {

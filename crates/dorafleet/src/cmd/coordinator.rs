@@ -75,6 +75,7 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
             lease_ttl: Duration::from_secs(args.lease_ttl_secs.max(3)),
             plan,
             sources: args.sources,
+            progress: None,
         },
     );
     let outcomes = Arc::new(Mutex::new(Vec::new()));

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use chrono::{Duration as Days, NaiveTime};
 use clap::Args;
-use dorafleet_coordinator::{StandaloneOptions, plan_extract, run_standalone};
+use dorafleet_coordinator::{StandaloneOptions, run_standalone};
 use dorafleet_core::{Config, RetryPolicy, Source, Window};
 use dorafleet_pipeline::report::team_report;
 use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Faults the demo injects unless told otherwise: occasional 5xx on every
 /// source, two rate-limit answers from GitHub and one from Jira, and some
@@ -99,23 +98,35 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         from: to - Days::days(i64::from(args.days)),
         to,
     };
-    let tasks = plan_extract(&config, Uuid::now_v7(), &Source::ALL, |_, _| Some(window));
-    println!("extracting {} scopes over {window} ...", tasks.len());
-    let bar = super::summary::progress_bar("extract");
+    let scopes: usize = config
+        .teams
+        .iter()
+        .map(|t| {
+            Source::ALL
+                .iter()
+                .map(|s| t.targets(*s).len())
+                .sum::<usize>()
+        })
+        .sum();
+    println!("extracting {scopes} scopes over {window} ...");
+    let bar = super::summary::progress_bar("pipeline");
+    let tick = bar.clone();
     let config = Arc::new(config);
     let summary = run_standalone(
-        tasks,
+        Some(window),
         Arc::clone(&warehouse),
         clients,
         Arc::clone(&config),
         StandaloneOptions {
+            sources: Source::ALL.to_vec(),
             concurrency: args.concurrency,
             worker_name: "demo".into(),
             deadline: Duration::from_secs(600),
         },
-        |p| super::summary::update(&bar, p),
+        move |p| super::summary::update(&tick, p),
     )
-    .await?;
+    .await?
+    .context("the demo planned no run")?;
     bar.finish_and_clear();
     let served = sim.state().served_records();
     super::summary::print(&summary, Some(&served));

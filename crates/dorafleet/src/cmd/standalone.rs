@@ -4,13 +4,12 @@
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use dorafleet_coordinator::{StandaloneOptions, plan_extract_incremental, run_standalone};
+use dorafleet_coordinator::{StandaloneOptions, run_standalone};
 use dorafleet_core::Source;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use uuid::Uuid;
 
 #[derive(Debug, Args)]
 pub struct StandaloneArgs {
@@ -43,37 +42,28 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
         }
     }
     let clients = super::source_clients(&config)?;
-    let run_id = Uuid::now_v7();
-    let tasks = plan_extract_incremental(
-        &config,
-        warehouse.as_ref(),
-        run_id,
-        &args.sources,
-        Utc::now(),
-    )
-    .await?;
-    if tasks.is_empty() {
-        println!("nothing to do: every scope is synced up to now");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let bar = super::summary::progress_bar("extract");
-    let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
-    let worker_name = config.worker.resolved_name();
-    let config = Arc::new(config);
+    let options = StandaloneOptions {
+        sources: args.sources,
+        concurrency: args.concurrency.unwrap_or(config.worker.concurrency),
+        worker_name: config.worker.resolved_name(),
+        deadline: Duration::from_secs(args.deadline_secs),
+    };
+    let bar = super::summary::progress_bar("pipeline");
+    let tick = bar.clone();
     let summary = run_standalone(
-        tasks,
-        Arc::clone(&warehouse),
+        None,
+        warehouse,
         clients,
-        Arc::clone(&config),
-        StandaloneOptions {
-            concurrency,
-            worker_name,
-            deadline: Duration::from_secs(args.deadline_secs),
-        },
-        |p| super::summary::update(&bar, p),
+        Arc::new(config),
+        options,
+        move |p| super::summary::update(&tick, p),
     )
     .await?;
     bar.finish_and_clear();
+    let Some(summary) = summary else {
+        println!("nothing to do: every scope is synced up to now");
+        return Ok(ExitCode::SUCCESS);
+    };
     super::summary::print(&summary, None);
     Ok(if summary.dead > 0 || summary.unfinished > 0 {
         ExitCode::from(2)

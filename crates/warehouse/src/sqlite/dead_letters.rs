@@ -218,6 +218,13 @@ pub(super) fn finish_replay(
         ],
     )
     .map_err(unavailable)?;
+    // ... and its run is unfinished again until the task ends.
+    tx.execute(
+        "UPDATE runs SET status = 'running', updated_at = ?2
+         WHERE run_id = (SELECT run_id FROM tasks WHERE task_id = ?1) AND status != 'running'",
+        params![replayed.task_id.to_string(), ts(Utc::now())],
+    )
+    .map_err(unavailable)?;
     tx.commit().map_err(unavailable)
 }
 
