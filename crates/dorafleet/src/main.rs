@@ -51,6 +51,8 @@ enum Command {
     Coordinator(cmd::coordinator::CoordinatorArgs),
     /// Run one pipeline run in this process (in-process broker, configured warehouse).
     Standalone(cmd::standalone::StandaloneArgs),
+    /// Dead letters: list, show, stats, replay, discard.
+    Dlq(cmd::dlq::DlqArgs),
     /// Show gold by day and summarised with DORA performance levels.
     Metrics(cmd::metrics::MetricsArgs),
     /// Recompute silver from bronze and/or gold from silver, with zero API calls.
@@ -80,6 +82,7 @@ async fn main() -> ExitCode {
         Command::Worker(args) => cmd::worker::run(config, args).await,
         Command::Coordinator(args) => cmd::coordinator::run(config, args).await,
         Command::Metrics(args) => cmd::metrics::run(config, args).await,
+        Command::Dlq(args) => cmd::dlq::run(config, args).await,
         Command::Backfill(args) => cmd::backfill::run(config, args).await,
         Command::Config(args) => cmd::config::run(config, args),
     };

@@ -74,6 +74,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "DORAFLEET_SYNC__INITIAL_DAYS",
         "days extracted on the first run of a scope",
     ),
+    (
+        "DORAFLEET_OBSERVABILITY__JAEGER_URL",
+        "Jaeger UI base URL, for trace links",
+    ),
     ("RUST_LOG", "log filter, e.g. info,dorafleet=debug"),
 ];
 
@@ -88,6 +92,7 @@ pub struct Config {
     pub sync: SyncConfig,
     pub definitions: Definitions,
     pub levels: LevelThresholds,
+    pub observability: ObservabilityConfig,
     pub teams: Vec<TeamConfig>,
     pub identities: Vec<IdentityConfig>,
 }
@@ -107,6 +112,22 @@ impl Default for WarehouseConfig {
         WarehouseConfig {
             url: "sqlite:dorafleet.db".into(),
             bronze_retention_days: 30,
+        }
+    }
+}
+
+/// Where operators look at traces and metrics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// Jaeger UI base URL; a trace opens at `{jaeger_url}/trace/{trace_id}`.
+    pub jaeger_url: String,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        ObservabilityConfig {
+            jaeger_url: "http://localhost:16686".into(),
         }
     }
 }

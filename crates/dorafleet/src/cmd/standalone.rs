@@ -2,10 +2,10 @@
 //! the in-process broker and the configured warehouse and sources.
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{NaiveDate, NaiveTime, Utc};
 use clap::Args;
 use dorafleet_coordinator::{StandaloneOptions, run_standalone};
-use dorafleet_core::Source;
+use dorafleet_core::{Source, Window};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +22,12 @@ pub struct StandaloneArgs {
     /// Give up on tasks still unfinished after this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub deadline_secs: u64,
+    /// Extract this range instead of the incremental window (YYYY-MM-DD, with --to).
+    #[arg(long, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// End of the range (exclusive), YYYY-MM-DD.
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
 }
 
 pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<ExitCode> {
@@ -48,10 +54,18 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
         worker_name: config.worker.resolved_name(),
         deadline: Duration::from_secs(args.deadline_secs),
     };
+    let range = match (args.from, args.to) {
+        (Some(from), Some(to)) if from < to => Some(Window {
+            from: from.and_time(NaiveTime::MIN).and_utc(),
+            to: to.and_time(NaiveTime::MIN).and_utc(),
+        }),
+        (Some(from), Some(to)) => anyhow::bail!("--from ({from}) must be before --to ({to})"),
+        _ => None,
+    };
     let bar = super::summary::progress_bar("pipeline");
     let tick = bar.clone();
     let summary = run_standalone(
-        None,
+        range,
         warehouse,
         clients,
         Arc::new(config),

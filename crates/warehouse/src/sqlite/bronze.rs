@@ -12,7 +12,7 @@ pub(super) fn append_page(
     page: &BronzePage,
     checkpoint: &ExtractCheckpoint,
 ) -> Result<bool> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     let inserted = tx
         .execute(
             "INSERT OR IGNORE INTO bronze_pages (task_id, seq, execution_id, source_system, team,
@@ -103,7 +103,7 @@ pub(super) fn complete(
     scope: &Scope,
     window: Window,
 ) -> Result<()> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     let mut done = checkpoint.clone();
     done.completed = true;
     save_checkpoint(&tx, &done)?;

@@ -28,7 +28,7 @@ fn audit(tx: &Transaction<'_>, id: Uuid, actor: &str, action: &str, detail: &str
 pub(super) fn store(conn: &mut Connection, letter: &DeadLetter) -> Result<()> {
     let json = serde_json::to_string(letter).map_err(corrupt)?;
     let task = letter.envelope.as_ref();
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     let inserted = tx
         .execute(
             "INSERT OR IGNORE INTO dead_letters (id, task_id, run_id, stage, source, team, target,
@@ -79,15 +79,22 @@ pub(super) fn archived(
                 "SELECT letter, status, replay_count, archived_at FROM dead_letters
                  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR source = ?2)
                    AND (?3 IS NULL OR team = ?3) AND (?4 IS NULL OR stage = ?4)
+                   AND (?5 IS NULL OR id = ?5)
                  ORDER BY last_failed_at DESC, id DESC",
             )
             .map_err(unavailable)?;
+        // One id is looked up by key, not by scanning the archive.
+        let single_id = match filter.ids.as_slice() {
+            [id] => Some(id.to_string()),
+            _ => None,
+        };
         let mut rows = stmt
             .query(params![
                 filter.status.map(LetterStatus::as_str),
                 filter.source.map(|s| s.as_str()),
                 filter.team,
                 filter.stage.map(|s| s.as_str()),
+                single_id,
             ])
             .map_err(unavailable)?;
         while let Some(r) = rows.next().map_err(unavailable)? {
@@ -177,7 +184,7 @@ pub(super) fn finish_replay(
     actor: &str,
     replayed: &TaskEnvelope,
 ) -> Result<()> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     let count: Option<u32> = tx
         .query_row(
             "SELECT replay_count FROM dead_letters WHERE id = ?1",
@@ -229,7 +236,7 @@ pub(super) fn finish_replay(
 }
 
 pub(super) fn abandon(conn: &mut Connection, id: Uuid, actor: &str, reason: &str) -> Result<()> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     let changed = tx
         .execute(
             "UPDATE dead_letters SET status = 'dead', claimed_by = NULL, claimed_at = NULL
@@ -244,7 +251,7 @@ pub(super) fn abandon(conn: &mut Connection, id: Uuid, actor: &str, reason: &str
 }
 
 pub(super) fn discard(conn: &mut Connection, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     let changed = tx
         .execute(
             "UPDATE dead_letters SET status = 'discarded' WHERE id = ?1 AND status = 'dead'",

@@ -73,7 +73,7 @@ fn select_runs(
 }
 
 pub(super) fn save_tasks(conn: &mut Connection, tasks: &[TaskRecord]) -> Result<()> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     {
         let mut stmt = tx
             .prepare_cached(

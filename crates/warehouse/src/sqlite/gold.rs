@@ -8,7 +8,7 @@ use dorafleet_core::Metric;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub(super) fn upsert(conn: &mut Connection, records: &[GoldRecord]) -> Result<()> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     {
         let mut stmt = tx
             .prepare_cached(

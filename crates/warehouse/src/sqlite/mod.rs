@@ -90,6 +90,15 @@ impl SqliteWarehouse {
     }
 }
 
+/// A write transaction. IMMEDIATE takes the write lock up front: a deferred
+/// transaction that reads and then writes cannot wait for another process's
+/// write (SQLite answers "database is locked" at once instead of waiting),
+/// so every transaction that writes starts as a writer.
+pub(crate) fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(unavailable)
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),

@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 pub(super) fn upsert(conn: &mut Connection, batch: &SilverBatch) -> Result<()> {
-    let tx = conn.transaction().map_err(unavailable)?;
+    let tx = super::write_tx(conn)?;
     {
         let mut deployment = tx
             .prepare_cached(
