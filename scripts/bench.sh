@@ -3,6 +3,10 @@
 #
 #   scripts/bench.sh            every benchmark
 #   scripts/bench.sh backfill   gold recomputation for 365 days x 20 teams
+#   scripts/bench.sh fleet      no-op tasks end to end through RabbitMQ with 1
+#                               and 2 workers, next to the broker's raw ceiling
+#                               (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/fleet.rs)
+#   scripts/bench.sh replay     archive 10,000 dead letters from RabbitMQ, then replay them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -14,8 +18,25 @@ run_backfill() {
   cargo bench --locked -p dorafleet-coordinator --bench backfill
 }
 
+run_fleet() {
+  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
+    die "the fleet benchmark needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
+  fi
+  ensure_rabbitmq
+  log "fleet: no-op tasks end to end through RabbitMQ (1 and 2 workers) vs the raw broker ceiling"
+  cargo bench --locked -p dorafleet --bench fleet
+}
+
+run_replay() {
+  ensure_rabbitmq
+  log "replay: archive and replay 10,000 dead letters"
+  cargo bench --locked -p dorafleet-coordinator --bench replay
+}
+
 case "$which" in
   backfill) run_backfill ;;
-  all) run_backfill ;;
-  *) die "unknown benchmark '$which' (known: backfill, all)" ;;
+  fleet) run_fleet ;;
+  replay) run_replay ;;
+  all) run_backfill; run_fleet; run_replay ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, all)" ;;
 esac

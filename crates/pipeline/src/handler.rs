@@ -52,3 +52,17 @@ impl Handlers {
         self.by_stage.get(&stage)
     }
 }
+
+/// A handler that succeeds at once, touching no API and no warehouse. It
+/// exists for broker benchmarks (`dorafleet worker --noop`, run by
+/// `scripts/bench.sh fleet`): with it, a task costs only the fleet's own
+/// machinery (delivery, completion event, ack, coordinator bookkeeping).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopHandler;
+
+#[async_trait]
+impl StageHandler for NoopHandler {
+    async fn handle(&self, _task: &TaskEnvelope) -> HandlerOutcome {
+        HandlerOutcome::ok(TaskStats::default())
+    }
+}

@@ -16,6 +16,6 @@ pub mod worker;
 
 pub use aggregate::AggregateHandler;
 pub use extract::ExtractHandler;
-pub use handler::{HandlerOutcome, Handlers, StageHandler};
+pub use handler::{HandlerOutcome, Handlers, NoopHandler, StageHandler};
 pub use normalize::NormalizeHandler;
 pub use worker::{Worker, WorkerOptions};

@@ -6,11 +6,13 @@
 
 use clap::Args;
 use dorafleet_broker::{Broker, Route};
-use dorafleet_core::{RetryPolicy, Source, Stage};
+use dorafleet_core::{Config, RetryPolicy, Source, Stage};
 use dorafleet_pipeline::fleet_budget::WarehouseBudget;
 use dorafleet_pipeline::{
-    AggregateHandler, ExtractHandler, Handlers, NormalizeHandler, Worker, WorkerOptions,
+    AggregateHandler, ExtractHandler, Handlers, NoopHandler, NormalizeHandler, Worker,
+    WorkerOptions,
 };
+use dorafleet_warehouse::Warehouse;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,6 +40,10 @@ pub struct WorkerArgs {
     /// Name recorded in task histories (overrides worker.name; default host-pid).
     #[arg(long)]
     pub name: Option<String>,
+    /// Benchmark mode: every stage's handler succeeds at once without touching
+    /// APIs or the warehouse (`scripts/bench.sh fleet`).
+    #[arg(long, hide = true)]
+    pub noop: bool,
 }
 
 pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -48,26 +54,15 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     let config = Arc::new(config);
     let warehouse = super::fleet::open_warehouse(&config)?;
     let broker: Arc<dyn Broker> = Arc::new(super::fleet::connect_broker(&config).await?);
-    let budget = Arc::new(WarehouseBudget::new(Arc::clone(&warehouse)));
-
-    let mut handlers = Handlers::default();
-    if args.stages.contains(&Stage::Extract) {
-        let mut extract = ExtractHandler::new(Arc::clone(&warehouse));
-        for (client, page_size) in super::source_clients(&config)? {
-            if args.sources.contains(&client.source()) {
-                extract = extract.with_client(client.with_fleet_budget(budget.clone()), page_size);
-            }
-        }
-        handlers = handlers.with(Stage::Extract, Arc::new(extract));
-    }
-    if args.stages.contains(&Stage::Normalize) {
-        let handler = NormalizeHandler::new(Arc::clone(&warehouse), Arc::clone(&config));
-        handlers = handlers.with(Stage::Normalize, Arc::new(handler));
-    }
-    if args.stages.contains(&Stage::Aggregate) {
-        let handler = AggregateHandler::new(Arc::clone(&warehouse), Arc::clone(&config));
-        handlers = handlers.with(Stage::Aggregate, Arc::new(handler));
-    }
+    let handlers = if args.noop {
+        // Every stage succeeds at once; the warehouse stays open (as in a real
+        // worker) but is never written.
+        args.stages.iter().fold(Handlers::default(), |h, &stage| {
+            h.with(stage, Arc::new(NoopHandler))
+        })
+    } else {
+        real_handlers(&config, &warehouse, &args.stages, &args.sources)?
+    };
     let routes = Route::all(&args.stages, &args.sources);
     let name = config.worker.resolved_name();
     let retry: RetryPolicy = config.retry.clone();
@@ -87,4 +82,33 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     broker.close().await?;
     info!(%name, "worker stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The real stage handlers: APIs through the fleet-wide budget, the warehouse.
+fn real_handlers(
+    config: &Arc<Config>,
+    warehouse: &Arc<dyn Warehouse>,
+    stages: &[Stage],
+    sources: &[Source],
+) -> anyhow::Result<Handlers> {
+    let budget = Arc::new(WarehouseBudget::new(Arc::clone(warehouse)));
+    let mut handlers = Handlers::default();
+    if stages.contains(&Stage::Extract) {
+        let mut extract = ExtractHandler::new(Arc::clone(warehouse));
+        for (client, page_size) in super::source_clients(config)? {
+            if sources.contains(&client.source()) {
+                extract = extract.with_client(client.with_fleet_budget(budget.clone()), page_size);
+            }
+        }
+        handlers = handlers.with(Stage::Extract, Arc::new(extract));
+    }
+    if stages.contains(&Stage::Normalize) {
+        let handler = NormalizeHandler::new(Arc::clone(warehouse), Arc::clone(config));
+        handlers = handlers.with(Stage::Normalize, Arc::new(handler));
+    }
+    if stages.contains(&Stage::Aggregate) {
+        let handler = AggregateHandler::new(Arc::clone(warehouse), Arc::clone(config));
+        handlers = handlers.with(Stage::Aggregate, Arc::new(handler));
+    }
+    Ok(handlers)
 }

@@ -73,49 +73,49 @@ pub(super) fn archived(
     filter: &LetterFilter,
 ) -> Result<Vec<ArchivedLetter>> {
     let mut out = Vec::new();
-    {
+    if !filter.ids.is_empty() {
+        // Letters named by id are looked up by key, one by one.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT letter, status, replay_count, archived_at FROM dead_letters WHERE id = ?1",
+            )
+            .map_err(unavailable)?;
+        for id in &filter.ids {
+            let mut rows = stmt.query(params![id.to_string()]).map_err(unavailable)?;
+            if let Some(r) = rows.next().map_err(unavailable)? {
+                let a = archived_row(r)?;
+                if filter.matches(&a.letter, a.status) {
+                    out.push(a);
+                }
+            }
+        }
+        out.sort_by(|a, b| b.letter.last_failed_at.cmp(&a.letter.last_failed_at));
+        if let Some(limit) = filter.limit {
+            out.truncate(limit);
+        }
+    } else {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT letter, status, replay_count, archived_at FROM dead_letters
                  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR source = ?2)
                    AND (?3 IS NULL OR team = ?3) AND (?4 IS NULL OR stage = ?4)
-                   AND (?5 IS NULL OR id = ?5)
                  ORDER BY last_failed_at DESC, id DESC",
             )
             .map_err(unavailable)?;
-        // One id is looked up by key, not by scanning the archive.
-        let single_id = match filter.ids.as_slice() {
-            [id] => Some(id.to_string()),
-            _ => None,
-        };
         let mut rows = stmt
             .query(params![
                 filter.status.map(LetterStatus::as_str),
                 filter.source.map(|s| s.as_str()),
                 filter.team,
                 filter.stage.map(|s| s.as_str()),
-                single_id,
             ])
             .map_err(unavailable)?;
         while let Some(r) = rows.next().map_err(unavailable)? {
-            let letter: DeadLetter =
-                serde_json::from_str(&r.get::<_, String>(0).map_err(unavailable)?)
-                    .map_err(corrupt)?;
-            let status: LetterStatus = r
-                .get::<_, String>(1)
-                .map_err(unavailable)?
-                .parse()
-                .map_err(corrupt)?;
-            if !filter.matches(&letter, status) {
+            let a = archived_row(r)?;
+            if !filter.matches(&a.letter, a.status) {
                 continue;
             }
-            out.push(ArchivedLetter {
-                letter,
-                status,
-                replay_count: r.get(2).map_err(unavailable)?,
-                archived_at: parse_ts(&r.get::<_, String>(3).map_err(unavailable)?)?,
-                audit: Vec::new(),
-            });
+            out.push(a);
             if filter.limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -140,6 +140,21 @@ pub(super) fn archived(
         }
     }
     Ok(out)
+}
+
+fn archived_row(r: &rusqlite::Row<'_>) -> Result<ArchivedLetter> {
+    Ok(ArchivedLetter {
+        letter: serde_json::from_str(&r.get::<_, String>(0).map_err(unavailable)?)
+            .map_err(corrupt)?,
+        status: r
+            .get::<_, String>(1)
+            .map_err(unavailable)?
+            .parse()
+            .map_err(corrupt)?,
+        replay_count: r.get(2).map_err(unavailable)?,
+        archived_at: parse_ts(&r.get::<_, String>(3).map_err(unavailable)?)?,
+        audit: Vec::new(),
+    })
 }
 
 fn one(conn: &mut Connection, id: Uuid) -> Result<Option<ArchivedLetter>> {
