@@ -89,7 +89,7 @@ pub(super) fn archived(
                 }
             }
         }
-        out.sort_by(|a, b| b.letter.last_failed_at.cmp(&a.letter.last_failed_at));
+        out.sort_by_key(|a| std::cmp::Reverse(a.letter.last_failed_at));
         if let Some(limit) = filter.limit {
             out.truncate(limit);
         }
