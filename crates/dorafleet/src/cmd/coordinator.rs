@@ -64,7 +64,7 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
         _ => Plan::Every(Duration::from_secs(args.interval_secs.max(1))),
     };
     let warehouse = super::fleet::open_warehouse(&config)?;
-    let broker: Arc<dyn Broker> = Arc::new(super::fleet::connect_broker(&config).await?);
+    let broker: Arc<dyn Broker> = Arc::new(super::fleet::connect_broker(&config, None).await?);
     let name = args.name.unwrap_or_else(|| config.worker.resolved_name());
     let coordinator = Coordinator::new(
         Arc::clone(&broker),

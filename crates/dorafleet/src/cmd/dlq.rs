@@ -309,7 +309,7 @@ async fn replay_command(
     let broker: Arc<dyn Broker> = if standalone {
         Arc::new(in_process.clone())
     } else {
-        Arc::new(super::fleet::connect_broker(config).await?)
+        Arc::new(super::fleet::connect_broker(config, None).await?)
     };
     let report = replay(
         warehouse.as_ref(),

@@ -8,12 +8,18 @@ use dorafleet_warehouse::Warehouse;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn connect_broker(config: &Config) -> anyhow::Result<RabbitBroker> {
+/// Connect to RabbitMQ. `max_prefetch` caps the configured prefetch: a
+/// worker should not hold more unstarted tasks than it runs at once, or an
+/// idle worker waits while a busy one sits on work.
+pub async fn connect_broker(
+    config: &Config,
+    max_prefetch: Option<u16>,
+) -> anyhow::Result<RabbitBroker> {
     let b = &config.broker;
     let rabbit = RabbitConfig {
         url: b.url.expose().to_owned(),
         prefix: b.prefix.clone(),
-        prefetch: b.prefetch,
+        prefetch: max_prefetch.map_or(b.prefetch, |m| b.prefetch.min(m.max(1))),
         delivery_limit: b.delivery_limit,
         wait_tiers: b
             .wait_tiers_ms

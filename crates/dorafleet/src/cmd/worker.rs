@@ -51,9 +51,12 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     if let Some(name) = args.name {
         config.worker.name = Some(name);
     }
+    let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     let config = Arc::new(config);
     let warehouse = super::fleet::open_warehouse(&config)?;
-    let broker: Arc<dyn Broker> = Arc::new(super::fleet::connect_broker(&config).await?);
+    let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
+    let broker: Arc<dyn Broker> =
+        Arc::new(super::fleet::connect_broker(&config, Some(prefetch)).await?);
     let handlers = if args.noop {
         // Every stage succeeds at once; the warehouse stays open (as in a real
         // worker) but is never written.
@@ -71,7 +74,7 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
         handlers,
         WorkerOptions {
             name: name.clone(),
-            concurrency: args.concurrency.unwrap_or(config.worker.concurrency),
+            concurrency,
             retry,
             drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         },
