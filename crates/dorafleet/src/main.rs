@@ -51,6 +51,8 @@ enum Command {
     Coordinator(cmd::coordinator::CoordinatorArgs),
     /// Run one pipeline run in this process (in-process broker, configured warehouse).
     Standalone(cmd::standalone::StandaloneArgs),
+    /// Runs: list them, or show one's stages, gates and records per layer.
+    Runs(cmd::runs::RunsArgs),
     /// Dead letters: list, show, stats, replay, discard.
     Dlq(cmd::dlq::DlqArgs),
     /// Show gold by day and summarised with DORA performance levels.
@@ -83,6 +85,7 @@ async fn main() -> ExitCode {
         Command::Coordinator(args) => cmd::coordinator::run(config, args).await,
         Command::Metrics(args) => cmd::metrics::run(config, args).await,
         Command::Dlq(args) => cmd::dlq::run(config, args).await,
+        Command::Runs(args) => cmd::runs::run(config, args).await,
         Command::Backfill(args) => cmd::backfill::run(config, args).await,
         Command::Config(args) => cmd::config::run(config, args),
     };

@@ -77,6 +77,14 @@ async fn an_outage_replayed_by_filter_after_the_fault_is_lifted_brings_gold_to_t
         fleet.gold().await.is_empty(),
         "every team has a Jira project: no gold at all"
     );
+    let run_id = fleet.warehouse().runs(1).await.unwrap()[0]
+        .run_id
+        .to_string();
+    let shown = text(&run(&fleet, &["runs", "show", &run_id]).await);
+    assert!(
+        shown.contains("blocked") && shown.contains("closed: a task was dead-lettered"),
+        "{shown}"
+    );
 
     fleet.sim.state().clear_faults();
     let out = run(
@@ -113,6 +121,12 @@ async fn an_outage_replayed_by_filter_after_the_fault_is_lifted_brings_gold_to_t
         assert_eq!(actions, vec!["archived", "replay_claimed", "replayed"]);
         assert_eq!(a.replay_count, 1);
     }
+    let shown = text(&run(&fleet, &["runs", "show", &run_id]).await);
+    assert!(
+        shown.contains("completed") && shown.contains("passed: gold written"),
+        "{shown}"
+    );
+    assert!(!shown.contains("closed"), "{shown}");
     let runs = fleet.warehouse().runs(10).await.unwrap();
     assert_eq!(runs.len(), 1, "the blocked run itself was completed");
     assert_eq!(runs[0].status, dorafleet_warehouse::RunStatus::Completed);

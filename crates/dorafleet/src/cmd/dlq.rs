@@ -49,6 +49,9 @@ enum DlqAction {
         /// Last failure before (YYYY-MM-DD or RFC 3339).
         #[arg(long, value_parser = parse_time)]
         until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only letters of this run.
+        #[arg(long, value_parser = parse_id)]
+        run: Option<uuid::Uuid>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -118,10 +121,12 @@ pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCod
             status,
             since,
             until,
+            run,
             limit,
             format,
         } => {
             let filter = LetterFilter {
+                run_id: run,
                 stage,
                 source,
                 team,

@@ -10,6 +10,7 @@ pub mod dlq_view;
 pub mod dora_table;
 pub mod fleet;
 pub mod metrics;
+pub mod runs;
 pub mod shutdown;
 pub mod sim;
 pub mod standalone;
