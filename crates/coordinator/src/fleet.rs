@@ -7,23 +7,46 @@
 //! unfinished run from its records, publishes what was recorded but never
 //! published, and never republishes finished work. Only the holder of the
 //! `coordinator` lease acts, so starting two is safe: the second waits.
+//!
+//! Events are applied in batches. Every publish waits for RabbitMQ's confirm
+//! and every warehouse write is a transaction, so one event at a time spends
+//! most of its time waiting: a confirm per released task and two commits per
+//! event, one after the other. Instead the coordinator takes the event it
+//! waited for and whatever further events are already delivered (up to
+//! [`EVENT_BATCH`]), applies them all in memory, records every changed and
+//! released task in one transaction, publishes the released tasks with their
+//! confirms overlapping (up to [`PUBLISH_WINDOW`] at once), records them
+//! published, and only then acks the batch. The rules above hold per batch:
+//! if any step fails nothing of the batch is acked, every event comes back,
+//! and the runs it touched are reloaded from their records (their DAGs
+//! rebuilt) before they are used again. Applying an event again is harmless:
+//! an event of a task already final is ignored.
 
 use crate::archive::archive_dead_letters;
 use crate::dag::RunDag;
 use crate::plan::{plan_extract, plan_extract_incremental};
 use crate::progress::RunProgress;
 use chrono::Utc;
-use dorafleet_broker::{Broker, BrokerError, Delivery};
+use dorafleet_broker::{Broker, BrokerError, Delivery, DeliveryStream};
 use dorafleet_core::{Config, Source, TaskEnvelope, TaskEvent, TaskEventKind, Window};
 use dorafleet_warehouse::{RunRecord, RunStatus, TaskRecord, TaskState, Warehouse, WarehouseError};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 const LEASE: &str = "coordinator";
+
+/// Most events applied together. The events stream's prefetch caps it too:
+/// no more than that many are ever delivered unacked.
+const EVENT_BATCH: usize = 64;
+
+/// Most task publishes awaiting their confirms at once.
+const PUBLISH_WINDOW: usize = 64;
 
 /// When the coordinator plans runs.
 #[derive(Debug, Clone)]
@@ -37,7 +60,7 @@ pub enum Plan {
     ResumeOnly,
 }
 
-/// Called after every applied event with the run's progress.
+/// Called with a run's progress after each batch of events that changed it.
 pub type ProgressHook = Arc<dyn Fn(&RunProgress) + Send + Sync>;
 
 #[derive(Clone)]
@@ -90,9 +113,18 @@ struct ActiveRun {
     retries: u64,
     pages: u64,
     records: u64,
+    /// A batch changed it in memory and could not be recorded: reload it
+    /// from the warehouse before using it again.
+    stale: bool,
 }
 
 impl ActiveRun {
+    fn insert_tasks(&mut self, records: impl IntoIterator<Item = TaskRecord>) {
+        for r in records {
+            self.tasks.insert(r.envelope.task_id, r);
+        }
+    }
+
     fn progress(&self) -> RunProgress {
         let count = |state| self.tasks.values().filter(|t| t.state == state).count();
         RunProgress {
@@ -242,7 +274,10 @@ impl Coordinator {
                     }
                 }
                 delivery = events.next() => match delivery {
-                    Some(d) => self.on_event(d, &mut active, on_run_end).await,
+                    Some(d) => {
+                        let batch = take_delivered(d, &mut events).await;
+                        self.on_events(batch, &mut active, on_run_end).await;
+                    }
                     None => return Ok(false),
                 },
             }
@@ -260,20 +295,32 @@ impl Coordinator {
             if record.status != RunStatus::Running {
                 continue;
             }
-            let mut run = self.load_run(record).await?;
-            let unpublished: Vec<TaskRecord> = run
-                .tasks
-                .values()
-                .filter(|t| !t.published)
-                .cloned()
-                .collect();
-            info!(run_id = %run.record.run_id, tasks = run.tasks.len(), unpublished = unpublished.len(), "resuming run");
-            self.publish_recorded(&mut run, unpublished).await?;
+            let mut run = self.restore_run(record).await?;
+            info!(run_id = %run.record.run_id, tasks = run.tasks.len(), "resumed run");
             if !self.finish_if_done(&mut run, on_run_end).await? {
                 active.insert(run.record.run_id, run);
             }
         }
         Ok(active)
+    }
+
+    /// Load a run from its records and publish its tasks that were recorded
+    /// but never published (a coordinator stopped, or a batch failed, between
+    /// recording and publishing them).
+    async fn restore_run(&self, record: RunRecord) -> Result<ActiveRun, CoordinatorError> {
+        let mut run = self.load_run(record).await?;
+        let mut unpublished: Vec<TaskRecord> = run
+            .tasks
+            .values()
+            .filter(|t| !t.published)
+            .cloned()
+            .collect();
+        if !unpublished.is_empty() {
+            info!(run_id = %run.record.run_id, unpublished = unpublished.len(), "publishing recorded tasks");
+            self.publish_recorded(&mut unpublished).await?;
+            run.insert_tasks(unpublished);
+        }
+        Ok(run)
     }
 
     async fn load_run(&self, record: RunRecord) -> Result<ActiveRun, CoordinatorError> {
@@ -288,6 +335,7 @@ impl Coordinator {
             record,
             pages: 0,
             records: 0,
+            stale: false,
         })
     }
 
@@ -341,132 +389,199 @@ impl Coordinator {
             retries: 0,
             pages: 0,
             records: 0,
+            stale: false,
         };
-        let records: Vec<TaskRecord> = tasks.into_iter().map(pending).collect();
+        let mut records: Vec<TaskRecord> = tasks.into_iter().map(pending).collect();
         info!(%run_id, kind, tasks = records.len(), %window, "planned run");
-        self.publish_recorded(&mut run, records).await?;
+        self.warehouse.save_tasks(&records).await?;
+        self.publish_recorded(&mut records).await?;
+        run.insert_tasks(records);
         Ok(Some(run))
     }
 
-    /// Record tasks (unpublished), publish them, then record them published.
-    async fn publish_recorded(
-        &self,
-        run: &mut ActiveRun,
-        mut records: Vec<TaskRecord>,
-    ) -> Result<(), CoordinatorError> {
+    /// Publish tasks already recorded (unpublished), then record them
+    /// published. If a publish fails none is recorded published: those that
+    /// went out are published again later, which is harmless.
+    async fn publish_recorded(&self, records: &mut [TaskRecord]) -> Result<(), CoordinatorError> {
         if records.is_empty() {
             return Ok(());
         }
-        self.warehouse.save_tasks(&records).await?;
-        for r in &mut records {
-            self.broker.publish(&r.envelope).await?;
+        self.publish_all(records).await?;
+        for r in records.iter_mut() {
             r.published = true;
         }
-        self.warehouse.save_tasks(&records).await?;
-        for r in records {
-            run.tasks.insert(r.envelope.task_id, r);
-        }
+        self.warehouse.save_tasks(records).await?;
         Ok(())
     }
 
-    async fn on_event(
+    /// Publish every task, up to [`PUBLISH_WINDOW`] awaiting their confirms
+    /// at once; fails if any publish failed (after all have ended).
+    async fn publish_all(&self, records: &[TaskRecord]) -> Result<(), CoordinatorError> {
+        let mut in_flight = JoinSet::new();
+        let mut failure = None;
+        for r in records {
+            if in_flight.len() == PUBLISH_WINDOW {
+                note_failure(in_flight.join_next().await, &mut failure);
+            }
+            if failure.is_some() {
+                break;
+            }
+            let (broker, task) = (Arc::clone(&self.broker), r.envelope.clone());
+            in_flight.spawn(async move { broker.publish(&task).await });
+        }
+        while let Some(published) = in_flight.join_next().await {
+            note_failure(Some(published), &mut failure);
+        }
+        failure.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    /// Apply a batch of deliveries, then ack them. If the batch cannot be
+    /// applied none is acked: all come back (applying an event again is
+    /// harmless), and the runs they belong to are reloaded before next use.
+    async fn on_events(
         &self,
-        delivery: Delivery,
+        deliveries: Vec<Delivery>,
         active: &mut HashMap<Uuid, ActiveRun>,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
     ) {
-        let event = match serde_json::from_slice::<TaskEvent>(&delivery.body) {
-            Ok(event) => event,
-            Err(e) => {
-                warn!(error = %e, "dropping an unreadable task event");
-                let _ = delivery.ack().await;
-                return;
-            }
-        };
-        match self.apply(&event, active, on_run_end).await {
+        let (events, deliveries) = decode_events(deliveries).await;
+        if events.is_empty() {
+            return;
+        }
+        match self.apply(&events, active, on_run_end).await {
             Ok(()) => {
-                let _ = delivery.ack().await;
+                for delivery in deliveries {
+                    let _ = delivery.ack().await;
+                }
             }
             Err(e) => {
-                // Unacked, the event comes back; applying it again is harmless.
-                warn!(error = %e, task_id = %event.task_id, "could not apply a task event; it will be redelivered");
-                drop(delivery);
+                warn!(error = %e, events = events.len(), first_task_id = %events[0].task_id, "could not apply task events; they will be redelivered");
+                for event in &events {
+                    if let Some(run) = active.get_mut(&event.run_id) {
+                        run.stale = true;
+                    }
+                }
+                drop(deliveries);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
 
+    /// Apply events in memory, record every changed and released task in
+    /// one transaction, publish the released tasks and record them
+    /// published, then report progress and close the runs that ended.
     async fn apply(
         &self,
-        event: &TaskEvent,
+        events: &[TaskEvent],
         active: &mut HashMap<Uuid, ActiveRun>,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
     ) -> Result<(), CoordinatorError> {
-        let mut run = match active.remove(&event.run_id) {
-            Some(run) => run,
-            // A run this coordinator does not follow: finished (a replayed
-            // dead letter reopens it) or unknown (nothing to do).
-            None => match self.warehouse.run(event.run_id).await? {
-                Some(record) if record.status != RunStatus::Completed => {
-                    self.load_run(record).await?
-                }
-                _ => return Ok(()),
-            },
-        };
-        let result = self.apply_to(event, &mut run).await;
-        if result.is_ok() && self.finish_if_done(&mut run, on_run_end).await? {
-            return Ok(());
+        let runs = self.prepare_runs(events, active).await?;
+        let mut changes = Changes::default();
+        for event in events {
+            if let Some(run) = active.get_mut(&event.run_id) {
+                apply_to(event, run, &mut changes);
+            }
         }
-        active.insert(event.run_id, run);
-        result
+        self.persist(&changes, active).await?;
+        for run_id in runs {
+            let Some(mut run) = active.remove(&run_id) else {
+                continue;
+            };
+            if let (Some(progress), true) = (&self.options.progress, changes.changed(run_id)) {
+                progress(&run.progress());
+            }
+            let finished = self.finish_if_done(&mut run, on_run_end).await;
+            if !matches!(finished, Ok(true)) {
+                active.insert(run_id, run);
+            }
+            finished?;
+        }
+        Ok(())
     }
 
-    async fn apply_to(
+    /// Have in memory, as recorded, every run the events belong to that is
+    /// not finished, and return their ids. Before anything of the batch is
+    /// applied, a run is reloaded if it is stale or an event's task is final
+    /// in memory: a dead-letter replay may have reopened it since.
+    async fn prepare_runs(
         &self,
-        event: &TaskEvent,
-        run: &mut ActiveRun,
-    ) -> Result<(), CoordinatorError> {
-        let final_in_memory = run.tasks.get(&event.task_id).map(|t| t.state.is_final());
-        if final_in_memory == Some(true) {
-            // Maybe replayed from the dead-letter archive since: the stored
-            // record says so. Reload the run to pick that up.
-            let record = run.record.clone();
-            *run = self.load_run(record).await?;
-        }
-        let Some(record) = run.tasks.get(&event.task_id) else {
-            return Ok(());
-        };
-        if record.state.is_final() {
-            return Ok(());
-        }
-        if run.record.status != RunStatus::Running {
-            info!(run_id = %run.record.run_id, "a replayed task reopened the run");
-            run.record.status = RunStatus::Running;
-            run.record.updated_at = Utc::now();
-            self.warehouse.save_run(&run.record).await?;
-        }
-        let mut updated = record.clone();
-        updated.state = match event.kind {
-            TaskEventKind::Done => TaskState::Done,
-            TaskEventKind::Dead { .. } => TaskState::Dead,
-            TaskEventKind::Retrying { .. } => {
-                run.retries += 1;
-                TaskState::Retrying
+        events: &[TaskEvent],
+        active: &mut HashMap<Uuid, ActiveRun>,
+    ) -> Result<Vec<Uuid>, CoordinatorError> {
+        let mut runs = Vec::new();
+        let mut loaded = HashSet::new();
+        let mut ignored = HashSet::new();
+        for event in events {
+            let run_id = event.run_id;
+            if ignored.contains(&run_id) {
+                continue;
             }
-        };
-        if event.stage == dorafleet_core::Stage::Extract {
-            run.pages += event.stats.pages;
-            run.records += event.stats.records;
+            if let Entry::Vacant(slot) = active.entry(run_id) {
+                let Some(run) = self.unfinished_run(run_id).await? else {
+                    ignored.insert(run_id);
+                    continue;
+                };
+                slot.insert(run);
+                loaded.insert(run_id);
+            }
+            let Some(run) = active.get_mut(&run_id) else {
+                continue;
+            };
+            let final_in_memory = run
+                .tasks
+                .get(&event.task_id)
+                .is_some_and(|t| t.state.is_final());
+            if (run.stale || final_in_memory) && loaded.insert(run_id) {
+                let reloaded = self.restore_run(run.record.clone()).await?;
+                *run = ActiveRun {
+                    pages: run.pages,
+                    records: run.records,
+                    ..reloaded
+                };
+            }
+            if !runs.contains(&run_id) {
+                runs.push(run_id);
+            }
         }
-        updated.worker = Some(event.worker.clone());
-        updated.attempts = event.attempt;
-        updated.updated_at = Utc::now();
-        let next: Vec<TaskRecord> = run.dag.on_event(event).into_iter().map(pending).collect();
-        self.warehouse.save_tasks(&[updated.clone()]).await?;
-        run.tasks.insert(updated.envelope.task_id, updated);
-        self.publish_recorded(run, next).await?;
-        if let Some(progress) = &self.options.progress {
-            progress(&run.progress());
+        Ok(runs)
+    }
+
+    /// A run this coordinator does not follow, if it is unfinished: the
+    /// event of a replayed dead letter reopens a finished (blocked) run. An
+    /// unknown or completed run has nothing left to do.
+    async fn unfinished_run(&self, run_id: Uuid) -> Result<Option<ActiveRun>, CoordinatorError> {
+        match self.warehouse.run(run_id).await? {
+            Some(record) if record.status != RunStatus::Completed => {
+                Ok(Some(self.restore_run(record).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Record what a batch changed: reopened runs, then every changed and
+    /// released task in one transaction; then publish the released tasks.
+    async fn persist(
+        &self,
+        changes: &Changes,
+        active: &mut HashMap<Uuid, ActiveRun>,
+    ) -> Result<(), CoordinatorError> {
+        for run_id in &changes.reopened {
+            if let Some(run) = active.get(run_id) {
+                self.warehouse.save_run(&run.record).await?;
+            }
+        }
+        let changed = task_records(active, changes.updated.iter().chain(&changes.released));
+        if changed.is_empty() {
+            return Ok(());
+        }
+        self.warehouse.save_tasks(&changed).await?;
+        let mut released = task_records(active, changes.released.iter());
+        self.publish_recorded(&mut released).await?;
+        for r in released {
+            if let Some(run) = active.get_mut(&r.envelope.run_id) {
+                run.insert_tasks([r]);
+            }
         }
         Ok(())
     }
@@ -511,6 +626,122 @@ impl Coordinator {
         on_run_end(&outcome);
         Ok(true)
     }
+}
+
+/// What applying a batch's events changed in memory, to be recorded.
+#[derive(Debug, Default)]
+struct Changes {
+    /// Tasks with a new state, as (run, task).
+    updated: BTreeSet<(Uuid, Uuid)>,
+    /// Tasks the DAG released, pending and not yet published, as (run, task).
+    released: Vec<(Uuid, Uuid)>,
+    /// Runs a replayed task reopened.
+    reopened: BTreeSet<Uuid>,
+}
+
+impl Changes {
+    fn changed(&self, run_id: Uuid) -> bool {
+        self.updated.iter().any(|(run, _)| *run == run_id)
+    }
+}
+
+/// Apply one event to its run in memory: the task's new state, and the
+/// tasks the DAG releases because of it (pending, unpublished). An event of
+/// an unknown task, or of a task already final, changes nothing.
+fn apply_to(event: &TaskEvent, run: &mut ActiveRun, changes: &mut Changes) {
+    let run_id = run.record.run_id;
+    if run
+        .tasks
+        .get(&event.task_id)
+        .is_none_or(|t| t.state.is_final())
+    {
+        return;
+    }
+    if run.record.status != RunStatus::Running {
+        info!(%run_id, "a replayed task reopened the run");
+        run.record.status = RunStatus::Running;
+        run.record.updated_at = Utc::now();
+        changes.reopened.insert(run_id);
+    }
+    let state = match event.kind {
+        TaskEventKind::Done => TaskState::Done,
+        TaskEventKind::Dead { .. } => TaskState::Dead,
+        TaskEventKind::Retrying { .. } => {
+            run.retries += 1;
+            TaskState::Retrying
+        }
+    };
+    if event.stage == dorafleet_core::Stage::Extract {
+        run.pages += event.stats.pages;
+        run.records += event.stats.records;
+    }
+    if let Some(record) = run.tasks.get_mut(&event.task_id) {
+        record.state = state;
+        record.worker = Some(event.worker.clone());
+        record.attempts = event.attempt;
+        record.updated_at = Utc::now();
+    }
+    changes.updated.insert((run_id, event.task_id));
+    for task in run.dag.on_event(event) {
+        changes.released.push((run_id, task.task_id));
+        run.insert_tasks([pending(task)]);
+    }
+}
+
+/// `first` and the deliveries already waiting behind it, up to
+/// [`EVENT_BATCH`] in all, without waiting for more.
+async fn take_delivered(first: Delivery, events: &mut Box<dyn DeliveryStream>) -> Vec<Delivery> {
+    let mut batch = vec![first];
+    while batch.len() < EVENT_BATCH {
+        match tokio::time::timeout(Duration::ZERO, events.next()).await {
+            Ok(Some(delivery)) => batch.push(delivery),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// The events of the readable deliveries, with those deliveries; an
+/// unreadable one is acked and dropped.
+async fn decode_events(deliveries: Vec<Delivery>) -> (Vec<TaskEvent>, Vec<Delivery>) {
+    let mut events = Vec::with_capacity(deliveries.len());
+    let mut readable = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        match serde_json::from_slice::<TaskEvent>(&delivery.body) {
+            Ok(event) => {
+                events.push(event);
+                readable.push(delivery);
+            }
+            Err(e) => {
+                warn!(error = %e, "dropping an unreadable task event");
+                let _ = delivery.ack().await;
+            }
+        }
+    }
+    (events, readable)
+}
+
+/// Keep the first failure of a spawned publish.
+fn note_failure(
+    published: Option<Result<Result<(), BrokerError>, tokio::task::JoinError>>,
+    failure: &mut Option<BrokerError>,
+) {
+    let error = match published {
+        None | Some(Ok(Ok(()))) => return,
+        Some(Ok(Err(e))) => e,
+        Some(Err(join)) => BrokerError::Unavailable(format!("publishing a task failed: {join}")),
+    };
+    failure.get_or_insert(error);
+}
+
+/// Copies of the records of `tasks`, given as (run, task).
+fn task_records<'a>(
+    active: &HashMap<Uuid, ActiveRun>,
+    tasks: impl Iterator<Item = &'a (Uuid, Uuid)>,
+) -> Vec<TaskRecord> {
+    tasks
+        .filter_map(|(run, task)| active.get(run)?.tasks.get(task).cloned())
+        .collect()
 }
 
 fn pending(envelope: TaskEnvelope) -> TaskRecord {

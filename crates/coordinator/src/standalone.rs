@@ -8,9 +8,7 @@ use crate::fleet::{Coordinator, CoordinatorOptions, Plan};
 use crate::progress::RunProgress;
 use dorafleet_broker::{Broker, BrokerError, DEAD_LETTER_QUEUE, InProcessBroker, Route};
 use dorafleet_core::{Config, DeadLetter, Source, Stage, Window};
-use dorafleet_pipeline::{
-    AggregateHandler, ExtractHandler, Handlers, NormalizeHandler, Worker, WorkerOptions,
-};
+use dorafleet_pipeline::{Handlers, Worker, WorkerOptions};
 use dorafleet_sources::SourceClient;
 use dorafleet_warehouse::{
     GoldFilter, LetterFilter, NormalizeCounts, TaskState, Warehouse, WarehouseError,
@@ -201,26 +199,7 @@ fn spawn_worker(
     options: &StandaloneOptions,
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<Result<(), BrokerError>> {
-    let mut extract = ExtractHandler::new(Arc::clone(warehouse));
-    for (client, page_size) in clients {
-        extract = extract.with_client(client.clone(), *page_size);
-    }
-    let handlers = Handlers::default()
-        .with(Stage::Extract, Arc::new(extract))
-        .with(
-            Stage::Normalize,
-            Arc::new(NormalizeHandler::new(
-                Arc::clone(warehouse),
-                Arc::clone(config),
-            )),
-        )
-        .with(
-            Stage::Aggregate,
-            Arc::new(AggregateHandler::new(
-                Arc::clone(warehouse),
-                Arc::clone(config),
-            )),
-        );
+    let handlers = Handlers::pipeline(&Stage::ALL, warehouse, config, clients.iter().cloned());
     let worker = Worker::new(
         Arc::clone(broker),
         handlers,

@@ -8,9 +8,7 @@ use common::{clients, config, differences, gold, sim, warehouse, window};
 use dorafleet_broker::{Broker, InProcessBroker, Route};
 use dorafleet_coordinator::{Coordinator, CoordinatorOptions, Plan, RunOutcome};
 use dorafleet_core::{Config, Source, Stage};
-use dorafleet_pipeline::{
-    AggregateHandler, ExtractHandler, Handlers, NormalizeHandler, Worker, WorkerOptions,
-};
+use dorafleet_pipeline::{Handlers, Worker, WorkerOptions};
 use dorafleet_warehouse::{RunStatus, TaskState, Warehouse};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,27 +21,8 @@ fn start_worker(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let mut extract = ExtractHandler::new(Arc::clone(warehouse));
-    for (client, page_size) in clients(config) {
-        extract = extract.with_client(client, page_size);
-    }
     let config = Arc::new(config.clone());
-    let handlers = Handlers::default()
-        .with(Stage::Extract, Arc::new(extract))
-        .with(
-            Stage::Normalize,
-            Arc::new(NormalizeHandler::new(
-                Arc::clone(warehouse),
-                Arc::clone(&config),
-            )),
-        )
-        .with(
-            Stage::Aggregate,
-            Arc::new(AggregateHandler::new(
-                Arc::clone(warehouse),
-                Arc::clone(&config),
-            )),
-        );
+    let handlers = Handlers::pipeline(&Stage::ALL, warehouse, &config, clients(&config));
     let worker = Worker::new(
         Arc::clone(broker),
         handlers,

@@ -51,6 +51,34 @@ impl Handlers {
     pub fn get(&self, stage: Stage) -> Option<&Arc<dyn StageHandler>> {
         self.by_stage.get(&stage)
     }
+
+    /// The real handlers of `stages`: extract through `clients` (each with
+    /// its page size), normalize and aggregate under `config`, all writing
+    /// to `warehouse`. What every worker — fleet or standalone — runs.
+    pub fn pipeline(
+        stages: &[Stage],
+        warehouse: &Arc<dyn dorafleet_warehouse::Warehouse>,
+        config: &Arc<dorafleet_core::Config>,
+        clients: impl IntoIterator<Item = (dorafleet_sources::SourceClient, u32)>,
+    ) -> Self {
+        let mut handlers = Handlers::default();
+        if stages.contains(&Stage::Extract) {
+            let mut extract = crate::ExtractHandler::new(Arc::clone(warehouse));
+            for (client, page_size) in clients {
+                extract = extract.with_client(client, page_size);
+            }
+            handlers = handlers.with(Stage::Extract, Arc::new(extract));
+        }
+        if stages.contains(&Stage::Normalize) {
+            let handler = crate::NormalizeHandler::new(Arc::clone(warehouse), Arc::clone(config));
+            handlers = handlers.with(Stage::Normalize, Arc::new(handler));
+        }
+        if stages.contains(&Stage::Aggregate) {
+            let handler = crate::AggregateHandler::new(Arc::clone(warehouse), Arc::clone(config));
+            handlers = handlers.with(Stage::Aggregate, Arc::new(handler));
+        }
+        handlers
+    }
 }
 
 /// A handler that succeeds at once, touching no API and no warehouse. It

@@ -8,10 +8,7 @@ use clap::Args;
 use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{Config, RetryPolicy, Source, Stage};
 use dorafleet_pipeline::fleet_budget::WarehouseBudget;
-use dorafleet_pipeline::{
-    AggregateHandler, ExtractHandler, Handlers, NoopHandler, NormalizeHandler, Worker,
-    WorkerOptions,
-};
+use dorafleet_pipeline::{Handlers, NoopHandler, Worker, WorkerOptions};
 use dorafleet_warehouse::Warehouse;
 use std::path::Path;
 use std::process::ExitCode;
@@ -95,23 +92,9 @@ fn real_handlers(
     sources: &[Source],
 ) -> anyhow::Result<Handlers> {
     let budget = Arc::new(WarehouseBudget::new(Arc::clone(warehouse)));
-    let mut handlers = Handlers::default();
-    if stages.contains(&Stage::Extract) {
-        let mut extract = ExtractHandler::new(Arc::clone(warehouse));
-        for (client, page_size) in super::source_clients(config)? {
-            if sources.contains(&client.source()) {
-                extract = extract.with_client(client.with_fleet_budget(budget.clone()), page_size);
-            }
-        }
-        handlers = handlers.with(Stage::Extract, Arc::new(extract));
-    }
-    if stages.contains(&Stage::Normalize) {
-        let handler = NormalizeHandler::new(Arc::clone(warehouse), Arc::clone(config));
-        handlers = handlers.with(Stage::Normalize, Arc::new(handler));
-    }
-    if stages.contains(&Stage::Aggregate) {
-        let handler = AggregateHandler::new(Arc::clone(warehouse), Arc::clone(config));
-        handlers = handlers.with(Stage::Aggregate, Arc::new(handler));
-    }
-    Ok(handlers)
+    let clients = super::source_clients(config)?
+        .into_iter()
+        .filter(|(client, _)| sources.contains(&client.source()))
+        .map(|(client, page_size)| (client.with_fleet_budget(budget.clone()), page_size));
+    Ok(Handlers::pipeline(stages, warehouse, config, clients))
 }
