@@ -351,6 +351,7 @@ pub async fn events_round_trip_as_json(broker: Arc<dyn Broker>) {
         source: t.source,
         scope: t.scope.clone(),
         attempt: 2,
+        replay: 0,
         worker: "contract".into(),
         at: Utc::now(),
         stats: TaskStats {

@@ -190,6 +190,7 @@ mod tests {
             source: task.source,
             scope: task.scope.clone(),
             attempt: 1,
+            replay: 0,
             worker: "w".into(),
             at: Utc::now(),
             stats: TaskStats::default(),

@@ -488,6 +488,11 @@ impl Coordinator {
             let Some(mut run) = active.remove(&run_id) else {
                 continue;
             };
+            if !changes.changed(run_id) && run.record.status != RunStatus::Running {
+                // A late event of a finished run changed nothing: it stays
+                // finished, without being closed (and announced) again.
+                continue;
+            }
             if let (Some(progress), true) = (&self.options.progress, changes.changed(run_id)) {
                 progress(&run.progress());
             }
@@ -646,14 +651,15 @@ impl Changes {
 }
 
 /// Apply one event to its run in memory: the task's new state, and the
-/// tasks the DAG releases because of it (pending, unpublished). An event of
-/// an unknown task, or of a task already final, changes nothing.
+/// tasks the DAG releases because of it (pending, unpublished).
 fn apply_to(event: &TaskEvent, run: &mut ActiveRun, changes: &mut Changes) {
     let run_id = run.record.run_id;
+    // Final tasks and events from before a replay (an older generation,
+    // delivered late) change nothing.
     if run
         .tasks
         .get(&event.task_id)
-        .is_none_or(|t| t.state.is_final())
+        .is_none_or(|t| t.state.is_final() || event.replay < t.envelope.replay)
     {
         return;
     }

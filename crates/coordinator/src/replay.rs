@@ -42,11 +42,13 @@ pub enum ReplayError {
     },
 }
 
-/// The task a letter replays as: same identity, attempt 1 of a fresh budget.
+/// The task a letter replays as: same identity, attempt 1 of a fresh
+/// budget, one replay generation later.
 pub fn replay_envelope(letter: &ArchivedLetter) -> Option<TaskEnvelope> {
     let mut task = letter.letter.envelope.clone()?;
     task.attempt = 1;
     task.history.clear();
+    task.replay += 1;
     Some(task)
 }
 

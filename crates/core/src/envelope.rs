@@ -39,6 +39,15 @@ pub struct TaskEnvelope {
     /// Earlier failed attempts of this task, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AttemptRecord>,
+    /// How many times the task was replayed from the dead-letter archive.
+    /// Events carry it, so an event of the attempt before a replay (delivered
+    /// late) cannot overwrite the replayed task's state.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replay: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One failed attempt: when, where, and why.
@@ -97,6 +106,7 @@ impl TaskEnvelope {
             max_attempts: max_attempts.max(1),
             created_at: Utc::now(),
             history: Vec::new(),
+            replay: 0,
         }
     }
 

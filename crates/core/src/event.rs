@@ -52,6 +52,9 @@ pub struct TaskEvent {
     pub source: Option<Source>,
     pub scope: Scope,
     pub attempt: u32,
+    /// The task's replay generation (see `TaskEnvelope::replay`).
+    #[serde(default)]
+    pub replay: u32,
     pub worker: String,
     pub at: DateTime<Utc>,
     pub stats: TaskStats,

@@ -207,6 +207,7 @@ impl Worker {
             source: task.source,
             scope: task.scope.clone(),
             attempt: task.attempt,
+            replay: task.replay,
             worker: self.options.name.clone(),
             at: Utc::now(),
             stats,
