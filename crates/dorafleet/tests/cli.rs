@@ -32,6 +32,10 @@ fn the_demo_extracts_every_source_and_bronze_matches_what_the_simulator_served()
     }
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
     assert!(stdout.contains("dead 0, unfinished 0"), "{stdout}");
+    assert!(
+        stdout.contains("schema: 0 records rejected; no unknown fields"),
+        "the simulator sends only fields the real APIs send:\n{stdout}"
+    );
     assert!(db.exists());
 }
 

@@ -85,6 +85,10 @@ async fn an_outage_replayed_by_filter_after_the_fault_is_lifted_brings_gold_to_t
         shown.contains("blocked") && shown.contains("closed: a task was dead-lettered"),
         "{shown}"
     );
+    assert!(
+        shown.contains("  schema  0 records rejected; no unknown fields"),
+        "{shown}"
+    );
 
     fleet.sim.state().clear_faults();
     let out = run(

@@ -63,7 +63,8 @@ impl Handlers {
     ) -> Self {
         let mut handlers = Handlers::default();
         if stages.contains(&Stage::Extract) {
-            let mut extract = crate::ExtractHandler::new(Arc::clone(warehouse));
+            let mut extract = crate::ExtractHandler::new(Arc::clone(warehouse))
+                .with_max_rejected_ratio(config.quality.max_rejected_ratio);
             for (client, page_size) in clients {
                 extract = extract.with_client(client, page_size);
             }

@@ -22,7 +22,7 @@ mod state;
 mod truth;
 
 pub use endpoint::Endpoint;
-pub use faults::{FaultKind, FaultRule, FaultSpecError, Trigger};
+pub use faults::{FaultKind, FaultRule, FaultSpecError, Trigger, drift_selects};
 pub use generate::generate;
 pub use model::{
     BOT_LOGIN_SUFFIX, BuildResult, Commit, DeployMechanism, DeploymentStatus, GithubDeployment,

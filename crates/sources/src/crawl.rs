@@ -6,15 +6,17 @@
 //! requests between pages and a retried task resumes where it stopped.
 
 use crate::page::{FetchedPage, PageRequest};
+use crate::validate::{self, Checked, PageQuality};
 use crate::{github, jenkins, jira};
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Scope, Source, TaskError, Window};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// What one page contributes to a crawl.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CrawlStep {
-    /// Items in this page's list.
+    /// Items in this page's list, valid or not (bronze keeps them all).
     pub records: u64,
     /// The next page of this list and/or child requests (e.g. a PR's commits).
     pub follow_ups: Vec<PageRequest>,
@@ -22,6 +24,10 @@ pub struct CrawlStep {
     /// high-watermark. `None` for child lists (commits, statuses) and empty
     /// pages.
     pub newest_seen: Option<DateTime<Utc>>,
+    /// Which records validation rejected and which unknown fields they
+    /// carried. Stop conditions, follow-ups and `newest_seen` come from the
+    /// valid records only.
+    pub quality: PageQuality,
 }
 
 /// The first requests of an extract task for `scope.target` in `window`.
@@ -52,9 +58,11 @@ pub fn start_requests(
     }
 }
 
-/// Reads a fetched page: how many records it holds and which requests follow.
-/// An undecodable body or a missing required field is a permanent failure:
-/// retrying would fetch the same payload again.
+/// Reads a fetched page: how many records it holds, which of them are valid
+/// (see [`validate`](crate::validate)) and which requests follow. A record
+/// missing a required field is rejected, not fatal; a body that is not the
+/// expected shape at all is a permanent failure: retrying would fetch the
+/// same payload again.
 pub fn next_steps(
     source: Source,
     page: &FetchedPage,
@@ -73,18 +81,27 @@ pub fn next_steps(
     }
 }
 
-/// Decodes a page body, naming the page in the error.
-pub(crate) fn decode<T: DeserializeOwned>(
+/// Parses a page body as JSON, naming the page in the error.
+pub(crate) fn parse_body(source: Source, page: &FetchedPage) -> Result<Value, TaskError> {
+    validate::parse_body(&page.body).map_err(|e| page_error(source, page, &e.to_string()))
+}
+
+/// Validates a parsed page body record by record, naming the page in the error.
+pub(crate) fn checked<T: DeserializeOwned>(
     source: Source,
     page: &FetchedPage,
-) -> Result<T, TaskError> {
-    serde_json::from_str(&page.body).map_err(|e| {
-        page_error(
-            source,
-            page,
-            &format!("body does not match the expected schema: {e}"),
-        )
-    })
+    body: &Value,
+) -> Result<Checked<T>, TaskError> {
+    validate::check_value(&page.request.endpoint, body)
+        .map_err(|e| page_error(source, page, &e.to_string()))
+}
+
+/// [`parse_body`] then [`checked`].
+pub(crate) fn decode_checked<T: DeserializeOwned>(
+    source: Source,
+    page: &FetchedPage,
+) -> Result<Checked<T>, TaskError> {
+    checked(source, page, &parse_body(source, page)?)
 }
 
 /// A permanent error that names the source, endpoint, page and URL.

@@ -19,9 +19,11 @@ pub mod server_limits;
 pub mod timestamps;
 mod token;
 mod urls;
+pub mod validate;
 
 pub use budget::FleetBudget;
 pub use client::{ClientStats, SourceClient, SourceError};
 pub use crawl::{CrawlStep, next_steps, start_requests};
 pub use page::{FetchedPage, PageRequest, endpoint};
 pub use urls::UrlError;
+pub use validate::{PageQuality, Rejection, validate_page};

@@ -195,7 +195,7 @@ fn child_lists_are_walked_to_their_end_without_moving_the_watermark() {
 }
 
 #[test]
-fn an_undecodable_or_drifted_page_is_permanent_and_named() {
+fn an_undecodable_page_is_permanent_and_named() {
     let request = PageRequest::new(endpoint::PULLS, "/repos/acme/ledger/pulls?per_page=5", 3);
     let mut truncated = page(request.clone(), json!([]), None);
     truncated.body = "[{\"number\": 1, ".into();
@@ -203,10 +203,68 @@ fn an_undecodable_or_drifted_page_is_permanent_and_named() {
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert!(err.message().contains("github pulls page 3"), "{err}");
 
-    let drifted = json!([{"number": 1, "created_at": "2024-03-01T00:00:00Z", "last_updated": "2024-03-01T00:00:00Z"}]);
-    let err = next_steps(Source::Github, &page(request, drifted, None), &window(), 5).unwrap_err();
+    let not_a_list = page(request, json!({"message": "Not Found"}), None);
+    let err = next_steps(Source::Github, &not_a_list, &window(), 5).unwrap_err();
     assert_eq!(err.class(), ErrorClass::Permanent);
-    assert!(err.message().contains("updated_at"), "{err}");
+    assert!(err.message().contains("JSON array"), "{err}");
+}
+
+#[test]
+fn a_drifted_record_is_rejected_with_its_reason_and_the_valid_ones_drive_the_crawl() {
+    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/ledger/pulls?per_page=3", 1);
+    // The drifted record is the page's oldest and lies before the window: it
+    // must not stop the walk, nor add a follow-up.
+    let drifted = json!({"number": 9, "created_at": "2024-01-01T00:00:00Z",
+        "last_updated": "2024-01-01T00:00:00Z", "merged_at": "2024-03-05T00:00:00Z"});
+    let body = json!([
+        pr(12, "2024-03-06T00:00:00Z", Some("2024-03-05T00:00:00Z")),
+        pr(11, "2024-03-04T00:00:00Z", None),
+        drifted,
+    ]);
+    let step = next_steps(
+        Source::Github,
+        &page(request, body, Some("/next")),
+        &window(),
+        3,
+    )
+    .unwrap();
+    assert_eq!(step.records, 3, "bronze keeps every record");
+    assert_eq!(step.quality.records, 3);
+    assert_eq!(step.quality.rejected.len(), 1);
+    assert_eq!(
+        step.quality.rejected[0].to_string(),
+        "record 2 (9): missing `updated_at`"
+    );
+    assert_eq!(step.quality.unknown_fields["last_updated"], 1);
+    assert_eq!(step.quality.unknown_fields["unknown_field"], 2);
+    assert_eq!(step.newest_seen, Some(utc("2024-03-06T00:00:00Z")));
+    let endpoints: Vec<&str> = step
+        .follow_ups
+        .iter()
+        .map(|r| r.endpoint.as_str())
+        .collect();
+    assert_eq!(
+        endpoints,
+        [endpoint::PULLS, endpoint::PULL_COMMITS],
+        "next page, then the commits of the valid merged PR only"
+    );
+    assert!(step.follow_ups[1].url.contains("/pulls/12/commits"));
+
+    // A page whose every record is rejected does not end the list.
+    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/ledger/pulls?per_page=1", 2);
+    let all_bad = json!([{"number": 3, "created_at": "2024-03-02T00:00:00Z"}]);
+    let step = next_steps(
+        Source::Github,
+        &page(request, all_bad, Some("/next")),
+        &window(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(step.quality.rejected.len(), 1);
+    assert_eq!(
+        step.follow_ups,
+        vec![PageRequest::new(endpoint::PULLS, "/next", 3)]
+    );
 }
 
 #[test]
@@ -366,5 +424,58 @@ fn a_page_request_survives_a_checkpoint_round_trip() {
     assert_eq!(
         serde_json::from_str::<PageRequest>(&stored).unwrap(),
         request
+    );
+}
+
+#[test]
+fn a_jenkins_page_full_of_records_goes_on_even_when_some_are_rejected() {
+    let first = start_requests(Source::Jenkins, &scope("deploy-ledger"), &window(), 2).remove(0);
+    let in_window = utc("2024-03-05T00:00:00Z").timestamp_millis();
+    let mut drifted = build(11, in_window);
+    let ts = drifted
+        .as_object_mut()
+        .unwrap()
+        .remove("timestamp")
+        .unwrap();
+    drifted["startedAt"] = ts;
+    let body = json!({"allBuilds": [build(12, in_window + 1), drifted]});
+    let step = next_steps(Source::Jenkins, &page(first, body, None), &window(), 2).unwrap();
+    assert_eq!(step.records, 2);
+    assert_eq!(
+        step.quality.rejected[0].to_string(),
+        "record 1 (11): missing `timestamp`"
+    );
+    assert_eq!(step.quality.unknown_fields["startedAt"], 1);
+    assert_eq!(
+        step.follow_ups.len(),
+        1,
+        "two records on a page of two: full"
+    );
+}
+
+#[test]
+fn a_jira_page_with_a_renamed_field_keeps_its_cursor_and_rejects_the_issue() {
+    let request = start_requests(Source::Jira, &scope("OPS"), &window(), 2).remove(0);
+    let mut drifted = issue("OPS-2", "2024-03-04T10:00:00.000+0000");
+    let fields = drifted["fields"].as_object_mut().unwrap();
+    let created = fields.remove("created").unwrap();
+    fields.insert("createdDate".into(), created);
+    let body = json!({"issues": [issue("OPS-1", "2024-03-03T10:00:00.000+0000"), drifted],
+        "nextPageToken": "tok", "isLast": false});
+    let step = next_steps(Source::Jira, &page(request, body, None), &window(), 2).unwrap();
+    assert_eq!(step.records, 2);
+    assert_eq!(
+        step.quality.rejected[0].to_string(),
+        "record 1 (OPS-2): missing `fields.created`"
+    );
+    assert_eq!(
+        step.quality.unknown_fields,
+        [("createdDate".to_owned(), 1)].into()
+    );
+    assert_eq!(step.newest_seen, Some(utc("2024-03-03T10:00:00Z")));
+    assert_eq!(step.follow_ups.len(), 1);
+    assert_eq!(
+        query(&step.follow_ups[0].url, "nextPageToken").as_deref(),
+        Some("tok")
     );
 }

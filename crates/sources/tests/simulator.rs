@@ -47,6 +47,9 @@ struct Crawled {
     pages: u64,
     records_by_endpoint: BTreeMap<String, u64>,
     newest_seen: Option<DateTime<Utc>>,
+    /// Records validation rejected, with their reasons, page by page.
+    rejected: Vec<(u32, String)>,
+    unknown_fields: BTreeMap<String, u64>,
 }
 
 impl Crawled {
@@ -79,6 +82,14 @@ async fn crawl(
             .entry(request.endpoint.clone())
             .or_default() += step.records;
         crawled.newest_seen = crawled.newest_seen.max(step.newest_seen);
+        for rejection in &step.quality.rejected {
+            crawled
+                .rejected
+                .push((request.page_no, rejection.to_string()));
+        }
+        for (name, n) in &step.quality.unknown_fields {
+            *crawled.unknown_fields.entry(name.clone()).or_default() += n;
+        }
         queue.extend(step.follow_ups);
     }
     Ok(crawled)
@@ -377,20 +388,33 @@ async fn the_removed_jira_search_is_permanent() {
 }
 
 #[tokio::test]
-async fn a_renamed_field_stops_the_crawl_as_permanent() {
+async fn a_renamed_field_rejects_the_records_of_the_drifted_page_and_the_crawl_goes_on() {
     let sim = start_sim(1).await;
     sim.state().set_faults(vec![
         "jira/search:drift=updated->lastUpdated#1".parse().unwrap(),
     ]);
     let jira = client(&sim, Source::Jira, 1000);
-    let err = crawl(
+    let crawled = crawl(
         &jira,
         &scopes(&sim, Source::Jira)[0],
         &whole_range(&sim),
         u64::MAX,
     )
     .await
-    .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
-    assert!(err.message().contains("updated"), "{err}");
+    .unwrap();
+    let first_page = crawled.records().min(PAGE_SIZE.into());
+    assert!(crawled.pages > 1, "{crawled:?}");
+    assert_eq!(crawled.rejected.len() as u64, first_page, "{crawled:?}");
+    assert!(
+        crawled
+            .rejected
+            .iter()
+            .all(|(page, reason)| *page == 1 && reason.ends_with("missing `fields.updated`")),
+        "{:?}",
+        crawled.rejected
+    );
+    assert_eq!(
+        crawled.unknown_fields,
+        [("lastUpdated".to_owned(), first_page)].into()
+    );
 }

@@ -257,6 +257,8 @@ fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
             deployments: 1,
             changes: 1,
             bot_changes_filtered: 2,
+            rejected_records: 1,
+            unknown_fields: [("last_updated".to_owned(), 1)].into(),
             ..NormalizeCounts::default()
         },
     }

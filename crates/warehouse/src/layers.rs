@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use dorafleet_core::{Metric, Scope, Source};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// A deployment attempt, successful or not. Natural key: (source, key).
@@ -84,6 +85,14 @@ pub struct NormalizeCounts {
     pub non_deploy_builds_skipped: u64,
     /// Pull requests closed without merging.
     pub unmerged_changes_skipped: u64,
+    /// Records left out because they failed schema validation (a field the
+    /// pipeline needs was missing or did not fit).
+    #[serde(default)]
+    pub rejected_records: u64,
+    /// Fields the schemas do not know (schema drift), by name, with the
+    /// number of records carrying each.
+    #[serde(default)]
+    pub unknown_fields: BTreeMap<String, u64>,
 }
 
 impl NormalizeCounts {
@@ -98,6 +107,10 @@ impl NormalizeCounts {
         self.running_builds_skipped += o.running_builds_skipped;
         self.non_deploy_builds_skipped += o.non_deploy_builds_skipped;
         self.unmerged_changes_skipped += o.unmerged_changes_skipped;
+        self.rejected_records += o.rejected_records;
+        for (name, n) in &o.unknown_fields {
+            *self.unknown_fields.entry(name.clone()).or_default() += n;
+        }
     }
 }
 
@@ -153,4 +166,33 @@ pub struct GoldFilter {
 pub struct Coverage {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_stored_before_validation_existed_still_read_and_sums_merge_unknown_fields() {
+        let old = r#"{"run_id":"00000000-0000-0000-0000-000000000000","source":"jira","scope":null,
+            "pages":2,"deployments":0,"changes":0,"incidents":7,"bot_changes_filtered":0,
+            "bot_commits_filtered":0,"aborted_builds_filtered":0,"running_builds_skipped":0,
+            "non_deploy_builds_skipped":0,"unmerged_changes_skipped":0}"#;
+        let mut total: NormalizeCounts = serde_json::from_str(old).unwrap();
+        assert_eq!((total.incidents, total.rejected_records), (7, 0));
+        assert!(total.unknown_fields.is_empty());
+        let drifted = NormalizeCounts {
+            incidents: 9,
+            rejected_records: 1,
+            unknown_fields: [("createdDate".to_owned(), 1), ("x".to_owned(), 2)].into(),
+            ..NormalizeCounts::default()
+        };
+        total.add(&drifted);
+        total.add(&drifted);
+        assert_eq!((total.incidents, total.rejected_records), (25, 2));
+        assert_eq!(
+            total.unknown_fields,
+            [("createdDate".to_owned(), 2), ("x".to_owned(), 4)].into()
+        );
+    }
 }

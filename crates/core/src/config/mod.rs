@@ -75,6 +75,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "days extracted on the first run of a scope",
     ),
     (
+        "DORAFLEET_QUALITY__MAX_REJECTED_RATIO",
+        "share of an extract task's records that may fail validation (0.0-1.0, default 0.05)",
+    ),
+    (
         "DORAFLEET_OBSERVABILITY__JAEGER_URL",
         "Jaeger UI base URL, for trace links",
     ),
@@ -92,6 +96,7 @@ pub struct Config {
     pub sync: SyncConfig,
     pub definitions: Definitions,
     pub levels: LevelThresholds,
+    pub quality: QualityConfig,
     pub observability: ObservabilityConfig,
     pub teams: Vec<TeamConfig>,
     pub identities: Vec<IdentityConfig>,
@@ -112,6 +117,25 @@ impl Default for WarehouseConfig {
         WarehouseConfig {
             url: "sqlite:dorafleet.db".into(),
             bronze_retention_days: 30,
+        }
+    }
+}
+
+/// How much bad data an extract tolerates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    /// Share (0.0–1.0) of an extract task's records that may be rejected by
+    /// schema validation before the task fails permanently (and is
+    /// dead-lettered with a sample of the rejections). Up to it, the run goes
+    /// on without them and their count is reported.
+    pub max_rejected_ratio: f64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            max_rejected_ratio: 0.05,
         }
     }
 }
@@ -375,6 +399,12 @@ impl Config {
         if self.retry.factor < 1.0 {
             return invalid("retry.factor".into(), "must be at least 1.0");
         }
+        if !(0.0..=1.0).contains(&self.quality.max_rejected_ratio) {
+            return invalid(
+                "quality.max_rejected_ratio".into(),
+                "must be between 0.0 and 1.0",
+            );
+        }
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency".into(), "must be at least 1");
         }
@@ -485,6 +515,7 @@ mod tests {
         assert_eq!(c.teams[0].github_repos, vec!["acme/ledger"]);
         assert_eq!(c.retry.max_attempts, 6);
         assert_eq!(c.sources.github.page_size, 100);
+        assert_eq!(c.quality.max_rejected_ratio, 0.05);
     }
 
     #[test]
@@ -501,6 +532,12 @@ mod tests {
 
         let err = Config::from_toml("[worker]\nconcurency = 3").unwrap_err();
         assert!(err.to_string().contains("concurency"), "{err}");
+
+        let err = Config::from_toml("[quality]\nmax_rejected_ratio = 1.5").unwrap_err();
+        assert!(
+            err.to_string().contains("quality.max_rejected_ratio"),
+            "{err}"
+        );
 
         let err = Config::from_toml("[[teams]]\nid = \"a\"\n[[teams]]\nid = \"a\"").unwrap_err();
         assert!(err.to_string().contains("teams[1].id"), "{err}");

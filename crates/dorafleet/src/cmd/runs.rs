@@ -143,6 +143,7 @@ pub async fn run(config: Option<&Path>, args: RunsArgs) -> anyhow::Result<ExitCo
                 n.bot_changes_filtered,
                 n.aborted_builds_filtered
             );
+            println!("  schema  {}", super::summary::schema_line(&n));
             let gold = warehouse.gold(&GoldFilter::default()).await?;
             println!(
                 "  gold    {} records",

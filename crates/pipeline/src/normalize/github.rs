@@ -1,11 +1,13 @@
 //! GitHub pages → deployments (with their latest status) and changes (merged
 //! pull requests with their first human commit).
 
-use super::{id_after, parse};
+use super::{id_after, records};
 use dorafleet_core::{Config, Scope, Source, TaskError};
 use dorafleet_sources::endpoint;
 use dorafleet_sources::github::{Deployment, DeploymentStatus, PullCommit, PullRequest};
-use dorafleet_warehouse::{BronzePage, SilverBatch, SilverChange, SilverDeployment};
+use dorafleet_warehouse::{
+    BronzePage, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
+};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -26,29 +28,30 @@ pub(super) fn normalize(
     let mut commits: BTreeMap<u64, BTreeMap<String, PullCommit>> = BTreeMap::new();
     let mut deployments: BTreeMap<u64, Deployment> = BTreeMap::new();
     let mut statuses: BTreeMap<u64, BTreeMap<u64, DeploymentStatus>> = BTreeMap::new();
+    let mut counts = NormalizeCounts::default();
     for page in pages.iter().filter(|p| p.status == 200) {
         match page.endpoint.as_str() {
             endpoint::PULLS => {
-                for pr in parse::<Vec<PullRequest>>(page)? {
+                for pr in records::<PullRequest>(page, &mut counts)? {
                     pulls.insert(pr.number, pr);
                 }
             }
             endpoint::PULL_COMMITS => {
                 let number = child_id(page, "pulls")?;
                 let list = commits.entry(number).or_default();
-                for c in parse::<Vec<PullCommit>>(page)? {
+                for c in records::<PullCommit>(page, &mut counts)? {
                     list.insert(c.sha.clone(), c);
                 }
             }
             endpoint::DEPLOYMENTS => {
-                for d in parse::<Vec<Deployment>>(page)? {
+                for d in records::<Deployment>(page, &mut counts)? {
                     deployments.insert(d.id, d);
                 }
             }
             endpoint::DEPLOYMENT_STATUSES => {
                 let id = child_id(page, "deployments")?;
                 let list = statuses.entry(id).or_default();
-                for s in parse::<Vec<DeploymentStatus>>(page)? {
+                for s in records::<DeploymentStatus>(page, &mut counts)? {
                     list.insert(s.id, s);
                 }
             }
@@ -60,7 +63,10 @@ pub(super) fn normalize(
         }
     }
 
-    let mut batch = SilverBatch::default();
+    let mut batch = SilverBatch {
+        counts,
+        ..SilverBatch::default()
+    };
     let defs = &config.definitions;
     for (number, pr) in &pulls {
         if pr.merged_at.is_none() {

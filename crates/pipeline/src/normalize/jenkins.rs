@@ -2,9 +2,10 @@
 //! Aborted builds are filtered out, running ones skipped (a later run sees
 //! them finished), CI jobs' builds are not deployments; all are counted.
 
-use super::parse;
+use super::records;
 use dorafleet_core::{Config, Scope, Source, TaskError};
-use dorafleet_sources::jenkins::BuildsPage;
+use dorafleet_sources::jenkins::Build;
+use dorafleet_warehouse::NormalizeCounts;
 use dorafleet_warehouse::{BronzePage, SilverBatch, SilverDeployment};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -19,13 +20,17 @@ pub(super) fn normalize(
         .target
         .clone()
         .ok_or_else(|| TaskError::permanent("Jenkins normalize task without a job"))?;
+    let mut counts = NormalizeCounts::default();
     let mut builds = BTreeMap::new();
     for page in pages.iter().filter(|p| p.status == 200) {
-        for build in parse::<BuildsPage>(page)?.all_builds {
+        for build in records::<Build>(page, &mut counts)? {
             builds.insert(build.number, build);
         }
     }
-    let mut batch = SilverBatch::default();
+    let mut batch = SilverBatch {
+        counts,
+        ..SilverBatch::default()
+    };
     let deploys_repo = config
         .teams
         .iter()

@@ -1,8 +1,9 @@
 //! Jira pages → issues that may be incidents (all kept, with type and priority).
 
-use super::parse;
+use super::records;
 use dorafleet_core::{Config, Scope, Source, TaskError};
-use dorafleet_sources::jira::SearchPage;
+use dorafleet_sources::jira::Issue;
+use dorafleet_warehouse::NormalizeCounts;
 use dorafleet_warehouse::{BronzePage, SilverBatch, SilverIncident};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -13,13 +14,17 @@ pub(super) fn normalize(
     run_id: Uuid,
     pages: &[BronzePage],
 ) -> Result<SilverBatch, TaskError> {
+    let mut counts = NormalizeCounts::default();
     let mut issues = BTreeMap::new();
     for page in pages.iter().filter(|p| p.status == 200) {
-        for issue in parse::<SearchPage>(page)?.issues {
+        for issue in records::<Issue>(page, &mut counts)? {
             issues.insert(issue.key.clone(), issue);
         }
     }
-    let mut batch = SilverBatch::default();
+    let mut batch = SilverBatch {
+        counts,
+        ..SilverBatch::default()
+    };
     for (key, issue) in issues {
         let project = issue
             .fields

@@ -1,7 +1,10 @@
 //! Normalize: bronze → silver.
 //!
-//! Each source's pages are parsed with the typed models of `dorafleet-sources`
-//! (timestamps already in UTC), identities are resolved to one contributor_id,
+//! Each source's pages are parsed record by record with the typed models of
+//! `dorafleet-sources` (timestamps already in UTC): a record that fails
+//! schema validation is skipped and counted (`rejected_records`), and fields
+//! nobody knows are counted by name (`unknown_fields`), as at extract. The
+//! extract stage already failed every task with too many of them. Identities are resolved to one contributor_id,
 //! targets are mapped to their team, and bots, aborted builds and other
 //! non-events are left out with their counts kept. The output is upserted by
 //! natural key, so normalizing the same bronze twice changes nothing.
@@ -13,6 +16,7 @@ mod jira;
 use crate::handler::{HandlerOutcome, StageHandler};
 use async_trait::async_trait;
 use dorafleet_core::{Config, Scope, Source, TaskEnvelope, TaskError, TaskStats};
+use dorafleet_sources::validate;
 use dorafleet_warehouse::{BronzeFilter, BronzePage, NormalizeCounts, SilverBatch, Warehouse};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -42,15 +46,25 @@ pub fn normalize_scope(
     Ok(batch)
 }
 
-/// Parse a bronze page body; a body that does not parse is a permanent failure
-/// naming the page (retrying cannot change what is stored).
-fn parse<T: DeserializeOwned>(page: &BronzePage) -> Result<T, TaskError> {
-    serde_json::from_str(&page.body).map_err(|e| {
+/// The valid records of a bronze page, typed; the rejected ones and the
+/// unknown fields are added to `counts`. A body that is not the endpoint's
+/// shape at all is a permanent failure naming the page (retrying cannot
+/// change what is stored).
+fn records<T: DeserializeOwned>(
+    page: &BronzePage,
+    counts: &mut NormalizeCounts,
+) -> Result<Vec<T>, TaskError> {
+    let checked = validate::check::<T>(&page.endpoint, &page.body).map_err(|e| {
         TaskError::permanent(format!(
             "bronze page {} #{} ({} {}) does not match the {} schema: {e}",
             page.task_id, page.seq, page.source_system, page.request, page.endpoint
         ))
-    })
+    })?;
+    counts.rejected_records += checked.quality.rejected_count();
+    for (name, n) in checked.quality.unknown_fields {
+        *counts.unknown_fields.entry(name).or_default() += n;
+    }
+    Ok(checked.valid)
 }
 
 /// The number in `/{segment}/{number}/` of a request path, e.g. the PR of

@@ -46,8 +46,15 @@ pub enum FaultKind {
     Latency { ms: u64 },
     /// A normal-looking page whose next-page pointer skips a page (the Phantom Zero).
     TruncatedPagination,
-    /// Rename the JSON key `from` to `to` in every record of the response.
-    SchemaDrift { from: String, to: String },
+    /// Rename the JSON key `from` to `to` in a `share` of the records of the
+    /// response (all of them by default); which records is decided by
+    /// [`drift_selects`], so the same records drift on every request.
+    SchemaDrift {
+        from: String,
+        to: String,
+        #[serde(default = "whole_share", skip_serializing_if = "is_whole_share")]
+        share: f64,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -57,6 +64,28 @@ pub enum Trigger {
     Rate(f64),
     /// Fires on the next N matching requests; the count goes down as it fires.
     Count(u32),
+}
+
+fn whole_share() -> f64 {
+    1.0
+}
+
+fn is_whole_share(share: &f64) -> bool {
+    *share >= 1.0
+}
+
+/// Whether schema drift at `share` (0.0–1.0) hits the record numbered
+/// `ordinal`. Records are spread evenly: record `n` is hit when
+/// ⌊n·share⌋ > ⌊(n−1)·share⌋ (in millionths, so exactly), so among the records
+/// numbered 1..=N exactly ⌊N·share⌋ are hit — a test can count them.
+pub fn drift_selects(ordinal: u64, share: f64) -> bool {
+    const MILLION: u128 = 1_000_000;
+    let ppm = (share.clamp(0.0, 1.0) * MILLION as f64).round() as u128;
+    if ordinal == 0 {
+        return false;
+    }
+    let n = u128::from(ordinal);
+    n * ppm / MILLION > (n - 1) * ppm / MILLION
 }
 
 impl Trigger {
@@ -93,7 +122,10 @@ impl fmt::Display for FaultKind {
             FaultKind::ServerError { status } => write!(f, "server_error status={status}"),
             FaultKind::Latency { ms } => write!(f, "latency ms={ms}"),
             FaultKind::TruncatedPagination => f.write_str("truncated_pagination"),
-            FaultKind::SchemaDrift { from, to } => write!(f, "schema_drift {from}->{to}"),
+            FaultKind::SchemaDrift { from, to, share } if *share < 1.0 => {
+                write!(f, "schema_drift {from}->{to}*{share}")
+            }
+            FaultKind::SchemaDrift { from, to, .. } => write!(f, "schema_drift {from}->{to}"),
         }
     }
 }
@@ -113,7 +145,10 @@ impl fmt::Display for FaultRule {
             FaultKind::ServerError { status } => write!(f, ":{status}")?,
             FaultKind::Latency { ms } => write!(f, ":latency={ms}")?,
             FaultKind::TruncatedPagination => write!(f, ":truncate")?,
-            FaultKind::SchemaDrift { from, to } => write!(f, ":drift={from}->{to}")?,
+            FaultKind::SchemaDrift { from, to, share } if *share < 1.0 => {
+                write!(f, ":drift={from}->{to}*{share}")?
+            }
+            FaultKind::SchemaDrift { from, to, .. } => write!(f, ":drift={from}->{to}")?,
         }
         match self.trigger {
             Trigger::Rate(p) => write!(f, "@{p}"),

@@ -27,12 +27,21 @@ pub struct FaultSpecError {
 ///   - any 5xx number, e.g. `503`: that status;
 ///   - `latency=MS`: wait MS milliseconds, then answer normally;
 ///   - `truncate`: the next-page pointer silently skips a page;
-///   - `drift=FROM->TO`: rename the JSON field FROM to TO in every record.
+///   - `drift=FROM->TO[*SHARE]`: rename the JSON field FROM to TO (at the top
+///     level of a record, and inside a Jira issue's `fields`) in every record,
+///     or with `*SHARE` (0.0–1.0) in that share of the records. Which records
+///     is deterministic: each record is numbered by its own number (a Jira
+///     key's number, a PR's or build's `number`, else a numeric `id`; commits
+///     by a hash of their `sha`), and record `n` is hit when
+///     ⌊n·SHARE⌋ > ⌊(n−1)·SHARE⌋ (see [`drift_selects`](super::drift_selects)):
+///     of the issues `PAY-1`…`PAY-N`, exactly ⌊N·SHARE⌋ drift, the same ones on
+///     every request.
 /// - Trigger (optional, default `@1.0`): `@RATE` fires on that share of
 ///   matching requests (0.0–1.0), `#COUNT` on the next COUNT matching requests.
 ///
 /// Examples: `github/pulls:429=2@0.05`, `jira:503#3`, `jenkins:latency=200@0.1`,
-/// `github/pulls:truncate#1`, `jira/jira_search:drift=created->createdDate@1`.
+/// `github/pulls:truncate#1`, `jira/jira_search:drift=created->createdDate@1`,
+/// `jira:drift=created->createdDate*0.1@1` (10 % of every Jira response's issues).
 impl FromStr for FaultRule {
     type Err = FaultSpecError;
 
@@ -132,8 +141,22 @@ fn parse_kind(text: &str) -> Result<FaultKind, String> {
             no_param(FaultKind::TruncatedPagination)
         }
         "drift" | "schema_drift" => {
-            let p = param.ok_or("`drift` needs a parameter: drift=FROM->TO")?;
-            let (from, to) = p
+            let p = param.ok_or("`drift` needs a parameter: drift=FROM->TO[*SHARE]")?;
+            let (fields, share) = match p.rsplit_once('*') {
+                Some((fields, share_text)) => {
+                    let share: f64 = share_text.trim().parse().map_err(|_| {
+                        format!("`drift={p}`: share `*{share_text}` is not a number")
+                    })?;
+                    if !(0.0..=1.0).contains(&share) {
+                        return Err(format!(
+                            "`drift={p}`: share `*{share_text}` must be between 0.0 and 1.0"
+                        ));
+                    }
+                    (fields, share)
+                }
+                None => (p, 1.0),
+            };
+            let (from, to) = fields
                 .split_once("->")
                 .ok_or_else(|| format!("`drift={p}`: expected FROM->TO"))?;
             if from.trim().is_empty() || to.trim().is_empty() {
@@ -142,6 +165,7 @@ fn parse_kind(text: &str) -> Result<FaultKind, String> {
             Ok(FaultKind::SchemaDrift {
                 from: from.trim().into(),
                 to: to.trim().into(),
+                share,
             })
         }
         other => match other.parse::<u16>() {
@@ -198,7 +222,16 @@ mod tests {
             parse("jira/jira_search:drift=created->createdDate@1").kind,
             FaultKind::SchemaDrift {
                 from: "created".into(),
-                to: "createdDate".into()
+                to: "createdDate".into(),
+                share: 1.0,
+            }
+        );
+        assert_eq!(
+            parse("jira:drift=created->createdDate*0.1@1").kind,
+            FaultKind::SchemaDrift {
+                from: "created".into(),
+                to: "createdDate".into(),
+                share: 0.1,
             }
         );
         assert_eq!(parse("jenkins:500").trigger, Trigger::Rate(1.0));
@@ -210,6 +243,8 @@ mod tests {
             "github/pulls:429=2@0.05",
             "jira:503#3",
             "jira/jira_search:drift=a->b@1",
+            "jira:drift=created->createdDate*0.03@1",
+            "github/pulls:drift=updated_at->updatedAt*0.5#2",
             "jenkins:truncate#2",
         ] {
             let rule = parse(spec);
@@ -229,6 +264,9 @@ mod tests {
             ("jira:503@2", "between 0.0 and 1.0"),
             ("jira:503#x", "#x"),
             ("jira:drift=created", "FROM->TO"),
+            ("jira:drift=a->b*x", "`*x` is not a number"),
+            ("jira:drift=a->b*1.5", "between 0.0 and 1.0"),
+            ("jira:drift=a->*0.5", "must not be empty"),
             ("jira", "no `:`"),
             ("jira:truncate=3", "takes no parameter"),
         ];
@@ -246,6 +284,17 @@ mod tests {
         assert_eq!(json["retry_after_secs"], 2);
         assert_eq!(json["trigger"]["rate"], 0.05);
         assert_eq!(serde_json::from_value::<FaultRule>(json).unwrap(), rule);
+        let drift = parse("jira:drift=created->createdDate*0.1@1");
+        let json = serde_json::to_value(&drift).unwrap();
+        assert_eq!(json["kind"], "schema_drift");
+        assert_eq!(json["share"], 0.1);
+        assert_eq!(serde_json::from_value::<FaultRule>(json).unwrap(), drift);
+        let whole = serde_json::to_value(parse("jira:drift=a->b")).unwrap();
+        assert!(whole.get("share").is_none(), "{whole}");
+        let old: FaultRule =
+            serde_json::from_str(r#"{"source":"jira","kind":"schema_drift","from":"a","to":"b"}"#)
+                .unwrap();
+        assert_eq!(old, parse("jira:drift=a->b"));
         let minimal: FaultRule =
             serde_json::from_str(r#"{"source":"jira","kind":"truncated_pagination"}"#).unwrap();
         assert_eq!(minimal.trigger, Trigger::Rate(1.0));

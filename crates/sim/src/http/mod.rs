@@ -10,7 +10,7 @@ pub(crate) mod jira;
 mod jql;
 
 use crate::endpoint::Endpoint;
-use crate::faults::FaultKind;
+use crate::faults::{FaultKind, drift_selects};
 use crate::request_log::RequestLogEntry;
 use crate::state::SimState;
 use axum::body::Body;
@@ -96,21 +96,58 @@ impl RequestMeta {
 pub(crate) struct Shaping {
     /// Make the next-page pointer skip a page.
     pub truncate: bool,
-    /// Rename this key to that one in every record.
-    pub drift: Option<(String, String)>,
+    /// Rename a key in some or all records.
+    pub drift: Option<Drift>,
+}
+
+/// Schema drift: rename `from` to `to` in the records [`drift_selects`] picks.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Drift {
+    pub from: String,
+    pub to: String,
+    pub share: f64,
 }
 
 impl Shaping {
-    /// Applies schema drift to one record: its top level and Jira's `fields`.
+    /// Applies schema drift to one record, if it is one of the drifted share:
+    /// its top level and Jira's `fields`.
     pub fn reshape(&self, mut record: Value) -> Value {
-        if let Some((from, to)) = &self.drift {
-            rename_key(&mut record, from, to);
+        if let Some(drift) = &self.drift
+            && (drift.share >= 1.0 || drift_selects(record_ordinal(&record), drift.share))
+        {
+            rename_key(&mut record, &drift.from, &drift.to);
             if let Some(fields) = record.get_mut("fields") {
-                rename_key(fields, from, to);
+                rename_key(fields, &drift.from, &drift.to);
             }
         }
         record
     }
+}
+
+/// The number drift selection goes by: a Jira key's number, a PR's or
+/// build's `number`, a numeric `id`; otherwise (commits) a hash of `sha`.
+fn record_ordinal(record: &Value) -> u64 {
+    if let Some(n) = record
+        .get("key")
+        .and_then(Value::as_str)
+        .and_then(|key| key.rsplit_once('-'))
+        .and_then(|(_, n)| n.parse().ok())
+    {
+        return n;
+    }
+    if let Some(n) = record.get("number").and_then(Value::as_u64) {
+        return n;
+    }
+    match record.get("id") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => return n.as_u64().unwrap_or(0),
+        Some(Value::String(s)) if s.parse::<u64>().is_ok() => return s.parse().unwrap_or(0),
+        _ => {}
+    }
+    let identity = record
+        .get("sha")
+        .and_then(Value::as_str)
+        .map_or_else(|| record.to_string(), str::to_owned);
+    u64::from_str_radix(&fnv_hex(identity.as_bytes()), 16).unwrap_or(0)
 }
 
 fn rename_key(value: &mut Value, from: &str, to: &str) {
@@ -211,8 +248,12 @@ pub(crate) async fn exchange(
             shaping.truncate = true;
             None
         }
-        Some(FaultKind::SchemaDrift { from, to }) => {
-            shaping.drift = Some((from.clone(), to.clone()));
+        Some(FaultKind::SchemaDrift { from, to, share }) => {
+            shaping.drift = Some(Drift {
+                from: from.clone(),
+                to: to.clone(),
+                share: *share,
+            });
             None
         }
         None => None,
@@ -309,7 +350,11 @@ mod tests {
     fn schema_drift_renames_top_level_and_jira_fields_keys_only() {
         let shaping = Shaping {
             truncate: false,
-            drift: Some(("created".into(), "createdDate".into())),
+            drift: Some(Drift {
+                from: "created".into(),
+                to: "createdDate".into(),
+                share: 1.0,
+            }),
         };
         let out =
             shaping.reshape(json!({"created": 1, "fields": {"created": 2, "x": {"created": 3}}}));
@@ -317,6 +362,49 @@ mod tests {
             out,
             json!({"createdDate": 1, "fields": {"createdDate": 2, "x": {"created": 3}}})
         );
+    }
+
+    #[test]
+    fn schema_drift_with_a_share_hits_exactly_that_share_of_numbered_records() {
+        let shaping = Shaping {
+            truncate: false,
+            drift: Some(Drift {
+                from: "created".into(),
+                to: "createdDate".into(),
+                share: 0.1,
+            }),
+        };
+        let drifted: Vec<u64> = (1..=95u64)
+            .filter(|n| {
+                let issue =
+                    json!({"id": "10000", "key": format!("PAY-{n}"), "fields": {"created": 1}});
+                shaping.reshape(issue)["fields"]
+                    .get("createdDate")
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(drifted, vec![10, 20, 30, 40, 50, 60, 70, 80, 90]);
+        // By `number` (PRs, builds) and numeric `id` (deployments) alike.
+        assert!(shaping.reshape(json!({"number": 30, "created": 1}))["createdDate"] == 1);
+        assert!(shaping.reshape(json!({"id": 31, "created": 1}))["created"] == 1);
+        // The same record drifts on every request.
+        let commit = json!({"sha": "977560f205a84449522988b52e196f4bf502f79a", "created": 1});
+        assert_eq!(shaping.reshape(commit.clone()), shaping.reshape(commit));
+    }
+
+    #[test]
+    fn drift_shares_are_exact_over_consecutive_numbers() {
+        for (share, n, expected) in [
+            (0.03, 100, 3),
+            (0.03, 33, 0),
+            (0.03, 34, 1),
+            (0.1, 19, 1),
+            (1.0, 7, 7),
+            (0.0, 50, 0),
+        ] {
+            let hits = (1..=n).filter(|&i| drift_selects(i, share)).count();
+            assert_eq!(hits, expected, "share {share} over 1..={n}");
+        }
     }
 
     #[test]

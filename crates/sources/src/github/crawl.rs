@@ -7,9 +7,10 @@
 //! as given.
 
 use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
-use crate::crawl::{CrawlStep, decode, next_page, page_error};
+use crate::crawl::{CrawlStep, decode_checked, next_page, page_error};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{child_of_list, relative};
+use crate::validate::PageQuality;
 use dorafleet_core::{Source, TaskError, Window};
 
 /// Child lists are fetched with GitHub's largest page.
@@ -54,12 +55,12 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
         endpoint::PULLS => pulls(page, window),
         endpoint::DEPLOYMENTS => deployments(page, window),
         endpoint::PULL_COMMITS => {
-            let commits: Vec<PullCommit> = decode(Source::Github, page)?;
-            Ok(child_list(page, commits.len()))
+            let commits = decode_checked::<PullCommit>(Source::Github, page)?;
+            Ok(child_list(page, commits.quality))
         }
         endpoint::DEPLOYMENT_STATUSES => {
-            let statuses: Vec<DeploymentStatus> = decode(Source::Github, page)?;
-            Ok(child_list(page, statuses.len()))
+            let statuses = decode_checked::<DeploymentStatus>(Source::Github, page)?;
+            Ok(child_list(page, statuses.quality))
         }
         other => Err(page_error(
             Source::Github,
@@ -70,7 +71,8 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
 }
 
 fn pulls(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
-    let pulls: Vec<PullRequest> = decode(Source::Github, page)?;
+    let checked = decode_checked::<PullRequest>(Source::Github, page)?;
+    let pulls = checked.valid;
     let mut follow_ups = Vec::new();
     for pr in pulls
         .iter()
@@ -87,20 +89,22 @@ fn pulls(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
         follow_ups.push(PageRequest::new(endpoint::PULL_COMMITS, url, 1));
     }
     let oldest = pulls.iter().map(|pr| pr.updated_at).min();
-    if let (Some(next), Some(oldest)) = (&page.link_next, oldest) {
-        if oldest >= window.from {
-            follow_ups.insert(0, next_page(page, next.clone()));
-        }
+    if let Some(next) = &page.link_next
+        && reaches_window(oldest, &checked.quality, window)
+    {
+        follow_ups.insert(0, next_page(page, next.clone()));
     }
     Ok(CrawlStep {
-        records: pulls.len() as u64,
+        records: checked.quality.records,
         follow_ups,
         newest_seen: pulls.iter().map(|pr| pr.updated_at).max(),
+        quality: checked.quality,
     })
 }
 
 fn deployments(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
-    let deployments: Vec<Deployment> = decode(Source::Github, page)?;
+    let checked = decode_checked::<Deployment>(Source::Github, page)?;
+    let deployments = checked.valid;
     let mut follow_ups = Vec::new();
     for deployment in deployments.iter().filter(|d| window.contains(d.created_at)) {
         let id = deployment.id.to_string();
@@ -114,27 +118,44 @@ fn deployments(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskErr
         follow_ups.push(PageRequest::new(endpoint::DEPLOYMENT_STATUSES, url, 1));
     }
     let oldest = deployments.iter().map(|d| d.created_at).min();
-    if let (Some(next), Some(oldest)) = (&page.link_next, oldest) {
-        if oldest >= window.from {
-            follow_ups.insert(0, next_page(page, next.clone()));
-        }
+    if let Some(next) = &page.link_next
+        && reaches_window(oldest, &checked.quality, window)
+    {
+        follow_ups.insert(0, next_page(page, next.clone()));
     }
     Ok(CrawlStep {
-        records: deployments.len() as u64,
+        records: checked.quality.records,
         follow_ups,
         newest_seen: deployments.iter().map(|d| d.created_at).max(),
+        quality: checked.quality,
     })
 }
 
+/// Whether the list, newest first, may still hold items of the window after
+/// this page: its oldest valid item is inside it. A page whose records were
+/// all rejected tells nothing about where the list stands, so the walk goes
+/// on rather than lose the rest of the window; an empty page ends it.
+fn reaches_window(
+    oldest_valid: Option<chrono::DateTime<chrono::Utc>>,
+    quality: &PageQuality,
+    window: &Window,
+) -> bool {
+    match oldest_valid {
+        Some(oldest) => oldest >= window.from,
+        None => quality.records > 0,
+    }
+}
+
 /// Commits and statuses: every page counts, the whole list is walked.
-fn child_list(page: &FetchedPage, items: usize) -> CrawlStep {
+fn child_list(page: &FetchedPage, quality: PageQuality) -> CrawlStep {
     CrawlStep {
-        records: items as u64,
+        records: quality.records,
         follow_ups: page
             .link_next
             .iter()
             .map(|next| next_page(page, next.clone()))
             .collect(),
         newest_seen: None,
+        quality,
     }
 }

@@ -1,8 +1,8 @@
 //! How a Jenkins extract walks a job's builds: newest first, `{0,N}`, then
 //! `{N,2N}`…, until a short page or a page reaching before the window.
 
-use super::models::BuildsPage;
-use crate::crawl::{CrawlStep, decode, next_page, page_error};
+use super::models::Build;
+use crate::crawl::{CrawlStep, decode_checked, next_page, page_error};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{query_param, relative, with_query_param};
 use dorafleet_core::{Source, TaskError, Window};
@@ -40,8 +40,8 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
             &format!("`{}` is not a Jenkins endpoint", page.request.endpoint),
         ));
     }
-    let builds: BuildsPage = decode(Source::Jenkins, page)?;
-    let builds = builds.all_builds;
+    let checked = decode_checked::<Build>(Source::Jenkins, page)?;
+    let builds = checked.valid;
     let (start, end) = query_param(&page.request.url, "tree")
         .as_deref()
         .and_then(range_of)
@@ -53,9 +53,12 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
             )
         })?;
     let size = end.saturating_sub(start);
+    // A page is full by its records, valid or not: a rejected build must not
+    // make the page look like the list's last one. Where the list stands is
+    // read from the valid builds; a full page of rejected ones goes on.
     let oldest = builds.iter().map(|b| b.timestamp).min();
-    let full_page = builds.len() as u64 >= size && size > 0;
-    let reaches_before_window = oldest.is_none_or(|t| t < window.from.timestamp_millis());
+    let full_page = checked.quality.records >= size && size > 0;
+    let reaches_before_window = oldest.is_some_and(|t| t < window.from.timestamp_millis());
     let mut follow_ups = Vec::new();
     if full_page && !reaches_before_window {
         let url = with_query_param(&page.request.url, "tree", &builds_tree(end, end + size))
@@ -63,9 +66,10 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
         follow_ups.push(next_page(page, url));
     }
     Ok(CrawlStep {
-        records: builds.len() as u64,
+        records: checked.quality.records,
         follow_ups,
         newest_seen: builds.iter().filter_map(|b| b.started_at()).max(),
+        quality: checked.quality,
     })
 }
 

@@ -1,12 +1,23 @@
 //! How a Jira extract walks its search: one JQL query for the project and
 //! window, ordered by `updated`, followed by `nextPageToken` until `isLast`.
 
-use super::models::SearchPage;
-use crate::crawl::{CrawlStep, decode, next_page, page_error};
+use super::models::Issue;
+use crate::crawl::{CrawlStep, checked, next_page, page_error, parse_body};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{relative, with_query_param};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use dorafleet_core::{Source, TaskError, Window};
+use serde::Deserialize;
+
+/// The cursor of a search page, next to its `issues`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cursor {
+    #[serde(default)]
+    next_page_token: Option<String>,
+    #[serde(default)]
+    is_last: Option<bool>,
+}
 
 /// The issue fields the pipeline reads.
 pub const SEARCH_FIELDS: &str =
@@ -51,7 +62,15 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
             &format!("`{}` is not a Jira endpoint", page.request.endpoint),
         ));
     }
-    let search: SearchPage = decode(Source::Jira, page)?;
+    let body = parse_body(Source::Jira, page)?;
+    let issues = checked::<Issue>(Source::Jira, page, &body)?;
+    let search = Cursor::deserialize(&body).map_err(|e| {
+        page_error(
+            Source::Jira,
+            page,
+            &format!("body does not match the expected schema: {e}"),
+        )
+    })?;
     let token = search.next_page_token.as_deref().filter(|t| !t.is_empty());
     let follow_ups = match (search.is_last, token) {
         (Some(true), _) | (None, None) => Vec::new(),
@@ -69,9 +88,10 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
         }
     };
     Ok(CrawlStep {
-        records: search.issues.len() as u64,
+        records: issues.quality.records,
         follow_ups,
-        newest_seen: search.issues.iter().map(|i| i.fields.updated).max(),
+        newest_seen: issues.valid.iter().map(|i| i.fields.updated).max(),
+        quality: issues.quality,
     })
 }
 
