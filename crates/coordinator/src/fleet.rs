@@ -276,7 +276,7 @@ impl Coordinator {
                 delivery = events.next() => match delivery {
                     Some(d) => {
                         let batch = take_delivered(d, &mut events).await;
-                        self.on_events(batch, &mut active, on_run_end).await;
+                        self.on_events(batch, &mut active, on_run_end, leadership).await;
                     }
                     None => return Ok(false),
                 },
@@ -443,6 +443,7 @@ impl Coordinator {
         deliveries: Vec<Delivery>,
         active: &mut HashMap<Uuid, ActiveRun>,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
+        leadership: &CancellationToken,
     ) {
         let (events, deliveries) = decode_events(deliveries).await;
         if events.is_empty() {
@@ -462,7 +463,11 @@ impl Coordinator {
                     }
                 }
                 drop(deliveries);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Back off before the redelivery, but not past a shutdown.
+                tokio::select! {
+                    _ = leadership.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
             }
         }
     }
