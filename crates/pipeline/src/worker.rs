@@ -82,7 +82,9 @@ impl Worker {
             // Reap finished tasks so the set does not grow without bound.
             while in_flight.try_join_next().is_some() {}
         }
-        drop(deliveries);
+        // The stream stays open while in-flight tasks finish: on RabbitMQ,
+        // closing it closes the channel their acks must travel on. Deliveries
+        // prefetched but not started go back to the queue when it closes.
         let drained = tokio::time::timeout(this.options.drain_timeout, async {
             while in_flight.join_next().await.is_some() {}
         })
@@ -95,6 +97,7 @@ impl Worker {
             // Aborting drops their deliveries unacked, so the broker redelivers them.
             in_flight.shutdown().await;
         }
+        drop(deliveries);
         info!(worker = %this.options.name, "worker stopped");
         Ok(())
     }

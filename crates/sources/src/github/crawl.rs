@@ -71,53 +71,68 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
 }
 
 fn pulls(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
-    let checked = decode_checked::<PullRequest>(Source::Github, page)?;
-    let pulls = checked.valid;
-    let mut follow_ups = Vec::new();
-    for pr in pulls
-        .iter()
-        .filter(|pr| pr.merged_at.is_some_and(|t| window.contains(t)))
-    {
-        let number = pr.number.to_string();
-        let url = child_of_list(
-            &page.request.url,
-            "pulls",
-            &[&number, "commits"],
-            &[("per_page", CHILD_PAGE_SIZE)],
-        )
-        .map_err(|e| page_error(Source::Github, page, &e.to_string()))?;
-        follow_ups.push(PageRequest::new(endpoint::PULL_COMMITS, url, 1));
-    }
-    let oldest = pulls.iter().map(|pr| pr.updated_at).min();
-    if let Some(next) = &page.link_next
-        && reaches_window(oldest, &checked.quality, window)
-    {
-        follow_ups.insert(0, next_page(page, next.clone()));
-    }
-    Ok(CrawlStep {
-        records: checked.quality.records,
-        follow_ups,
-        newest_seen: pulls.iter().map(|pr| pr.updated_at).max(),
-        quality: checked.quality,
-    })
+    list_with_children::<PullRequest>(
+        page,
+        window,
+        ListShape {
+            list: "pulls",
+            children: "commits",
+            child_endpoint: endpoint::PULL_COMMITS,
+        },
+        |pr| pr.updated_at,
+        |pr| pr.merged_at.is_some_and(|t| window.contains(t)),
+        |pr| pr.number.to_string(),
+    )
 }
 
 fn deployments(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
-    let checked = decode_checked::<Deployment>(Source::Github, page)?;
-    let deployments = checked.valid;
+    list_with_children::<Deployment>(
+        page,
+        window,
+        ListShape {
+            list: "deployments",
+            children: "statuses",
+            child_endpoint: endpoint::DEPLOYMENT_STATUSES,
+        },
+        |d| d.created_at,
+        |d| window.contains(d.created_at),
+        |d| d.id.to_string(),
+    )
+}
+
+/// A list whose items each own a child list: `{list}/{id}/{children}`.
+struct ListShape {
+    list: &'static str,
+    children: &'static str,
+    child_endpoint: &'static str,
+}
+
+/// One page of a newest-first list: the items that `wants_children` get
+/// their child list requested, and the next page follows while the list may
+/// still reach into the window (judged by each item's `position`).
+fn list_with_children<T: serde::de::DeserializeOwned>(
+    page: &FetchedPage,
+    window: &Window,
+    shape: ListShape,
+    position: impl Fn(&T) -> chrono::DateTime<chrono::Utc>,
+    wants_children: impl Fn(&T) -> bool,
+    id: impl Fn(&T) -> String,
+) -> Result<CrawlStep, TaskError> {
+    let checked = decode_checked::<T>(Source::Github, page)?;
+    let items = checked.valid;
     let mut follow_ups = Vec::new();
-    for deployment in deployments.iter().filter(|d| window.contains(d.created_at)) {
-        let id = deployment.id.to_string();
+    for item in items.iter().filter(|item| wants_children(item)) {
+        let id = id(item);
         let url = child_of_list(
             &page.request.url,
-            "deployments",
-            &[&id, "statuses"],
+            shape.list,
+            &[&id, shape.children],
             &[("per_page", CHILD_PAGE_SIZE)],
         )
         .map_err(|e| page_error(Source::Github, page, &e.to_string()))?;
-        follow_ups.push(PageRequest::new(endpoint::DEPLOYMENT_STATUSES, url, 1));
+        follow_ups.push(PageRequest::new(shape.child_endpoint, url, 1));
     }
-    let oldest = deployments.iter().map(|d| d.created_at).min();
+    let oldest = items.iter().map(&position).min();
     if let Some(next) = &page.link_next
         && reaches_window(oldest, &checked.quality, window)
     {
@@ -126,7 +141,7 @@ fn deployments(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskErr
     Ok(CrawlStep {
         records: checked.quality.records,
         follow_ups,
-        newest_seen: deployments.iter().map(|d| d.created_at).max(),
+        newest_seen: items.iter().map(&position).max(),
         quality: checked.quality,
     })
 }
