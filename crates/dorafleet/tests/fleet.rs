@@ -9,6 +9,7 @@ use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{DeadLetter, Source, Stage};
 use dorafleet_warehouse::{RunStatus, TaskState};
 use fleet_support::{Fleet, eventually, finish};
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -346,4 +347,65 @@ async fn the_fleet_survives_a_rabbitmq_restart_mid_run() {
     }
     let statuses = fleet.stop().await;
     assert!(statuses.iter().all(|s| s.success()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_finishes_in_flight_tasks_and_hands_none_of_them_back() {
+    let mut fleet = Fleet::start(1, &["jenkins:latency=700@1"], 100).await;
+    fleet.spawn_worker("a");
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let mut coordinator = fleet.spawn_coordinator(&args);
+    // Stop the worker while its slow Jenkins extracts are under way.
+    let warehouse = fleet.warehouse();
+    eventually(RUN_LIMIT, "a Jenkins request under way", || async {
+        !fleet
+            .sim
+            .state()
+            .request_log()
+            .iter()
+            .all(|e| e.source != Source::Jenkins)
+            || extracts_done(&fleet).await >= 2
+    })
+    .await;
+    fleet_support::terminate(fleet.workers[0].id());
+    let status = fleet_support::wait_with_deadline(&mut fleet.workers[0], Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "exit 0 after draining: {status:?}\n{}",
+        fleet.worker_logs()
+    );
+    assert!(
+        fleet.worker_logs().contains("worker stopped"),
+        "{}",
+        fleet.worker_logs()
+    );
+
+    // Whatever went back to the queues must be work that was not finished.
+    let broker = fleet.broker().await;
+    let mut stream = broker
+        .consume_tasks(&Route::all(&Stage::ALL, &Source::ALL))
+        .await
+        .unwrap();
+    let run = warehouse.runs(1).await.unwrap().remove(0);
+    let states: HashMap<_, _> = warehouse
+        .run_tasks(run.run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.envelope.task_id, t.state))
+        .collect();
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        let task = dorafleet_core::TaskEnvelope::decode(&d.body).unwrap();
+        assert_ne!(
+            states.get(&task.task_id),
+            Some(&TaskState::Done),
+            "a task reported done was handed back to the broker"
+        );
+        d.requeue().await.unwrap();
+    }
+    drop(stream);
+    coordinator.kill().unwrap();
+    let _ = coordinator.wait();
+    fleet.stop().await;
 }
