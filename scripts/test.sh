@@ -24,13 +24,13 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
   if [ $# -eq 0 ]; then
     log "tests that restart RabbitMQ (alone)"
-    cargo nextest run --workspace --locked --no-fail-fast --run-ignored only -E 'test(rabbitmq_restart)'
+    cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 --run-ignored only -E 'test(rabbitmq_restart)'
   fi
 else
   log "cargo test (cargo-nextest not installed)"
   cargo test --workspace --locked --no-fail-fast "$@"
   if [ $# -eq 0 ]; then
     log "tests that restart RabbitMQ (alone)"
-    cargo test --workspace --locked --no-fail-fast -- --ignored rabbitmq_restart
+    cargo test --workspace --locked --no-fail-fast -- --ignored --test-threads 1 rabbitmq_restart
   fi
 fi

@@ -409,3 +409,108 @@ async fn a_worker_stopped_with_sigterm_finishes_in_flight_tasks_and_hands_none_o
     let _ = coordinator.wait();
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_counts_a_runs_tasks_requests_and_records() {
+    use fleet_support::{free_port, http_get, sample};
+    let mut fleet = Fleet::start(1, &["jira:503#1"], 100).await;
+    let port = free_port();
+    fleet.spawn_worker_with("a", &["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    eventually(RUN_LIMIT, "the metrics endpoint answers", || async {
+        http_get(port, "/healthz").await.is_some()
+    })
+    .await;
+    let (status, before) = http_get(port, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    let done = r#"dorafleet_tasks_total{stage="extract",outcome="done"}"#;
+    assert_eq!(sample(&before, done), 0.0);
+    assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
+    assert_eq!(http_get(port, "/readyz").await.unwrap().0, 200);
+
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    assert!(out.status.success(), "{}", fleet.worker_logs());
+
+    let (_, after) = http_get(port, "/metrics").await.unwrap();
+    let extracts: usize = fleet
+        .sim
+        .state()
+        .organisation()
+        .team_configs()
+        .iter()
+        .map(|t| {
+            Source::ALL
+                .iter()
+                .map(|s| t.targets(*s).len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(sample(&after, done), extracts as f64, "{after}");
+    assert_eq!(
+        sample(
+            &after,
+            r#"dorafleet_tasks_total{stage="extract",outcome="retrying"}"#
+        ),
+        1.0,
+        "the injected 503 was retried once"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            r#"dorafleet_tasks_total{stage="aggregate",outcome="done"}"#
+        ),
+        1.0
+    );
+    let log = fleet.sim.state().request_log();
+    for source in Source::ALL {
+        let ok = log
+            .iter()
+            .filter(|e| e.source == source && e.status == 200)
+            .count();
+        let series = format!(r#"dorafleet_api_requests_total{{source="{source}",status="200"}}"#);
+        assert_eq!(sample(&after, &series), ok as f64, "{series}");
+    }
+    let served: u64 = fleet.sim.state().served_records().values().sum();
+    assert_eq!(
+        sample(&after, r#"dorafleet_records_total{layer="bronze"}"#),
+        served as f64
+    );
+    let gold = fleet.gold().await.len();
+    assert_eq!(
+        sample(&after, r#"dorafleet_records_total{layer="gold"}"#),
+        gold as f64
+    );
+    assert!(after.contains("dorafleet_source_last_extracted_timestamp_seconds{source=\"github\"}"));
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the shared RabbitMQ; scripts/test.sh runs it alone"]
+async fn readiness_fails_while_rabbitmq_is_stopped_and_returns_after_a_rabbitmq_restart() {
+    use fleet_support::{free_port, http_get};
+    let mut fleet = Fleet::start(1, &[], 100).await;
+    let port = free_port();
+    fleet.spawn_worker_with("a", &["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    let ready = |want: u16| async move {
+        http_get(port, "/readyz")
+            .await
+            .is_some_and(|(s, _)| s == want)
+    };
+    eventually(RUN_LIMIT, "ready", || ready(200)).await;
+    let ctl = |what: &str| {
+        let status = std::process::Command::new("rabbitmqctl")
+            .arg(what)
+            .status()
+            .unwrap();
+        assert!(status.success(), "rabbitmqctl {what}");
+    };
+    ctl("stop_app");
+    eventually(RUN_LIMIT, "unready while RabbitMQ is down", || ready(503)).await;
+    ctl("start_app");
+    let _ = std::process::Command::new("rabbitmqctl")
+        .arg("await_startup")
+        .status();
+    eventually(RUN_LIMIT, "ready again", || ready(200)).await;
+    fleet.stop().await;
+}

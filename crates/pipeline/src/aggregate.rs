@@ -137,6 +137,7 @@ impl StageHandler for AggregateHandler {
             )
             .await?;
             self.warehouse.upsert_gold(&gold).await?;
+            dorafleet_telemetry::metrics::records_written("gold", gold.len() as u64);
             Ok::<_, TaskError>(gold.len() as u64)
         }
         .await;

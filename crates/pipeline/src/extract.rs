@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Source, TaskEnvelope, TaskError, TaskStats};
 use dorafleet_sources::{PageQuality, PageRequest, SourceClient, next_steps, start_requests};
+use dorafleet_telemetry::metrics;
 use dorafleet_warehouse::{BronzePage, ExtractCheckpoint, Warehouse};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -186,6 +187,7 @@ impl ExtractHandler {
             {
                 stats.pages += 1;
                 stats.records += step.records;
+                metrics::records_written("bronze", step.records);
             }
         }
         // Not completed: the task stays resumable, so a replay (with a raised
@@ -207,6 +209,9 @@ impl ExtractHandler {
         self.warehouse
             .complete_extract(&done, source, &task.scope, task.window)
             .await?;
+        if let Some(newest) = state.newest_seen {
+            metrics::extracted_up_to(source.as_str(), newest.timestamp() as f64);
+        }
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use dorafleet_core::{
     AttemptRecord, DeadLetter, RetryDecision, RetryPolicy, TaskEnvelope, TaskError, TaskEvent,
     TaskEventKind, TaskStats,
 };
+use dorafleet_telemetry::metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -111,6 +112,7 @@ impl Worker {
                 let letter =
                     DeadLetter::for_poison(&delivery.body, e.to_string(), &self.options.name);
                 warn!(reason = %e, "dead-lettering a message that is not a task");
+                metrics::dead_lettered("unknown", "unknown");
                 if let Err(err) = self.broker.publish_dead_letter(&letter).await {
                     warn!(%err, "could not dead-letter a poison message; leaving it unacked");
                     return;
@@ -119,10 +121,15 @@ impl Worker {
                 return;
             }
         };
+        let started = std::time::Instant::now();
         let outcome = self.run_handler(&task).await;
+        let ran = started.elapsed();
         let published = match outcome.result {
-            Ok(()) => self.report(&task, outcome.stats, TaskEventKind::Done).await,
-            Err(error) => self.fail(&task, outcome.stats, error).await,
+            Ok(()) => {
+                metrics::task_finished(task.stage.as_str(), "done", ran);
+                self.report(&task, outcome.stats, TaskEventKind::Done).await
+            }
+            Err(error) => self.fail(&task, outcome.stats, error, ran).await,
         };
         match published {
             Ok(()) => ack(delivery).await,
@@ -159,6 +166,7 @@ impl Worker {
         task: &TaskEnvelope,
         stats: TaskStats,
         error: TaskError,
+        ran: std::time::Duration,
     ) -> Result<(), BrokerError> {
         let progressed = stats.pages > 0;
         let record = AttemptRecord {
@@ -172,6 +180,8 @@ impl Worker {
         match self.options.retry.decide(task, &error, progressed) {
             RetryDecision::RetryAfter(delay) => {
                 info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, %error, "retrying");
+                metrics::task_finished(task.stage.as_str(), "retrying", ran);
+                metrics::retry_scheduled(task.stage.as_str(), delay);
                 self.broker
                     .publish_delayed(&task.next_attempt(record), delay)
                     .await?;
@@ -185,6 +195,11 @@ impl Worker {
             }
             RetryDecision::DeadLetter { reason } => {
                 warn!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, %reason, "dead-lettering");
+                metrics::task_finished(task.stage.as_str(), "dead", ran);
+                metrics::dead_lettered(
+                    task.stage.as_str(),
+                    task.source.map_or("none", |s| s.as_str()),
+                );
                 let letter = DeadLetter::for_task(task, record, reason.clone());
                 self.broker.publish_dead_letter(&letter).await?;
                 let kind = TaskEventKind::Dead {

@@ -205,11 +205,13 @@ impl SourceClient {
         let response = match builder.send().await {
             Ok(response) => response,
             Err(e) => {
+                dorafleet_telemetry::metrics::api_request(inner.source.as_str(), "error", waited);
                 inner.lock_stats().transport_errors += 1;
                 return Err(transport_error(&what, &e));
             }
         };
         let status = response.status();
+        dorafleet_telemetry::metrics::api_request(inner.source.as_str(), status.as_str(), waited);
         *inner
             .lock_stats()
             .by_status

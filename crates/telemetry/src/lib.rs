@@ -1,8 +1,11 @@
-//! Logging and tracing setup, in one place for every role.
+//! Logging, metrics and the operations endpoint, in one place for every role.
 //!
 //! Every binary subcommand calls [`init`] once; libraries only emit `tracing`
 //! events and never install a subscriber themselves. Logs go to stderr so
 //! that a command's real output (tables, JSON) on stdout stays clean.
+
+pub mod metrics;
+pub mod ops;
 
 use tracing_subscriber::EnvFilter;
 

@@ -146,12 +146,16 @@ impl Default for QualityConfig {
 pub struct ObservabilityConfig {
     /// Jaeger UI base URL; a trace opens at `{jaeger_url}/trace/{trace_id}`.
     pub jaeger_url: String,
+    /// Where long-running roles serve `/metrics`, `/healthz` and `/readyz`
+    /// (e.g. `127.0.0.1:9464`); unset: not served.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for ObservabilityConfig {
     fn default() -> Self {
         ObservabilityConfig {
             jaeger_url: "http://localhost:16686".into(),
+            metrics_addr: None,
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct CoordinatorArgs {
     /// Lease holder name (default host-pid).
     #[arg(long)]
     pub name: Option<String>,
+    /// Serve /metrics, /healthz and /readyz here (overrides observability.metrics_addr).
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
     /// Seconds the coordinator lease lasts without renewal.
     #[arg(long, default_value_t = 15)]
     pub lease_ttl_secs: u64,
@@ -64,7 +67,21 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
         _ => Plan::Every(Duration::from_secs(args.interval_secs.max(1))),
     };
     let warehouse = super::fleet::open_warehouse(&config)?;
-    let broker: Arc<dyn Broker> = Arc::new(super::fleet::connect_broker(&config, None).await?);
+    let rabbit = super::fleet::connect_broker(&config, None).await?;
+    let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
+    let shutdown = super::shutdown::on_signal();
+    let metrics_addr = args
+        .metrics_addr
+        .clone()
+        .or_else(|| config.observability.metrics_addr.clone());
+    super::fleet::serve_ops(
+        metrics_addr.as_deref(),
+        rabbit.clone(),
+        Arc::clone(&warehouse),
+        shutdown.clone(),
+    )
+    .await?;
+    super::fleet::sample_queue_depths(rabbit, shutdown.clone());
     let name = args.name.unwrap_or_else(|| config.worker.resolved_name());
     let coordinator = Coordinator::new(
         Arc::clone(&broker),
@@ -80,15 +97,15 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
     );
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&outcomes);
-    let shutdown = super::shutdown::on_signal();
     coordinator
-        .run(shutdown, move |outcome| {
+        .run(shutdown.clone(), move |outcome| {
             print_outcome(outcome);
             sink.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(outcome.clone());
         })
         .await?;
+    shutdown.cancel();
     broker.close().await?;
     let blocked = outcomes
         .lock()

@@ -38,3 +38,66 @@ pub fn open_warehouse(config: &Config) -> anyhow::Result<Arc<dyn Warehouse>> {
     dorafleet_warehouse::open(&config.warehouse.url)
         .with_context(|| format!("opening warehouse {}", config.warehouse.url))
 }
+
+/// Serve `/metrics`, `/healthz` and `/readyz` on `addr` (if any) until
+/// `shutdown`. Ready means RabbitMQ and the warehouse both answer.
+pub async fn serve_ops(
+    addr: Option<&str>,
+    broker: RabbitBroker,
+    warehouse: Arc<dyn Warehouse>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics address {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics /healthz /readyz");
+    let readiness: dorafleet_telemetry::ops::Readiness = Arc::new(move || {
+        let (broker, warehouse) = (broker.clone(), Arc::clone(&warehouse));
+        Box::pin(async move {
+            broker
+                .queue_depth("tasks.normalize")
+                .await
+                .map_err(|e| format!("broker: {e}"))?;
+            warehouse
+                .runs(1)
+                .await
+                .map_err(|e| format!("warehouse: {e}"))?;
+            Ok(())
+        })
+    });
+    tokio::spawn(async move {
+        if let Err(e) = dorafleet_telemetry::ops::serve(listener, readiness, shutdown).await {
+            tracing::warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Sample the depth of every queue of the topology into the metrics, every
+/// few seconds, until `shutdown`.
+pub fn sample_queue_depths(broker: RabbitBroker, shutdown: tokio_util::sync::CancellationToken) {
+    use dorafleet_broker::{DEAD_LETTER_QUEUE, EVENTS_QUEUE, Route};
+    use dorafleet_core::{Source, Stage};
+    let mut queues: Vec<String> = Route::all(&Stage::ALL, &Source::ALL)
+        .iter()
+        .map(Route::queue)
+        .collect();
+    queues.extend([DEAD_LETTER_QUEUE.to_owned(), EVENTS_QUEUE.to_owned()]);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            for queue in &queues {
+                if let Ok(depth) = broker.queue_depth(queue).await {
+                    dorafleet_telemetry::metrics::queue_depth(queue, depth);
+                }
+            }
+        }
+    });
+}

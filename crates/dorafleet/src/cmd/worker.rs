@@ -37,6 +37,9 @@ pub struct WorkerArgs {
     /// Name recorded in task histories (overrides worker.name; default host-pid).
     #[arg(long)]
     pub name: Option<String>,
+    /// Serve /metrics, /healthz and /readyz here (overrides observability.metrics_addr).
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
     /// Benchmark mode: every stage's handler succeeds at once without touching
     /// APIs or the warehouse (`scripts/bench.sh fleet`).
     #[arg(long, hide = true)]
@@ -52,8 +55,19 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     let config = Arc::new(config);
     let warehouse = super::fleet::open_warehouse(&config)?;
     let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
-    let broker: Arc<dyn Broker> =
-        Arc::new(super::fleet::connect_broker(&config, Some(prefetch)).await?);
+    let rabbit = super::fleet::connect_broker(&config, Some(prefetch)).await?;
+    let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
+    let shutdown = super::shutdown::on_signal();
+    let metrics_addr = args
+        .metrics_addr
+        .or_else(|| config.observability.metrics_addr.clone());
+    super::fleet::serve_ops(
+        metrics_addr.as_deref(),
+        rabbit,
+        Arc::clone(&warehouse),
+        shutdown.clone(),
+    )
+    .await?;
     let handlers = if args.noop {
         // Every stage succeeds at once; the warehouse stays open (as in a real
         // worker) but is never written.
@@ -77,7 +91,6 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
         },
     );
     info!(%name, "worker starting");
-    let shutdown = super::shutdown::on_signal();
     worker.run(&routes, shutdown).await?;
     broker.close().await?;
     info!(%name, "worker stopped cleanly");

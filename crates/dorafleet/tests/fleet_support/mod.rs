@@ -112,18 +112,25 @@ impl Fleet {
 
     /// Start a worker process; its log goes to `worker-NAME.log` in the temp dir.
     pub fn spawn_worker(&mut self, name: &str) -> u32 {
+        self.spawn_worker_with(name, &[])
+    }
+
+    /// A worker process with extra command-line arguments.
+    pub fn spawn_worker_with(&mut self, name: &str, extra: &[&str]) -> u32 {
         let log =
             std::fs::File::create(self.dir.path().join(format!("worker-{name}.log"))).unwrap();
+        let mut args = vec![
+            "worker",
+            "--name",
+            name,
+            "--concurrency",
+            "4",
+            "--drain-timeout-secs",
+            "5",
+        ];
+        args.extend_from_slice(extra);
         let child = self
-            .command(&[
-                "worker",
-                "--name",
-                name,
-                "--concurrency",
-                "4",
-                "--drain-timeout-secs",
-                "5",
-            ])
+            .command(&args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -277,4 +284,41 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.0 GET: (status code, body); `None` when nothing answers.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Some((status, body))
+}
+
+/// The value of one sample line (`name{labels} value`) of a Prometheus text page.
+pub fn sample(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
 }

@@ -107,6 +107,10 @@ impl NormalizeHandler {
             .await?;
         let batch = normalize_scope(&self.config, source, &task.scope, task.run_id, &pages)?;
         self.warehouse.upsert_silver(&batch).await?;
+        dorafleet_telemetry::metrics::records_written(
+            "silver",
+            (batch.deployments.len() + batch.changes.len() + batch.incidents.len()) as u64,
+        );
         Ok(batch.counts)
     }
 }
