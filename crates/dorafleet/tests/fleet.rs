@@ -514,3 +514,46 @@ async fn readiness_fails_while_rabbitmq_is_stopped_and_returns_after_a_rabbitmq_
     eventually(RUN_LIMIT, "ready again", || ready(200)).await;
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_token_never_appears_in_logs_or_metrics() {
+    use fleet_support::{free_port, http_get};
+    const CANARY: &str = "ghp_canary_4f1d9c2e7b";
+    let mut fleet = Fleet::start(1, &["github:503#1", "github:429=1#1"], 100).await;
+    for (k, v) in [
+        ("DORAFLEET_SOURCES__GITHUB__TOKEN", CANARY),
+        ("DORAFLEET_SOURCES__JIRA__TOKEN", CANARY),
+        ("DORAFLEET_SOURCES__JIRA__USER", "metrics@acme.example"),
+        ("RUST_LOG", "debug"),
+    ] {
+        fleet.env.push((k.into(), v.into()));
+    }
+    let check = fleet.command(&["config", "check"]).output().unwrap();
+    let check = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        check
+            .lines()
+            .any(|l| l.starts_with("github") && l.contains("token set")),
+        "the token is configured: {check}"
+    );
+    assert!(!check.contains(CANARY));
+    let port = free_port();
+    fleet.spawn_worker_with("a", &["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    let range = fleet.range_args();
+    let args: Vec<&str> = range.iter().map(String::as_str).collect();
+    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    assert!(out.status.success(), "{}", fleet.worker_logs());
+    let (_, metrics) = http_get(port, "/metrics").await.expect("metrics served");
+    let logs = fleet.worker_logs();
+    assert!(logs.contains("DEBUG"), "debug logging was on");
+    assert!(logs.contains("retrying"), "the failures were logged");
+    for (what, text) in [
+        ("worker logs", logs.as_str()),
+        ("coordinator output", &String::from_utf8_lossy(&out.stdout)),
+        ("coordinator logs", &String::from_utf8_lossy(&out.stderr)),
+        ("metrics", metrics.as_str()),
+    ] {
+        assert!(!text.contains(CANARY), "the token leaked into the {what}");
+    }
+    fleet.stop().await;
+}
