@@ -63,35 +63,38 @@ fn coordinator(
     )
 }
 
+/// One coordinated run over the simulator's history, with a worker, to its
+/// end; the outcomes the coordinator announced.
+async fn run_once_with_a_worker(
+    broker: &Arc<dyn Broker>,
+    warehouse: &Arc<dyn Warehouse>,
+    config: &Config,
+) -> Vec<RunOutcome> {
+    let stop = CancellationToken::new();
+    let worker = start_worker(broker, warehouse, config, &stop);
+    let outcomes = Arc::new(Mutex::new(Vec::<RunOutcome>::new()));
+    let sink = Arc::clone(&outcomes);
+    let plan = Plan::Once {
+        range: Some(window()),
+    };
+    coordinator(broker, warehouse, config, "c1", plan)
+        .run(CancellationToken::new(), move |o| {
+            sink.lock().unwrap().push(o.clone())
+        })
+        .await
+        .unwrap();
+    stop.cancel();
+    worker.await.unwrap();
+    outcomes.lock().unwrap().clone()
+}
+
 #[tokio::test]
 async fn a_coordinated_run_ends_with_gold_equal_to_the_truth() {
     let sim = sim(2, &["github:503@0.03"]).await;
     let config = config(&sim, 10);
     let warehouse = warehouse();
     let broker: Arc<dyn Broker> = Arc::new(InProcessBroker::new());
-    let stop = CancellationToken::new();
-    let worker = start_worker(&broker, &warehouse, &config, &stop);
-
-    let outcomes = Arc::new(Mutex::new(Vec::<RunOutcome>::new()));
-    let sink = Arc::clone(&outcomes);
-    coordinator(
-        &broker,
-        &warehouse,
-        &config,
-        "c1",
-        Plan::Once {
-            range: Some(window()),
-        },
-    )
-    .run(CancellationToken::new(), move |o| {
-        sink.lock().unwrap().push(o.clone())
-    })
-    .await
-    .unwrap();
-    stop.cancel();
-    worker.await.unwrap();
-
-    let outcomes = outcomes.lock().unwrap().clone();
+    let outcomes = run_once_with_a_worker(&broker, &warehouse, &config).await;
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].run.status, RunStatus::Completed);
     assert_eq!(outcomes[0].dead, 0);
@@ -296,43 +299,13 @@ async fn a_publish_failing_mid_batch_is_retried_without_recording_any_task_twice
     let warehouse = warehouse();
     let inner = InProcessBroker::new();
     // The 12th publish: after the planned extracts, among released normalizes.
-    let extracts: usize = config
-        .teams
-        .iter()
-        .map(|t| {
-            Source::ALL
-                .iter()
-                .map(|s| t.targets(*s).len())
-                .sum::<usize>()
-        })
-        .sum();
+    let extracts: usize = config.extract_scopes();
     let broker: Arc<dyn Broker> = Arc::new(FailsOnce {
         inner: inner.clone(),
         calls: std::sync::atomic::AtomicUsize::new(0),
         fail_on: extracts + 1,
     });
-    let stop = CancellationToken::new();
-    let worker = start_worker(&broker, &warehouse, &config, &stop);
-    let outcomes = Arc::new(Mutex::new(Vec::<RunOutcome>::new()));
-    let sink = Arc::clone(&outcomes);
-    coordinator(
-        &broker,
-        &warehouse,
-        &config,
-        "c1",
-        Plan::Once {
-            range: Some(window()),
-        },
-    )
-    .run(CancellationToken::new(), move |o| {
-        sink.lock().unwrap().push(o.clone())
-    })
-    .await
-    .unwrap();
-    stop.cancel();
-    worker.await.unwrap();
-
-    let outcomes = outcomes.lock().unwrap().clone();
+    let outcomes = run_once_with_a_worker(&broker, &warehouse, &config).await;
     assert_eq!(outcomes.len(), 1, "announced once");
     assert_eq!(outcomes[0].run.status, RunStatus::Completed);
     let tasks = warehouse.run_tasks(outcomes[0].run.run_id).await.unwrap();

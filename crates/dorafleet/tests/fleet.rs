@@ -67,9 +67,7 @@ async fn three_worker_processes_produce_the_ground_truth_within_the_fleet_wide_r
     for name in ["a", "b", "c"] {
         fleet.spawn_worker(name);
     }
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -116,9 +114,7 @@ async fn workers_killed_with_sigkill_mid_run_lose_no_task() {
     for name in ["a", "b", "c"] {
         fleet.spawn_worker(name);
     }
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let coordinator = fleet.spawn_coordinator(&args);
+    let coordinator = fleet.spawn_range_coordinator();
 
     eventually(RUN_LIMIT, "two extracts done", || async {
         extracts_done(&fleet).await >= 2
@@ -146,9 +142,7 @@ async fn a_coordinator_killed_mid_run_is_resumed_without_repeating_finished_extr
     let mut fleet = Fleet::start(2, &["github:latency=20@1"], 100).await;
     fleet.spawn_worker("a");
     fleet.spawn_worker("b");
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let mut first = fleet.spawn_coordinator(&args);
+    let mut first = fleet.spawn_range_coordinator();
     eventually(RUN_LIMIT, "an extract done", || async {
         extracts_done(&fleet).await >= 1
     })
@@ -236,9 +230,7 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_keeps_co
         "{reasons:?}"
     );
 
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
     assert!(
         out.status.success(),
         "the worker still consumes: {}",
@@ -258,9 +250,7 @@ async fn a_permanently_failing_job_is_dead_lettered_and_other_teams_gold_is_unaf
     let mut fleet = Fleet::start(2, &[fault.as_str()], 100).await;
     fleet.spawn_worker("a");
     fleet.spawn_worker("b");
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -307,9 +297,7 @@ async fn the_fleet_survives_a_rabbitmq_restart_mid_run() {
     let mut fleet = Fleet::start(2, &["github:latency=20@1"], 100).await;
     fleet.spawn_worker("a");
     fleet.spawn_worker("b");
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let coordinator = fleet.spawn_coordinator(&args);
+    let coordinator = fleet.spawn_range_coordinator();
     eventually(RUN_LIMIT, "an extract done", || async {
         extracts_done(&fleet).await >= 1
     })
@@ -353,9 +341,7 @@ async fn the_fleet_survives_a_rabbitmq_restart_mid_run() {
 async fn a_worker_stopped_with_sigterm_finishes_in_flight_tasks_and_hands_none_of_them_back() {
     let mut fleet = Fleet::start(1, &["jenkins:latency=700@1"], 100).await;
     fleet.spawn_worker("a");
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let mut coordinator = fleet.spawn_coordinator(&args);
+    let mut coordinator = fleet.spawn_range_coordinator();
     // Stop the worker while its slow Jenkins extracts are under way.
     let warehouse = fleet.warehouse();
     eventually(RUN_LIMIT, "a Jenkins request under way", || async {
@@ -427,25 +413,15 @@ async fn the_metrics_endpoint_counts_a_runs_tasks_requests_and_records() {
     assert_eq!(http_get(port, "/healthz").await.unwrap().0, 200);
     assert_eq!(http_get(port, "/readyz").await.unwrap().0, 200);
 
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
     assert!(out.status.success(), "{}", fleet.worker_logs());
 
     let (_, after) = http_get(port, "/metrics").await.unwrap();
-    let extracts: usize = fleet
-        .sim
-        .state()
-        .organisation()
-        .team_configs()
-        .iter()
-        .map(|t| {
-            Source::ALL
-                .iter()
-                .map(|s| t.targets(*s).len())
-                .sum::<usize>()
-        })
-        .sum();
+    let extracts = dorafleet_core::Config {
+        teams: fleet.sim.state().organisation().team_configs(),
+        ..Default::default()
+    }
+    .extract_scopes();
     assert_eq!(sample(&after, done), extracts as f64, "{after}");
     assert_eq!(
         sample(
@@ -539,9 +515,7 @@ async fn a_configured_token_never_appears_in_logs_or_metrics() {
     assert!(!check.contains(CANARY));
     let port = free_port();
     fleet.spawn_worker_with("a", &["--metrics-addr", &format!("127.0.0.1:{port}")]);
-    let range = fleet.range_args();
-    let args: Vec<&str> = range.iter().map(String::as_str).collect();
-    let out = finish(fleet.spawn_coordinator(&args), RUN_LIMIT).await;
+    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
     assert!(out.status.success(), "{}", fleet.worker_logs());
     let (_, metrics) = http_get(port, "/metrics").await.expect("metrics served");
     let logs = fleet.worker_logs();

@@ -481,6 +481,20 @@ impl Config {
         Ok(())
     }
 
+    /// How many extract scopes (team × source × target) a run over every
+    /// source plans.
+    pub fn extract_scopes(&self) -> usize {
+        self.teams
+            .iter()
+            .map(|t| {
+                Source::ALL
+                    .iter()
+                    .map(|s| t.targets(*s).len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// The team that owns a target of a source, if any.
     pub fn team_of(&self, source: Source, target: &str) -> Option<&TeamConfig> {
         self.teams

@@ -98,16 +98,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         from: to - Days::days(i64::from(args.days)),
         to,
     };
-    let scopes: usize = config
-        .teams
-        .iter()
-        .map(|t| {
-            Source::ALL
-                .iter()
-                .map(|s| t.targets(*s).len())
-                .sum::<usize>()
-        })
-        .sum();
+    let scopes: usize = config.extract_scopes();
     println!("extracting {scopes} scopes over {window} ...");
     let bar = super::summary::progress_bar("pipeline");
     let tick = bar.clone();

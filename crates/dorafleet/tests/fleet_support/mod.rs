@@ -150,6 +150,13 @@ impl Fleet {
             .unwrap()
     }
 
+    /// A coordinator extracting the simulator's whole history, then exiting.
+    pub fn spawn_range_coordinator(&self) -> Child {
+        let range = self.range_args();
+        let args: Vec<&str> = range.iter().map(String::as_str).collect();
+        self.spawn_coordinator(&args)
+    }
+
     pub fn range_args(&self) -> Vec<String> {
         vec![
             "--from".into(),
