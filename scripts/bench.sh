@@ -4,9 +4,13 @@
 #   scripts/bench.sh            every benchmark
 #   scripts/bench.sh backfill   gold recomputation for 365 days x 20 teams
 #   scripts/bench.sh fleet      no-op tasks end to end through RabbitMQ with 1
-#                               and 2 workers, next to the broker's raw ceiling
+#                               and 2 workers, span export off and on, next to
+#                               the broker's raw ceiling
 #                               (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/fleet.rs)
 #   scripts/bench.sh replay     archive 10,000 dead letters from RabbitMQ, then replay them
+#   scripts/bench.sh sensors    volume sensor false holds and detection on simulated histories
+#   scripts/bench.sh alerts     gold write -> webhook received latency over 1,000 alerts
+#                               (knobs: DORAFLEET_BENCH_* in crates/monitor/benches/alerts.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -33,10 +37,22 @@ run_replay() {
   cargo bench --locked -p dorafleet-coordinator --bench replay
 }
 
+run_sensors() {
+  log "sensors: volume sensor false holds and one-week-silence detection on simulated 90-day histories"
+  cargo bench --locked -p dorafleet-coordinator --bench sensors
+}
+
+run_alerts() {
+  log "alerts: 1,000 gold changes, each an alert, from the gold write to the webhook"
+  cargo bench --locked -p dorafleet-monitor --bench alerts
+}
+
 case "$which" in
   backfill) run_backfill ;;
   fleet) run_fleet ;;
   replay) run_replay ;;
-  all) run_backfill; run_fleet; run_replay ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, all)" ;;
+  sensors) run_sensors ;;
+  alerts) run_alerts ;;
+  all) run_backfill; run_fleet; run_replay; run_sensors; run_alerts ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, sensors, alerts, all)" ;;
 esac

@@ -34,3 +34,10 @@ else
     cargo test --workspace --locked --no-fail-fast -- --ignored --test-threads 1 rabbitmq_restart
   fi
 fi
+
+# Compose file, Dockerfile and Kubernetes manifests: static checks. Their tools
+# come from Debian's archive and PyPI; without a network the script says so.
+log "deployment files (scripts/check-deploy.sh)"
+# The suite's build left the dorafleet binary the roles are checked against.
+CHECK_DEPLOY_BIN="${CARGO_TARGET_DIR:-target}/debug/dorafleet" scripts/check-deploy.sh \
+  || die "the deployment checks failed (above)"

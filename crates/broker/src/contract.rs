@@ -36,6 +36,7 @@ macro_rules! broker_contract_suite {
             dead_letters_round_trip_as_json,
             events_round_trip_as_json,
             closing_ends_streams_and_refuses_publishes,
+            a_publishers_trace_context_reaches_the_consumer,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -379,6 +380,37 @@ pub async fn events_round_trip_as_json(broker: Arc<dyn Broker>) {
         let got: TaskEvent = serde_json::from_slice(&d.body).expect("a JSON event");
         assert_eq!(&got, expected);
         d.ack().await.unwrap();
+    }
+}
+
+/// The W3C context of the publishing span travels with the message, also
+/// through a delay, so the consumer's work continues the publisher's trace.
+pub async fn a_publishers_trace_context_reaches_the_consumer(broker: Arc<dyn Broker>) {
+    use dorafleet_telemetry::trace_context::{self, TRACEPARENT};
+    use tracing::Instrument;
+    // The check runs on one thread (a current-thread test runtime).
+    let _subscriber = tracing::subscriber::set_default(trace_context::local_subscriber());
+    let mut stream = broker
+        .consume_tasks(&[route(Source::Github)])
+        .await
+        .unwrap();
+    for delayed in [false, true] {
+        let span = tracing::info_span!("publish");
+        let expected = trace_context::traceparent(&span).expect("spans have a context");
+        let task = extract(Source::Github);
+        let published = if delayed {
+            broker.publish_delayed(&task, Duration::from_millis(50))
+        } else {
+            broker.publish(&task)
+        };
+        published.instrument(span).await.unwrap();
+        let delivery = expect_delivery(&mut stream, "the traced task").await;
+        assert_eq!(
+            delivery.headers.get(TRACEPARENT),
+            Some(&expected),
+            "delayed: {delayed}"
+        );
+        delivery.ack().await.unwrap();
     }
 }
 

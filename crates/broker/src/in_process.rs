@@ -10,6 +10,7 @@ use crate::topology::{DEAD_LETTER_QUEUE, EVENTS_QUEUE, Route, task_queue};
 use crate::{Acker, Broker, BrokerError, Delivery, DeliveryStream, Result};
 use async_trait::async_trait;
 use dorafleet_core::{DeadLetter, TaskEnvelope, TaskEvent};
+use dorafleet_telemetry::trace_context::{self, Headers};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,6 +20,19 @@ use tokio::sync::Notify;
 struct Message {
     body: Vec<u8>,
     redelivered: bool,
+    /// The publisher's trace context, as RabbitMQ would carry it in headers.
+    headers: Headers,
+}
+
+impl Message {
+    /// A new message from the current span (whose trace the consumer continues).
+    fn new(body: Vec<u8>) -> Self {
+        Message {
+            body,
+            redelivered: false,
+            headers: trace_context::inject_current(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -91,14 +105,8 @@ impl InProcessBroker {
 #[async_trait]
 impl Broker for InProcessBroker {
     async fn publish(&self, task: &TaskEnvelope) -> Result<()> {
-        self.shared.push(
-            &task_queue(task),
-            Message {
-                body: task.encode(),
-                redelivered: false,
-            },
-            false,
-        )
+        self.shared
+            .push(&task_queue(task), Message::new(task.encode()), false)
     }
 
     async fn publish_delayed(&self, task: &TaskEnvelope, delay: Duration) -> Result<()> {
@@ -106,19 +114,12 @@ impl Broker for InProcessBroker {
             return Err(BrokerError::Closed);
         }
         let shared = Arc::clone(&self.shared);
-        let (queue, body) = (task_queue(task), task.encode());
+        let (queue, message) = (task_queue(task), Message::new(task.encode()));
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             // A broker closed meanwhile drops the retry, as a stopped RabbitMQ
             // node without persistence would; standalone runs close only at the end.
-            let _ = shared.push(
-                &queue,
-                Message {
-                    body,
-                    redelivered: false,
-                },
-                false,
-            );
+            let _ = shared.push(&queue, message, false);
         });
         Ok(())
     }
@@ -126,27 +127,14 @@ impl Broker for InProcessBroker {
     async fn publish_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
         let body = serde_json::to_vec(letter)
             .map_err(|e| BrokerError::Unroutable(format!("dead letter does not encode: {e}")))?;
-        self.shared.push(
-            DEAD_LETTER_QUEUE,
-            Message {
-                body,
-                redelivered: false,
-            },
-            false,
-        )
+        self.shared
+            .push(DEAD_LETTER_QUEUE, Message::new(body), false)
     }
 
     async fn publish_event(&self, event: &TaskEvent) -> Result<()> {
         let body = serde_json::to_vec(event)
             .map_err(|e| BrokerError::Unroutable(format!("event does not encode: {e}")))?;
-        self.shared.push(
-            EVENTS_QUEUE,
-            Message {
-                body,
-                redelivered: false,
-            },
-            false,
-        )
+        self.shared.push(EVENTS_QUEUE, Message::new(body), false)
     }
 
     async fn consume_tasks(&self, routes: &[Route]) -> Result<Box<dyn DeliveryStream>> {
@@ -174,14 +162,7 @@ impl Broker for InProcessBroker {
 /// messages (undecodable, unknown version, oversized) in front of a worker.
 impl InProcessBroker {
     pub fn publish_raw(&self, route: Route, body: Vec<u8>) -> Result<()> {
-        self.shared.push(
-            &route.queue(),
-            Message {
-                body,
-                redelivered: false,
-            },
-            false,
-        )
+        self.shared.push(&route.queue(), Message::new(body), false)
     }
 }
 
@@ -227,11 +208,10 @@ impl DeliveryStream for InProcessStream {
                         shared: Arc::clone(&self.shared),
                         pending: Mutex::new(Some((queue, message.clone()))),
                     };
-                    return Some(Delivery::new(
-                        message.body,
-                        message.redelivered,
-                        Box::new(acker),
-                    ));
+                    return Some(
+                        Delivery::new(message.body, message.redelivered, Box::new(acker))
+                            .with_headers(message.headers),
+                    );
                 }
                 Some(None) => return None,
                 None => notified.await,

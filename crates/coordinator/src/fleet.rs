@@ -29,14 +29,17 @@ use crate::progress::RunProgress;
 use chrono::Utc;
 use dorafleet_broker::{Broker, BrokerError, Delivery, DeliveryStream};
 use dorafleet_core::{Config, Source, TaskEnvelope, TaskEvent, TaskEventKind, Window};
-use dorafleet_warehouse::{RunRecord, RunStatus, TaskRecord, TaskState, Warehouse, WarehouseError};
+use dorafleet_telemetry::trace_context;
+use dorafleet_warehouse::{
+    HoldFilter, HoldStatus, RunRecord, RunStatus, TaskRecord, TaskState, Warehouse, WarehouseError,
+};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
 const LEASE: &str = "coordinator";
@@ -93,6 +96,8 @@ pub struct RunOutcome {
     pub dead: usize,
     pub retries: u64,
     pub blocked_teams: BTreeSet<String>,
+    /// Teams a data-quality sensor held: no gold for their held days.
+    pub held_teams: BTreeSet<String>,
     /// Finished tasks per worker.
     pub by_worker: BTreeMap<String, usize>,
 }
@@ -317,7 +322,9 @@ impl Coordinator {
             .collect();
         if !unpublished.is_empty() {
             info!(run_id = %run.record.run_id, unpublished = unpublished.len(), "publishing recorded tasks");
-            self.publish_recorded(&mut unpublished).await?;
+            let trace = run.record.traceparent.clone();
+            self.publish_recorded(&mut unpublished, &|_| trace.clone())
+                .await?;
             run.insert_tasks(unpublished);
         }
         Ok(run)
@@ -342,6 +349,22 @@ impl Coordinator {
     async fn plan_run(&self, range: Option<Window>) -> Result<Option<ActiveRun>, CoordinatorError> {
         let run_id = Uuid::now_v7();
         let now = Utc::now();
+        // The root of the run's trace. Its context is recorded with the run,
+        // so tasks published later (or by a restarted coordinator) join it.
+        let span = info_span!(parent: None, "run", run_id = %run_id, kind = range.map_or("incremental", |_| "range"));
+        let traceparent = trace_context::traceparent(&span);
+        self.plan_run_in(run_id, now, range, traceparent)
+            .instrument(span)
+            .await
+    }
+
+    async fn plan_run_in(
+        &self,
+        run_id: Uuid,
+        now: chrono::DateTime<Utc>,
+        range: Option<Window>,
+        traceparent: Option<String>,
+    ) -> Result<Option<ActiveRun>, CoordinatorError> {
         let (kind, tasks) = match range {
             Some(window) => (
                 "range",
@@ -380,6 +403,7 @@ impl Coordinator {
             status: RunStatus::Running,
             created_at: now,
             updated_at: now,
+            traceparent,
         };
         self.warehouse.save_run(&record).await?;
         let mut run = ActiveRun {
@@ -394,19 +418,26 @@ impl Coordinator {
         let mut records: Vec<TaskRecord> = tasks.into_iter().map(pending).collect();
         info!(%run_id, kind, tasks = records.len(), %window, "planned run");
         self.warehouse.save_tasks(&records).await?;
-        self.publish_recorded(&mut records).await?;
+        let trace = run.record.traceparent.clone();
+        self.publish_recorded(&mut records, &|_| trace.clone())
+            .await?;
         run.insert_tasks(records);
         Ok(Some(run))
     }
 
     /// Publish tasks already recorded (unpublished), then record them
     /// published. If a publish fails none is recorded published: those that
-    /// went out are published again later, which is harmless.
-    async fn publish_recorded(&self, records: &mut [TaskRecord]) -> Result<(), CoordinatorError> {
+    /// went out are published again later, which is harmless. `trace` gives
+    /// the `traceparent` of a run, whose trace each publish continues.
+    async fn publish_recorded(
+        &self,
+        records: &mut [TaskRecord],
+        trace: &RunTrace<'_>,
+    ) -> Result<(), CoordinatorError> {
         if records.is_empty() {
             return Ok(());
         }
-        self.publish_all(records).await?;
+        self.publish_all(records, trace).await?;
         for r in records.iter_mut() {
             r.published = true;
         }
@@ -416,7 +447,11 @@ impl Coordinator {
 
     /// Publish every task, up to [`PUBLISH_WINDOW`] awaiting their confirms
     /// at once; fails if any publish failed (after all have ended).
-    async fn publish_all(&self, records: &[TaskRecord]) -> Result<(), CoordinatorError> {
+    async fn publish_all(
+        &self,
+        records: &[TaskRecord],
+        trace: &RunTrace<'_>,
+    ) -> Result<(), CoordinatorError> {
         let mut in_flight = JoinSet::new();
         let mut failure = None;
         for r in records {
@@ -427,7 +462,8 @@ impl Coordinator {
                 break;
             }
             let (broker, task) = (Arc::clone(&self.broker), r.envelope.clone());
-            in_flight.spawn(async move { broker.publish(&task).await });
+            let span = publish_span(&task, trace(task.run_id).as_deref());
+            in_flight.spawn(async move { broker.publish(&task).await }.instrument(span));
         }
         while let Some(published) = in_flight.join_next().await {
             note_failure(Some(published), &mut failure);
@@ -587,7 +623,12 @@ impl Coordinator {
         }
         self.warehouse.save_tasks(&changed).await?;
         let mut released = task_records(active, changes.released.iter());
-        self.publish_recorded(&mut released).await?;
+        let trace = |run_id: Uuid| {
+            active
+                .get(&run_id)
+                .and_then(|r| r.record.traceparent.clone())
+        };
+        self.publish_recorded(&mut released, &trace).await?;
         for r in released {
             if let Some(run) = active.get_mut(&r.envelope.run_id) {
                 run.insert_tasks([r]);
@@ -610,10 +651,21 @@ impl Coordinator {
             .values()
             .filter(|t| t.state == TaskState::Dead)
             .count();
-        run.record.status = if dead == 0 {
-            RunStatus::Completed
-        } else {
+        let holds = self
+            .warehouse
+            .holds(&HoldFilter {
+                run_id: Some(run.record.run_id),
+                status: Some(HoldStatus::Open),
+                ..HoldFilter::default()
+            })
+            .await?;
+        let held_teams: BTreeSet<String> = holds.iter().map(|h| h.team_id.clone()).collect();
+        run.record.status = if dead > 0 {
             RunStatus::Blocked
+        } else if !held_teams.is_empty() {
+            RunStatus::Held
+        } else {
+            RunStatus::Completed
         };
         run.record.updated_at = Utc::now();
         self.warehouse.save_run(&run.record).await?;
@@ -630,8 +682,17 @@ impl Coordinator {
             dead,
             retries: run.retries,
             blocked_teams: run.dag.blocked_teams(),
+            held_teams,
             by_worker,
         };
+        let held_runs = self
+            .warehouse
+            .runs(1000)
+            .await?
+            .iter()
+            .filter(|r| r.status == RunStatus::Held)
+            .count();
+        dorafleet_telemetry::metrics::held_runs(held_runs);
         info!(run_id = %outcome.run.run_id, status = %outcome.run.status, tasks = outcome.tasks, dead, "run finished");
         on_run_end(&outcome);
         Ok(true)
@@ -730,6 +791,29 @@ async fn decode_events(deliveries: Vec<Delivery>) -> (Vec<TaskEvent>, Vec<Delive
         }
     }
     (events, readable)
+}
+
+/// The `traceparent` of a run by its id.
+type RunTrace<'a> = dyn Fn(Uuid) -> Option<String> + Send + Sync + 'a;
+
+/// The span of one task's publish, a child of its run's root span: the
+/// broker puts its context in the message headers, and the worker's task
+/// span becomes its child.
+pub(crate) fn publish_span(task: &TaskEnvelope, run_traceparent: Option<&str>) -> tracing::Span {
+    let span = info_span!(
+        parent: None,
+        "publish",
+        otel.name = %format!("publish {}", task.route()),
+        otel.kind = "producer",
+        stage = %task.stage,
+        scope = %task.scope,
+        task_id = %task.task_id,
+        run_id = %task.run_id,
+    );
+    if let Some(traceparent) = run_traceparent {
+        trace_context::continue_trace(&span, traceparent);
+    }
+    span
 }
 
 /// Keep the first failure of a spawned publish.

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod backfill;
 pub mod dag;
 pub mod fleet;
+pub mod holds;
 pub mod plan;
 pub mod progress;
 pub mod replay;
@@ -13,6 +14,7 @@ pub mod standalone;
 
 pub use backfill::{BackfillRequest, BackfillSummary, FromLayer, backfill};
 pub use fleet::{Coordinator, CoordinatorError, CoordinatorOptions, Plan, RunOutcome};
+pub use holds::{HoldActionError, Released, release_run, rerun_held};
 pub use plan::{plan_extract, plan_extract_incremental};
 pub use progress::RunProgress;
 pub use standalone::{

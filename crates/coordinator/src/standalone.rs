@@ -11,7 +11,8 @@ use dorafleet_core::{Config, DeadLetter, Source, Stage, Window};
 use dorafleet_pipeline::{Handlers, Worker, WorkerOptions};
 use dorafleet_sources::SourceClient;
 use dorafleet_warehouse::{
-    GoldFilter, LetterFilter, NormalizeCounts, TaskState, Warehouse, WarehouseError,
+    GoldFilter, Hold, HoldFilter, LetterFilter, NormalizeCounts, TaskState, Warehouse,
+    WarehouseError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct RunSummary {
     pub gold_records: usize,
     /// Teams whose gold this run could not write (a task was dead-lettered).
     pub blocked_teams: BTreeSet<String>,
+    /// Holds this run's sensors placed (no gold for their days).
+    pub holds: Vec<Hold>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,5 +314,11 @@ async fn summarize(
         normalized,
         gold_records,
         blocked_teams,
+        holds: warehouse
+            .holds(&HoldFilter {
+                run_id: Some(run_id),
+                ..HoldFilter::default()
+            })
+            .await?,
     })
 }

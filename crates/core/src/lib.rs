@@ -16,8 +16,8 @@ pub mod retry;
 pub mod secret;
 
 pub use config::{
-    BrokerConfig, Config, ConfigError, Definitions, IdentityConfig, LevelThresholds, SourceConfig,
-    TeamConfig,
+    AlertRuleName, BrokerConfig, Config, ConfigError, Definitions, IdentityConfig, LevelThresholds,
+    MonitorConfig, SensorsConfig, SourceConfig, TeamConfig,
 };
 pub use dead_letter::DeadLetter;
 pub use envelope::{AttemptRecord, EnvelopeError, TaskEnvelope};

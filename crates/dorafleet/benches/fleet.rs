@@ -13,10 +13,19 @@
 //!    publishes T normalize and T aggregate tasks (3T in all), follows every
 //!    completion event and exits when the run completed.
 //!
+//! 3. Tracing overhead: each fleet size runs twice, with span export off
+//!    and on (every process exporting OTLP/HTTP to an in-bench receiver that
+//!    decodes and keeps every span, as a collector would), and the ratio of
+//!    the two is printed.
+//!
 //! Run with `scripts/bench.sh fleet`. Knobs (environment):
 //! `DORAFLEET_BENCH_TEAMS` (1500), `DORAFLEET_BENCH_RAW_MESSAGES` (3000),
 //! `DORAFLEET_BENCH_RAW_PIPELINED_MESSAGES` (20000), `DORAFLEET_BENCH_WORKERS`
-//! (`1,2`), `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
+//! (`1,2`), `DORAFLEET_BENCH_TRACING` (`off,on`: the export settings each
+//! fleet size runs with), `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
+
+#[path = "../tests/otlp_receiver/mod.rs"]
+mod otlp_receiver;
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -64,6 +73,15 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|k| k.trim().parse().ok())
         .filter(|&k| k > 0)
         .collect();
+    let exports: Vec<bool> = std::env::var("DORAFLEET_BENCH_TRACING")
+        .unwrap_or_else(|_| "off,on".into())
+        .split(',')
+        .filter_map(|t| match t.trim() {
+            "off" => Some(false),
+            "on" => Some(true),
+            _ => None,
+        })
+        .collect();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "fleet benchmark: broker {}, {cores} cores, prefetch {PREFETCH}, load average {}",
@@ -83,13 +101,16 @@ async fn main() -> anyhow::Result<()> {
 
     let mut runs = Vec::new();
     for &workers in &fleets {
-        println!(
-            "\ndorafleet: {teams} teams -> {} tasks, {workers} worker process(es) ...",
-            3 * teams
-        );
-        let run = fleet(teams, workers).await?;
-        run.print();
-        runs.push(run);
+        for &export in &exports {
+            println!(
+                "\ndorafleet: {teams} teams -> {} tasks, {workers} worker process(es), span export {} ...",
+                3 * teams,
+                if export { "on" } else { "off" }
+            );
+            let run = fleet(teams, workers, export).await?;
+            run.print();
+            runs.push(run);
+        }
     }
 
     let costs = path_costs(raw_n.min(2000), &body).await?;
@@ -126,10 +147,15 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         let _ = writeln!(
             out,
-            "dorafleet, {} worker(s)           : {:>8.0} tasks/s  = {:>5.1} % of the sequential ceiling, \
+            "dorafleet, {} worker(s), export {:<3}: {:>8.0} tasks/s  = {:>5.1} % of the sequential ceiling, \
              {:.1} % of the pipelined reference counting 2 messages per task \
              (in-run {:.0} tasks/s = {:.1} %); worker peak RSS {}; coordinator peak RSS {:.1} MB",
             run.workers,
+            if run.exported_spans.is_some() {
+                "on"
+            } else {
+                "off"
+            },
             run.per_sec(),
             100.0 * run.per_sec() / ceiling,
             100.0 * 2.0 * run.per_sec() / pipelined.per_sec(),
@@ -138,6 +164,25 @@ async fn main() -> anyhow::Result<()> {
             rss.join(", "),
             run.coordinator_rss_kb as f64 / 1024.0,
         );
+    }
+    for &workers in &fleets {
+        let find = |on: bool| {
+            runs.iter()
+                .find(|r| r.workers == workers && r.exported_spans.is_some() == on)
+        };
+        if let (Some(off), Some(on)) = (find(false), find(true)) {
+            let _ = writeln!(
+                out,
+                "tracing overhead, {workers} worker(s)  : export on {:.0} tasks/s vs off {:.0} tasks/s = {:.1} % \
+                 (in-run {:.1} %); {} spans exported",
+                on.per_sec(),
+                off.per_sec(),
+                100.0 * on.per_sec() / off.per_sec(),
+                100.0 * on.in_run_per_sec().unwrap_or(f64::NAN)
+                    / off.in_run_per_sec().unwrap_or(f64::NAN),
+                on.exported_spans.unwrap_or(0),
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -387,8 +432,11 @@ async fn path_costs(n: usize, body: &[u8]) -> anyhow::Result<PathCosts> {
     use dorafleet_warehouse::{RunRecord, RunStatus, TaskRecord, TaskState};
     let n = n.max(1);
     let dir = tempfile::tempdir()?;
-    let warehouse =
-        dorafleet_warehouse::open(&format!("sqlite:{}", dir.path().join("w.db").display()))?;
+    let warehouse = dorafleet_warehouse::open(&dorafleet_core::config::WarehouseConfig {
+        url: format!("sqlite:{}", dir.path().join("w.db").display()),
+        ..Default::default()
+    })
+    .await?;
     let template = TaskEnvelope::decode(body)?;
     let now = Utc::now();
     warehouse
@@ -399,6 +447,7 @@ async fn path_costs(n: usize, body: &[u8]) -> anyhow::Result<PathCosts> {
             status: RunStatus::Running,
             created_at: now,
             updated_at: now,
+            traceparent: None,
         })
         .await?;
     let tasks: Vec<TaskEnvelope> = (0..n)
@@ -467,6 +516,8 @@ struct FleetRun {
     worker_rss_kb: Vec<u64>,
     coordinator_rss_kb: u64,
     by_worker: Vec<String>,
+    /// Spans the receiver got, when export was on.
+    exported_spans: Option<usize>,
 }
 
 impl FleetRun {
@@ -506,10 +557,13 @@ impl FleetRun {
             "  coordinator peak RSS (VmHWM, last sample): {:.1} MB",
             self.coordinator_rss_kb as f64 / 1024.0
         );
+        if let Some(spans) = self.exported_spans {
+            println!("  spans exported: {spans}");
+        }
     }
 }
 
-fn config_toml(teams: usize, db: &Path, prefix: &str) -> String {
+fn config_toml(teams: usize, db: &Path, prefix: &str, otlp: Option<&str>) -> String {
     let mut toml = String::new();
     let _ = writeln!(
         toml,
@@ -517,6 +571,12 @@ fn config_toml(teams: usize, db: &Path, prefix: &str) -> String {
         db.display(),
         amqp()
     );
+    if let Some(endpoint) = otlp {
+        let _ = writeln!(
+            toml,
+            "[observability]\notlp_endpoint = \"{endpoint}\"\notlp_protocol = \"http\"\n"
+        );
+    }
     // Never called with --noop; any valid URL does.
     for source in ["github", "jira", "jenkins"] {
         let _ = writeln!(
@@ -628,15 +688,27 @@ fn in_run_time(log: &str) -> Option<Duration> {
     (finished - planned).to_std().ok()
 }
 
-async fn fleet(teams: usize, workers: usize) -> anyhow::Result<FleetRun> {
+async fn fleet(teams: usize, workers: usize, export: bool) -> anyhow::Result<FleetRun> {
     ensure!(teams > 0, "no teams");
     let dir = tempfile::tempdir()?;
     let db: PathBuf = dir.path().join("w.db");
     let prefix = format!("bench-{}", Uuid::now_v7().simple());
     let config = dir.path().join("dorafleet.toml");
-    std::fs::write(&config, config_toml(teams, &db, &prefix))?;
+    let receiver = match export {
+        true => Some(otlp_receiver::OtlpReceiver::start().await),
+        false => None,
+    };
+    let endpoint = receiver.as_ref().map(|r| r.endpoint());
+    std::fs::write(
+        &config,
+        config_toml(teams, &db, &prefix, endpoint.as_deref()),
+    )?;
 
-    let result = fleet_in(dir.path(), &config, teams, workers).await;
+    let mut result = fleet_in(dir.path(), &config, teams, workers).await;
+    if let (Ok(run), Some(receiver)) = (&mut result, &receiver) {
+        // Every process has exited, flushing its spans on the way out.
+        run.exported_spans = Some(receiver.span_count());
+    }
     // Whatever happened, leave no queues behind.
     let broker = RabbitBroker::connect(rabbit_config(&prefix))
         .await
@@ -746,5 +818,6 @@ async fn fleet_in(dir: &Path, config: &Path, teams: usize, k: usize) -> anyhow::
         worker_rss_kb,
         coordinator_rss_kb,
         by_worker,
+        exported_spans: None,
     })
 }

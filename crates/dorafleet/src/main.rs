@@ -49,9 +49,14 @@ enum Command {
     Worker(cmd::worker::WorkerArgs),
     /// Plan runs, publish tasks, follow the fleet's events, archive dead letters.
     Coordinator(cmd::coordinator::CoordinatorArgs),
+    /// Follow gold changes and send alerts (webhook / Slack, stdout), each exactly once.
+    #[command(long_about = cmd::monitor::LONG_ABOUT, after_help = cmd::monitor::AFTER_HELP)]
+    Monitor(cmd::monitor::MonitorArgs),
     /// Run one pipeline run in this process (in-process broker, configured warehouse).
+    /// Exits 2 when tasks were dead-lettered or left unfinished, 3 when a sensor
+    /// held some team's days out of gold (see `runs show`).
     Standalone(cmd::standalone::StandaloneArgs),
-    /// Runs: list them, or show one's stages, gates and records per layer.
+    /// Runs: list them, show one (stages, gates, holds, records per layer), release or rerun a held one.
     Runs(cmd::runs::RunsArgs),
     /// Dead letters: list, show, stats, replay, discard.
     Dlq(cmd::dlq::DlqArgs),
@@ -70,25 +75,38 @@ async fn main() -> ExitCode {
         LogFormatArg::Human => dorafleet_telemetry::LogFormat::Human,
         LogFormatArg::Json => dorafleet_telemetry::LogFormat::Json,
     };
-    let (default_filter, config) = match &cli.command {
-        Command::Sim(_) | Command::Worker(_) | Command::Coordinator(_) => {
-            ("info", cli.config.as_deref())
-        }
-        _ => ("warn", cli.config.as_deref()),
+    let config = cli.config.as_deref();
+    let (default_filter, role) = match &cli.command {
+        Command::Sim(_) => ("info", "sim"),
+        Command::Worker(_) => ("info", "worker"),
+        Command::Coordinator(_) => ("info", "coordinator"),
+        Command::Monitor(_) => ("info", "monitor"),
+        Command::Demo(_) => ("warn", "demo"),
+        Command::Standalone(_) => ("warn", "standalone"),
+        _ => ("warn", "cli"),
     };
-    dorafleet_telemetry::init(default_filter, format);
+    let mut telemetry = match cmd::telemetry(config, default_filter, format, role) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args).await,
         Command::Sim(args) => cmd::sim::run(args).await,
         Command::Standalone(args) => cmd::standalone::run(config, args).await,
         Command::Worker(args) => cmd::worker::run(config, args).await,
         Command::Coordinator(args) => cmd::coordinator::run(config, args).await,
+        Command::Monitor(args) => cmd::monitor::run(config, args).await,
         Command::Metrics(args) => cmd::metrics::run(config, args).await,
         Command::Dlq(args) => cmd::dlq::run(config, args).await,
         Command::Runs(args) => cmd::runs::run(config, args).await,
         Command::Backfill(args) => cmd::backfill::run(config, args).await,
         Command::Config(args) => cmd::config::run(config, args),
     };
+    // Export the spans still buffered before the process exits.
+    telemetry.shutdown();
     match result {
         Ok(code) => code,
         Err(err) => {

@@ -58,6 +58,35 @@ fn an_invalid_config_is_rejected_naming_the_key() {
 }
 
 #[test]
+fn environment_settings_need_a_section_and_a_misspelled_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dorafleet.toml");
+    let printed = dorafleet()
+        .args(["sim", "--print-config", "--teams", "1"])
+        .output()
+        .unwrap();
+    std::fs::write(&file, &printed.stdout).unwrap();
+    let check = |name: &str| {
+        dorafleet()
+            .args(["config", "check", "--config"])
+            .arg(&file)
+            .env(name, "1")
+            .output()
+            .unwrap()
+    };
+    let unrelated = check("DORAFLEET_BENCH_TASKS");
+    assert!(
+        unrelated.status.success(),
+        "a variable without a section is not a setting: {}",
+        String::from_utf8_lossy(&unrelated.stderr)
+    );
+    let misspelled = check("DORAFLEET_WORKER__CONCURRENCYY");
+    assert!(!misspelled.status.success());
+    let stderr = String::from_utf8_lossy(&misspelled.stderr);
+    assert!(stderr.contains("concurrencyy"), "{stderr}");
+}
+
+#[test]
 fn a_malformed_fault_spec_is_rejected_with_a_clear_message() {
     let out = dorafleet()
         .args(["demo", "--fault", "gitlab:429"])

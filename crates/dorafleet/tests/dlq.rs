@@ -11,7 +11,7 @@ use dorafleet_core::{
     AttemptRecord, DeadLetter, ErrorClass, Scope, Source, Stage, TaskEnvelope, Window,
 };
 use dorafleet_warehouse::{LetterFilter, LetterStatus, Warehouse};
-use fleet_support::{Fleet, eventually, finish};
+use fleet_support::{Fleet, eventually, finish, text};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,22 +23,7 @@ fn range(fleet: &Fleet) -> Vec<String> {
 }
 
 async fn run(fleet: &Fleet, args: &[&str]) -> std::process::Output {
-    let child = fleet
-        .command(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, LIMIT).await
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    fleet.cli(args, LIMIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! to the simulator's ground truth, whatever is killed on the way.
 
 mod fleet_support;
+mod otlp_receiver;
 
 use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{DeadLetter, Source, Stage};
@@ -492,11 +493,15 @@ async fn readiness_fails_while_rabbitmq_is_stopped_and_returns_after_a_rabbitmq_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configured_token_never_appears_in_logs_or_metrics() {
+async fn a_configured_token_never_appears_in_logs_spans_or_metrics() {
     use fleet_support::{free_port, http_get};
     const CANARY: &str = "ghp_canary_4f1d9c2e7b";
+    let receiver = otlp_receiver::OtlpReceiver::start().await;
     let mut fleet = Fleet::start(1, &["github:503#1", "github:429=1#1"], 100).await;
+    let endpoint = receiver.endpoint();
     for (k, v) in [
+        ("DORAFLEET_OBSERVABILITY__OTLP_ENDPOINT", endpoint.as_str()),
+        ("DORAFLEET_OBSERVABILITY__OTLP_PROTOCOL", "http"),
         ("DORAFLEET_SOURCES__GITHUB__TOKEN", CANARY),
         ("DORAFLEET_SOURCES__JIRA__TOKEN", CANARY),
         ("DORAFLEET_SOURCES__JIRA__USER", "metrics@acme.example"),
@@ -521,7 +526,32 @@ async fn a_configured_token_never_appears_in_logs_or_metrics() {
     let logs = fleet.worker_logs();
     assert!(logs.contains("DEBUG"), "debug logging was on");
     assert!(logs.contains("retrying"), "the failures were logged");
+    // Workers flush their spans when they stop.
+    let statuses = fleet.stop().await;
+    assert!(statuses.iter().all(|s| s.success()));
+    eventually(Duration::from_secs(30), "the worker's spans", || {
+        let spans = receiver.spans();
+        async move {
+            spans
+                .iter()
+                .any(|s| s.service == "dorafleet-worker" && s.name == "gold write")
+        }
+    })
+    .await;
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().any(|s| s.name.starts_with("GET github")),
+        "the authenticated requests were traced"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.events.iter().any(|(name, _)| name == "retrying")),
+        "the failures are span events"
+    );
+    let exported = receiver.all_text();
     for (what, text) in [
+        ("exported spans", exported.as_str()),
         ("worker logs", logs.as_str()),
         ("coordinator output", &String::from_utf8_lossy(&out.stdout)),
         ("coordinator logs", &String::from_utf8_lossy(&out.stderr)),
@@ -529,5 +559,4 @@ async fn a_configured_token_never_appears_in_logs_or_metrics() {
     ] {
         assert!(!text.contains(CANARY), "the token leaked into the {what}");
     }
-    fleet.stop().await;
 }

@@ -35,6 +35,9 @@ pub struct CrawlState {
     /// existed read as "nothing seen".
     #[serde(default)]
     pub quality: RecordQuality,
+    /// Pagination gaps the crawl saw (see `CrawlStep::pagination_gap`).
+    #[serde(default)]
+    pub pagination_gaps: Vec<String>,
 }
 
 /// Rejection reasons kept per task, enough to see what went wrong.
@@ -164,6 +167,12 @@ impl ExtractHandler {
             state.pending.extend(step.follow_ups);
             state.newest_seen = state.newest_seen.max(step.newest_seen);
             state.quality.add(&request, &step.quality);
+            if let Some(gap) = step.pagination_gap {
+                state.pagination_gaps.push(format!(
+                    "{} page {}: {gap}",
+                    request.endpoint, request.page_no
+                ));
+            }
             let bronze = BronzePage {
                 task_id: task.task_id,
                 seq,
@@ -204,6 +213,14 @@ impl ExtractHandler {
                 sample = ?state.quality.sample,
                 "records failed schema validation; going on without them"
             );
+        }
+        if !state.pagination_gaps.is_empty() {
+            crate::sensors::hold_for_pagination_gaps(
+                self.warehouse.as_ref(),
+                task,
+                &state.pagination_gaps,
+            )
+            .await?;
         }
         let done = self.checkpoint(task, seq, &state)?;
         self.warehouse

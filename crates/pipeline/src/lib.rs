@@ -12,6 +12,7 @@ pub mod fleet_budget;
 pub mod handler;
 pub mod normalize;
 pub mod report;
+pub mod sensors;
 pub mod worker;
 
 pub use aggregate::AggregateHandler;

@@ -73,6 +73,10 @@ pub struct DayRow {
     pub date: NaiveDate,
     /// `None`: unknown (no gold for that day).
     pub metrics: Option<BTreeMap<Metric, DayCell>>,
+    /// The run whose open hold keeps this day out of gold, if any: unknown
+    /// because a sensor distrusted the inputs, not because they are missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by_run: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +94,8 @@ pub struct TeamReport {
     pub to: NaiveDate,
     pub known_days: usize,
     pub unknown_days: usize,
+    /// Unknown days an open hold keeps out of gold (part of `unknown_days`).
+    pub held_days: usize,
     pub days: Vec<DayRow>,
     pub summary: Vec<MetricSummary>,
     /// The weakest level among the metrics that have a value.
@@ -134,7 +140,11 @@ pub fn team_report(
                 })
                 .collect()
         });
-        days.push(DayRow { date, metrics: row });
+        days.push(DayRow {
+            date,
+            metrics: row,
+            held_by_run: None,
+        });
         date += Duration::days(1);
     }
     let known_days = days.iter().filter(|d| d.metrics.is_some()).count();
@@ -162,9 +172,23 @@ pub fn team_report(
         to,
         known_days,
         unknown_days: days.len() - known_days,
+        held_days: 0,
         overall: summary.iter().filter_map(|s| s.level).min(),
         days,
         summary,
+    }
+}
+
+impl TeamReport {
+    /// Mark the unknown days that `holds` (open holds of this team) cover.
+    pub fn mark_held(&mut self, holds: &[dorafleet_warehouse::Hold]) {
+        for row in self.days.iter_mut().filter(|r| r.metrics.is_none()) {
+            row.held_by_run = holds
+                .iter()
+                .find(|h| h.team_id == self.team && h.holds_day(row.date))
+                .map(|h| h.run_id);
+        }
+        self.held_days = self.days.iter().filter(|r| r.held_by_run.is_some()).count();
     }
 }
 

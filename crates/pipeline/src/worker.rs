@@ -14,16 +14,16 @@ use crate::handler::{HandlerOutcome, Handlers};
 use chrono::Utc;
 use dorafleet_broker::{Broker, BrokerError, Delivery, Route};
 use dorafleet_core::{
-    AttemptRecord, DeadLetter, RetryDecision, RetryPolicy, TaskEnvelope, TaskError, TaskEvent,
-    TaskEventKind, TaskStats,
+    AttemptRecord, DeadLetter, EnvelopeError, RetryDecision, RetryPolicy, TaskEnvelope, TaskError,
+    TaskEvent, TaskEventKind, TaskStats,
 };
-use dorafleet_telemetry::metrics;
+use dorafleet_telemetry::{metrics, trace_context};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{Instrument, Span, info, info_span, warn};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -103,14 +103,42 @@ impl Worker {
         Ok(())
     }
 
-    /// Run one delivery to completion and settle it. Errors publishing the
-    /// outcome leave the delivery unacked, so it is delivered again.
+    /// Run one delivery to completion and settle it, in a span that
+    /// continues the publisher's trace. Errors publishing the outcome leave
+    /// the delivery unacked, so it is delivered again.
     async fn settle(&self, delivery: Delivery) {
-        let task = match TaskEnvelope::decode(&delivery.body) {
+        let decoded = TaskEnvelope::decode(&delivery.body);
+        let span = match &decoded {
+            Ok(task) => info_span!(
+                "task",
+                otel.name = %format!("task {}", task.route()),
+                stage = %task.stage,
+                source = task.source.map_or("none", |s| s.as_str()),
+                scope = %task.scope,
+                attempt = task.attempt,
+                task_id = %task.task_id,
+                run_id = %task.run_id,
+                redelivered = delivery.redelivered,
+            ),
+            Err(_) => info_span!("poison message", redelivered = delivery.redelivered),
+        };
+        trace_context::set_parent(&span, &delivery.headers);
+        self.settle_decoded(delivery, decoded)
+            .instrument(span)
+            .await;
+    }
+
+    async fn settle_decoded(
+        &self,
+        delivery: Delivery,
+        decoded: Result<TaskEnvelope, EnvelopeError>,
+    ) {
+        let task = match decoded {
             Ok(task) => task,
             Err(e) => {
-                let letter =
+                let mut letter =
                     DeadLetter::for_poison(&delivery.body, e.to_string(), &self.options.name);
+                letter.trace_id = trace_context::current_trace_id();
                 warn!(reason = %e, "dead-lettering a message that is not a task");
                 metrics::dead_lettered("unknown", "unknown");
                 if let Err(err) = self.broker.publish_dead_letter(&letter).await {
@@ -152,7 +180,8 @@ impl Worker {
         let owned = task.clone();
         // A separate tokio task, so a panicking handler is caught here instead
         // of taking the worker down (and redelivering the poison forever).
-        match tokio::spawn(async move { handler.handle(&owned).await }).await {
+        let span = Span::current();
+        match tokio::spawn(async move { handler.handle(&owned).await }.instrument(span)).await {
             Ok(outcome) => outcome,
             Err(join) => HandlerOutcome::failed(
                 TaskStats::default(),
@@ -179,7 +208,7 @@ impl Worker {
         };
         match self.options.retry.decide(task, &error, progressed) {
             RetryDecision::RetryAfter(delay) => {
-                info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, %error, "retrying");
+                info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, class = %error.class(), %error, "retrying");
                 metrics::task_finished(task.stage.as_str(), "retrying", ran);
                 metrics::retry_scheduled(task.stage.as_str(), delay);
                 self.broker
@@ -194,13 +223,14 @@ impl Worker {
                 self.report(task, stats, kind).await
             }
             RetryDecision::DeadLetter { reason } => {
-                warn!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, %reason, "dead-lettering");
+                warn!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, class = %error.class(), %reason, "dead-lettering");
                 metrics::task_finished(task.stage.as_str(), "dead", ran);
                 metrics::dead_lettered(
                     task.stage.as_str(),
                     task.source.map_or("none", |s| s.as_str()),
                 );
-                let letter = DeadLetter::for_task(task, record, reason.clone());
+                let mut letter = DeadLetter::for_task(task, record, reason.clone());
+                letter.trace_id = trace_context::current_trace_id();
                 self.broker.publish_dead_letter(&letter).await?;
                 let kind = TaskEventKind::Dead {
                     class: letter.error_class,

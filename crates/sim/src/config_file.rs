@@ -30,9 +30,27 @@ impl Organisation {
         }
         let _ = writeln!(
             w,
+            "[observability]\njaeger_url = \"http://localhost:16686\"\n\
+             # Export traces over OTLP (Jaeger: 4317 for grpc, 4318 for http):\n\
+             # otlp_endpoint = \"http://localhost:4317\"\n\
+             # otlp_protocol = \"grpc\"\n"
+        );
+        let _ = writeln!(
+            w,
             "[definitions]\nproduction_environments = [\"production\"]\n\
              incident_issue_types = [\"Incident\"]\nexcluded_priorities = []\n\
              bot_patterns = [\"*[bot]\"]\n"
+        );
+        let _ = writeln!(
+            w,
+            "[monitor]\n\
+             # webhook_url = \"https://hooks.slack.com/services/...\"  # or DORAFLEET_MONITOR__WEBHOOK_URL; unset: stdout\n\
+             rules = [\"change_failure_rate\", \"deploy_frequency_drop\", \"recovery_time\", \"held_run\", \"stale_source\"]\n\
+             change_failure_rate_above = 0.3\n\
+             recovery_hours_above = 24.0\n\
+             deploy_frequency_drop = 0.5\n\
+             baseline_days = 28\n\
+             stale_source_after_hours = 48.0\n"
         );
         for team in self.team_configs() {
             let _ = writeln!(w, "[[teams]]\nid = {}", quote(&team.id));
@@ -88,5 +106,9 @@ mod tests {
         assert_eq!(config.identities, org.identity_configs());
         assert!(config.teams.iter().all(|t| !t.deploy_jobs.is_empty()));
         assert_eq!(config.sources.jira.base_url, "http://127.0.0.1:8181/jira");
+        assert_eq!(
+            config.monitor.rules,
+            dorafleet_core::AlertRuleName::ALL.to_vec()
+        );
     }
 }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));
 
@@ -172,7 +173,36 @@ impl SourceClient {
     /// Sends one request once the rate budget and any server pause allow it,
     /// and classifies the outcome: 2xx and 304 are pages, everything else a
     /// transient, rate-limited or permanent `TaskError`.
+    ///
+    /// Each request is a span named after the route template (the endpoint
+    /// kind, never the URL: its path and query name repos and carry
+    /// cursors), with the status and the time spent waiting for the rate
+    /// budget or a server pause.
     pub async fn get(&self, request: &PageRequest) -> Result<FetchedPage, TaskError> {
+        let span = tracing::info_span!(
+            "api request",
+            otel.name = %format!("GET {} {}", self.inner.source, request.endpoint),
+            otel.kind = "client",
+            source = %self.inner.source,
+            http.request.method = "GET",
+            http.route = %request.endpoint,
+            page_no = request.page_no,
+            http.response.status_code = tracing::field::Empty,
+            rate_limit_wait_ms = tracing::field::Empty,
+            error.class = tracing::field::Empty,
+        );
+        let result = self.send(request, &span).instrument(span.clone()).await;
+        if let Err(e) = &result {
+            span.record("error.class", tracing::field::display(e.class()));
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        request: &PageRequest,
+        span: &tracing::Span,
+    ) -> Result<FetchedPage, TaskError> {
         let inner = &*self.inner;
         let url = resolve(&inner.base_url, &request.url)
             .map_err(|e| TaskError::permanent(format!("{} GET: {e}", inner.source)))?;
@@ -187,6 +217,10 @@ impl SourceClient {
             }
             waited += started.elapsed();
         }
+        span.record(
+            "rate_limit_wait_ms",
+            u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        );
         inner.lock_stats().rate_limit_wait_ms +=
             u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
 
@@ -211,6 +245,7 @@ impl SourceClient {
             }
         };
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
         dorafleet_telemetry::metrics::api_request(inner.source.as_str(), status.as_str(), waited);
         *inner
             .lock_stats()

@@ -28,6 +28,10 @@ pub struct CrawlStep {
     /// carried. Stop conditions, follow-ups and `newest_seen` come from the
     /// valid records only.
     pub quality: PageQuality,
+    /// A sign that the list skipped records without saying so — a next link
+    /// jumping over a page, a short page while older items exist — which the
+    /// extract stage turns into a hold: the page chain cannot be trusted.
+    pub pagination_gap: Option<String>,
 }
 
 /// The first requests of an extract task for `scope.target` in `window`.
@@ -110,6 +114,19 @@ pub(crate) fn page_error(source: Source, page: &FetchedPage, problem: &str) -> T
         "{source} {} page {} ({}): {problem}",
         page.request.endpoint, page.request.page_no, page.request.url
     ))
+}
+
+/// A next link that does not point at the page after this one, when both
+/// carry GitHub's `page=N`: a page was skipped. Opaque links (cursors) tell
+/// nothing and pass.
+pub(crate) fn page_jump(current_url: &str, next_url: &str) -> Option<String> {
+    let number =
+        |url: &str| crate::urls::query_param(url, "page").and_then(|p| p.parse::<u64>().ok());
+    let next = number(next_url)?;
+    let current = number(current_url).unwrap_or(1);
+    (next != current + 1).then(|| {
+        format!("the next link jumps from page {current} to page {next}: page(s) in between were never listed")
+    })
 }
 
 /// The same list's next page.

@@ -377,17 +377,37 @@ fn jenkins_builds_are_walked_in_ranges_until_a_short_or_old_page() {
     );
 
     let short = json!({"allBuilds": [build(10, in_window)]});
-    assert!(
-        next_steps(
-            Source::Jenkins,
-            &page(second.clone(), short, None),
-            &window(),
-            2
+    let step = next_steps(
+        Source::Jenkins,
+        &page(second.clone(), short, None),
+        &window(),
+        2,
+    )
+    .unwrap();
+    let [probe] = step.follow_ups.as_slice() else {
+        panic!(
+            "a short page inside the window is probed once: {:?}",
+            step.follow_ups
         )
-        .unwrap()
-        .follow_ups
-        .is_empty()
+    };
+    assert!(
+        query(&probe.url, "tree").unwrap().ends_with("]{3,5}"),
+        "{}",
+        probe.url
     );
+    assert_eq!(step.pagination_gap, None);
+    let confirmed = next_steps(
+        Source::Jenkins,
+        &page(probe.clone(), json!({"allBuilds": []}), None),
+        &window(),
+        2,
+    )
+    .unwrap();
+    assert!(
+        confirmed.follow_ups.is_empty(),
+        "an empty probe ends the list"
+    );
+    assert_eq!(confirmed.pagination_gap, None);
 
     let before = utc("2024-02-01T00:00:00Z").timestamp_millis();
     let old = json!({"allBuilds": [build(10, in_window), build(9, before)]});
@@ -478,4 +498,63 @@ fn a_jira_page_with_a_renamed_field_keeps_its_cursor_and_rejects_the_issue() {
         query(&step.follow_ups[0].url, "nextPageToken").as_deref(),
         Some("tok")
     );
+}
+
+#[test]
+fn a_jenkins_probe_that_finds_builds_after_a_short_page_reports_the_gap_and_goes_on() {
+    let in_window = utc("2024-03-05T00:00:00Z").timestamp_millis();
+    let first = start_requests(Source::Jenkins, &scope("deploy-ledger"), &window(), 4).remove(0);
+    let cut = json!({"allBuilds": [build(40, in_window + 2), build(39, in_window + 1)]});
+    let step = next_steps(Source::Jenkins, &page(first, cut, None), &window(), 4).unwrap();
+    let [probe] = step.follow_ups.as_slice() else {
+        panic!("{:?}", step.follow_ups)
+    };
+    let hidden = json!({"allBuilds": [build(38, in_window), build(37, in_window), build(36, in_window), build(35, in_window)]});
+    let step = next_steps(
+        Source::Jenkins,
+        &page(probe.clone(), hidden, None),
+        &window(),
+        4,
+    )
+    .unwrap();
+    let gap = step.pagination_gap.expect("the hidden builds are a gap");
+    assert!(gap.contains("builds 2..6"), "{gap}");
+    assert_eq!(step.follow_ups.len(), 1, "the crawl goes on after the gap");
+}
+
+#[test]
+fn a_github_next_link_that_skips_a_page_is_reported_as_a_gap() {
+    let first = start_requests(Source::Github, &scope("acme/ledger"), &window(), 2).remove(0);
+    let body = json!([
+        pr(2, "2024-03-06T00:00:00Z", None),
+        pr(1, "2024-03-05T00:00:00Z", None)
+    ]);
+    let skipping = "/repos/acme/ledger/pulls?state=closed&per_page=2&page=3";
+    let step = next_steps(
+        Source::Github,
+        &page(first.clone(), body.clone(), Some(skipping)),
+        &window(),
+        2,
+    )
+    .unwrap();
+    let gap = step.pagination_gap.expect("page 1 → page 3 skips page 2");
+    assert!(gap.contains("from page 1 to page 3"), "{gap}");
+    let next = "/repos/acme/ledger/pulls?state=closed&per_page=2&page=2";
+    let step = next_steps(
+        Source::Github,
+        &page(first.clone(), body.clone(), Some(next)),
+        &window(),
+        2,
+    )
+    .unwrap();
+    assert_eq!(step.pagination_gap, None);
+    let cursor = "/repos/acme/ledger/pulls?state=closed&per_page=2&after=Y3Vyc29y";
+    let step = next_steps(
+        Source::Github,
+        &page(first, body, Some(cursor)),
+        &window(),
+        2,
+    )
+    .unwrap();
+    assert_eq!(step.pagination_gap, None, "opaque cursors tell nothing");
 }

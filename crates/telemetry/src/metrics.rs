@@ -55,8 +55,23 @@ struct LayerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SensorLabels {
+    sensor: String,
 }
 
 type Seconds = Counter<f64, AtomicU64>;
@@ -76,6 +91,12 @@ struct Metrics {
     records: Family<LayerLabels, Counter>,
     freshness: Family<SourceLabels, Timestamp>,
     queue_depth: Family<QueueLabels, Gauge>,
+    holds: Family<SensorLabels, Counter>,
+    held_runs: Gauge,
+    gold_changes: Counter,
+    alerts: Family<RuleLabels, Counter>,
+    alert_send_failures: Family<SinkLabels, Counter>,
+    alert_latency: Histogram,
 }
 
 fn task_histogram() -> Histogram {
@@ -96,6 +117,12 @@ fn metrics() -> &'static Metrics {
             records: Family::default(),
             freshness: Family::default(),
             queue_depth: Family::default(),
+            holds: Family::default(),
+            held_runs: Gauge::default(),
+            gold_changes: Counter::default(),
+            alerts: Family::default(),
+            alert_send_failures: Family::default(),
+            alert_latency: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
             registry: Registry::default(),
         };
         registry.register(
@@ -112,6 +139,16 @@ fn metrics() -> &'static Metrics {
             "retries",
             "Retries scheduled, by stage and backoff tier (upper bound)",
             m.retries.clone(),
+        );
+        registry.register(
+            "holds",
+            "Holds placed by data-quality sensors (no gold for the held days), by sensor",
+            m.holds.clone(),
+        );
+        registry.register(
+            "held_runs",
+            "Runs that ended held by a sensor and wait for `runs release` or `runs rerun`",
+            m.held_runs.clone(),
         );
         registry.register(
             "dead_letters",
@@ -142,6 +179,26 @@ fn metrics() -> &'static Metrics {
             "queue_depth",
             "Messages ready in a broker queue (sampled by the coordinator)",
             m.queue_depth.clone(),
+        );
+        registry.register(
+            "monitor_gold_changes",
+            "Gold changes the monitor handled",
+            m.gold_changes.clone(),
+        );
+        registry.register(
+            "alerts_delivered",
+            "Alerts delivered to every sink, by rule",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "alert_send_failures",
+            "Failed attempts to send an alert, by sink (each is retried)",
+            m.alert_send_failures.clone(),
+        );
+        registry.register(
+            "alert_latency_seconds",
+            "From the gold write to the alert's delivery",
+            m.alert_latency.clone(),
         );
         Metrics { registry, ..m }
     })
@@ -232,6 +289,41 @@ pub fn extracted_up_to(source: &str, epoch_seconds: f64) {
     }
 }
 
+pub fn hold_placed(sensor: &str) {
+    metrics()
+        .holds
+        .get_or_create(&SensorLabels {
+            sensor: sensor.into(),
+        })
+        .inc();
+}
+
+pub fn held_runs(runs: usize) {
+    metrics().held_runs.set(runs as i64);
+}
+
+pub fn gold_change_handled() {
+    metrics().gold_changes.inc();
+}
+
+/// An alert reached every sink; `latency` from its gold write, when known.
+pub fn alert_delivered(rule: &str, latency: Option<Duration>) {
+    let m = metrics();
+    m.alerts
+        .get_or_create(&RuleLabels { rule: rule.into() })
+        .inc();
+    if let Some(latency) = latency {
+        m.alert_latency.observe(latency.as_secs_f64());
+    }
+}
+
+pub fn alert_send_failed(sink: &str) {
+    metrics()
+        .alert_send_failures
+        .get_or_create(&SinkLabels { sink: sink.into() })
+        .inc();
+}
+
 pub fn queue_depth(queue: &str, depth: u32) {
     metrics()
         .queue_depth
@@ -251,7 +343,21 @@ mod tests {
         retry_scheduled("extract", Duration::from_millis(4_200));
         api_request("github", "200", Duration::from_millis(500));
         records_written("gold", 4);
+        alert_delivered("change_failure_rate", Some(Duration::from_millis(120)));
+        alert_send_failed("webhook");
         let text = render();
+        assert!(
+            text.contains(r#"dorafleet_alerts_delivered_total{rule="change_failure_rate"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"dorafleet_alert_send_failures_total{sink="webhook"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("dorafleet_alert_latency_seconds_count 1"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"dorafleet_tasks_total{stage="extract",outcome="done"} 1"#),
             "{text}"

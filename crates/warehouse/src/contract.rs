@@ -6,9 +6,10 @@
 //! MongoDB are held to exactly the same behaviour.
 
 use crate::{
-    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldFilter, GoldRecord, LetterFilter,
-    LetterStatus, NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange,
-    SilverDeployment, SilverIncident, TaskRecord, TaskState, Warehouse,
+    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldChangeKind, GoldFilter, GoldRecord,
+    Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus, LetterFilter, LetterStatus,
+    NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange, SilverDeployment,
+    SilverIncident, TaskRecord, TaskState, Warehouse,
 };
 use chrono::{Duration, TimeZone, Utc};
 use dorafleet_core::{
@@ -17,13 +18,25 @@ use dorafleet_core::{
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Instantiate the contract suite for a backend. `$make` is an expression
-/// evaluating to a future of `Option<Arc<dyn Warehouse>>`; `None` skips the
-/// suite (e.g. MongoDB without `MONGODB_URI`), after printing why.
+/// Instantiate the contract suite for a backend, one `#[tokio::test]` per check.
+///
+/// `warehouse_contract_suite!(make)`: `make` is an expression evaluating to a
+/// future of `Option<Arc<dyn Warehouse>>`; `None` skips the test (e.g.
+/// MongoDB without `MONGODB_URI`), after printing why.
+///
+/// `warehouse_contract_suite!(make, teardown = f)`: `make` evaluates to a
+/// future of `Option<(Arc<dyn Warehouse>, G)>`, and `f(G)` is awaited after a
+/// check passes (e.g. to drop the test's database).
 #[macro_export]
 macro_rules! warehouse_contract_suite {
+    ($make:expr, teardown = $teardown:expr) => {
+        $crate::warehouse_contract_suite!(@list (guarded $make, $teardown));
+    };
     ($make:expr) => {
-        $crate::warehouse_contract_suite!(@tests $make;
+        $crate::warehouse_contract_suite!(@list (plain $make));
+    };
+    (@list $setup:tt) => {
+        $crate::warehouse_contract_suite!(@tests $setup;
             appended_pages_read_back_in_order_with_every_field,
             a_page_stored_twice_is_kept_once,
             a_checkpoint_is_saved_with_its_page_and_resumes_the_task,
@@ -40,16 +53,33 @@ macro_rules! warehouse_contract_suite {
             a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit_trail,
             a_claimed_letter_is_not_claimed_twice_until_its_claim_is_stale,
             only_dead_letters_are_discarded_and_filters_select_letters,
+            holds_are_stored_once_selected_by_run_team_and_status_and_resolved_once,
+            concurrent_claims_of_one_letter_have_exactly_one_winner,
+            concurrent_lease_requests_have_exactly_one_winner,
+            concurrent_registrations_of_definitions_never_share_a_version,
+            concurrent_slot_reservations_are_never_closer_than_the_interval,
+            gold_inserts_and_real_changes_are_fed_in_order_but_identical_upserts_are_not,
+            the_gold_feed_is_read_in_limited_batches_after_a_sequence,
+            monitor_checkpoints_are_saved_and_replaced_per_name,
+            a_delivered_alert_is_recorded_once_by_its_key_and_listed,
         );
     };
-    (@tests $make:expr; $($name:ident),* $(,)?) => {
+    (@tests $setup:tt; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
-                let Some(warehouse) = $make.await else { return };
-                $crate::contract::$name(warehouse).await;
+                $crate::warehouse_contract_suite!(@run $name $setup);
             }
         )*
+    };
+    (@run $name:ident (plain $make:expr)) => {
+        let Some(warehouse) = $make.await else { return };
+        $crate::contract::$name(warehouse).await;
+    };
+    (@run $name:ident (guarded $make:expr, $teardown:expr)) => {
+        let Some((warehouse, guard)) = $make.await else { return };
+        $crate::contract::$name(warehouse).await;
+        ($teardown)(guard).await;
     };
 }
 
@@ -449,6 +479,8 @@ pub async fn runs_and_task_states_are_saved_and_updated(w: Arc<dyn Warehouse>) {
         status: RunStatus::Running,
         created_at: now,
         updated_at: now,
+        // Kept through status updates: a restarted coordinator continues the trace.
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
     };
     w.save_run(&run).await.unwrap();
     let task = TaskEnvelope::new(
@@ -590,6 +622,7 @@ pub async fn a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit
         status: RunStatus::Blocked,
         created_at: Utc::now(),
         updated_at: Utc::now(),
+        traceparent: None,
     };
     w.save_run(&blocked).await.unwrap();
     w.save_tasks(&[TaskRecord {
@@ -764,4 +797,275 @@ pub async fn only_dead_letters_are_discarded_and_filters_select_letters(w: Arc<d
         .unwrap()[0];
     assert_eq!(discarded.status, LetterStatus::Discarded);
     assert_eq!(discarded.audit.last().unwrap().detail, "known outage");
+}
+
+fn hold(run_id: Uuid, team: &str, from_day: u32, created_secs: i64) -> Hold {
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 9, from_day).unwrap();
+    Hold {
+        hold_id: Hold::id_for(run_id, team, "volume", Some("github:acme/api"), from),
+        run_id,
+        team_id: team.into(),
+        sensor: "volume".into(),
+        scope: Some("github:acme/api".into()),
+        from,
+        to: from + Duration::days(7),
+        evidence: HoldEvidence {
+            measure: "github acme/api records".into(),
+            observed: 0.0,
+            expected: 42.5,
+            threshold: "observed < 50% of expected and 3σ below".into(),
+            detail: "8 baseline weeks".into(),
+        },
+        status: HoldStatus::Open,
+        created_at: Utc
+            .timestamp_opt(1_790_000_000 + created_secs, 123_456_789)
+            .unwrap(),
+        resolution: None,
+    }
+}
+
+pub async fn holds_are_stored_once_selected_by_run_team_and_status_and_resolved_once(
+    w: Arc<dyn Warehouse>,
+) {
+    let (run_a, run_b) = (Uuid::now_v7(), Uuid::now_v7());
+    let first = hold(run_a, "payments", 1, 0);
+    w.save_hold(&first).await.unwrap();
+    w.save_hold(&first).await.unwrap();
+    w.save_hold(&hold(run_a, "search", 1, 1)).await.unwrap();
+    w.save_hold(&hold(run_b, "payments", 8, 2)).await.unwrap();
+
+    let all = w.holds(&HoldFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3, "a hold saved twice is stored once");
+    assert_eq!(all[0], first, "read back whole, oldest first");
+    let of_run_a = HoldFilter {
+        run_id: Some(run_a),
+        ..HoldFilter::default()
+    };
+    assert_eq!(w.holds(&of_run_a).await.unwrap().len(), 2);
+    let payments_open = HoldFilter {
+        team_id: Some("payments".into()),
+        status: Some(HoldStatus::Open),
+        ..HoldFilter::default()
+    };
+    assert_eq!(w.holds(&payments_open).await.unwrap().len(), 2);
+    let older = HoldFilter {
+        created_before: Some(first.created_at + Duration::seconds(2)),
+        ..HoldFilter::default()
+    };
+    assert_eq!(w.holds(&older).await.unwrap().len(), 2);
+
+    let release = HoldResolution {
+        at: Utc::now(),
+        by: "olga".into(),
+        reason: "release freeze: the quiet week is real".into(),
+    };
+    let released = w
+        .resolve_holds(&of_run_a, HoldStatus::Released, &release)
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 2);
+    assert!(released.iter().all(|h| h.status == HoldStatus::Released));
+    let again = w
+        .resolve_holds(&of_run_a, HoldStatus::Cleared, &release)
+        .await
+        .unwrap();
+    assert!(
+        again.is_empty(),
+        "a resolved hold keeps its first resolution"
+    );
+    let stored = w.holds(&of_run_a).await.unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|h| h.status == HoldStatus::Released && h.resolution.as_ref() == Some(&release))
+    );
+    w.save_hold(&first).await.unwrap();
+    assert_eq!(
+        w.holds(&payments_open).await.unwrap().len(),
+        1,
+        "saving a resolved hold again does not reopen it"
+    );
+}
+
+/// Run `n` copies of `job` at once against one warehouse.
+async fn all_at_once<T, F, Fut>(w: &Arc<dyn Warehouse>, n: usize, job: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Warehouse>, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut jobs = tokio::task::JoinSet::new();
+    for i in 0..n {
+        jobs.spawn(job(Arc::clone(w), i));
+    }
+    let mut out = Vec::new();
+    while let Some(result) = jobs.join_next().await {
+        out.push(result.expect("a concurrent job panicked"));
+    }
+    out
+}
+
+pub async fn concurrent_claims_of_one_letter_have_exactly_one_winner(w: Arc<dyn Warehouse>) {
+    let (_, letter) = dead_task_letter(Source::Jenkins, "mobile");
+    w.store_dead_letter(&letter).await.unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    let claims = all_at_once(&w, 8, |w, i| async move {
+        w.claim_letter(letter.id, &format!("ops-{i}"), minute)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        claims.iter().filter(|c| c.is_some()).count(),
+        1,
+        "one replay wins"
+    );
+    let after = &w
+        .archived_letters(&LetterFilter {
+            ids: vec![letter.id],
+            ..LetterFilter::default()
+        })
+        .await
+        .unwrap()[0];
+    let claimed = after
+        .audit
+        .iter()
+        .filter(|a| a.action == "replay_claimed")
+        .count();
+    assert_eq!(claimed, 1, "one claim is audited");
+}
+
+pub async fn concurrent_lease_requests_have_exactly_one_winner(w: Arc<dyn Warehouse>) {
+    let long = std::time::Duration::from_secs(60);
+    let taken = all_at_once(&w, 8, |w, i| async move {
+        w.acquire_lease("scheduler", &format!("coordinator-{i}"), long)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1);
+}
+
+pub async fn concurrent_registrations_of_definitions_never_share_a_version(w: Arc<dyn Warehouse>) {
+    let m = Metric::LeadTimeForChanges;
+    let same = all_at_once(&w, 6, |w, _| async move {
+        w.definition_version(m, "one").await.unwrap()
+    })
+    .await;
+    assert_eq!(same, vec![1; 6], "one fingerprint, one version");
+    let mut distinct = all_at_once(&w, 6, |w, i| async move {
+        w.definition_version(m, &format!("new-{i}")).await.unwrap()
+    })
+    .await;
+    distinct.sort_unstable();
+    assert_eq!(distinct, vec![2, 3, 4, 5, 6, 7]);
+}
+
+pub async fn concurrent_slot_reservations_are_never_closer_than_the_interval(
+    w: Arc<dyn Warehouse>,
+) {
+    let interval = std::time::Duration::from_millis(20);
+    let batches = all_at_once(&w, 4, |w, _| async move {
+        let mut slots = Vec::new();
+        for _ in 0..5 {
+            slots.push(w.reserve_slot("jenkins", interval).await.unwrap());
+        }
+        slots
+    })
+    .await;
+    let mut all: Vec<_> = batches.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all.len(), 20);
+    for pair in all.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::milliseconds(20), "{pair:?}");
+    }
+}
+
+pub async fn gold_inserts_and_real_changes_are_fed_in_order_but_identical_upserts_are_not(
+    w: Arc<dyn Warehouse>,
+) {
+    let first = gold("payments", 1, Metric::ChangeFailureRate, Some(0.5));
+    let other = gold("search", 1, Metric::ChangeFailureRate, Some(0.0));
+    w.upsert_gold(&[first.clone(), other.clone()])
+        .await
+        .unwrap();
+    // A recomputation landing on the same numbers (new run, new time) is not news.
+    let mut same = first.clone();
+    same.run_id = Uuid::now_v7();
+    same.computed_at = first.computed_at + Duration::hours(1);
+    w.upsert_gold(&[same]).await.unwrap();
+    let mut changed = first.clone();
+    changed.value = Some(0.75);
+    changed.samples = vec![1.0, 1.0, 0.0, 1.0];
+    w.upsert_gold(&[changed.clone()]).await.unwrap();
+    let mut redefined = changed.clone();
+    redefined.definition_version = 2;
+    w.upsert_gold(&[redefined.clone()]).await.unwrap();
+
+    let feed = w.gold_changes_after(0, 100).await.unwrap();
+    let seen: Vec<_> = feed.iter().map(|c| (c.kind, c.record.clone())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (GoldChangeKind::Inserted, first),
+            (GoldChangeKind::Inserted, other),
+            (GoldChangeKind::Updated, changed),
+            (GoldChangeKind::Updated, redefined),
+        ]
+    );
+    assert!(feed.windows(2).all(|p| p[0].seq < p[1].seq), "{feed:?}");
+    assert!(feed.windows(2).all(|p| p[0].written_at <= p[1].written_at));
+}
+
+pub async fn the_gold_feed_is_read_in_limited_batches_after_a_sequence(w: Arc<dyn Warehouse>) {
+    assert!(w.gold_changes_after(0, 10).await.unwrap().is_empty());
+    let records: Vec<_> = (1..=5)
+        .map(|day| {
+            gold(
+                "payments",
+                day,
+                Metric::DeploymentFrequency,
+                Some(f64::from(day)),
+            )
+        })
+        .collect();
+    w.upsert_gold(&records).await.unwrap();
+    let batch = w.gold_changes_after(0, 2).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    let rest = w.gold_changes_after(batch[1].seq, 10).await.unwrap();
+    let days: Vec<_> = batch.iter().chain(&rest).map(|c| c.record.date).collect();
+    assert_eq!(days, records.iter().map(|r| r.date).collect::<Vec<_>>());
+    let last = rest.last().unwrap().seq;
+    assert!(w.gold_changes_after(last, 10).await.unwrap().is_empty());
+}
+
+pub async fn monitor_checkpoints_are_saved_and_replaced_per_name(w: Arc<dyn Warehouse>) {
+    assert_eq!(w.monitor_checkpoint("alerts").await.unwrap(), None);
+    w.save_monitor_checkpoint("alerts", "17").await.unwrap();
+    w.save_monitor_checkpoint("other", "{\"_data\":\"8263\"}")
+        .await
+        .unwrap();
+    w.save_monitor_checkpoint("alerts", "42").await.unwrap();
+    assert_eq!(
+        w.monitor_checkpoint("alerts").await.unwrap().as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        w.monitor_checkpoint("other").await.unwrap().as_deref(),
+        Some("{\"_data\":\"8263\"}")
+    );
+}
+
+pub async fn a_delivered_alert_is_recorded_once_by_its_key_and_listed(w: Arc<dyn Warehouse>) {
+    let key = "change_failure_rate_above:payments:2026-03-01:v1";
+    assert!(!w.alert_delivered(key).await.unwrap());
+    assert!(w.record_delivered_alert(key, "{\"n\":1}").await.unwrap());
+    assert!(!w.record_delivered_alert(key, "{\"n\":2}").await.unwrap());
+    assert!(w.alert_delivered(key).await.unwrap());
+    assert!(w.record_delivered_alert("other", "{}").await.unwrap());
+    let listed = w.delivered_alerts(10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let first = listed.iter().find(|a| a.key == key).unwrap();
+    assert_eq!(first.payload, "{\"n\":1}");
+    assert_eq!(w.delivered_alerts(1).await.unwrap().len(), 1);
 }

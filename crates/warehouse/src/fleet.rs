@@ -19,6 +19,9 @@ pub enum RunStatus {
     Completed,
     /// Every task ended, some were dead-lettered: their teams have no new gold.
     Blocked,
+    /// Every task ended and a data-quality sensor held some team's days:
+    /// no gold for them until `runs release` or `runs rerun`.
+    Held,
 }
 
 impl RunStatus {
@@ -27,6 +30,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
             RunStatus::Blocked => "blocked",
+            RunStatus::Held => "held",
         }
     }
 }
@@ -44,6 +48,7 @@ impl FromStr for RunStatus {
             "running" => Ok(RunStatus::Running),
             "completed" => Ok(RunStatus::Completed),
             "blocked" => Ok(RunStatus::Blocked),
+            "held" => Ok(RunStatus::Held),
             other => Err(format!("unknown run status `{other}`")),
         }
     }
@@ -58,6 +63,11 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The W3C `traceparent` of the run's root span, when traces are
+    /// exported: every task the run publishes, by whichever coordinator,
+    /// continues this one trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

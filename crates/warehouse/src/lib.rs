@@ -1,8 +1,8 @@
 //! The medallion warehouse behind one small, object-safe trait.
 //!
 //! Every role talks to the warehouse through [`Warehouse`], so the embedded
-//! SQLite file and (later) MongoDB are interchangeable; both must pass the one
-//! contract suite in [`contract`]. This crate holds the bronze layer (raw API
+//! SQLite file and MongoDB are interchangeable (chosen by the URL scheme in
+//! [`open`]); both must pass the one contract suite in [`contract`]. This crate holds the bronze layer (raw API
 //! pages, immutable), the extract checkpoints that let a retried task resume
 //! at its next page, the high-watermarks that make syncs incremental, and the
 //! dead-letter archive.
@@ -10,22 +10,28 @@
 pub mod contract;
 mod error;
 mod fleet;
+mod holds;
 mod layers;
 mod letters;
 mod model;
+pub mod mongo;
+mod monitor;
 pub mod sqlite;
 
 pub use error::WarehouseError;
 pub use fleet::{RunRecord, RunStatus, TaskRecord, TaskState};
+pub use holds::{Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus};
 pub use layers::{
     Coverage, GoldFilter, GoldRecord, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
     SilverIncident, TeamSilver,
 };
 pub use letters::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus};
 pub use model::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint};
+pub use monitor::{DeliveredAlert, GoldChange, GoldChangeKind};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dorafleet_core::config::WarehouseConfig;
 use dorafleet_core::{DeadLetter, Metric, Scope, Source, TaskEnvelope, Window};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -77,7 +83,10 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// Normalize counts recorded for a run (or all runs).
     async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>>;
 
-    /// Upsert gold records by (date, team, metric) in one transaction.
+    /// Upsert gold records by (date, team, metric) in one transaction. Each
+    /// record that is new or whose values changed (value, samples, definition
+    /// version, completeness — not its run or computation time) is appended
+    /// to the gold change feed in the same transaction.
     async fn upsert_gold(&self, records: &[GoldRecord]) -> Result<()>;
 
     /// Gold records, ordered by team, date and metric.
@@ -86,6 +95,26 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// The version of `metric`'s definition with this fingerprint: the known
     /// one, or the next number when the definition is new.
     async fn definition_version(&self, metric: Metric, fingerprint: &str) -> Result<u32>;
+
+    /// Gold changes with a sequence above `after_seq`, oldest first, at most `limit`.
+    async fn gold_changes_after(&self, after_seq: u64, limit: usize) -> Result<Vec<GoldChange>>;
+
+    /// The checkpoint a monitor named `name` saved last (opaque to the warehouse).
+    async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>>;
+
+    /// Replace the checkpoint of monitor `name`.
+    async fn save_monitor_checkpoint(&self, name: &str, checkpoint: &str) -> Result<()>;
+
+    /// Whether an alert with this dedup key was delivered.
+    async fn alert_delivered(&self, key: &str) -> Result<bool>;
+
+    /// Record an alert as delivered, atomically insert-if-absent: `true`
+    /// when the key was new, `false` when it was already recorded (the first
+    /// record is kept).
+    async fn record_delivered_alert(&self, key: &str, payload: &str) -> Result<bool>;
+
+    /// Delivered alerts, oldest first, at most `limit`.
+    async fn delivered_alerts(&self, limit: usize) -> Result<Vec<DeliveredAlert>>;
 
     /// Bronze pages in storage order (by task, then page sequence).
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>>;
@@ -165,19 +194,118 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
 
     /// No slot of schedule `key` before `not_before`.
     async fn hold_slots_until(&self, key: &str, not_before: DateTime<Utc>) -> Result<()>;
+
+    /// Store a sensor's hold. Storing the same `hold_id` again changes
+    /// nothing (a retried task), whatever its status meanwhile.
+    async fn save_hold(&self, hold: &Hold) -> Result<()>;
+
+    /// The holds `filter` selects, oldest first.
+    async fn holds(&self, filter: &HoldFilter) -> Result<Vec<Hold>>;
+
+    /// Resolve every *open* hold `filter` selects as `status` (released or
+    /// cleared) with who and why, in one transaction; returns the holds
+    /// resolved. Holds already resolved keep their first resolution.
+    async fn resolve_holds(
+        &self,
+        filter: &HoldFilter,
+        status: HoldStatus,
+        resolution: &HoldResolution,
+    ) -> Result<Vec<Hold>>;
 }
 
-/// Open the warehouse a URL names: `sqlite:PATH` or `sqlite::memory:`.
-pub fn open(url: &str) -> Result<Arc<dyn Warehouse>> {
+/// Whether a warehouse URL names MongoDB.
+pub fn is_mongodb_url(url: &str) -> bool {
+    url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")
+}
+
+/// Open the MongoDB warehouse a `mongodb://` URL names, as its own type (the
+/// monitor follows its gold change stream).
+pub async fn open_mongodb(config: &WarehouseConfig) -> Result<Arc<mongo::MongoWarehouse>> {
+    let retention = (config.bronze_retention_days > 0).then(|| {
+        std::time::Duration::from_secs(u64::from(config.bronze_retention_days) * 24 * 3600)
+    });
+    Ok(Arc::new(
+        mongo::MongoWarehouse::open(&config.url, retention).await?,
+    ))
+}
+
+/// Open the warehouse `config.url` names, by its scheme:
+///
+/// - `sqlite:PATH` or `sqlite::memory:` — the embedded SQLite file;
+/// - `mongodb://…` or `mongodb+srv://…` — MongoDB (a replica set), in the
+///   database the URL's path names (default `dorafleet`), with bronze expiring
+///   after `bronze_retention_days` (0 keeps it).
+///
+/// Every role opens the warehouse through this one function.
+pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
+    let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite:") {
-        let warehouse = if path == ":memory:" {
-            sqlite::SqliteWarehouse::open_in_memory()?
-        } else {
-            sqlite::SqliteWarehouse::open(path)?
-        };
+        let path = path.to_owned();
+        let warehouse = tokio::task::spawn_blocking(move || {
+            if path == ":memory:" {
+                sqlite::SqliteWarehouse::open_in_memory()
+            } else {
+                sqlite::SqliteWarehouse::open(path)
+            }
+        })
+        .await
+        .map_err(|e| WarehouseError::Unavailable(format!("opening the warehouse failed: {e}")))??;
         return Ok(Arc::new(warehouse));
     }
+    if is_mongodb_url(url) {
+        return Ok(open_mongodb(config).await?);
+    }
     Err(WarehouseError::Config(format!(
-        "unsupported warehouse URL `{url}`: expected sqlite:PATH"
+        "unsupported warehouse URL `{}`: expected sqlite:PATH, mongodb://… or mongodb+srv://…",
+        redacted_url(url)
     )))
+}
+
+/// The URL without its `user:password@` part, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> WarehouseConfig {
+        WarehouseConfig {
+            url: url.into(),
+            ..WarehouseConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_url_scheme_picks_the_backend_and_unknown_schemes_are_refused() {
+        let memory = open(&config("sqlite::memory:")).await.unwrap();
+        assert!(format!("{memory:?}").contains("SqliteWarehouse"));
+        let err = open(&config("postgres://ops:hunter2@db/dorafleet"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WarehouseError::Config(_)), "{err}");
+        assert!(err.to_string().contains("mongodb://"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn urls_lose_their_credentials_in_messages() {
+        assert_eq!(
+            redacted_url("mongodb://ops:s3cret@db1:27017,db2/dorafleet?replicaSet=rs0"),
+            "mongodb://…@db1:27017,db2/dorafleet?replicaSet=rs0"
+        );
+        assert_eq!(redacted_url("sqlite:dorafleet.db"), "sqlite:dorafleet.db");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_mongodb_url_is_a_configuration_error() {
+        let err = open(&config("mongodb://")).await.unwrap_err();
+        assert!(matches!(err, WarehouseError::Config(_)), "{err}");
+    }
 }

@@ -159,7 +159,8 @@ impl RabbitBroker {
             routing_key,
             body,
             expiration_ms: None,
-            headers: Default::default(),
+            // The publishing span's W3C context: the consumer continues its trace.
+            headers: dorafleet_telemetry::trace_context::inject_current(),
         }
     }
 

@@ -19,19 +19,35 @@ pub fn end() -> NaiveDate {
 }
 
 pub fn window() -> Window {
+    window_of(DAYS)
+}
+
+/// The `days` days up to [`end`].
+pub fn window_of(days: u32) -> Window {
     let to = end().and_time(NaiveTime::MIN).and_utc();
     Window {
-        from: to - chrono::Duration::days(i64::from(DAYS)),
+        from: to - chrono::Duration::days(i64::from(days)),
         to,
     }
 }
 
 pub async fn sim(teams: usize, faults: &[&str]) -> RunningSim {
+    sim_over(11, DAYS, end(), teams, faults).await
+}
+
+/// A simulator of `days` days up to `end_date` (exclusive), seeded.
+pub async fn sim_over(
+    seed: u64,
+    days: u32,
+    end_date: NaiveDate,
+    teams: usize,
+    faults: &[&str],
+) -> RunningSim {
     let options = SimOptions {
-        seed: 11,
-        days: DAYS,
+        seed,
+        days,
         teams,
-        end_date: end(),
+        end_date,
         faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
         ..SimOptions::default()
     };
@@ -74,8 +90,17 @@ pub fn warehouse() -> Arc<dyn Warehouse> {
 
 /// One standalone run over the simulator's whole history.
 pub async fn run(config: &Config, warehouse: &Arc<dyn Warehouse>) -> RunSummary {
+    run_over(window(), config, warehouse).await
+}
+
+/// One standalone run over `window`.
+pub async fn run_over(
+    window: Window,
+    config: &Config,
+    warehouse: &Arc<dyn Warehouse>,
+) -> RunSummary {
     run_standalone(
-        Some(window()),
+        Some(window),
         Arc::clone(warehouse),
         clients(config),
         Arc::new(config.clone()),

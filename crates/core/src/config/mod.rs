@@ -8,8 +8,12 @@
 
 use crate::model::Source;
 mod definitions;
+mod monitor;
+mod sensors;
 
 pub use definitions::{Definitions, IdentityConfig, LevelThresholds, glob_match};
+pub use monitor::{AlertRuleName, MonitorConfig};
+pub use sensors::SensorsConfig;
 
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -28,7 +32,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "DORAFLEET_WAREHOUSE__URL",
-        "warehouse URL, e.g. sqlite:dorafleet.db",
+        "warehouse URL: sqlite:dorafleet.db, or mongodb://host:27017/dorafleet?replicaSet=rs0",
     ),
     (
         "DORAFLEET_SOURCES__<SOURCE>__BASE_URL",
@@ -79,8 +83,28 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "share of an extract task's records that may fail validation (0.0-1.0, default 0.05)",
     ),
     (
+        "DORAFLEET_SENSORS__ENABLED / __BASELINE_WEEKS / __MIN_HISTORY_WEEKS / __DROP_THRESHOLD / __DEVIATION_THRESHOLD / __MIN_EXPECTED",
+        "volume sensor: baseline weeks, minimum history, breach thresholds",
+    ),
+    (
         "DORAFLEET_OBSERVABILITY__JAEGER_URL",
         "Jaeger UI base URL, for trace links",
+    ),
+    (
+        "DORAFLEET_MONITOR__WEBHOOK_URL",
+        "Slack-compatible webhook for alerts (never logged); unset: stdout only",
+    ),
+    (
+        "DORAFLEET_MONITOR__<KEY>",
+        "alert rules and thresholds, e.g. __CHANGE_FAILURE_RATE_ABOVE, __POLL_INTERVAL_MS",
+    ),
+    (
+        "DORAFLEET_OBSERVABILITY__OTLP_ENDPOINT",
+        "OTLP collector to export traces to, e.g. http://localhost:4317 (unset: no export)",
+    ),
+    (
+        "DORAFLEET_OBSERVABILITY__OTLP_PROTOCOL",
+        "grpc (default, port 4317) or http (protobuf, port 4318)",
     ),
     ("RUST_LOG", "log filter, e.g. info,dorafleet=debug"),
 ];
@@ -97,7 +121,9 @@ pub struct Config {
     pub definitions: Definitions,
     pub levels: LevelThresholds,
     pub quality: QualityConfig,
+    pub sensors: SensorsConfig,
     pub observability: ObservabilityConfig,
+    pub monitor: MonitorConfig,
     pub teams: Vec<TeamConfig>,
     pub identities: Vec<IdentityConfig>,
 }
@@ -105,7 +131,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WarehouseConfig {
-    /// `sqlite:PATH` (embedded) or, later, `mongodb://…`.
+    /// `sqlite:PATH` (embedded) or `mongodb://…` / `mongodb+srv://…` (a
+    /// replica set; the path names the database, default `dorafleet`).
     pub url: String,
     /// Bronze pages fetched longer ago than this are deleted at the start of a
     /// run (0 keeps them forever).
@@ -149,6 +176,11 @@ pub struct ObservabilityConfig {
     /// Where long-running roles serve `/metrics`, `/healthz` and `/readyz`
     /// (e.g. `127.0.0.1:9464`); unset: not served.
     pub metrics_addr: Option<String>,
+    /// OTLP collector every role exports its spans to (Jaeger takes OTLP on
+    /// `http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
+    /// unset: spans are not exported.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_protocol: OtlpProtocol,
 }
 
 impl Default for ObservabilityConfig {
@@ -156,8 +188,20 @@ impl Default for ObservabilityConfig {
         ObservabilityConfig {
             jaeger_url: "http://localhost:16686".into(),
             metrics_addr: None,
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::Grpc,
         }
     }
+}
+
+/// How spans travel to the OTLP collector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpProtocol {
+    #[default]
+    Grpc,
+    /// HTTP with protobuf bodies (`POST /v1/traces`).
+    Http,
 }
 
 /// The fleet's message broker (RabbitMQ).
@@ -350,7 +394,12 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        Self::extract(figment.merge(Env::prefixed("DORAFLEET_").split("__").ignore(&["config"])))
+        // Every setting lives in a section (`DORAFLEET_SECTION__KEY`): other
+        // `DORAFLEET_*` variables (scripts' own knobs) are not config keys.
+        let settings = Env::prefixed("DORAFLEET_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        Self::extract(figment.merge(settings))
     }
 
     /// Parse a TOML document (no environment), for tests and generated configs.
@@ -409,6 +458,7 @@ impl Config {
                 "must be between 0.0 and 1.0",
             );
         }
+        self.monitor.validate().map_err(ConfigError::Invalid)?;
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency".into(), "must be at least 1");
         }
@@ -559,6 +609,29 @@ mod tests {
 
         let err = Config::from_toml("[[teams]]\nid = \"a\"\n[[teams]]\nid = \"a\"").unwrap_err();
         assert!(err.to_string().contains("teams[1].id"), "{err}");
+    }
+
+    #[test]
+    fn monitor_rules_and_thresholds_are_read_and_checked() {
+        let c = Config::from_toml(
+            "[monitor]\nrules = [\"change_failure_rate\"]\nchange_failure_rate_above = 0.5",
+        )
+        .unwrap();
+        assert!(c.monitor.enabled(AlertRuleName::ChangeFailureRate));
+        assert!(!c.monitor.enabled(AlertRuleName::StaleSource));
+        assert_eq!(c.monitor.change_failure_rate_above, 0.5);
+        assert_eq!(Config::default().monitor.rules, AlertRuleName::ALL);
+
+        let err = Config::from_toml("[monitor]\nrules = [\"cfr\"]").unwrap_err();
+        assert!(err.to_string().contains("cfr"), "{err}");
+        let err = Config::from_toml("[monitor]\nchange_failure_rate_above = 2.0").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("monitor.change_failure_rate_above"),
+            "{err}"
+        );
+        let err = Config::from_toml("[monitor]\nwebhook_url = \"hooks.example\"").unwrap_err();
+        assert!(err.to_string().contains("monitor.webhook_url"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `dorafleet backfill`: recompute silver from bronze and/or gold from silver
 //! over a date range, with zero API calls.
 
-use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 use dorafleet_coordinator::{BackfillRequest, FromLayer, backfill};
@@ -37,8 +36,7 @@ pub async fn run(config: Option<&Path>, args: BackfillArgs) -> anyhow::Result<Ex
     if args.from >= args.to {
         anyhow::bail!("--from ({}) must be before --to ({})", args.from, args.to);
     }
-    let warehouse = dorafleet_warehouse::open(&config.warehouse.url)
-        .with_context(|| format!("opening warehouse {}", config.warehouse.url))?;
+    let warehouse = super::fleet::open_warehouse(&config).await?;
     let teams = if args.teams.is_empty() {
         config.teams.len()
     } else {

@@ -30,7 +30,10 @@ pub fn run(config: Option<&Path>, args: ConfigArgs) -> anyhow::Result<ExitCode> 
         ConfigAction::Check => {
             let c = super::load_config(config)?;
             println!("configuration is valid");
-            println!("warehouse: {}", c.warehouse.url);
+            println!(
+                "warehouse: {}",
+                dorafleet_warehouse::redacted_url(&c.warehouse.url)
+            );
             for source in Source::ALL {
                 let s = c.sources.get(source);
                 let token = match (&s.token, &s.token_file) {

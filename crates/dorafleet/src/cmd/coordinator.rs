@@ -66,7 +66,7 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
         _ if args.resume_only => Plan::ResumeOnly,
         _ => Plan::Every(Duration::from_secs(args.interval_secs.max(1))),
     };
-    let warehouse = super::fleet::open_warehouse(&config)?;
+    let warehouse = super::fleet::open_warehouse(&config).await?;
     let rabbit = super::fleet::connect_broker(&config, None).await?;
     let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
     let shutdown = super::shutdown::on_signal();
@@ -120,6 +120,13 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
 }
 
 fn print_outcome(o: &RunOutcome) {
+    if !o.held_teams.is_empty() {
+        println!(
+            "  held by a sensor: {} (see `dorafleet runs show {}`)",
+            o.held_teams.iter().cloned().collect::<Vec<_>>().join(", "),
+            o.run.run_id
+        );
+    }
     println!(
         "run {} ({}, {}) {}: {} tasks, {} done, {} dead, {} retries",
         o.run.run_id, o.run.kind, o.run.window, o.run.status, o.tasks, o.done, o.dead, o.retries
@@ -129,7 +136,7 @@ fn print_outcome(o: &RunOutcome) {
     }
     if !o.blocked_teams.is_empty() {
         println!(
-            "  no gold for: {} (see `dorafleet` dead letters)",
+            "  no gold for: {} (see `dorafleet dlq list`)",
             o.blocked_teams
                 .iter()
                 .cloned()

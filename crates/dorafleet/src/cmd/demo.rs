@@ -6,6 +6,7 @@ use anyhow::Context;
 use chrono::{Duration as Days, NaiveTime};
 use clap::Args;
 use dorafleet_coordinator::{StandaloneOptions, run_standalone};
+use dorafleet_core::config::WarehouseConfig;
 use dorafleet_core::{Config, RetryPolicy, Source, Window};
 use dorafleet_pipeline::report::team_report;
 use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
@@ -91,7 +92,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    let warehouse = dorafleet_warehouse::open(&format!("sqlite:{}", args.warehouse.display()))?;
+    let warehouse = dorafleet_warehouse::open(&WarehouseConfig {
+        url: format!("sqlite:{}", args.warehouse.display()),
+        ..config.warehouse.clone()
+    })
+    .await?;
     let clients = super::source_clients(&config)?;
     let to = end.and_time(NaiveTime::MIN).and_utc();
     let window = Window {

@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use dorafleet_broker::{Broker, InProcessBroker};
 use dorafleet_coordinator::replay::{ReplayOptions, not_replayable, replay, replay_envelope};
-use dorafleet_coordinator::{StandaloneOptions, finish_in_process};
 use dorafleet_core::{Config, ErrorClass, Source, Stage};
 use dorafleet_warehouse::{ArchivedLetter, LetterFilter, LetterStatus, Warehouse};
 use std::io::{BufRead, IsTerminal, Write};
@@ -103,15 +102,9 @@ enum DlqAction {
     },
 }
 
-fn actor() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
-}
-
 pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config)?;
-    let warehouse = super::fleet::open_warehouse(&config)?;
+    let warehouse = super::fleet::open_warehouse(&config).await?;
     match args.action {
         DlqAction::List {
             stage,
@@ -305,7 +298,7 @@ async fn replay_command(
         return Ok(ExitCode::SUCCESS);
     }
     let options = ReplayOptions {
-        actor: actor(),
+        actor: super::operator(),
         stale_after: Duration::from_secs(stale_after_secs),
     };
     let bar = super::summary::progress_bar("replay");
@@ -335,18 +328,11 @@ async fn replay_command(
         println!("  skipped {id}: {why}");
     }
     if standalone && !report.replayed.is_empty() {
-        let summaries = finish_in_process(
-            &in_process,
+        let summaries = super::standalone::finish_here(
+            config,
             Arc::clone(&warehouse),
-            super::source_clients(config)?,
-            Arc::new(config.clone()),
-            StandaloneOptions {
-                sources: Source::ALL.to_vec(),
-                concurrency: config.worker.concurrency,
-                worker_name: "dlq-replay".into(),
-                deadline: Duration::from_secs(3600),
-            },
-            |_| {},
+            &in_process,
+            "dlq-replay",
         )
         .await?;
         for s in &summaries {
@@ -400,7 +386,7 @@ async fn discard_command(
         println!("nothing discarded");
         return Ok(ExitCode::SUCCESS);
     }
-    let who = actor();
+    let who = super::operator();
     let mut discarded = 0;
     for a in dead {
         if warehouse.discard_letter(a.letter.id, &who, reason).await? {

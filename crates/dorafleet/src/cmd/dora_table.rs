@@ -52,16 +52,22 @@ pub fn summaries(reports: &[TeamReport]) -> String {
 }
 
 fn day_cells(row: &DayRow) -> String {
-    match &row.metrics {
-        None => "unknown (inputs incomplete)".into(),
-        Some(m) => Metric::ALL
+    match (&row.metrics, row.held_by_run) {
+        (None, Some(run)) => format!("unknown: held by a sensor (dorafleet runs show {run})"),
+        (None, None) => "unknown (inputs incomplete)".into(),
+        (Some(m), _) => Metric::ALL
             .iter()
             .map(|metric| {
                 let cell = m.get(metric);
                 let text = match cell {
                     None => "unknown".into(),
                     Some(c) if *metric == Metric::DeploymentFrequency => {
-                        format!("{}", c.value.unwrap_or(0.0))
+                        let v = c.value.unwrap_or(0.0);
+                        if v == 0.0 {
+                            "0 (verified)".into()
+                        } else {
+                            format!("{v}")
+                        }
                     }
                     Some(c) => match c.value {
                         None => "no data".into(),
@@ -80,8 +86,8 @@ pub fn daily(r: &TeamReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "team {}: {} .. {} ({} days known, {} unknown)",
-        r.team, r.from, r.to, r.known_days, r.unknown_days
+        "team {}: {} .. {} ({} days known, {} unknown of which {} held)",
+        r.team, r.from, r.to, r.known_days, r.unknown_days, r.held_days
     );
     let _ = writeln!(
         out,
@@ -102,6 +108,9 @@ pub fn csv(reports: &[TeamReport]) -> String {
             for metric in Metric::ALL {
                 let cell = row.metrics.as_ref().and_then(|m| m.get(&metric));
                 let (status, value, n, version) = match cell {
+                    None if row.held_by_run.is_some() => {
+                        ("held", String::new(), String::new(), String::new())
+                    }
                     None => ("unknown", String::new(), String::new(), String::new()),
                     Some(c) => (
                         if c.value.is_some() {

@@ -34,9 +34,16 @@ pub async fn connect_broker(
     })
 }
 
-pub fn open_warehouse(config: &Config) -> anyhow::Result<Arc<dyn Warehouse>> {
-    dorafleet_warehouse::open(&config.warehouse.url)
-        .with_context(|| format!("opening warehouse {}", config.warehouse.url))
+/// The configured warehouse: SQLite or MongoDB, by the URL's scheme.
+pub async fn open_warehouse(config: &Config) -> anyhow::Result<Arc<dyn Warehouse>> {
+    dorafleet_warehouse::open(&config.warehouse)
+        .await
+        .with_context(|| {
+            format!(
+                "opening warehouse {}",
+                dorafleet_warehouse::redacted_url(&config.warehouse.url)
+            )
+        })
 }
 
 /// Serve `/metrics`, `/healthz` and `/readyz` on `addr` (if any) until
@@ -47,13 +54,6 @@ pub async fn serve_ops(
     warehouse: Arc<dyn Warehouse>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let Some(addr) = addr else {
-        return Ok(());
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the metrics address {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics /healthz /readyz");
     let readiness: dorafleet_telemetry::ops::Readiness = Arc::new(move || {
         let (broker, warehouse) = (broker.clone(), Arc::clone(&warehouse));
         Box::pin(async move {
@@ -68,6 +68,23 @@ pub async fn serve_ops(
             Ok(())
         })
     });
+    serve_ops_with(addr, readiness, shutdown).await
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` (as `readiness` says) on
+/// `addr`, if any, until `shutdown`.
+pub async fn serve_ops_with(
+    addr: Option<&str>,
+    readiness: dorafleet_telemetry::ops::Readiness,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics address {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics /healthz /readyz");
     tokio::spawn(async move {
         if let Err(e) = dorafleet_telemetry::ops::serve(listener, readiness, shutdown).await {
             tracing::warn!(error = %e, "the metrics endpoint stopped");

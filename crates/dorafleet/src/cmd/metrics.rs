@@ -1,11 +1,15 @@
 //! `dorafleet metrics`: gold by day and summarised over a range, with each
-//! team's DORA performance level; days without gold are shown as unknown.
+//! team's DORA performance level. Days without gold are shown as unknown —
+//! held by a sensor, or inputs incomplete — and never as zero; a zero shown
+//! is a verified one. Under the table, each source's freshness: the newest
+//! successfully extracted record and the stalest scope.
 
-use anyhow::Context;
 use chrono::{Duration, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
+use dorafleet_core::{Config, Scope, Source};
 use dorafleet_pipeline::report::team_report;
-use dorafleet_warehouse::GoldFilter;
+use dorafleet_warehouse::{GoldFilter, HoldFilter, HoldStatus, Warehouse};
+use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -41,8 +45,7 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
     if from >= to {
         anyhow::bail!("--from ({from}) must be before --to ({to})");
     }
-    let warehouse = dorafleet_warehouse::open(&config.warehouse.url)
-        .with_context(|| format!("opening warehouse {}", config.warehouse.url))?;
+    let warehouse = super::fleet::open_warehouse(&config).await?;
     let gold = warehouse
         .gold(&GoldFilter {
             teams: args.team.clone(),
@@ -67,9 +70,19 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
             anyhow::bail!("team `{t}` is not configured");
         }
     }
+    let holds = warehouse
+        .holds(&HoldFilter {
+            status: Some(HoldStatus::Open),
+            ..HoldFilter::default()
+        })
+        .await?;
     let reports: Vec<_> = teams
         .iter()
-        .map(|t| team_report(t, &gold, from, to, &config.levels))
+        .map(|t| {
+            let mut report = team_report(t, &gold, from, to, &config.levels);
+            report.mark_held(&holds);
+            report
+        })
         .collect();
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
@@ -81,7 +94,59 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
                 }
             }
             print!("{}", super::dora_table::summaries(&reports));
+            print!("{}", freshness(&config, warehouse.as_ref()).await?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per source: the newest successfully extracted record over its scopes
+/// (the high-watermarks), and the scope that is furthest behind.
+async fn freshness(config: &Config, warehouse: &dyn Warehouse) -> anyhow::Result<String> {
+    let now = Utc::now();
+    let age = |t: chrono::DateTime<Utc>| {
+        let hours = (now - t).num_minutes() as f64 / 60.0;
+        if hours < 48.0 {
+            format!("{hours:.1} h ago")
+        } else {
+            format!("{:.1} days ago", hours / 24.0)
+        }
+    };
+    let mut out = String::from("\nfreshness (newest record extracted):\n");
+    for source in Source::ALL {
+        let mut marks = Vec::new();
+        let mut never = Vec::new();
+        for team in &config.teams {
+            for target in team.targets(source) {
+                let scope = Scope {
+                    team: team.id.clone(),
+                    target: Some(target.clone()),
+                };
+                match warehouse.high_watermark(source, &scope).await? {
+                    Some(t) => marks.push((t, target.clone())),
+                    None => never.push(target.clone()),
+                }
+            }
+        }
+        let newest = marks.iter().max_by_key(|(t, _)| *t);
+        let stalest = marks.iter().min_by_key(|(t, _)| *t);
+        let _ = match (newest, stalest) {
+            (Some((n, _)), Some((s, scope))) => writeln!(
+                out,
+                "  {:<8} newest {} ({}); stalest scope {scope} ({}){}",
+                source.as_str(),
+                n.format("%Y-%m-%d %H:%M"),
+                age(*n),
+                age(*s),
+                if never.is_empty() {
+                    String::new()
+                } else {
+                    format!("; never extracted: {}", never.join(", "))
+                }
+            ),
+            _ if never.is_empty() => continue,
+            _ => writeln!(out, "  {:<8} never extracted", source.as_str()),
+        };
+    }
+    Ok(out)
 }

@@ -10,7 +10,9 @@ pub mod dlq_view;
 pub mod dora_table;
 pub mod fleet;
 pub mod metrics;
+pub mod monitor;
 pub mod runs;
+mod runs_actions;
 pub mod shutdown;
 pub mod sim;
 pub mod standalone;
@@ -18,6 +20,7 @@ pub mod summary;
 pub mod worker;
 
 use anyhow::Context;
+use dorafleet_core::config::OtlpProtocol;
 use dorafleet_core::{Config, Source};
 use dorafleet_sources::SourceClient;
 use std::path::Path;
@@ -27,6 +30,33 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let default = Path::new("dorafleet.toml");
     let path = path.or_else(|| default.exists().then_some(default));
     Ok(Config::load(path)?)
+}
+
+/// Set up logs and, when `observability.otlp_endpoint` is configured, span
+/// export for `role`. A config that does not load here still gets logs: the
+/// command itself reports what is wrong with it.
+pub fn telemetry(
+    config: Option<&Path>,
+    default_filter: &str,
+    log_format: dorafleet_telemetry::LogFormat,
+    role: &str,
+) -> anyhow::Result<dorafleet_telemetry::TelemetryGuard> {
+    let observability = load_config(config).ok().map(|c| c.observability);
+    let otlp = observability.and_then(|o| {
+        let endpoint = o.otlp_endpoint.filter(|e| !e.trim().is_empty())?;
+        let protocol = match o.otlp_protocol {
+            OtlpProtocol::Grpc => dorafleet_telemetry::OtlpProtocol::Grpc,
+            OtlpProtocol::Http => dorafleet_telemetry::OtlpProtocol::Http,
+        };
+        Some(dorafleet_telemetry::OtlpExport { endpoint, protocol })
+    });
+    let settings = dorafleet_telemetry::Settings {
+        default_filter: default_filter.to_owned(),
+        log_format,
+        service_name: format!("dorafleet-{role}"),
+        otlp,
+    };
+    Ok(dorafleet_telemetry::setup(&settings)?)
 }
 
 /// One client per source, as configured.
@@ -40,4 +70,11 @@ pub fn source_clients(config: &Config) -> anyhow::Result<Vec<(SourceClient, u32)
             Ok((client, c.page_size))
         })
         .collect()
+}
+
+/// Who an operator action is recorded as: `user@host`.
+pub fn operator() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
 }

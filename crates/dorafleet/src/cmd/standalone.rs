@@ -1,7 +1,6 @@
 //! `dorafleet standalone`: one incremental pipeline run in this process, on
 //! the in-process broker and the configured warehouse and sources.
 
-use anyhow::Context;
 use chrono::{NaiveDate, NaiveTime, Utc};
 use clap::Args;
 use dorafleet_coordinator::{StandaloneOptions, run_standalone};
@@ -35,8 +34,7 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
     if config.teams.is_empty() {
         anyhow::bail!("no teams configured: add [[teams]] entries to the config file");
     }
-    let warehouse = dorafleet_warehouse::open(&config.warehouse.url)
-        .with_context(|| format!("opening warehouse {}", config.warehouse.url))?;
+    let warehouse = super::fleet::open_warehouse(&config).await?;
     let retention = config.warehouse.bronze_retention_days;
     if retention > 0 {
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention));
@@ -81,7 +79,33 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
     super::summary::print(&summary, None);
     Ok(if summary.dead > 0 || summary.unfinished > 0 {
         ExitCode::from(2)
+    } else if !summary.holds.is_empty() {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Finish, in this process, the runs whose tasks an operator action
+/// published to `broker` (a dead-letter replay, a rerun).
+pub async fn finish_here(
+    config: &dorafleet_core::Config,
+    warehouse: Arc<dyn dorafleet_warehouse::Warehouse>,
+    broker: &dorafleet_broker::InProcessBroker,
+    worker_name: &str,
+) -> anyhow::Result<Vec<dorafleet_coordinator::RunSummary>> {
+    Ok(dorafleet_coordinator::finish_in_process(
+        broker,
+        warehouse,
+        super::source_clients(config)?,
+        Arc::new(config.clone()),
+        StandaloneOptions {
+            sources: dorafleet_core::Source::ALL.to_vec(),
+            concurrency: config.worker.concurrency,
+            worker_name: worker_name.into(),
+            deadline: Duration::from_secs(3600),
+        },
+        |_| {},
+    )
+    .await?)
 }

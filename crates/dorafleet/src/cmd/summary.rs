@@ -118,6 +118,9 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
                 .join(", ")
         );
     }
+    for hold in &summary.holds {
+        println!("held: {}", super::runs::hold_line(hold));
+    }
     println!(
         "tasks {} (done {}, dead {}, unfinished {}), retries {}, dead letters archived {}, wall time {:.1} s",
         summary.tasks,

@@ -53,7 +53,7 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     }
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     let config = Arc::new(config);
-    let warehouse = super::fleet::open_warehouse(&config)?;
+    let warehouse = super::fleet::open_warehouse(&config).await?;
     let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
     let rabbit = super::fleet::connect_broker(&config, Some(prefetch)).await?;
     let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());

@@ -110,6 +110,18 @@ impl Fleet {
         cmd
     }
 
+    /// Run one command to its end (no stdin, output captured), within `limit`.
+    pub async fn cli(&self, args: &[&str], limit: Duration) -> Output {
+        let child = self
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish(child, limit).await
+    }
+
     /// Start a worker process; its log goes to `worker-NAME.log` in the temp dir.
     pub fn spawn_worker(&mut self, name: &str) -> u32 {
         self.spawn_worker_with(name, &[])
@@ -328,4 +340,13 @@ pub fn sample(page: &str, series: &str) -> f64 {
                 .and_then(|rest| rest.trim().parse().ok())
         })
         .unwrap_or(0.0)
+}
+
+/// Stdout then stderr of a finished command, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

@@ -118,7 +118,8 @@ impl NormalizeHandler {
 #[async_trait]
 impl StageHandler for NormalizeHandler {
     async fn handle(&self, task: &TaskEnvelope) -> HandlerOutcome {
-        match self.run(task).await {
+        let span = tracing::info_span!("normalize", source = task.source.map_or("none", |s| s.as_str()), team = %task.scope.team);
+        match tracing::Instrument::instrument(self.run(task), span).await {
             Ok(counts) => HandlerOutcome::ok(TaskStats {
                 pages: counts.pages,
                 records: counts.deployments + counts.changes + counts.incidents,

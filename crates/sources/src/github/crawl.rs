@@ -7,7 +7,7 @@
 //! as given.
 
 use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
-use crate::crawl::{CrawlStep, decode_checked, next_page, page_error};
+use crate::crawl::{CrawlStep, decode_checked, next_page, page_error, page_jump};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{child_of_list, relative};
 use crate::validate::PageQuality;
@@ -133,9 +133,11 @@ fn list_with_children<T: serde::de::DeserializeOwned>(
         follow_ups.push(PageRequest::new(shape.child_endpoint, url, 1));
     }
     let oldest = items.iter().map(&position).min();
+    let mut pagination_gap = None;
     if let Some(next) = &page.link_next
         && reaches_window(oldest, &checked.quality, window)
     {
+        pagination_gap = page_jump(&page.request.url, next);
         follow_ups.insert(0, next_page(page, next.clone()));
     }
     Ok(CrawlStep {
@@ -143,6 +145,7 @@ fn list_with_children<T: serde::de::DeserializeOwned>(
         follow_ups,
         newest_seen: items.iter().map(&position).max(),
         quality: checked.quality,
+        pagination_gap,
     })
 }
 
@@ -172,5 +175,9 @@ fn child_list(page: &FetchedPage, quality: PageQuality) -> CrawlStep {
             .collect(),
         newest_seen: None,
         quality,
+        pagination_gap: page
+            .link_next
+            .as_deref()
+            .and_then(|next| page_jump(&page.request.url, next)),
     }
 }

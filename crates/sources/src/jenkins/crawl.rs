@@ -1,5 +1,6 @@
 //! How a Jenkins extract walks a job's builds: newest first, `{0,N}`, then
-//! `{N,2N}`…, until a short page or a page reaching before the window.
+//! `{N,2N}`…, until a short page or a page reaching before the window; a
+//! short page inside the window is confirmed by one probe (see `next_steps`).
 
 use super::models::Build;
 use crate::crawl::{CrawlStep, decode_checked, next_page, page_error};
@@ -59,9 +60,31 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
     let oldest = builds.iter().map(|b| b.timestamp).min();
     let full_page = checked.quality.records >= size && size > 0;
     let reaches_before_window = oldest.is_some_and(|t| t < window.from.timestamp_millis());
+    // Jenkins answers a range past the end of the list with fewer builds,
+    // and a silently cut answer looks exactly the same. So a short page that
+    // ends the list inside the window is checked once: the range right after
+    // the builds it returned is asked for (a *probe*, at an offset that is
+    // not a multiple of the page size). An empty probe confirms the end; a
+    // probe that returns builds proves the short page hid them — the crawl
+    // goes on from there, and the gap is reported.
+    let is_probe = size > 0 && start % size != 0;
+    let records = checked.quality.records;
+    let pagination_gap = (is_probe && records > 0).then(|| {
+        format!(
+            "a short page ended the build list, yet builds {start}..{} exist after it: the list was cut without saying so",
+            start + records
+        )
+    });
     let mut follow_ups = Vec::new();
     if full_page && !reaches_before_window {
         let url = with_query_param(&page.request.url, "tree", &builds_tree(end, end + size))
+            .map_err(|e| page_error(Source::Jenkins, page, &e.to_string()))?;
+        follow_ups.push(next_page(page, url));
+    }
+    let short_page_inside_window = !full_page && records > 0 && !reaches_before_window;
+    if short_page_inside_window && !is_probe {
+        let probe = start + records;
+        let url = with_query_param(&page.request.url, "tree", &builds_tree(probe, probe + size))
             .map_err(|e| page_error(Source::Jenkins, page, &e.to_string()))?;
         follow_ups.push(next_page(page, url));
     }
@@ -70,6 +93,7 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
         follow_ups,
         newest_seen: builds.iter().filter_map(|b| b.started_at()).max(),
         quality: checked.quality,
+        pagination_gap,
     })
 }
 

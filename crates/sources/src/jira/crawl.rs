@@ -92,6 +92,9 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
         follow_ups,
         newest_seen: issues.valid.iter().map(|i| i.fields.updated).max(),
         quality: issues.quality,
+        // `nextPageToken` is opaque and the search has no total: a skipped
+        // page cannot be seen here, only by the volume sensor.
+        pagination_gap: None,
     })
 }
 

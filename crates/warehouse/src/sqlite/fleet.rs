@@ -14,8 +14,9 @@ fn corrupt(what: &str) -> impl Fn(String) -> WarehouseError + '_ {
 
 pub(super) fn save_run(conn: &mut Connection, run: &RunRecord) -> Result<()> {
     conn.execute(
-        "INSERT INTO runs (run_id, kind, window_from, window_to, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO runs (run_id, kind, window_from, window_to, status, created_at, updated_at,
+             traceparent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
         params![
             run.run_id.to_string(),
@@ -25,6 +26,7 @@ pub(super) fn save_run(conn: &mut Connection, run: &RunRecord) -> Result<()> {
             run.status.as_str(),
             ts(run.created_at),
             ts(run.updated_at),
+            run.traceparent,
         ],
     )
     .map_err(unavailable)?;
@@ -46,7 +48,8 @@ fn select_runs(
 ) -> Result<Vec<RunRecord>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT run_id, kind, window_from, window_to, status, created_at, updated_at
+            "SELECT run_id, kind, window_from, window_to, status, created_at, updated_at,
+                 traceparent
              FROM runs WHERE (?1 IS NULL OR run_id = ?1)
              ORDER BY created_at DESC, run_id DESC LIMIT ?2",
         )
@@ -67,6 +70,7 @@ fn select_runs(
             status: text(4)?.parse().map_err(corrupt("run status"))?,
             created_at: parse_ts(&text(5)?)?,
             updated_at: parse_ts(&text(6)?)?,
+            traceparent: r.get(7).map_err(unavailable)?,
         });
     }
     Ok(out)

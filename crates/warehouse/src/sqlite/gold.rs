@@ -1,5 +1,5 @@
 //! Gold: one record per (team, date, metric), and the registry of
-//! definition versions.
+//! definition versions. Upserts feed the gold change outbox (`monitor.rs`).
 
 use super::{parse_ts, parse_uuid, ts, unavailable};
 use crate::{GoldFilter, GoldRecord, Result, WarehouseError};
@@ -21,9 +21,12 @@ pub(super) fn upsert(conn: &mut Connection, records: &[GoldRecord]) -> Result<()
                      computed_at = excluded.computed_at, complete = excluded.complete",
             )
             .map_err(unavailable)?;
+        let mut feed = super::monitor::GoldFeedWriter::new(&tx)?;
         for g in records {
             let samples = serde_json::to_string(&g.samples)
                 .map_err(|e| WarehouseError::Corrupt(format!("gold samples: {e}")))?;
+            // Read before writing: the feed records only news.
+            let kind = feed.change_kind(g, &samples)?;
             stmt.execute(params![
                 g.team_id,
                 g.date.to_string(),
@@ -37,6 +40,9 @@ pub(super) fn upsert(conn: &mut Connection, records: &[GoldRecord]) -> Result<()
                 g.complete,
             ])
             .map_err(unavailable)?;
+            if let Some(kind) = kind {
+                feed.append(g, kind)?;
+            }
         }
     }
     tx.commit().map_err(unavailable)

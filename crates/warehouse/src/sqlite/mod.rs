@@ -9,13 +9,15 @@ mod bronze;
 mod dead_letters;
 mod fleet;
 mod gold;
+mod holds;
+mod monitor;
 mod schema;
 mod silver;
 
 use crate::{
-    ArchivedLetter, BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint,
-    GoldFilter, GoldRecord, LetterFilter, NormalizeCounts, Result, RunRecord, SilverBatch,
-    TaskRecord, TeamSilver, Warehouse, WarehouseError,
+    ArchivedLetter, BronzeFilter, BronzePage, BronzeTotals, Coverage, DeliveredAlert,
+    ExtractCheckpoint, GoldChange, GoldFilter, GoldRecord, LetterFilter, NormalizeCounts, Result,
+    RunRecord, SilverBatch, TaskRecord, TeamSilver, Warehouse, WarehouseError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -195,6 +197,38 @@ impl Warehouse for SqliteWarehouse {
             .await
     }
 
+    async fn gold_changes_after(&self, after_seq: u64, limit: usize) -> Result<Vec<GoldChange>> {
+        self.with_conn(move |c| monitor::changes_after(c, after_seq, limit))
+            .await
+    }
+
+    async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_owned();
+        self.with_conn(move |c| monitor::checkpoint(c, &name)).await
+    }
+
+    async fn save_monitor_checkpoint(&self, name: &str, checkpoint: &str) -> Result<()> {
+        let (name, checkpoint) = (name.to_owned(), checkpoint.to_owned());
+        self.with_conn(move |c| monitor::save_checkpoint(c, &name, &checkpoint))
+            .await
+    }
+
+    async fn alert_delivered(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.with_conn(move |c| monitor::alert_delivered(c, &key))
+            .await
+    }
+
+    async fn record_delivered_alert(&self, key: &str, payload: &str) -> Result<bool> {
+        let (key, payload) = (key.to_owned(), payload.to_owned());
+        self.with_conn(move |c| monitor::record_delivered(c, &key, &payload))
+            .await
+    }
+
+    async fn delivered_alerts(&self, limit: usize) -> Result<Vec<DeliveredAlert>> {
+        self.with_conn(move |c| monitor::delivered(c, limit)).await
+    }
+
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {
         let filter = filter.clone();
         self.with_conn(move |c| bronze::pages(c, &filter)).await
@@ -306,6 +340,27 @@ impl Warehouse for SqliteWarehouse {
     async fn hold_slots_until(&self, key: &str, not_before: DateTime<Utc>) -> Result<()> {
         let key = key.to_owned();
         self.with_conn(move |c| fleet::hold_slots_until(c, &key, not_before))
+            .await
+    }
+
+    async fn save_hold(&self, hold: &crate::Hold) -> Result<()> {
+        let hold = hold.clone();
+        self.with_conn(move |c| holds::save(c, &hold)).await
+    }
+
+    async fn holds(&self, filter: &crate::HoldFilter) -> Result<Vec<crate::Hold>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| holds::select(c, &filter)).await
+    }
+
+    async fn resolve_holds(
+        &self,
+        filter: &crate::HoldFilter,
+        status: crate::HoldStatus,
+        resolution: &crate::HoldResolution,
+    ) -> Result<Vec<crate::Hold>> {
+        let (filter, resolution) = (filter.clone(), resolution.clone());
+        self.with_conn(move |c| holds::resolve(c, &filter, status, &resolution))
             .await
     }
 }

@@ -206,6 +206,45 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (letter_id, seq)
     );
     "#,
+    // 5: data-quality holds, with their evidence and resolution as JSON.
+    r#"
+    CREATE TABLE holds (
+        hold_id    TEXT PRIMARY KEY,
+        run_id     TEXT NOT NULL,
+        team_id    TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        hold       TEXT NOT NULL
+    );
+    CREATE INDEX holds_by_team ON holds (team_id, status);
+    CREATE INDEX holds_by_run ON holds (run_id);
+    "#,
+    // 6: the alert monitor: gold change outbox, checkpoints, delivered alerts.
+    r#"
+    CREATE TABLE gold_outbox (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        team_id    TEXT NOT NULL,
+        date       TEXT NOT NULL,
+        metric     TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        record     TEXT NOT NULL,
+        written_at TEXT NOT NULL
+    );
+    CREATE TABLE monitor_checkpoints (
+        name       TEXT PRIMARY KEY,
+        checkpoint TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE delivered_alerts (
+        key          TEXT PRIMARY KEY,
+        payload      TEXT NOT NULL,
+        delivered_at TEXT NOT NULL
+    );
+    "#,
+    // 7: the trace a run's tasks continue.
+    r#"
+    ALTER TABLE runs ADD COLUMN traceparent TEXT;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,128 @@
+//! Where gold changes come from: a small trait over "the next changes after
+//! this checkpoint", so the monitor loop does not care whether they come
+//! from the SQLite outbox or a MongoDB change stream.
+//!
+//! A checkpoint is an opaque string that resumes the feed just after one
+//! change: the outbox sequence number on SQLite, a change stream resume
+//! token on MongoDB. A MongoDB feed keeps its stream open between calls and
+//! uses the checkpoint only to (re)open it; when the server answers
+//! `ChangeStreamHistoryLost` (the token fell off the oplog) it rescans gold
+//! changed since its last checkpoint and opens a fresh stream.
+
+use crate::error::MonitorError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dorafleet_warehouse::{GoldRecord, Warehouse};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One gold change and the checkpoint that resumes just after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedChange {
+    pub record: GoldRecord,
+    pub checkpoint: String,
+    /// When the change was committed, if the feed knows (for latency).
+    pub written_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait GoldFeed: Send + std::fmt::Debug {
+    /// The next changes after `after` (`None`: the start of the feed),
+    /// oldest first. Waits a little (about a poll interval) when there are
+    /// none and then returns an empty batch, so the caller can check for
+    /// shutdown; cancelling the future loses nothing.
+    async fn next_batch(&mut self, after: Option<&str>) -> Result<Vec<FeedChange>, MonitorError>;
+}
+
+/// The SQLite feed: polls the warehouse's gold outbox.
+#[derive(Debug)]
+pub struct OutboxFeed {
+    warehouse: Arc<dyn Warehouse>,
+    poll_interval: Duration,
+    batch: usize,
+}
+
+impl OutboxFeed {
+    pub fn new(warehouse: Arc<dyn Warehouse>, poll_interval: Duration) -> Self {
+        OutboxFeed {
+            warehouse,
+            poll_interval,
+            batch: 256,
+        }
+    }
+}
+
+#[async_trait]
+impl GoldFeed for OutboxFeed {
+    async fn next_batch(&mut self, after: Option<&str>) -> Result<Vec<FeedChange>, MonitorError> {
+        let after_seq = match after {
+            None => 0,
+            Some(s) => s.parse::<u64>().map_err(|_| {
+                MonitorError::Corrupt(format!(
+                    "checkpoint `{s}` is not an outbox sequence (was it written by a MongoDB monitor?)"
+                ))
+            })?,
+        };
+        let changes = self
+            .warehouse
+            .gold_changes_after(after_seq, self.batch)
+            .await?;
+        if changes.is_empty() {
+            tokio::time::sleep(self.poll_interval).await;
+        }
+        Ok(changes
+            .into_iter()
+            .map(|c| FeedChange {
+                record: c.record,
+                checkpoint: c.seq.to_string(),
+                written_at: Some(c.written_at),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use dorafleet_core::Metric;
+    use dorafleet_warehouse::sqlite::SqliteWarehouse;
+    use uuid::Uuid;
+
+    fn gold(day: u32) -> GoldRecord {
+        GoldRecord {
+            date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+            team_id: "payments".into(),
+            metric: Metric::ChangeFailureRate,
+            value: Some(0.5),
+            sample_size: 2,
+            samples: vec![1.0, 0.0],
+            definition_version: 1,
+            run_id: Uuid::now_v7(),
+            computed_at: Utc::now(),
+            complete: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_feed_resumes_after_each_changes_checkpoint() {
+        let w: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+        w.upsert_gold(&[gold(1), gold(2)]).await.unwrap();
+        let mut feed = OutboxFeed::new(Arc::clone(&w), Duration::from_millis(1));
+        let first = feed.next_batch(None).await.unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[1].record.date, gold(2).date);
+        assert!(first[1].written_at.is_some());
+        w.upsert_gold(&[gold(3)]).await.unwrap();
+        let after_first = feed.next_batch(Some(&first[0].checkpoint)).await.unwrap();
+        let days: Vec<u32> = after_first
+            .iter()
+            .map(|c| chrono::Datelike::day(&c.record.date))
+            .collect();
+        assert_eq!(days, vec![2, 3]);
+        let last = &after_first[1].checkpoint;
+        assert!(feed.next_batch(Some(last)).await.unwrap().is_empty());
+        let err = feed.next_batch(Some("8263abc")).await.unwrap_err();
+        assert!(matches!(err, MonitorError::Corrupt(_)), "{err}");
+    }
+}

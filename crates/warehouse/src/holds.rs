@@ -1,0 +1,135 @@
+//! Holds: a data-quality sensor's verdict that a team's days must not reach
+//! gold until an operator accepts the data (release) or it is re-extracted
+//! and passes again (cleared by a rerun).
+//!
+//! A hold is stored with its evidence, so `runs show` can say why, and it is
+//! never deleted: releasing or clearing it is recorded with who, when and why.
+//! Aggregation reads the open holds of a team and writes no gold for their
+//! days, whichever run or backfill asks for it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    /// The days are held: no gold for them.
+    Open,
+    /// An operator accepted the data as real.
+    Released,
+    /// A later run re-extracted the scope and its sensors passed.
+    Cleared,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Open => "open",
+            HoldStatus::Released => "released",
+            HoldStatus::Cleared => "cleared",
+        }
+    }
+}
+
+impl fmt::Display for HoldStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HoldStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(HoldStatus::Open),
+            "released" => Ok(HoldStatus::Released),
+            "cleared" => Ok(HoldStatus::Cleared),
+            other => Err(format!(
+                "unknown hold status `{other}`: expected open, released or cleared"
+            )),
+        }
+    }
+}
+
+/// What a sensor saw: the figures an operator needs to judge the hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldEvidence {
+    /// What was measured, e.g. `github acme/api records 2026-09-01..2026-09-08`.
+    pub measure: String,
+    pub observed: f64,
+    pub expected: f64,
+    /// The rule that was broken, e.g. `observed < 50% of expected and 3.0σ below`.
+    pub threshold: String,
+    /// Anything else worth reading (baseline weeks, peer factor, pages).
+    pub detail: String,
+}
+
+/// How a hold was resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldResolution {
+    pub at: DateTime<Utc>,
+    /// Who: the operator for a release, `run <id>` for a clearing rerun.
+    pub by: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub hold_id: Uuid,
+    /// The run whose sensor placed it.
+    pub run_id: Uuid,
+    pub team_id: String,
+    /// `volume` or `pagination`.
+    pub sensor: String,
+    /// The scope it concerns as `source:target`, or `None` for the team's
+    /// gold inputs as a whole.
+    pub scope: Option<String>,
+    /// The held days, `[from, to)`.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub evidence: HoldEvidence,
+    pub status: HoldStatus,
+    pub created_at: DateTime<Utc>,
+    pub resolution: Option<HoldResolution>,
+}
+
+impl Hold {
+    /// The id a sensor's verdict gets: the same run, team, sensor, scope and
+    /// days always make the same hold, so a retried task stores it once.
+    pub fn id_for(
+        run_id: Uuid,
+        team: &str,
+        sensor: &str,
+        scope: Option<&str>,
+        from: NaiveDate,
+    ) -> Uuid {
+        let name = format!("{run_id}/{team}/{sensor}/{}/{from}", scope.unwrap_or("-"));
+        Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())
+    }
+
+    pub fn holds_day(&self, day: NaiveDate) -> bool {
+        self.status == HoldStatus::Open && day >= self.from && day < self.to
+    }
+}
+
+/// Which holds to read or resolve; every field narrows the selection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HoldFilter {
+    pub run_id: Option<Uuid>,
+    pub team_id: Option<String>,
+    pub status: Option<HoldStatus>,
+    /// Only holds created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+impl HoldFilter {
+    pub fn matches(&self, hold: &Hold) -> bool {
+        self.run_id.is_none_or(|r| r == hold.run_id)
+            && self.team_id.as_deref().is_none_or(|t| t == hold.team_id)
+            && self.status.is_none_or(|s| s == hold.status)
+            && self.created_before.is_none_or(|b| hold.created_at < b)
+    }
+}

@@ -1,0 +1,199 @@
+//! Bronze pages: the API responses exactly as fetched.
+//!
+//! A page is inserted with `$setOnInsert` under the unique (task, seq) index,
+//! so the first copy wins and is never rewritten; the page and its task's
+//! checkpoint are written in one transaction. MongoDB has no triggers to
+//! forbid rewriting a page by hand: give the warehouse's own role only
+//! `insert`, `find` and `remove` on `bronze_pages` if that must be enforced.
+
+use super::codec::{
+    bson_date, corrupt, int, number, parse_source, parse_ts, parse_uuid, to_doc, ts, uint,
+};
+use super::extract::CheckpointDoc;
+use super::indexes::{BRONZE_PAGES, EXTRACT_CHECKPOINTS};
+use super::{MongoWarehouse, by_id, classify};
+use crate::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result};
+use chrono::{DateTime, Utc};
+use dorafleet_core::Scope;
+use futures::{FutureExt, TryStreamExt};
+use mongodb::bson::{self, Document, doc};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PageDoc {
+    task_id: String,
+    seq: i64,
+    execution_id: String,
+    source_system: String,
+    team: String,
+    target: Option<String>,
+    endpoint: String,
+    request: String,
+    cursor: String,
+    status: i32,
+    /// For the TTL index (milliseconds).
+    fetched_at: bson::DateTime,
+    /// The exact instant.
+    fetched_at_exact: String,
+    record_count: i64,
+    body: String,
+}
+
+impl PageDoc {
+    fn new(p: &BronzePage) -> Self {
+        PageDoc {
+            task_id: p.task_id.to_string(),
+            seq: i64::from(p.seq),
+            execution_id: p.execution_id.to_string(),
+            source_system: p.source_system.as_str().to_owned(),
+            team: p.scope.team.clone(),
+            target: p.scope.target.clone(),
+            endpoint: p.endpoint.clone(),
+            request: p.request.clone(),
+            cursor: p.cursor.clone(),
+            status: i32::from(p.status),
+            fetched_at: bson_date(p.fetched_at),
+            fetched_at_exact: ts(p.fetched_at),
+            record_count: int(p.record_count),
+            body: p.body.clone(),
+        }
+    }
+
+    fn into_page(self) -> Result<BronzePage> {
+        Ok(BronzePage {
+            task_id: parse_uuid(&self.task_id)?,
+            seq: u32::try_from(self.seq).map_err(|e| corrupt("page seq")(e.to_string()))?,
+            execution_id: parse_uuid(&self.execution_id)?,
+            source_system: parse_source(&self.source_system)?,
+            scope: Scope {
+                team: self.team,
+                target: self.target,
+            },
+            endpoint: self.endpoint,
+            request: self.request,
+            cursor: self.cursor,
+            status: u16::try_from(self.status)
+                .map_err(|e| corrupt("page status")(e.to_string()))?,
+            fetched_at: parse_ts(&self.fetched_at_exact)?,
+            record_count: uint(self.record_count),
+            body: self.body,
+        })
+    }
+}
+
+pub(super) async fn append_page(
+    w: &MongoWarehouse,
+    page: &BronzePage,
+    checkpoint: &ExtractCheckpoint,
+) -> Result<bool> {
+    let mut page_doc = to_doc(&PageDoc::new(page))?;
+    let key = doc! { "task_id": page.task_id.to_string(), "seq": i64::from(page.seq) };
+    page_doc.remove("task_id");
+    page_doc.remove("seq");
+    let cp = CheckpointDoc::new(checkpoint);
+    let cp_id = by_id(cp.task_id.clone());
+    let cp_fields = cp.fields()?;
+    let pages = w.db.collection::<Document>(BRONZE_PAGES);
+    let checkpoints = w.db.collection::<Document>(EXTRACT_CHECKPOINTS);
+    w.transaction(
+        (pages, checkpoints, key, page_doc, cp_id, cp_fields),
+        |s, (pages, checkpoints, key, page_doc, cp_id, cp_fields)| {
+            async move {
+                // An existing page matches and `$setOnInsert` leaves it alone.
+                let stored = pages
+                    .update_one(key.clone(), doc! { "$setOnInsert": page_doc.clone() })
+                    .upsert(true)
+                    .session(&mut *s)
+                    .await?;
+                checkpoints
+                    .update_one(cp_id.clone(), doc! { "$set": cp_fields.clone() })
+                    .upsert(true)
+                    .session(&mut *s)
+                    .await?;
+                Ok(stored.upserted_id.is_some())
+            }
+            .boxed()
+        },
+    )
+    .await
+}
+
+pub(super) async fn pages(db: &Database, f: &BronzeFilter) -> Result<Vec<BronzePage>> {
+    let mut filter = Document::new();
+    if let Some(run) = f.run_id {
+        filter.insert("execution_id", run.to_string());
+    }
+    if let Some(task) = f.task_id {
+        filter.insert("task_id", task.to_string());
+    }
+    if let Some(source) = f.source {
+        filter.insert("source_system", source.as_str());
+    }
+    if let Some(team) = &f.team {
+        filter.insert("team", team);
+    }
+    if let Some(target) = &f.target {
+        filter.insert("target", target);
+    }
+    let docs: Vec<PageDoc> = collection(db)
+        .find(filter)
+        .sort(doc! { "task_id": 1, "seq": 1 })
+        .await
+        .map_err(classify)?
+        .try_collect()
+        .await
+        .map_err(classify)?;
+    docs.into_iter().map(PageDoc::into_page).collect()
+}
+
+fn collection(db: &Database) -> Collection<PageDoc> {
+    db.collection(BRONZE_PAGES)
+}
+
+pub(super) async fn totals(db: &Database, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
+    let mut pipeline = Vec::new();
+    if let Some(run) = run_id {
+        pipeline.push(doc! { "$match": { "execution_id": run.to_string() } });
+    }
+    pipeline.push(doc! { "$group": {
+        "_id": "$source_system",
+        "pages": { "$sum": 1 },
+        "records": { "$sum": "$record_count" },
+    } });
+    pipeline.push(doc! { "$sort": { "_id": 1 } });
+    let groups: Vec<Document> = collection(db)
+        .aggregate(pipeline)
+        .await
+        .map_err(classify)?
+        .try_collect()
+        .await
+        .map_err(classify)?;
+    groups
+        .iter()
+        .map(|g| {
+            Ok(BronzeTotals {
+                source: parse_source(
+                    g.get_str("_id")
+                        .map_err(|e| corrupt("totals")(e.to_string()))?,
+                )?,
+                pages: number(g.get("pages")),
+                records: number(g.get("records")),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn purge_before(db: &Database, cutoff: DateTime<Utc>) -> Result<u64> {
+    // The BSON date narrows the range on the TTL index; the exact text
+    // decides below the millisecond.
+    let deleted = collection(db)
+        .delete_many(doc! {
+            "fetched_at": { "$lte": bson_date(cutoff) },
+            "fetched_at_exact": { "$lt": ts(cutoff) },
+        })
+        .await
+        .map_err(classify)?;
+    Ok(deleted.deleted_count)
+}

@@ -1,0 +1,339 @@
+//! The dead-letter archive. Each letter is one document holding the letter
+//! (as JSON, exactly as archived), the fields operators filter on, its status
+//! and its audit trail as an array. Because the status and the audit live in
+//! one document, every status change with its audit entry is a single atomic
+//! update: a claim is a `find_one_and_update` on `status`, so of two
+//! concurrent replays exactly one wins. Only a finished replay, which also
+//! resets the task and its run, needs a transaction. Nothing deletes a letter.
+
+use super::codec::{corrupt, parse_ts, ts};
+use super::indexes::{DEAD_LETTERS, RUNS, TASKS};
+use super::{MongoWarehouse, abort_corrupt, by_id, classify, is_duplicate_key};
+use crate::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus, Result};
+use chrono::Utc;
+use dorafleet_core::{DeadLetter, TaskEnvelope};
+use futures::{FutureExt, TryStreamExt};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditDoc {
+    at: String,
+    actor: String,
+    action: String,
+    detail: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LetterDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    task_id: Option<String>,
+    run_id: Option<String>,
+    stage: Option<String>,
+    source: Option<String>,
+    team: Option<String>,
+    target: Option<String>,
+    error_class: String,
+    reason: String,
+    first_failed_at: String,
+    last_failed_at: String,
+    status: String,
+    /// The whole letter as JSON.
+    letter: String,
+    archived_at: String,
+    replay_count: i64,
+    claimed_by: Option<String>,
+    claimed_at: Option<String>,
+    audit: Vec<AuditDoc>,
+}
+
+impl LetterDoc {
+    fn into_archived(self) -> Result<ArchivedLetter> {
+        let bad = corrupt("stored dead letter");
+        Ok(ArchivedLetter {
+            letter: serde_json::from_str(&self.letter).map_err(|e| bad(e.to_string()))?,
+            status: self.status.parse().map_err(&bad)?,
+            replay_count: u32::try_from(self.replay_count).map_err(|e| bad(e.to_string()))?,
+            archived_at: parse_ts(&self.archived_at)?,
+            audit: self
+                .audit
+                .into_iter()
+                .map(|a| {
+                    Ok(AuditEntry {
+                        at: parse_ts(&a.at)?,
+                        actor: a.actor,
+                        action: a.action,
+                        detail: a.detail,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+fn letters(db: &Database) -> Collection<LetterDoc> {
+    db.collection(DEAD_LETTERS)
+}
+
+/// An audit entry to `$push`.
+fn entry(actor: &str, action: &str, detail: &str) -> Document {
+    doc! { "at": ts(Utc::now()), "actor": actor, "action": action, "detail": detail }
+}
+
+pub(super) async fn store(db: &Database, letter: &DeadLetter) -> Result<()> {
+    let task = letter.envelope.as_ref();
+    let now = ts(Utc::now());
+    let stored = LetterDoc {
+        id: letter.id.to_string(),
+        task_id: task.map(|t| t.task_id.to_string()),
+        run_id: task.map(|t| t.run_id.to_string()),
+        stage: letter.stage.map(|s| s.as_str().to_owned()),
+        source: letter.source.map(|s| s.as_str().to_owned()),
+        team: letter.scope.as_ref().map(|s| s.team.clone()),
+        target: letter.scope.as_ref().and_then(|s| s.target.clone()),
+        error_class: letter.error_class.as_str().to_owned(),
+        reason: letter.reason.clone(),
+        first_failed_at: ts(letter.first_failed_at),
+        last_failed_at: ts(letter.last_failed_at),
+        status: LetterStatus::Dead.as_str().to_owned(),
+        letter: serde_json::to_string(letter).map_err(|e| corrupt("dead letter")(e.to_string()))?,
+        archived_at: now.clone(),
+        replay_count: 0,
+        claimed_by: None,
+        claimed_at: None,
+        audit: vec![AuditDoc {
+            at: now,
+            actor: "archiver".into(),
+            action: "archived".into(),
+            detail: letter.reason.clone(),
+        }],
+    };
+    // The letter's id is the `_id`: archiving it again is refused by the
+    // server and changes nothing, which is the idempotence asked for.
+    match letters(db).insert_one(&stored).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_duplicate_key(&e) => Ok(()),
+        Err(e) => Err(classify(e)),
+    }
+}
+
+pub(super) async fn list(db: &Database, limit: usize) -> Result<Vec<DeadLetter>> {
+    let filter = LetterFilter {
+        limit: Some(limit),
+        ..LetterFilter::default()
+    };
+    Ok(archived(db, &filter)
+        .await?
+        .into_iter()
+        .map(|a| a.letter)
+        .collect())
+}
+
+pub(super) async fn archived(db: &Database, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>> {
+    let mut out = Vec::new();
+    if !filter.ids.is_empty() {
+        let ids: Vec<String> = filter.ids.iter().map(Uuid::to_string).collect();
+        let found: Vec<LetterDoc> = letters(db)
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        for d in found {
+            let a = d.into_archived()?;
+            if filter.matches(&a.letter, a.status) {
+                out.push(a);
+            }
+        }
+        // Newest failure first; ties in the order the ids were given.
+        let position = |a: &ArchivedLetter| filter.ids.iter().position(|id| *id == a.letter.id);
+        out.sort_by(|a, b| {
+            b.letter
+                .last_failed_at
+                .cmp(&a.letter.last_failed_at)
+                .then_with(|| position(a).cmp(&position(b)))
+        });
+        if let Some(limit) = filter.limit {
+            out.truncate(limit);
+        }
+        return Ok(out);
+    }
+    let mut query = Document::new();
+    if let Some(status) = filter.status {
+        query.insert("status", status.as_str());
+    }
+    if let Some(source) = filter.source {
+        query.insert("source", source.as_str());
+    }
+    if let Some(team) = &filter.team {
+        query.insert("team", team);
+    }
+    if let Some(stage) = filter.stage {
+        query.insert("stage", stage.as_str());
+    }
+    let mut cursor = letters(db)
+        .find(query)
+        .sort(doc! { "last_failed_at": -1, "_id": -1 })
+        .await
+        .map_err(classify)?;
+    // The rest of the filter is applied here, on the whole letter; the
+    // cursor is dropped (and killed) once the limit is reached.
+    while let Some(d) = cursor.try_next().await.map_err(classify)? {
+        let a = d.into_archived()?;
+        if !filter.matches(&a.letter, a.status) {
+            continue;
+        }
+        out.push(a);
+        if filter.limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn claim(
+    db: &Database,
+    id: Uuid,
+    actor: &str,
+    stale_after: Duration,
+) -> Result<Option<ArchivedLetter>> {
+    let now = Utc::now();
+    let stale_before = now - chrono::Duration::from_std(stale_after).unwrap_or_default();
+    let claimed = letters(db)
+        .find_one_and_update(
+            doc! {
+                "_id": id.to_string(),
+                "$or": [
+                    { "status": LetterStatus::Dead.as_str() },
+                    { "status": LetterStatus::Replaying.as_str(), "claimed_at": { "$lt": ts(stale_before) } },
+                ],
+            },
+            doc! {
+                "$set": {
+                    "status": LetterStatus::Replaying.as_str(),
+                    "claimed_by": actor,
+                    "claimed_at": ts(now),
+                },
+                "$push": { "audit": entry(actor, "replay_claimed", "claimed for replay") },
+            },
+        )
+        .return_document(ReturnDocument::After)
+        .await
+        .map_err(classify)?;
+    claimed.map(LetterDoc::into_archived).transpose()
+}
+
+pub(super) async fn finish_replay(
+    w: &MongoWarehouse,
+    id: Uuid,
+    actor: &str,
+    replayed: &TaskEnvelope,
+) -> Result<()> {
+    let context = (
+        w.db.collection::<Document>(DEAD_LETTERS),
+        w.db.collection::<Document>(TASKS),
+        w.db.collection::<Document>(RUNS),
+        id.to_string(),
+        actor.to_owned(),
+        replayed.clone(),
+    );
+    w.transaction(context, |s, (letters, tasks, runs, id, actor, replayed)| {
+        async move {
+            let Some(letter) = letters.find_one(by_id(id.clone())).session(&mut *s).await? else {
+                return Err(abort_corrupt(format!("no dead letter {id}")));
+            };
+            let count = match letter.get("replay_count") {
+                Some(Bson::Int64(n)) => *n,
+                Some(Bson::Int32(n)) => i64::from(*n),
+                _ => 0,
+            } + 1;
+            let detail = format!(
+                "republished to {} with a fresh budget of {} attempts (replay #{count})",
+                replayed.route(),
+                replayed.max_attempts,
+            );
+            letters
+                .update_one(
+                    by_id(id.clone()),
+                    doc! {
+                        "$set": {
+                            "status": LetterStatus::Replayed.as_str(),
+                            "replay_count": count,
+                            "claimed_by": Bson::Null,
+                            "claimed_at": Bson::Null,
+                        },
+                        "$push": { "audit": entry(actor, "replayed", &detail) },
+                    },
+                )
+                .session(&mut *s)
+                .await?;
+            // The run waits for the task again: its record goes back to pending ...
+            let task_id = by_id(replayed.task_id.to_string());
+            let now = ts(Utc::now());
+            tasks
+                .update_one(
+                    task_id.clone(),
+                    doc! { "$set": {
+                        "state": "pending",
+                        "published": true,
+                        "attempts": 0_i64,
+                        "envelope": String::from_utf8_lossy(&replayed.encode()).into_owned(),
+                        "updated_at": &now,
+                    } },
+                )
+                .session(&mut *s)
+                .await?;
+            // ... and its run is unfinished again until the task ends.
+            let task = tasks.find_one(task_id).session(&mut *s).await?;
+            if let Some(run_id) = task.as_ref().and_then(|t| t.get_str("run_id").ok()) {
+                runs.update_one(
+                    doc! { "_id": run_id, "status": { "$ne": "running" } },
+                    doc! { "$set": { "status": "running", "updated_at": &now } },
+                )
+                .session(&mut *s)
+                .await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    })
+    .await
+}
+
+pub(super) async fn abandon(db: &Database, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+    letters(db)
+        .update_one(
+            doc! { "_id": id.to_string(), "status": LetterStatus::Replaying.as_str() },
+            doc! {
+                "$set": {
+                    "status": LetterStatus::Dead.as_str(),
+                    "claimed_by": Bson::Null,
+                    "claimed_at": Bson::Null,
+                },
+                "$push": { "audit": entry(actor, "replay_abandoned", reason) },
+            },
+        )
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+pub(super) async fn discard(db: &Database, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+    let changed = letters(db)
+        .update_one(
+            doc! { "_id": id.to_string(), "status": LetterStatus::Dead.as_str() },
+            doc! {
+                "$set": { "status": LetterStatus::Discarded.as_str() },
+                "$push": { "audit": entry(actor, "discarded", reason) },
+            },
+        )
+        .await
+        .map_err(classify)?;
+    Ok(changed.modified_count == 1)
+}
