@@ -24,13 +24,15 @@ use rand_chacha::ChaCha8Rng;
 use calendar::is_weekend;
 
 const OWNER: &str = "acme";
+/// The random stream people are drawn from; activity uses the default stream.
+const STAFFING_STREAM: u64 = 1;
 
 /// Generates the organisation described by `opts` (faults and rate limits are
 /// ignored: they shape the serving, not the data).
 pub fn generate(opts: &SimOptions) -> Organisation {
+    let staffed = staff_teams(opts);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let cal = Calendar::new(opts.end_date, opts.days, &mut rng);
-    let mut factory = PeopleFactory::default();
     let mut org = Organisation {
         seed: opts.seed,
         start: cal.start,
@@ -42,16 +44,31 @@ pub fn generate(opts: &SimOptions) -> Organisation {
         jenkins_jobs: Vec::new(),
         jira_projects: Vec::new(),
     };
-    for index in 0..opts.teams.max(1) {
-        let (team_id, project_key) = team_identity(index);
-        let members: Vec<Person> = (0..rng.random_range(3..=6))
-            .map(|_| factory.person(&mut rng, &team_id))
-            .collect();
+    for (team_id, project_key, members) in staffed {
         add_team(&mut org, &mut rng, &cal, &team_id, &project_key, &members);
         org.people.extend(members);
     }
     number_everything(&mut org, &mut rng);
     org
+}
+
+/// Each team's id, Jira key and members. They come from their own random
+/// stream, so who works where depends on the seed and the team count only:
+/// the example config printed today still matches the simulator tomorrow,
+/// however many days it covers.
+fn staff_teams(opts: &SimOptions) -> Vec<(String, String, Vec<Person>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    rng.set_stream(STAFFING_STREAM);
+    let mut factory = PeopleFactory::default();
+    (0..opts.teams.max(1))
+        .map(|index| {
+            let (team_id, project_key) = team_identity(index);
+            let members = (0..rng.random_range(3..=6))
+                .map(|_| factory.person(&mut rng, &team_id))
+                .collect();
+            (team_id, project_key, members)
+        })
+        .collect()
 }
 
 fn add_team(

@@ -59,6 +59,25 @@ fn the_same_seed_generates_the_same_organisation_and_another_seed_a_different_on
 }
 
 #[test]
+fn who_works_where_depends_on_neither_the_end_date_nor_the_length() {
+    let base = generate(&options(42));
+    for (end_date, days) in [
+        (NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), 90),
+        (NaiveDate::from_ymd_opt(2027, 1, 15).unwrap(), 365),
+        (NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), 7),
+    ] {
+        let other = generate(&SimOptions {
+            end_date,
+            days,
+            ..options(42)
+        });
+        assert_eq!(other.people, base.people, "{end_date} {days}");
+        assert_eq!(other.identity_configs(), base.identity_configs());
+        assert_eq!(other.team_configs(), base.team_configs());
+    }
+}
+
+#[test]
 fn every_generated_timestamp_lies_inside_the_covered_range() {
     let org = generate(&options(1));
     let stamps = all_timestamps(&org);
