@@ -1,6 +1,6 @@
 //! Traces across processes: a coordinator and workers of the real binary,
-//! the local RabbitMQ between them, and an in-test OTLP/HTTP receiver in
-//! place of Jaeger. A pipeline run must arrive as one trace whose parent
+//! the local RabbitMQ between them, and an in-test OTLP receiver (HTTP and
+//! gRPC) in place of Jaeger. A pipeline run must arrive as one trace whose parent
 //! links cross the queue, with retries and dead-lettering on it as events.
 
 mod fleet_support;
@@ -9,22 +9,27 @@ mod otlp_receiver;
 use dorafleet_broker::Broker;
 use dorafleet_warehouse::LetterFilter;
 use fleet_support::{Fleet, eventually, finish};
-use otlp_receiver::{OtlpReceiver, ReceivedSpan};
+use otlp_receiver::{OtlpReceiver, ReceivedSpan, Wire};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 
-/// Point every process the fleet starts at the receiver.
+/// Point every process the fleet starts at the receiver, over OTLP/HTTP.
 fn export_to(fleet: &mut Fleet, receiver: &OtlpReceiver) {
+    export_over(fleet, receiver, "http");
+}
+
+/// Point every process the fleet starts at the receiver, over `protocol`.
+fn export_over(fleet: &mut Fleet, receiver: &OtlpReceiver, protocol: &str) {
     fleet.env.push((
         "DORAFLEET_OBSERVABILITY__OTLP_ENDPOINT".into(),
         receiver.endpoint(),
     ));
     fleet.env.push((
         "DORAFLEET_OBSERVABILITY__OTLP_PROTOCOL".into(),
-        "http".into(),
+        protocol.into(),
     ));
 }
 
@@ -286,6 +291,51 @@ async fn a_run_resumed_by_a_restarted_coordinator_stays_one_trace() {
     assert!(tasks.iter().any(|t| t.attr("stage") == Some("aggregate")));
     assert!(
         tasks.iter().all(|t| t.trace_id == trace),
+        "every task is on the run's trace"
+    );
+    let _ = fleet.broker().await.delete_topology().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_exporting_over_grpc_delivers_the_whole_run_as_one_trace() {
+    let receiver = OtlpReceiver::start().await;
+    let mut fleet = Fleet::start(1, &[], 100).await;
+    export_over(&mut fleet, &receiver, "grpc");
+    fleet.spawn_worker("a");
+    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let statuses = fleet_stop_keeping(&mut fleet).await;
+    assert!(statuses.iter().all(|s| s.success()));
+    eventually(Duration::from_secs(30), "the gold write's span", || {
+        let spans = receiver.spans();
+        async move { spans.iter().any(|s| s.name == "gold write") }
+    })
+    .await;
+
+    assert!(receiver.requests_over(Wire::Grpc) > 0);
+    assert_eq!(receiver.requests_over(Wire::Http), 0, "nothing over HTTP");
+    let spans = receiver.spans();
+    let run = spans
+        .iter()
+        .find(|s| s.name == "run")
+        .expect("the coordinator's run span");
+    assert!(run.parent_span_id.is_empty(), "the run span is the root");
+    let tasks: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service == "dorafleet-worker" && s.name.starts_with("task "))
+        .collect();
+    for stage in ["extract", "normalize", "aggregate"] {
+        assert!(
+            tasks.iter().any(|t| t.attr("stage") == Some(stage)),
+            "the worker exported its {stage} spans"
+        );
+    }
+    assert!(
+        tasks.iter().all(|t| t.trace_id == run.trace_id),
         "every task is on the run's trace"
     );
     let _ = fleet.broker().await.delete_topology().await;
