@@ -253,12 +253,11 @@ impl Coordinator {
     ) -> Result<bool, CoordinatorError> {
         let mut events = self.broker.consume_events().await?;
         let mut active = self.resume(on_run_end).await?;
-        if let Plan::Once { range } = &self.options.plan {
-            if active.is_empty() {
-                if let Some(run) = self.plan_run(*range).await? {
-                    active.insert(run.record.run_id, run);
-                }
-            }
+        if let Plan::Once { range } = &self.options.plan
+            && active.is_empty()
+            && let Some(run) = self.plan_run(*range).await?
+        {
+            active.insert(run.record.run_id, run);
         }
         let every = match self.options.plan {
             Plan::Every(interval) => interval,
@@ -272,10 +271,10 @@ impl Coordinator {
             tokio::select! {
                 _ = leadership.cancelled() => return Ok(false),
                 _ = ticker.tick(), if matches!(self.options.plan, Plan::Every(_)) => {
-                    if active.is_empty() {
-                        if let Some(run) = self.plan_run(None).await? {
-                            active.insert(run.record.run_id, run);
-                        }
+                    if active.is_empty()
+                        && let Some(run) = self.plan_run(None).await?
+                    {
+                        active.insert(run.record.run_id, run);
                     }
                 }
                 delivery = events.next() => match delivery {

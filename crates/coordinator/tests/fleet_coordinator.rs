@@ -376,10 +376,10 @@ async fn a_late_event_from_before_a_replay_does_not_undo_the_replayed_task() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let extract = loop {
         assert!(tokio::time::Instant::now() < deadline, "no task planned");
-        if let Some(run) = warehouse.runs(1).await.unwrap().first() {
-            if let Some(t) = warehouse.run_tasks(run.run_id).await.unwrap().first() {
-                break t.envelope.clone();
-            }
+        if let Some(run) = warehouse.runs(1).await.unwrap().first()
+            && let Some(t) = warehouse.run_tasks(run.run_id).await.unwrap().first()
+        {
+            break t.envelope.clone();
         }
         tokio::task::yield_now().await;
     };

@@ -280,13 +280,13 @@ impl SourceClient {
         );
 
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
-            if limits.exhausted() {
-                if let Some(wait) = limits.until_reset(fetched_at) {
-                    let pause = inner.gate.pause_for(wait);
-                    tracing::warn!(source = %inner.source, pause_ms = pause.as_millis() as u64,
+            if limits.exhausted()
+                && let Some(wait) = limits.until_reset(fetched_at)
+            {
+                let pause = inner.gate.pause_for(wait);
+                tracing::warn!(source = %inner.source, pause_ms = pause.as_millis() as u64,
                         "rate-limit quota used up; pausing until it resets");
-                    self.pause_fleet(pause).await;
-                }
+                self.pause_fleet(pause).await;
             }
             return Ok(FetchedPage {
                 request: request.clone(),

@@ -226,7 +226,7 @@ async fn a_full_jenkins_crawl_reads_every_build() {
         // Ranges of PAGE_SIZE until a short page (an empty one if it divides
         // evenly); a short page that is not empty is confirmed by one probe.
         let builds = job.builds.len() as u64;
-        let probe = u64::from(builds % u64::from(PAGE_SIZE) != 0);
+        let probe = u64::from(!builds.is_multiple_of(u64::from(PAGE_SIZE)));
         assert_eq!(
             crawled.pages,
             builds / u64::from(PAGE_SIZE) + 1 + probe,

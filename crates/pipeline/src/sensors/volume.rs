@@ -179,25 +179,24 @@ pub fn evaluate(
         let mut totals: Vec<f64> = (0..weeks)
             .map(|w| baselines.iter().map(|(_, s)| s[w] as f64).sum())
             .collect();
-        if let Some(baseline) = median(&mut totals) {
-            if observed == 0
-                && weeks >= config.min_history_weeks as usize
-                && baseline >= 4.0 * config.min_expected
-            {
-                findings.push(Finding {
-                    series: ALL_INPUTS.into(),
-                    from,
-                    to,
-                    verdict: Verdict::Breach(Breach {
-                        observed,
-                        expected: baseline,
-                        baseline,
-                        peer_factor: 1.0,
-                        weeks,
-                        phantom_zero: true,
-                    }),
-                });
-            }
+        if let Some(baseline) = median(&mut totals)
+            && observed == 0
+            && weeks >= config.min_history_weeks as usize
+            && baseline >= 4.0 * config.min_expected
+        {
+            findings.push(Finding {
+                series: ALL_INPUTS.into(),
+                from,
+                to,
+                verdict: Verdict::Breach(Breach {
+                    observed,
+                    expected: baseline,
+                    baseline,
+                    peer_factor: 1.0,
+                    weeks,
+                    phantom_zero: true,
+                }),
+            });
         }
     }
     findings
