@@ -64,19 +64,7 @@ async fn a_fleet_run_is_one_trace_whose_parent_links_cross_the_queue() {
         "the coordinator exited: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let statuses = fleet_stop_keeping(&mut fleet).await;
-    assert!(
-        statuses.iter().all(|s| s.success()),
-        "workers stopped cleanly"
-    );
-
-    // Workers flush on exit; the receiver may still be decoding the last batch.
-    eventually(Duration::from_secs(30), "the gold writes' spans", || {
-        let spans = receiver.spans();
-        async move { spans.iter().any(|s| s.name == "gold write") }
-    })
-    .await;
-    let spans = receiver.spans();
+    let spans = spans_once_the_workers_stop(&mut fleet, &receiver).await;
     let runs: Vec<_> = spans.iter().filter(|s| s.name == "run").collect();
     assert_eq!(runs.len(), 1, "one run span");
     let run = runs[0];
@@ -257,14 +245,7 @@ async fn a_run_resumed_by_a_restarted_coordinator_stays_one_trace() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let statuses = fleet_stop_keeping(&mut fleet).await;
-    assert!(statuses.iter().all(|s| s.success()));
-    eventually(Duration::from_secs(30), "the gold writes' spans", || {
-        let spans = receiver.spans();
-        async move { spans.iter().any(|s| s.name == "gold write") }
-    })
-    .await;
-    let spans = receiver.spans();
+    let spans = spans_once_the_workers_stop(&mut fleet, &receiver).await;
     // The aggregate tasks were published by the second coordinator (the
     // first was killed after one extract), under the first one's run span.
     let aggregates: Vec<_> = spans
@@ -308,17 +289,10 @@ async fn a_fleet_exporting_over_grpc_delivers_the_whole_run_as_one_trace() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let statuses = fleet_stop_keeping(&mut fleet).await;
-    assert!(statuses.iter().all(|s| s.success()));
-    eventually(Duration::from_secs(30), "the gold write's span", || {
-        let spans = receiver.spans();
-        async move { spans.iter().any(|s| s.name == "gold write") }
-    })
-    .await;
+    let spans = spans_once_the_workers_stop(&mut fleet, &receiver).await;
 
     assert!(receiver.requests_over(Wire::Grpc) > 0);
     assert_eq!(receiver.requests_over(Wire::Http), 0, "nothing over HTTP");
-    let spans = receiver.spans();
     let run = spans
         .iter()
         .find(|s| s.name == "run")
@@ -339,6 +313,26 @@ async fn a_fleet_exporting_over_grpc_delivers_the_whole_run_as_one_trace() {
         "every task is on the run's trace"
     );
     let _ = fleet.broker().await.delete_topology().await;
+}
+
+/// Stops the workers (they must exit cleanly, flushing their spans) and
+/// returns every span received once the gold writes' spans are in: the
+/// receiver may still be decoding the last batch when the workers are gone.
+async fn spans_once_the_workers_stop(
+    fleet: &mut Fleet,
+    receiver: &OtlpReceiver,
+) -> Vec<ReceivedSpan> {
+    let statuses = fleet_stop_keeping(fleet).await;
+    assert!(
+        statuses.iter().all(|s| s.success()),
+        "workers stopped cleanly: {statuses:?}"
+    );
+    eventually(Duration::from_secs(30), "the gold writes' spans", || {
+        let spans = receiver.spans();
+        async move { spans.iter().any(|s| s.name == "gold write") }
+    })
+    .await;
+    receiver.spans()
 }
 
 /// The archived dead letters once there are `n`: the coordinator may have
