@@ -31,6 +31,8 @@ struct Tally {
     silenced_held: usize,
     silenced_missed: usize,
     silenced_no_signal: usize,
+    /// Each false hold: organisation, team, series, span and the evidence.
+    false_hold_evidence: Vec<String>,
 }
 
 fn verdict_kind(v: &Verdict) -> &'static str {
@@ -89,7 +91,13 @@ async fn main() {
                 let series = team_series(team, &warehouse.team_silver(&team.id).await.unwrap());
                 for f in evaluate(&series, &span, &covered, &config.sensors) {
                     match verdict_kind(&f.verdict) {
-                        "held" => tally.false_holds += 1,
+                        "held" => {
+                            tally.false_holds += 1;
+                            tally.false_hold_evidence.push(format!(
+                                "seed {seed} {} {} {}..{}: {:?}",
+                                team.id, f.series, f.from, f.to, f.verdict
+                            ));
+                        }
                         "passed" => tally.judged += 1,
                         _ => tally.no_signal += 1,
                     }
@@ -135,6 +143,9 @@ async fn main() {
             100.0 * t.silenced_held as f64 / silenced.max(1) as f64,
             t.silenced_no_signal
         );
+        for evidence in &t.false_hold_evidence {
+            println!("    false hold: {evidence}");
+        }
     }
     println!("default: sensors.deviation_threshold = 3.0 (figures only, nothing is asserted)");
 }
