@@ -20,7 +20,8 @@ pub struct SensorsConfig {
     pub min_history_weeks: u32,
     /// A breach needs the observed count below `(1 - drop_threshold)` × expected…
     pub drop_threshold: f64,
-    /// …and at least this many standard deviations (Poisson, √expected) below it.
+    /// …and at least this many standard deviations below it (σ² = expected ×
+    /// (1 + π/2k): the week's Poisson variance plus that of a median of k weeks).
     pub deviation_threshold: f64,
     /// Expected counts below this carry too little signal to judge.
     pub min_expected: f64,

@@ -11,8 +11,9 @@
 //! is quiet in every tool at once and scales every expectation down, while a
 //! silent extraction failure hits one series and stands out against the rest.
 //!
-//! A breach needs both a relative drop and a statistical one (Poisson,
-//! σ = √expected): small counts carry too little signal to hold anything,
+//! A breach needs both a relative drop and a statistical one (σ from the
+//! Poisson variance of the week plus that of the median it is compared
+//! with, see `spread`): small counts carry too little signal to hold anything,
 //! and the sensor says so instead of guessing. One rule is not scaled by
 //! peers: a team's inputs all at zero over a week that expected many is a
 //! Phantom Zero even when everything else is zero too.
@@ -216,7 +217,7 @@ fn judge(observed: u64, shifted: &[u64], peer_factor: f64, config: &SensorsConfi
     }
     let observed_f = observed as f64;
     let dropped = observed_f < expected * (1.0 - config.drop_threshold);
-    let deviation = (expected - observed_f) / expected.sqrt();
+    let deviation = (expected - observed_f) / spread(expected, shifted.len());
     if dropped && deviation >= config.deviation_threshold {
         Verdict::Breach(Breach {
             observed,
@@ -229,6 +230,16 @@ fn judge(observed: u64, shifted: &[u64], peer_factor: f64, config: &SensorsConfi
     } else {
         Verdict::Passed { observed, expected }
     }
+}
+
+/// The standard deviation of `observed − expected` for a series that is
+/// working: the week's own Poisson variance (the expectation) plus that of
+/// the expectation, which is an estimate too, the median of `k` weeks, with
+/// a variance of about π/2 · σ²/k. Leaving the second out makes a short
+/// history look surer than it is, and a quiet but real week gets held.
+fn spread(expected: f64, weeks: usize) -> f64 {
+    let k = weeks.max(1) as f64;
+    (expected * (1.0 + std::f64::consts::FRAC_PI_2 / k)).sqrt()
 }
 
 #[cfg(test)]
@@ -328,6 +339,18 @@ mod tests {
         assert_eq!(b.observed, 0);
         assert!((b.expected - 44.0).abs() < 1e-9, "5 × 8 + 2 × 2: {b:?}");
         assert!(!b.phantom_zero);
+    }
+
+    #[test]
+    fn a_quiet_real_week_against_a_short_history_is_not_held() {
+        // Recorded from a clean simulated history: a repository's merged
+        // changes and deployments, 7 in a week after weeks of 15 to 23. A
+        // Poisson spread around a median taken as exact would call it 3.05σ.
+        let config = SensorsConfig::default();
+        let verdict = judge(7, &[15, 23, 21, 21, 15], 1.0, &config);
+        assert!(matches!(verdict, Verdict::Passed { .. }), "{verdict:?}");
+        let silent = judge(0, &[15, 23, 21, 21, 15], 1.0, &config);
+        assert!(matches!(silent, Verdict::Breach(_)), "{silent:?}");
     }
 
     #[test]
