@@ -12,6 +12,7 @@
 use crate::error::MonitorError;
 use crate::feed::{FeedChange, GoldFeed};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dorafleet_warehouse::mongo::{
     GoldChangeStream, GoldFeedError, MongoWarehouse, ResumeToken, decode_resume_token,
     encode_resume_token,
@@ -189,6 +190,19 @@ impl GoldFeed for ChangeStreamFeed {
                 other => other,
             };
         }
+    }
+
+    /// This feed reads the change stream, never the outbox, and its rescan
+    /// reads gold itself: the outbox only needs to age out.
+    async fn trim(
+        &mut self,
+        _checkpoint: &str,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64, MonitorError> {
+        Ok(self
+            .warehouse
+            .purge_gold_changes(u64::MAX, written_before)
+            .await?)
     }
 }
 

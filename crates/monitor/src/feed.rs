@@ -32,6 +32,15 @@ pub trait GoldFeed: Send + std::fmt::Debug {
     /// none and then returns an empty batch, so the caller can check for
     /// shutdown; cancelling the future loses nothing.
     async fn next_batch(&mut self, after: Option<&str>) -> Result<Vec<FeedChange>, MonitorError>;
+
+    /// The monitor has handled everything up to `checkpoint`: drop what the
+    /// feed keeps of it that was written before `written_before`. Returns
+    /// how many changes were purged.
+    async fn trim(
+        &mut self,
+        checkpoint: &str,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64, MonitorError>;
 }
 
 /// The SQLite feed: polls the warehouse's gold outbox.
@@ -55,14 +64,7 @@ impl OutboxFeed {
 #[async_trait]
 impl GoldFeed for OutboxFeed {
     async fn next_batch(&mut self, after: Option<&str>) -> Result<Vec<FeedChange>, MonitorError> {
-        let after_seq = match after {
-            None => 0,
-            Some(s) => s.parse::<u64>().map_err(|_| {
-                MonitorError::Corrupt(format!(
-                    "checkpoint `{s}` is not an outbox sequence (was it written by a MongoDB monitor?)"
-                ))
-            })?,
-        };
+        let after_seq = after.map_or(Ok(0), outbox_sequence)?;
         let changes = self
             .warehouse
             .gold_changes_after(after_seq, self.batch)
@@ -79,6 +81,26 @@ impl GoldFeed for OutboxFeed {
             })
             .collect())
     }
+
+    async fn trim(
+        &mut self,
+        checkpoint: &str,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64, MonitorError> {
+        let through = outbox_sequence(checkpoint)?;
+        Ok(self
+            .warehouse
+            .purge_gold_changes(through, written_before)
+            .await?)
+    }
+}
+
+fn outbox_sequence(checkpoint: &str) -> Result<u64, MonitorError> {
+    checkpoint.parse::<u64>().map_err(|_| {
+        MonitorError::Corrupt(format!(
+            "checkpoint `{checkpoint}` is not an outbox sequence (was it written by a MongoDB monitor?)"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ impl Monitor {
             }
             let step = async {
                 if Instant::now() >= next_check {
-                    self.run_checks(&shutdown).await?;
+                    self.run_checks(checkpoint.as_deref(), &shutdown).await?;
                     next_check = Instant::now() + check_every;
                 }
                 let batch = tokio::select! {
@@ -185,8 +185,27 @@ impl Monitor {
     }
 
     /// The checks no gold change triggers: stale sources and held runs.
-    async fn run_checks(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
+    /// The periodic work: stale sources, held runs, and purging the gold
+    /// changes handled up to `checkpoint` once they are past the retention.
+    async fn run_checks(
+        &mut self,
+        checkpoint: Option<&str>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
         let m = &self.config.monitor;
+        if let Some(checkpoint) = checkpoint {
+            let retention = chrono::Duration::milliseconds(
+                (m.outbox_retention_hours * 3_600_000.0).round() as i64,
+            );
+            let purged = self.feed.trim(checkpoint, Utc::now() - retention).await?;
+            if purged > 0 {
+                info!(
+                    purged,
+                    retention_hours = m.outbox_retention_hours,
+                    "purged handled gold changes past their retention"
+                );
+            }
+        }
         let mut alerts = Vec::new();
         if m.enabled(AlertRuleName::StaleSource) {
             let fresh = freshness(self.warehouse.as_ref(), &self.config).await?;

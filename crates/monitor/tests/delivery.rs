@@ -121,3 +121,44 @@ async fn neither_a_recomputed_day_nor_a_restarted_monitor_repeats_an_alert() {
     assert_eq!(unique.len(), 3);
     assert_eq!((stats.alerts_delivered, stats.alerts_skipped), (1, 1));
 }
+
+#[tokio::test]
+async fn handled_gold_changes_past_their_retention_are_purged_and_later_ones_still_alert() {
+    let w = warehouse();
+    let receiver = TestReceiver::start(0).await.unwrap();
+    let mut config = monitor_config(receiver.url(), &[AlertRuleName::ChangeFailureRate]);
+    config.check_interval_secs = 1;
+    config.outbox_retention_hours = 1e-6;
+    let monitor = start_monitor(&w.path, config.clone());
+    w.warehouse
+        .upsert_gold(&failing_days("payments", 1..=3))
+        .await
+        .unwrap();
+    receiver.wait_for(3, Duration::from_secs(30)).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !w
+        .warehouse
+        .gold_changes_after(0, 10)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handled changes were never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.warehouse
+        .upsert_gold(&failing_days("search", 1..=2))
+        .await
+        .unwrap();
+    let got = receiver.wait_for(5, Duration::from_secs(30)).await;
+    monitor.stop().await;
+
+    let ids: BTreeSet<_> = got.into_iter().map(|r| r.alert_id).collect();
+    assert_eq!(ids.len(), 5, "every alert once: {ids:?}");
+    assert!(ids.contains(&format!("change_failure_rate:search:{}:v1", day(2))));
+    assert_eq!(w.warehouse.delivered_alerts(100).await.unwrap().len(), 5);
+}

@@ -50,7 +50,8 @@ impl Organisation {
              recovery_hours_above = 24.0\n\
              deploy_frequency_drop = 0.5\n\
              baseline_days = 28\n\
-             stale_source_after_hours = 48.0\n"
+             stale_source_after_hours = 48.0\n\
+             outbox_retention_hours = 168.0\n"
         );
         for team in self.team_configs() {
             let _ = writeln!(w, "[[teams]]\nid = {}", quote(&team.id));

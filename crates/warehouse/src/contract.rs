@@ -60,6 +60,7 @@ macro_rules! warehouse_contract_suite {
             concurrent_slot_reservations_are_never_closer_than_the_interval,
             gold_inserts_and_real_changes_are_fed_in_order_but_identical_upserts_are_not,
             the_gold_feed_is_read_in_limited_batches_after_a_sequence,
+            purging_gold_changes_drops_only_those_passed_and_old_enough,
             monitor_checkpoints_are_saved_and_replaced_per_name,
             a_delivered_alert_is_recorded_once_by_its_key_and_listed,
         );
@@ -1037,6 +1038,36 @@ pub async fn the_gold_feed_is_read_in_limited_batches_after_a_sequence(w: Arc<dy
     assert_eq!(days, records.iter().map(|r| r.date).collect::<Vec<_>>());
     let last = rest.last().unwrap().seq;
     assert!(w.gold_changes_after(last, 10).await.unwrap().is_empty());
+}
+
+pub async fn purging_gold_changes_drops_only_those_passed_and_old_enough(w: Arc<dyn Warehouse>) {
+    let records: Vec<_> = (1..=4)
+        .map(|day| gold("payments", day, Metric::DeploymentFrequency, Some(1.0)))
+        .collect();
+    w.upsert_gold(&records).await.unwrap();
+    let feed = w.gold_changes_after(0, 10).await.unwrap();
+    let passed = feed[1].seq;
+    let an_hour_ago = Utc::now() - Duration::hours(1);
+    assert_eq!(
+        w.purge_gold_changes(passed, an_hour_ago).await.unwrap(),
+        0,
+        "nothing is old enough"
+    );
+    let later = Utc::now() + Duration::seconds(1);
+    assert_eq!(w.purge_gold_changes(passed, later).await.unwrap(), 2);
+    let left = w.gold_changes_after(0, 10).await.unwrap();
+    assert_eq!(
+        left,
+        feed[2..].to_vec(),
+        "the changes not yet passed remain"
+    );
+    assert_eq!(w.purge_gold_changes(passed, later).await.unwrap(), 0);
+    // Sequences are not reused after a purge.
+    w.upsert_gold(&[gold("search", 1, Metric::DeploymentFrequency, Some(1.0))])
+        .await
+        .unwrap();
+    let newest = w.gold_changes_after(0, 10).await.unwrap();
+    assert!(newest.last().unwrap().seq > feed.last().unwrap().seq);
 }
 
 pub async fn monitor_checkpoints_are_saved_and_replaced_per_name(w: Arc<dyn Warehouse>) {

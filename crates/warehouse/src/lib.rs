@@ -99,6 +99,15 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// Gold changes with a sequence above `after_seq`, oldest first, at most `limit`.
     async fn gold_changes_after(&self, after_seq: u64, limit: usize) -> Result<Vec<GoldChange>>;
 
+    /// Drop gold changes at or below `through_seq` that were written before
+    /// `written_before` (retention: a reader has passed them and they are
+    /// old); returns how many.
+    async fn purge_gold_changes(
+        &self,
+        through_seq: u64,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64>;
+
     /// The checkpoint a monitor named `name` saved last (opaque to the warehouse).
     async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>>;
 

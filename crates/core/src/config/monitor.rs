@@ -62,8 +62,13 @@ pub struct MonitorConfig {
     pub name: String,
     /// How often the SQLite gold feed is polled (bounds alert latency).
     pub poll_interval_ms: u64,
-    /// How often the checks not driven by gold changes run (stale sources, held runs).
+    /// How often the checks not driven by gold changes run (stale sources,
+    /// held runs) and the handled gold changes are purged.
     pub check_interval_secs: u64,
+    /// Gold changes this monitor has handled are purged from the warehouse's
+    /// change feed once they are older than this. A second monitor (another
+    /// `name`) lagging further behind would miss the purged ones.
+    pub outbox_retention_hours: f64,
     /// Rules that are on.
     pub rules: Vec<AlertRuleName>,
     /// Alert when a day's change failure rate (0.0–1.0) is above this.
@@ -94,6 +99,7 @@ impl Default for MonitorConfig {
             name: "monitor".into(),
             poll_interval_ms: 100,
             check_interval_secs: 60,
+            outbox_retention_hours: 168.0,
             rules: AlertRuleName::ALL.to_vec(),
             change_failure_rate_above: 0.3,
             recovery_hours_above: 24.0,
@@ -137,9 +143,12 @@ impl MonitorConfig {
         if !(self.deploy_frequency_drop > 0.0 && self.deploy_frequency_drop <= 1.0) {
             return bad("deploy_frequency_drop", "must be above 0.0 and at most 1.0");
         }
-        if self.recovery_hours_above <= 0.0 || self.stale_source_after_hours <= 0.0 {
+        if self.recovery_hours_above <= 0.0
+            || self.stale_source_after_hours <= 0.0
+            || self.outbox_retention_hours <= 0.0
+        {
             return bad(
-                "recovery_hours_above / stale_source_after_hours",
+                "recovery_hours_above / stale_source_after_hours / outbox_retention_hours",
                 "must be above 0",
             );
         }

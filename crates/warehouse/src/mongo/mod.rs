@@ -283,6 +283,14 @@ impl Warehouse for MongoWarehouse {
         monitor::changes_after(&self.db, after_seq, limit).await
     }
 
+    async fn purge_gold_changes(
+        &self,
+        through_seq: u64,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        monitor::purge_changes(&self.db, through_seq, written_before).await
+    }
+
     async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>> {
         monitor::checkpoint(&self.db, name).await
     }

@@ -3,8 +3,8 @@
 //!
 //! The monitor follows gold on MongoDB through a change stream (see
 //! `gold_changes.rs`); the outbox exists so that both backends keep the same
-//! contract (`gold_changes_after`) and so a monitor whose resume token fell
-//! off the oplog has an ordered record to rescan. Its sequence comes from one
+//! contract (`gold_changes_after`), and that monitor purges it by age alone
+//! (its rescan after a lost resume token reads gold). Its sequence comes from one
 //! counter document incremented inside the gold upsert's transaction: two
 //! transactions writing gold conflict on it and the driver retries one, so
 //! sequence order is commit order, as on SQLite.
@@ -13,7 +13,7 @@ use super::codec::{parse_ts, ts};
 use super::indexes::{DELIVERED_ALERTS, GOLD_OUTBOX, MONITOR_CHECKPOINTS, SEQUENCES};
 use super::{by_id, classify, is_duplicate_key};
 use crate::{DeliveredAlert, GoldChange, GoldChangeKind, GoldRecord, Result, WarehouseError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
@@ -67,6 +67,25 @@ pub(super) async fn changes_after(
         .await
         .map_err(classify)?;
     docs.iter().map(decode_change).collect()
+}
+
+/// `_id` is the sequence; `written_at` is fixed-width RFC 3339 in UTC, so
+/// string order is time order.
+pub(super) async fn purge_changes(
+    db: &Database,
+    through_seq: u64,
+    written_before: DateTime<Utc>,
+) -> Result<u64> {
+    let through = i64::try_from(through_seq).unwrap_or(i64::MAX);
+    let deleted = db
+        .collection::<Document>(GOLD_OUTBOX)
+        .delete_many(doc! {
+            "_id": { "$lte": through },
+            "written_at": { "$lt": ts(written_before) },
+        })
+        .await
+        .map_err(classify)?;
+    Ok(deleted.deleted_count)
 }
 
 fn decode_change(d: &Document) -> Result<GoldChange> {

@@ -202,6 +202,15 @@ impl Warehouse for SqliteWarehouse {
             .await
     }
 
+    async fn purge_gold_changes(
+        &self,
+        through_seq: u64,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.with_conn(move |c| monitor::purge_changes(c, through_seq, written_before))
+            .await
+    }
+
     async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>> {
         let name = name.to_owned();
         self.with_conn(move |c| monitor::checkpoint(c, &name)).await

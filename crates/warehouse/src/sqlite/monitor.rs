@@ -8,7 +8,7 @@
 
 use super::{parse_ts, ts, unavailable};
 use crate::{DeliveredAlert, GoldChange, GoldChangeKind, GoldRecord, Result, WarehouseError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Transaction, params};
 
 /// Decides, per record, whether an upsert is news, and appends it to the outbox.
@@ -133,6 +133,24 @@ pub(super) fn changes_after(
         });
     }
     Ok(out)
+}
+
+pub(super) fn purge_changes(
+    conn: &mut Connection,
+    through_seq: u64,
+    written_before: DateTime<Utc>,
+) -> Result<u64> {
+    // `written_at` is fixed-width RFC 3339 in UTC: text order is time order.
+    let deleted = conn
+        .execute(
+            "DELETE FROM gold_outbox WHERE seq <= ?1 AND written_at < ?2",
+            params![
+                i64::try_from(through_seq).unwrap_or(i64::MAX),
+                ts(written_before)
+            ],
+        )
+        .map_err(unavailable)?;
+    Ok(deleted as u64)
 }
 
 pub(super) fn checkpoint(conn: &mut Connection, name: &str) -> Result<Option<String>> {
