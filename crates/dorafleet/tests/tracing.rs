@@ -33,10 +33,18 @@ fn export_over(fleet: &mut Fleet, receiver: &OtlpReceiver, protocol: &str) {
     ));
 }
 
-fn task_spans<'a>(spans: &'a [ReceivedSpan], task_id: &str) -> Vec<&'a ReceivedSpan> {
+/// The spans of every task attempt a worker ran.
+fn worker_tasks(spans: &[ReceivedSpan]) -> Vec<&ReceivedSpan> {
     spans
         .iter()
         .filter(|s| s.service == "dorafleet-worker" && s.name.starts_with("task "))
+        .collect()
+}
+
+/// The spans of every attempt of one task.
+fn task_spans<'a>(spans: &'a [ReceivedSpan], task_id: &str) -> Vec<&'a ReceivedSpan> {
+    worker_tasks(spans)
+        .into_iter()
         .filter(|s| s.attr("task_id") == Some(task_id))
         .collect()
 }
@@ -76,10 +84,7 @@ async fn a_fleet_run_is_one_trace_whose_parent_links_cross_the_queue() {
         .iter()
         .filter(|s| s.service == "dorafleet-coordinator" && s.name.starts_with("publish "))
         .collect();
-    let tasks: Vec<_> = spans
-        .iter()
-        .filter(|s| s.service == "dorafleet-worker" && s.name.starts_with("task "))
-        .collect();
+    let tasks = worker_tasks(&spans);
     for stage in ["extract", "normalize", "aggregate"] {
         assert!(
             publishes.iter().any(|s| s.attr("stage") == Some(stage)),
@@ -298,10 +303,7 @@ async fn a_fleet_exporting_over_grpc_delivers_the_whole_run_as_one_trace() {
         .find(|s| s.name == "run")
         .expect("the coordinator's run span");
     assert!(run.parent_span_id.is_empty(), "the run span is the root");
-    let tasks: Vec<_> = spans
-        .iter()
-        .filter(|s| s.service == "dorafleet-worker" && s.name.starts_with("task "))
-        .collect();
+    let tasks = worker_tasks(&spans);
     for stage in ["extract", "normalize", "aggregate"] {
         assert!(
             tasks.iter().any(|t| t.attr("stage") == Some(stage)),
