@@ -184,7 +184,6 @@ impl Monitor {
         Ok(())
     }
 
-    /// The checks no gold change triggers: stale sources and held runs.
     /// The periodic work: stale sources, held runs, and purging the gold
     /// changes handled up to `checkpoint` once they are past the retention.
     async fn run_checks(
