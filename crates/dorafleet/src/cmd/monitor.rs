@@ -54,7 +54,26 @@ pub async fn run(config: Option<&Path>, args: MonitorArgs) -> anyhow::Result<Exi
     }
     config.validate()?;
     let config = Arc::new(config);
-    let warehouse = super::fleet::open_warehouse(&config).await?;
+    let poll = Duration::from_millis(config.monitor.poll_interval_ms);
+    // MongoDB: a change stream on gold; SQLite: the gold outbox, polled.
+    // One connection (pool) serves both the feed and the warehouse.
+    let (warehouse, feed): (Arc<dyn Warehouse>, Box<dyn GoldFeed>) =
+        if dorafleet_warehouse::is_mongodb_url(&config.warehouse.url) {
+            let mongo = dorafleet_warehouse::open_mongodb(&config.warehouse)
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening warehouse {}",
+                        dorafleet_warehouse::redacted_url(&config.warehouse.url)
+                    )
+                })?;
+            let warehouse: Arc<dyn Warehouse> = mongo.clone();
+            (warehouse, Box::new(ChangeStreamFeed::new(mongo, poll)))
+        } else {
+            let warehouse = super::fleet::open_warehouse(&config).await?;
+            let feed = OutboxFeed::new(Arc::clone(&warehouse), poll);
+            (warehouse, Box::new(feed))
+        };
     let shutdown = super::shutdown::on_signal();
     let metrics_addr = args
         .metrics_addr
@@ -76,16 +95,6 @@ pub async fn run(config: Option<&Path>, args: MonitorArgs) -> anyhow::Result<Exi
     } else {
         tracing::info!("monitor.webhook_url is not set: alerts go to stdout only");
     }
-    let poll = Duration::from_millis(m.poll_interval_ms);
-    // MongoDB: a change stream on gold; SQLite: the gold outbox, polled.
-    let feed: Box<dyn GoldFeed> = if dorafleet_warehouse::is_mongodb_url(&config.warehouse.url) {
-        let mongo = dorafleet_warehouse::open_mongodb(&config.warehouse)
-            .await
-            .context("opening MongoDB for the gold change stream")?;
-        Box::new(ChangeStreamFeed::new(mongo, poll))
-    } else {
-        Box::new(OutboxFeed::new(Arc::clone(&warehouse), poll))
-    };
     let monitor = Monitor::new(warehouse, feed, sinks, Arc::clone(&config));
     monitor.run(shutdown).await?;
     Ok(ExitCode::SUCCESS)
