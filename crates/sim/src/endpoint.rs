@@ -19,6 +19,8 @@ pub enum Endpoint {
     DeploymentStatuses,
     /// Jira `GET|POST /rest/api/3/search/jql`.
     JiraSearch,
+    /// Jira `POST /rest/api/3/search/approximate-count`.
+    JiraApproximateCount,
     /// Jira `GET /rest/api/3/issue/{key}/changelog`.
     JiraChangelog,
     /// Jira `/rest/api/3/search`, removed in 2025 (410 Gone).
@@ -28,12 +30,13 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Pulls,
         Endpoint::PullCommits,
         Endpoint::Deployments,
         Endpoint::DeploymentStatuses,
         Endpoint::JiraSearch,
+        Endpoint::JiraApproximateCount,
         Endpoint::JiraChangelog,
         Endpoint::JiraOldSearch,
         Endpoint::JenkinsBuilds,
@@ -46,6 +49,7 @@ impl Endpoint {
             Endpoint::Deployments => "deployments",
             Endpoint::DeploymentStatuses => "deployment_statuses",
             Endpoint::JiraSearch => "jira_search",
+            Endpoint::JiraApproximateCount => "jira_approximate_count",
             Endpoint::JiraChangelog => "jira_changelog",
             Endpoint::JiraOldSearch => "jira_old_search",
             Endpoint::JenkinsBuilds => "jenkins_builds",
@@ -60,6 +64,7 @@ impl Endpoint {
             Endpoint::Deployments => "deployments",
             Endpoint::DeploymentStatuses => "statuses",
             Endpoint::JiraSearch => "search",
+            Endpoint::JiraApproximateCount => "count",
             Endpoint::JiraChangelog => "changelog",
             Endpoint::JiraOldSearch => "old_search",
             Endpoint::JenkinsBuilds => "builds",
@@ -72,9 +77,10 @@ impl Endpoint {
             | Endpoint::PullCommits
             | Endpoint::Deployments
             | Endpoint::DeploymentStatuses => Source::Github,
-            Endpoint::JiraSearch | Endpoint::JiraChangelog | Endpoint::JiraOldSearch => {
-                Source::Jira
-            }
+            Endpoint::JiraSearch
+            | Endpoint::JiraApproximateCount
+            | Endpoint::JiraChangelog
+            | Endpoint::JiraOldSearch => Source::Jira,
             Endpoint::JenkinsBuilds => Source::Jenkins,
         }
     }
@@ -94,7 +100,7 @@ impl fmt::Display for Endpoint {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, deployment_statuses, jira_search, jira_changelog, jira_old_search, jenkins_builds"
+    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, deployment_statuses, jira_search, jira_approximate_count, jira_changelog, jira_old_search, jenkins_builds"
 )]
 pub struct UnknownEndpoint(pub String);
 

@@ -8,7 +8,7 @@ use crate::state::SimState;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use dorafleet_core::Source;
 use serde_json::json;
 use std::future::Future;
@@ -37,6 +37,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/jira/rest/api/3/search/jql",
             get(jira::search_jql).post(jira::search_jql),
+        )
+        .route(
+            "/jira/rest/api/3/search/approximate-count",
+            post(jira::approximate_count),
         )
         .route("/jira/rest/api/3/search", any(jira::old_search))
         .route(

@@ -33,8 +33,8 @@ async fn a_count_fault_fires_exactly_twice_then_stops() {
     assert_eq!(
         faults,
         [
-            Some("server_error status=503"),
-            Some("server_error status=503"),
+            Some("error_status status=503"),
+            Some("error_status status=503"),
             None,
             None
         ]
@@ -218,7 +218,7 @@ async fn faults_are_replaced_added_listed_and_cleared_through_the_admin_api() {
             source: Source::Jira,
             endpoint: None,
             scope: None,
-            kind: FaultKind::ServerError { status: 502 },
+            kind: FaultKind::ErrorStatus { status: 502 },
             trigger: Trigger::Count(1)
         }
     );
@@ -228,9 +228,9 @@ async fn faults_are_replaced_added_listed_and_cleared_through_the_admin_api() {
     assert_eq!(listed.as_array().unwrap().len(), 3);
     assert_eq!(listed[2]["kind"], "truncated_pagination");
 
-    let bad = send(c.post(&admin).body("jira:404")).await;
+    let bad = send(c.post(&admin).body("jira:302")).await;
     assert_eq!(bad.status, 400);
-    assert!(bad.body["error"].as_str().unwrap().contains("404"));
+    assert!(bad.body["error"].as_str().unwrap().contains("302"));
 
     assert_eq!(send(c.delete(&admin)).await.status, 204);
     assert!(sim.state().faults().is_empty());

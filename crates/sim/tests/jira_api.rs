@@ -202,6 +202,35 @@ async fn an_unbounded_query_and_a_malformed_one_answer_400_with_jiras_messages()
 }
 
 #[tokio::test]
+async fn the_approximate_count_is_the_number_of_issues_the_search_pages_through() {
+    let sim = start(small_options(36)).await;
+    let project = sim.state().organisation().jira_projects[0].key.clone();
+    let url = format!(
+        "{}/rest/api/3/search/approximate-count",
+        sim.base_url(Source::Jira)
+    );
+    let count = |jql: String| send(client().post(&url).json(&json!({ "jql": jql })));
+    let jql = format!(r#"project = {project} AND updated >= "2026-02-10 00:00""#);
+    let listed = jira_all(&sim, &jql, 7).await;
+    assert!(!listed.is_empty());
+    let counted = count(jql).await;
+    assert_eq!(counted.status, 200, "{:?}", counted.body);
+    assert_eq!(counted.body, json!({ "count": listed.len() }));
+
+    let unbounded = count("issuetype = Incident".into()).await;
+    assert_eq!(unbounded.status, 400);
+    assert!(
+        unbounded.body["errorMessages"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Unbounded JQL")
+    );
+    let not_json = send(client().post(&url).body("jql=project")).await;
+    assert_eq!(not_json.status, 400);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_removed_search_endpoint_answers_410_gone() {
     let sim = start(small_options(36)).await;
     let url = format!(

@@ -97,7 +97,7 @@ mod tests {
         );
         assert_eq!(
             book.fire(Source::Github, Endpoint::Pulls, "/", None),
-            Some(FaultKind::ServerError { status: 503 })
+            Some(FaultKind::ErrorStatus { status: 503 })
         );
     }
 

@@ -40,8 +40,10 @@ pub struct FaultRule {
 pub enum FaultKind {
     /// 429 with `Retry-After: retry_after_secs`.
     RateLimit { retry_after_secs: u64 },
-    /// That 5xx status with a JSON error body.
-    ServerError { status: u16 },
+    /// That error status (a 5xx, or a 4xx such as 404 for an endpoint the
+    /// server does not offer) with a JSON error body.
+    #[serde(alias = "server_error")]
+    ErrorStatus { status: u16 },
     /// Wait, then answer normally.
     Latency { ms: u64 },
     /// A normal-looking page whose next-page pointer skips a page (the Phantom Zero).
@@ -119,7 +121,7 @@ impl fmt::Display for FaultKind {
             FaultKind::RateLimit { retry_after_secs } => {
                 write!(f, "rate_limit retry_after={retry_after_secs}")
             }
-            FaultKind::ServerError { status } => write!(f, "server_error status={status}"),
+            FaultKind::ErrorStatus { status } => write!(f, "error_status status={status}"),
             FaultKind::Latency { ms } => write!(f, "latency ms={ms}"),
             FaultKind::TruncatedPagination => f.write_str("truncated_pagination"),
             FaultKind::SchemaDrift { from, to, share } if *share < 1.0 => {
@@ -142,7 +144,7 @@ impl fmt::Display for FaultRule {
         }
         match &self.kind {
             FaultKind::RateLimit { retry_after_secs } => write!(f, ":429={retry_after_secs}")?,
-            FaultKind::ServerError { status } => write!(f, ":{status}")?,
+            FaultKind::ErrorStatus { status } => write!(f, ":{status}")?,
             FaultKind::Latency { ms } => write!(f, ":latency={ms}")?,
             FaultKind::TruncatedPagination => write!(f, ":truncate")?,
             FaultKind::SchemaDrift { from, to, share } if *share < 1.0 => {

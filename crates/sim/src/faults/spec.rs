@@ -18,13 +18,15 @@ pub struct FaultSpecError {
 /// - `SOURCE`: `github`, `jira` or `jenkins`.
 /// - `ENDPOINT` (optional, default: every data endpoint of the source): an
 ///   [`Endpoint`] name such as `pulls`, `pull_commits`, `deployments`,
-///   `deployment_statuses`, `jira_search`, `jira_changelog`, `jenkins_builds`,
-///   or a short alias (`commits`, `statuses`, `search`, `changelog`, `builds`).
+///   `deployment_statuses`, `jira_search`, `jira_approximate_count`,
+///   `jira_changelog`, `jenkins_builds`, or a short alias (`commits`,
+///   `statuses`, `search`, `count`, `changelog`, `builds`).
 /// - `SCOPE` (optional, default: every scope): one repo (`owner/repo`), Jira
 ///   project key or Jenkins job; the fault hits only requests about it.
 /// - `KIND`:
 ///   - `429[=SECS]` or `rate_limit[=SECS]`: 429 with `Retry-After: SECS` (default 1);
-///   - any 5xx number, e.g. `503`: that status;
+///   - any 5xx number, e.g. `503`: that status; a 4xx number, e.g. `404`,
+///     likewise (an endpoint this server does not offer);
 ///   - `latency=MS`: wait MS milliseconds, then answer normally;
 ///   - `truncate`: the next-page pointer silently skips a page;
 ///   - `drift=FROM->TO[*SHARE]`: rename the JSON field FROM to TO (at the top
@@ -169,11 +171,11 @@ fn parse_kind(text: &str) -> Result<FaultKind, String> {
             })
         }
         other => match other.parse::<u16>() {
-            Ok(status) if (500..600).contains(&status) => {
-                no_param(FaultKind::ServerError { status })
+            Ok(status) if (400..600).contains(&status) => {
+                no_param(FaultKind::ErrorStatus { status })
             }
             _ => Err(format!(
-                "unknown fault kind `{name}`; expected 429, a 5xx status, latency=MS, truncate or drift=FROM->TO"
+                "unknown fault kind `{name}`; expected 429, a 4xx or 5xx status, latency=MS, truncate or drift=FROM->TO"
             )),
         },
     }
@@ -206,7 +208,7 @@ mod tests {
             (r.endpoint, r.kind, r.trigger),
             (
                 None,
-                FaultKind::ServerError { status: 503 },
+                FaultKind::ErrorStatus { status: 503 },
                 Trigger::Count(3)
             )
         );
@@ -258,7 +260,8 @@ mod tests {
             ("gitlab:503", "gitlab"),
             ("github/issues:503", "issues"),
             ("github/jira_search:503", "belongs to jira"),
-            ("github:404", "404"),
+            ("github:302", "302"),
+            ("github:600", "600"),
             ("github:latency", "latency=MILLISECONDS"),
             ("github:latency=fast", "latency=fast"),
             ("jira:503@2", "between 0.0 and 1.0"),

@@ -81,28 +81,77 @@ fn search_request(meta: &RequestMeta, body: &[u8]) -> Result<SearchRequest, Stri
     })
 }
 
+/// A JQL both endpoints accept: it parses, names known projects only and
+/// is bounded; otherwise the message of Jira's 400 answer.
+fn accepted_jql(org: &Organisation, text: Option<&str>) -> Result<Jql, String> {
+    let jql = Jql::parse(text.unwrap_or("")).map_err(|e| e.0)?;
+    if let Some(unknown) = jql.projects().find(|key| {
+        !org.jira_projects
+            .iter()
+            .any(|p| p.key.eq_ignore_ascii_case(key))
+    }) {
+        return Err(format!(
+            "The value '{unknown}' does not exist for the field 'project'."
+        ));
+    }
+    if !jql.is_bounded() {
+        return Err(UNBOUNDED.to_owned());
+    }
+    Ok(jql)
+}
+
+/// `POST /rest/api/3/search/approximate-count` with `{"jql": …}`: how many
+/// issues the JQL matches, as `{"count": N}`. Exact here; Jira's may lag.
+pub(crate) async fn approximate_count(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let meta = RequestMeta::new(
+        &state,
+        Endpoint::JiraApproximateCount,
+        method,
+        &uri,
+        headers,
+    );
+    let org = state.organisation();
+    exchange(&state, meta, |_, _| {
+        #[derive(Deserialize)]
+        struct CountRequest {
+            #[serde(default)]
+            jql: Option<String>,
+        }
+        let request: CountRequest = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_request(&format!("Invalid request payload: {e}")),
+        };
+        let jql = match accepted_jql(org, request.jql.as_deref()) {
+            Ok(jql) => jql,
+            Err(message) => return bad_request(&message),
+        };
+        let count = org
+            .jira_projects
+            .iter()
+            .flat_map(|p| &p.issues)
+            .filter(|i| jql.matches(i))
+            .count();
+        Served::json(StatusCode::OK, &json!({ "count": count }), 0)
+    })
+    .await
+}
+
 fn search(
     org: &Organisation,
     meta: &RequestMeta,
     shaping: &Shaping,
     request: SearchRequest,
 ) -> Served {
-    let jql = match Jql::parse(request.jql.as_deref().unwrap_or("")) {
+    let jql = match accepted_jql(org, request.jql.as_deref()) {
         Ok(jql) => jql,
-        Err(e) => return bad_request(&e.0),
+        Err(message) => return bad_request(&message),
     };
-    if let Some(unknown) = jql.projects().find(|key| {
-        !org.jira_projects
-            .iter()
-            .any(|p| p.key.eq_ignore_ascii_case(key))
-    }) {
-        return bad_request(&format!(
-            "The value '{unknown}' does not exist for the field 'project'."
-        ));
-    }
-    if !jql.is_bounded() {
-        return bad_request(UNBOUNDED);
-    }
     let offset = match request.next_page_token.as_deref().map(decode_token) {
         None => 0,
         Some(Some(offset)) => offset,

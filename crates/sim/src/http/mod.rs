@@ -235,7 +235,7 @@ pub(crate) async fn exchange(
             retry_after = Some(*retry_after_secs);
             Some(rate_limited(&meta, *retry_after_secs))
         }
-        Some(FaultKind::ServerError { status }) => {
+        Some(FaultKind::ErrorStatus { status }) => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let reason = status.canonical_reason().unwrap_or("Server Error");
             Some(Served::error(meta.source, status, reason))
