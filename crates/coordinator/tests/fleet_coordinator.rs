@@ -211,7 +211,12 @@ async fn a_coordinator_stopped_mid_run_is_resumed_without_repeating_finished_ext
     assert_eq!(outcomes[0].run.run_id, run_id, "the same run was resumed");
     assert_eq!(outcomes[0].run.status, RunStatus::Completed);
     let mut ok_per_url: HashMap<String, usize> = HashMap::new();
-    for e in sim.state().request_log().iter().filter(|e| e.status == 200) {
+    for e in sim
+        .state()
+        .request_log()
+        .iter() // Pages are GETs; Jira's count is a POST whose query is its body.
+        .filter(|e| e.status == 200 && e.method == "GET")
+    {
         *ok_per_url
             .entry(format!(
                 "{}?{}",

@@ -89,8 +89,8 @@ fn truth_of(sim: &RunningSim, keep: impl Fn(&str) -> bool) -> Vec<TruthRecord> {
 }
 
 /// A fault for one random scope: truncated pagination (GitHub pull
-/// requests, a Jenkins job's builds) or a required field renamed in every
-/// record (any source). Returns the fault and the team owning the scope.
+/// requests, a Jenkins job's builds, a Jira search) or a required field
+/// renamed in every record (any source). Returns the fault and the team owning the scope.
 fn random_fault(sim: &RunningSim, rng: &mut impl Rng) -> (String, String) {
     let org = sim.state().organisation();
     let team = &org.teams[rng.random_range(0..org.teams.len())];
@@ -112,7 +112,13 @@ fn random_fault(sim: &RunningSim, rng: &mut impl Rng) -> (String, String) {
                 format!("jenkins~{job}:drift=timestamp->startedAt@1")
             }
         }
-        _ => format!("jira~{}:drift=created->createdDate@1", team.jira_project),
+        _ => {
+            if truncate {
+                format!("jira~{}:truncate#1", team.jira_project)
+            } else {
+                format!("jira~{}:drift=created->createdDate@1", team.jira_project)
+            }
+        }
     };
     (fault, team.id.clone())
 }
@@ -155,12 +161,13 @@ async fn truncation_or_drift_in_a_random_scope_is_held_in_the_run_where_it_happe
             "round {round}: `{fault}` was not held: {summary:#?}"
         );
         caught += 1;
+        let source = fault.split(['/', '~', ':']).next().unwrap_or("?");
         let gate = summary
             .holds
             .iter()
             .find(|h| h.team_id == team)
-            .map_or("dead letter (schema)".to_owned(), |h| {
-                format!("{} hold", h.sensor)
+            .map_or(format!("{source} dead letter (schema)"), |h| {
+                format!("{source} {} hold", h.sensor)
             });
         *by_gate.entry(gate).or_default() += 1;
         false_holds += held.iter().filter(|t| **t != team).count()
@@ -249,6 +256,55 @@ async fn a_released_hold_opens_the_gate_and_gold_equals_the_truth() {
         .is_err(),
         "nothing is left to release"
     );
+}
+
+#[tokio::test]
+async fn a_jira_search_that_skips_a_page_is_held_on_the_count_of_the_same_query() {
+    let clean = sim(3, 9, &[]).await;
+    let project = clean.state().organisation().teams[2].jira_project.clone();
+    let team = clean.state().organisation().teams[2].id.clone();
+    clean.shutdown().await;
+    let sim = sim(3, 9, &[format!("jira~{project}:truncate#1")]).await;
+    let warehouse = warehouse();
+    let summary = run(&sim, &warehouse).await;
+
+    let held = &summary.holds;
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(
+        (held[0].team_id.as_str(), held[0].sensor.as_str()),
+        (team.as_str(), "pagination")
+    );
+    // The simulator's count is exact: the shortfall is the skipped page (25 issues).
+    assert!(
+        held[0]
+            .evidence
+            .detail
+            .contains("jira_count: the search returned")
+            && held[0].evidence.detail.contains("25 were never listed"),
+        "{:?}",
+        held[0].evidence
+    );
+    assert!(gold(&warehouse).await.iter().all(|g| g.team_id != team));
+    let diff = differences(&gold(&warehouse).await, &truth_of(&sim, |t| t != team));
+    assert!(diff.is_empty(), "{diff:#?}");
+}
+
+#[tokio::test]
+async fn a_jira_without_the_approximate_count_is_extracted_without_the_check() {
+    let sim = sim(2, 9, &["jira/count:404".to_owned()]).await;
+    let warehouse = warehouse();
+    let summary = run(&sim, &warehouse).await;
+    assert!(summary.holds.is_empty(), "{:#?}", summary.holds);
+    assert_eq!((summary.dead, summary.unfinished), (0, 0));
+    let refused = sim
+        .state()
+        .request_log()
+        .iter()
+        .filter(|e| e.path.ends_with("/approximate-count") && e.status == 404)
+        .count();
+    assert_eq!(refused, 2, "one count asked per project, refused");
+    let diff = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    assert!(diff.is_empty(), "{diff:#?}");
 }
 
 #[tokio::test]

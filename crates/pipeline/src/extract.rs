@@ -18,7 +18,7 @@
 use crate::handler::{HandlerOutcome, StageHandler};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{Source, TaskEnvelope, TaskError, TaskStats};
+use dorafleet_core::{ErrorClass, Source, TaskEnvelope, TaskError, TaskStats};
 use dorafleet_sources::{PageQuality, PageRequest, SourceClient, next_steps, start_requests};
 use dorafleet_telemetry::metrics;
 use dorafleet_warehouse::{BronzePage, ExtractCheckpoint, Warehouse};
@@ -160,7 +160,17 @@ impl ExtractHandler {
         };
         while let Some(request) = state.pending.front().cloned() {
             stats.api_calls += 1;
-            let page = client.get(&request).await?;
+            let page = match client.get(&request).await {
+                Ok(page) => page,
+                // A server without the check (an older Jira) does not stop the crawl.
+                Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
+                    tracing::warn!(%source, scope = %task.scope, error = %e,
+                        "the source refused a check of the crawl; going on without it");
+                    state.pending.pop_front();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
             let step = next_steps(source, &page, &task.window, *page_size)?;
             state.pending.pop_front();
@@ -172,6 +182,13 @@ impl ExtractHandler {
                     "{} page {}: {gap}",
                     request.endpoint, request.page_no
                 ));
+            }
+            if let Some(total) = step.expected_total
+                && let Some(gap) = short_of_count(state.quality.records_seen, total)
+            {
+                state
+                    .pagination_gaps
+                    .push(format!("{}: {gap}", request.endpoint));
             }
             let bronze = BronzePage {
                 task_id: task.task_id,
@@ -248,6 +265,20 @@ impl ExtractHandler {
             completed: false,
         })
     }
+}
+
+/// The pages held `seen` records where the source counts `total` for the
+/// same query. The count is approximate (Jira's index may lag a little), so
+/// a shortfall within 2 % (at least 2 records) passes; a skipped page is a
+/// whole page short.
+fn short_of_count(seen: u64, total: u64) -> Option<String> {
+    let slack = (total / 50).max(2);
+    (total > seen + slack).then(|| {
+        format!(
+            "the search returned {seen} records but the source counts {total} for the same query: {} were never listed",
+            total - seen
+        )
+    })
 }
 
 fn decode_state(json: &str) -> Result<CrawlState, TaskError> {

@@ -181,10 +181,10 @@ impl SourceClient {
     pub async fn get(&self, request: &PageRequest) -> Result<FetchedPage, TaskError> {
         let span = tracing::info_span!(
             "api request",
-            otel.name = %format!("GET {} {}", self.inner.source, request.endpoint),
+            otel.name = %format!("{} {} {}", request.method(), self.inner.source, request.endpoint),
             otel.kind = "client",
             source = %self.inner.source,
-            http.request.method = "GET",
+            http.request.method = request.method(),
             http.route = %request.endpoint,
             page_no = request.page_no,
             http.response.status_code = tracing::field::Empty,
@@ -204,9 +204,10 @@ impl SourceClient {
         span: &tracing::Span,
     ) -> Result<FetchedPage, TaskError> {
         let inner = &*self.inner;
-        let url = resolve(&inner.base_url, &request.url)
-            .map_err(|e| TaskError::permanent(format!("{} GET: {e}", inner.source)))?;
-        let what = format!("{} GET {}", inner.source, url.path());
+        let url = resolve(&inner.base_url, &request.url).map_err(|e| {
+            TaskError::permanent(format!("{} {}: {e}", inner.source, request.method()))
+        })?;
+        let what = format!("{} {} {}", inner.source, request.method(), url.path());
 
         let mut waited = inner.gate.wait_turn().await;
         if let Some(fleet) = inner.fleet.get() {
@@ -227,7 +228,14 @@ impl SourceClient {
         let token = inner.token.current().map_err(|e| {
             TaskError::transient(format!("{what}: cannot read the token file: {e}"))
         })?;
-        let mut builder = inner.http.get(url.clone());
+        let mut builder = match &request.json_body {
+            None => inner.http.get(url.clone()),
+            Some(body) => inner
+                .http
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone()),
+        };
         if let Some(token) = &token {
             builder = match &inner.user {
                 Some(user) => builder.basic_auth(user, Some(token.expose())),

@@ -32,6 +32,10 @@ pub struct CrawlStep {
     /// jumping over a page, a short page while older items exist — which the
     /// extract stage turns into a hold: the page chain cannot be trusted.
     pub pagination_gap: Option<String>,
+    /// How many records the whole list should hold, when the source says so
+    /// (Jira's approximate count); the extract stage compares it with what
+    /// the crawl saw.
+    pub expected_total: Option<u64>,
 }
 
 /// The first requests of an extract task for `scope.target` in `window`.

@@ -18,6 +18,9 @@ pub struct PageRequest {
     pub url: String,
     /// 1-based position within its list.
     pub page_no: u32,
+    /// A JSON body to POST instead of a GET (Jira's approximate count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_body: Option<String>,
 }
 
 /// The endpoint names a [`PageRequest`] can carry.
@@ -27,6 +30,8 @@ pub mod endpoint {
     pub const DEPLOYMENTS: &str = "deployments";
     pub const DEPLOYMENT_STATUSES: &str = "deployment_statuses";
     pub const JIRA_SEARCH: &str = "jira_search";
+    /// Jira's count of the issues a JQL matches: a check of the search, no records.
+    pub const JIRA_COUNT: &str = "jira_count";
     pub const JENKINS_BUILDS: &str = "jenkins_builds";
 }
 
@@ -36,6 +41,30 @@ impl PageRequest {
             endpoint: endpoint.to_owned(),
             url: url.into(),
             page_no,
+            json_body: None,
+        }
+    }
+
+    /// A POST of `json_body` to `url`.
+    pub fn post(endpoint: &str, url: impl Into<String>, json_body: String) -> PageRequest {
+        PageRequest {
+            json_body: Some(json_body),
+            ..PageRequest::new(endpoint, url, 1)
+        }
+    }
+
+    /// A request that only checks the crawl (it lists no records): when the
+    /// server does not offer it, the crawl goes on without the check.
+    pub fn is_check(&self) -> bool {
+        self.endpoint == endpoint::JIRA_COUNT
+    }
+
+    /// `GET` or `POST`.
+    pub fn method(&self) -> &'static str {
+        if self.json_body.is_some() {
+            "POST"
+        } else {
+            "GET"
         }
     }
 }

@@ -331,9 +331,43 @@ fn jira_pages_follow_the_next_page_token_until_the_last() {
     assert_eq!(query(&next.url, "jql"), query(&first.url, "jql"));
     assert_eq!(query(&next.url, "fields"), query(&first.url, "fields"));
 
+    // After the last page: Jira's count of the same restriction, no order.
     let last = json!({"issues": [issue("OPS-3", "2024-03-04T00:00:00.000+0000")], "isLast": true});
     let step = next_steps(Source::Jira, &page(next.clone(), last, None), &window(), 2).unwrap();
-    assert!(step.follow_ups.is_empty());
+    let [count] = step.follow_ups.as_slice() else {
+        panic!("{:?}", step.follow_ups)
+    };
+    assert_eq!(count.endpoint, "jira_count");
+    assert_eq!(count.method(), "POST");
+    assert!(count.is_check());
+    assert_eq!(count.url, "/rest/api/3/search/approximate-count");
+    let body: serde_json::Value =
+        serde_json::from_str(count.json_body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"jql": "project = \"OPS\" AND updated >= \"2024-03-01 00:00\" AND updated < \"2024-03-08 00:00\""})
+    );
+    let counted = next_steps(
+        Source::Jira,
+        &page(count.clone(), json!({"count": 3}), None),
+        &window(),
+        2,
+    )
+    .unwrap();
+    assert_eq!(counted.expected_total, Some(3));
+    assert_eq!((counted.records, counted.follow_ups.len()), (0, 0));
+    let not_a_count = next_steps(
+        Source::Jira,
+        &page(count.clone(), json!({"total": 3}), None),
+        &window(),
+        2,
+    );
+    assert!(
+        not_a_count
+            .unwrap_err()
+            .to_string()
+            .contains("not an approximate count")
+    );
 
     let broken = json!({"issues": [], "isLast": false});
     let err = next_steps(

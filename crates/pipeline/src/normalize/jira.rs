@@ -2,6 +2,7 @@
 
 use super::records;
 use dorafleet_core::{Config, Scope, Source, TaskError};
+use dorafleet_sources::endpoint;
 use dorafleet_sources::jira::Issue;
 use dorafleet_warehouse::NormalizeCounts;
 use dorafleet_warehouse::{BronzePage, SilverBatch, SilverIncident};
@@ -16,7 +17,11 @@ pub(super) fn normalize(
 ) -> Result<SilverBatch, TaskError> {
     let mut counts = NormalizeCounts::default();
     let mut issues = BTreeMap::new();
-    for page in pages.iter().filter(|p| p.status == 200) {
+    // The search's pages; the approximate count after them lists no issues.
+    let searches = pages
+        .iter()
+        .filter(|p| p.status == 200 && p.endpoint == endpoint::JIRA_SEARCH);
+    for page in searches {
         for issue in records::<Issue>(page, &mut counts)? {
             issues.insert(issue.key.clone(), issue);
         }

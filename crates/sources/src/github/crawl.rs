@@ -146,6 +146,7 @@ fn list_with_children<T: serde::de::DeserializeOwned>(
         newest_seen: items.iter().map(&position).max(),
         quality: checked.quality,
         pagination_gap,
+        expected_total: None,
     })
 }
 
@@ -179,5 +180,6 @@ fn child_list(page: &FetchedPage, quality: PageQuality) -> CrawlStep {
             .link_next
             .as_deref()
             .and_then(|next| page_jump(&page.request.url, next)),
+        expected_total: None,
     }
 }

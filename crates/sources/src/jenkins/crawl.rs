@@ -94,6 +94,7 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
         newest_seen: builds.iter().filter_map(|b| b.started_at()).max(),
         quality: checked.quality,
         pagination_gap,
+        expected_total: None,
     })
 }
 

@@ -1,5 +1,10 @@
 //! How a Jira extract walks its search: one JQL query for the project and
 //! window, ordered by `updated`, followed by `nextPageToken` until `isLast`.
+//!
+//! The token is opaque and the search has no total, so a page skipped by
+//! the server cannot be seen in the pages themselves. After the last page
+//! the crawl asks Jira's approximate count for the same JQL; the extract
+//! stage compares it with the issues the pages held.
 
 use super::models::Issue;
 use crate::crawl::{CrawlStep, checked, next_page, page_error, parse_body};
@@ -30,12 +35,34 @@ pub const SEARCH_FIELDS: &str =
 /// Jira reads these dates in the time zone of the calling user; run the
 /// integration user in UTC.
 pub fn window_jql(project: &str, window: &Window) -> String {
+    format!("{} ORDER BY updated ASC", window_filter(project, window))
+}
+
+/// The JQL restriction of one project and window, without an order.
+fn window_filter(project: &str, window: &Window) -> String {
     let escaped = project.replace('\\', "\\\\").replace('"', "\\\"");
     format!(
-        "project = \"{escaped}\" AND updated >= \"{}\" AND updated < \"{}\" ORDER BY updated ASC",
+        "project = \"{escaped}\" AND updated >= \"{}\" AND updated < \"{}\"",
         jql_minute(floor_minute(window.from)),
         jql_minute(ceil_minute(window.to)),
     )
+}
+
+/// `POST /rest/api/3/search/approximate-count` for the search's restriction.
+fn count_request(search_url: &str) -> Option<PageRequest> {
+    let jql = crate::urls::query_param(search_url, "jql")?;
+    let filter = jql.strip_suffix(" ORDER BY updated ASC").unwrap_or(&jql);
+    Some(PageRequest::post(
+        endpoint::JIRA_COUNT,
+        relative(&["rest", "api", "3", "search", "approximate-count"], &[]),
+        serde_json::json!({ "jql": filter }).to_string(),
+    ))
+}
+
+/// The approximate count's answer: `{"count": N}`.
+#[derive(Debug, Deserialize)]
+struct Count {
+    count: u64,
 }
 
 pub(crate) fn start_request(project: &str, window: &Window, page_size: u32) -> PageRequest {
@@ -55,6 +82,20 @@ pub(crate) fn start_request(project: &str, window: &Window, page_size: u32) -> P
 }
 
 pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
+    if page.request.endpoint == endpoint::JIRA_COUNT {
+        let body = parse_body(Source::Jira, page)?;
+        let count = Count::deserialize(&body).map_err(|e| {
+            page_error(
+                Source::Jira,
+                page,
+                &format!("not an approximate count: {e}"),
+            )
+        })?;
+        return Ok(CrawlStep {
+            expected_total: Some(count.count),
+            ..CrawlStep::default()
+        });
+    }
     if page.request.endpoint != endpoint::JIRA_SEARCH {
         return Err(page_error(
             Source::Jira,
@@ -73,7 +114,7 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
     })?;
     let token = search.next_page_token.as_deref().filter(|t| !t.is_empty());
     let follow_ups = match (search.is_last, token) {
-        (Some(true), _) | (None, None) => Vec::new(),
+        (Some(true), _) | (None, None) => count_request(&page.request.url).into_iter().collect(),
         (_, Some(token)) => {
             let url = with_query_param(&page.request.url, "nextPageToken", token)
                 .map_err(|e| page_error(Source::Jira, page, &e.to_string()))?;
@@ -92,9 +133,9 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
         follow_ups,
         newest_seen: issues.valid.iter().map(|i| i.fields.updated).max(),
         quality: issues.quality,
-        // `nextPageToken` is opaque and the search has no total: a skipped
-        // page cannot be seen here, only by the volume sensor.
+        // Seen by the count after the last page (see the module docs).
         pagination_gap: None,
+        expected_total: None,
     })
 }
 
