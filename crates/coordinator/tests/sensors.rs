@@ -13,7 +13,7 @@ use dorafleet_coordinator::{
     RunSummary, StandaloneOptions, finish_in_process, release_run, rerun_held, run_standalone,
 };
 use dorafleet_core::{Source, Window};
-use dorafleet_sim::{RunningSim, TruthRecord};
+use dorafleet_sim::{RunningSim, SimTeam, TruthRecord};
 use dorafleet_warehouse::{HoldFilter, HoldStatus, RunStatus, Warehouse, sqlite::SqliteWarehouse};
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -77,6 +77,28 @@ async fn holds_of(
         })
         .await
         .unwrap()
+}
+
+/// A run of 3 teams over seed 9 with `fault` injected into team `index`'s
+/// scope; it must end with exactly one hold, a pagination hold of that team.
+/// Returns the faulted simulator, the warehouse, the summary and the team.
+async fn held_for_pagination(
+    index: usize,
+    fault: impl Fn(&SimTeam) -> String,
+) -> (RunningSim, Arc<dyn Warehouse>, RunSummary, String) {
+    let clean = sim(3, 9, &[]).await;
+    let target = clean.state().organisation().teams[index].clone();
+    clean.shutdown().await;
+    let sim = sim(3, 9, &[fault(&target)]).await;
+    let warehouse = warehouse();
+    let summary = run(&sim, &warehouse).await;
+    let held = &summary.holds;
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(
+        (held[0].team_id.as_str(), held[0].sensor.as_str()),
+        (target.id.as_str(), "pagination")
+    );
+    (sim, warehouse, summary, target.id)
 }
 
 fn truth_of(sim: &RunningSim, keep: impl Fn(&str) -> bool) -> Vec<TruthRecord> {
@@ -260,29 +282,14 @@ async fn a_released_hold_opens_the_gate_and_gold_equals_the_truth() {
 
 #[tokio::test]
 async fn a_jira_search_that_skips_a_page_is_held_on_the_count_of_the_same_query() {
-    let clean = sim(3, 9, &[]).await;
-    let project = clean.state().organisation().teams[2].jira_project.clone();
-    let team = clean.state().organisation().teams[2].id.clone();
-    clean.shutdown().await;
-    let sim = sim(3, 9, &[format!("jira~{project}:truncate#1")]).await;
-    let warehouse = warehouse();
-    let summary = run(&sim, &warehouse).await;
-
-    let held = &summary.holds;
-    assert_eq!(held.len(), 1, "{held:#?}");
-    assert_eq!(
-        (held[0].team_id.as_str(), held[0].sensor.as_str()),
-        (team.as_str(), "pagination")
-    );
+    let (sim, warehouse, summary, team) =
+        held_for_pagination(2, |t| format!("jira~{}:truncate#1", t.jira_project)).await;
     // The simulator's count is exact: the shortfall is the skipped page (25 issues).
+    let detail = &summary.holds[0].evidence.detail;
     assert!(
-        held[0]
-            .evidence
-            .detail
-            .contains("jira_count: the search returned")
-            && held[0].evidence.detail.contains("25 were never listed"),
-        "{:?}",
-        held[0].evidence
+        detail.contains("jira_count: the search returned")
+            && detail.contains("25 were never listed"),
+        "{detail}"
     );
     assert!(gold(&warehouse).await.iter().all(|g| g.team_id != team));
     let diff = differences(&gold(&warehouse).await, &truth_of(&sim, |t| t != team));
@@ -309,19 +316,9 @@ async fn a_jira_without_the_approximate_count_is_extracted_without_the_check() {
 
 #[tokio::test]
 async fn a_rerun_after_the_fault_is_lifted_clears_the_hold_and_gold_equals_the_truth() {
-    let clean = sim(3, 9, &[]).await;
-    let repo = clean.state().organisation().teams[1].repos[0].clone();
-    let team = clean.state().organisation().teams[1].id.clone();
-    clean.shutdown().await;
-    let sim = sim(3, 9, &[format!("github/pulls~{repo}:truncate#1")]).await;
-    let warehouse = warehouse();
-    let summary = run(&sim, &warehouse).await;
+    let (sim, warehouse, summary, _) =
+        held_for_pagination(1, |t| format!("github/pulls~{}:truncate#1", t.repos[0])).await;
     let held = &summary.holds;
-    assert_eq!(held.len(), 1, "{held:#?}");
-    assert_eq!(
-        (held[0].team_id.as_str(), held[0].sensor.as_str()),
-        (team.as_str(), "pagination")
-    );
     assert!(
         held[0].evidence.detail.contains("jumps from page"),
         "{:?}",
