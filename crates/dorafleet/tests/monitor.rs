@@ -4,18 +4,18 @@
 
 mod fleet_support;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use dorafleet_core::Metric;
 use dorafleet_monitor::receiver::TestReceiver;
+use dorafleet_warehouse::contract::gold_record;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
 use dorafleet_warehouse::{GoldRecord, Warehouse};
 use fleet_support::{eventually, free_port, http_get, sample, terminate, wait_with_deadline};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use uuid::Uuid;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -23,16 +23,13 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn failing_days(team: &str, first: NaiveDate, days: u64) -> Vec<GoldRecord> {
     (0..days)
         .map(|d| GoldRecord {
-            date: first + Days::new(d),
-            team_id: team.into(),
-            metric: Metric::ChangeFailureRate,
-            value: Some(0.75),
-            sample_size: 4,
             samples: vec![1.0, 1.0, 1.0, 0.0],
-            definition_version: 1,
-            run_id: Uuid::now_v7(),
-            computed_at: Utc::now(),
-            complete: true,
+            ..gold_record(
+                team,
+                first + Days::new(d),
+                Metric::ChangeFailureRate,
+                Some(0.75),
+            )
         })
         .collect()
 }
@@ -44,7 +41,7 @@ fn keys(records: &[GoldRecord]) -> BTreeSet<String> {
         .collect()
 }
 
-fn write_config(dir: &Path, db: &Path, webhook: &str) -> std::path::PathBuf {
+fn write_config(dir: &Path, db: &Path, webhook: &str) -> PathBuf {
     let path = dir.join("dorafleet.toml");
     std::fs::write(
         &path,
@@ -80,13 +77,57 @@ async fn delivered(w: &dyn Warehouse) -> usize {
     w.delivered_alerts(100_000).await.unwrap().len()
 }
 
+/// A warehouse file, a webhook receiver and a config pointing the monitor at both.
+struct Setup {
+    _dir: tempfile::TempDir,
+    w: Arc<dyn Warehouse>,
+    receiver: TestReceiver,
+    config: PathBuf,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("warehouse.db");
+        let w: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(&db).unwrap());
+        let receiver = TestReceiver::start(0).await.unwrap();
+        let config = write_config(dir.path(), &db, receiver.url());
+        Setup {
+            _dir: dir,
+            w,
+            receiver,
+            config,
+        }
+    }
+}
+
+async fn all_recorded(w: &Arc<dyn Warehouse>, n: usize) {
+    eventually(LIMIT, "every alert recorded as delivered", || {
+        let w = Arc::clone(w);
+        async move { delivered(w.as_ref()).await == n }
+    })
+    .await;
+}
+
+/// Every alert id the receiver got, in order, and the distinct ones.
+fn received_ids(receiver: &TestReceiver) -> (Vec<String>, BTreeSet<String>) {
+    let ids: Vec<String> = receiver
+        .received()
+        .into_iter()
+        .map(|r| r.alert_id)
+        .collect();
+    let unique = ids.iter().cloned().collect();
+    (ids, unique)
+}
+
 #[tokio::test]
 async fn a_monitor_killed_mid_stream_and_restarted_delivers_every_alert_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("warehouse.db");
-    let w: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(&db).unwrap());
-    let receiver = TestReceiver::start(0).await.unwrap();
-    let config = write_config(dir.path(), &db, receiver.url());
+    let Setup {
+        _dir,
+        w,
+        receiver,
+        config,
+    } = Setup::new().await;
     let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let mut written = failing_days("payments", day0, 100);
     written.extend(failing_days("search", day0, 100));
@@ -118,11 +159,7 @@ async fn a_monitor_killed_mid_stream_and_restarted_delivers_every_alert_exactly_
     let port = free_port();
     let (mut second, stdout) = spawn_monitor(&config, port);
     receiver.wait_for(written.len(), LIMIT).await;
-    eventually(LIMIT, "every alert recorded as delivered", || {
-        let w = Arc::clone(&w);
-        async move { delivered(w.as_ref()).await == 300 }
-    })
-    .await;
+    all_recorded(&w, 300).await;
     let (status, ready) = http_get(port, "/readyz").await.unwrap();
     assert_eq!((status, ready.as_str()), (200, "ready"));
     let (_, page) = http_get(port, "/metrics").await.unwrap();
@@ -144,23 +181,19 @@ async fn a_monitor_killed_mid_stream_and_restarted_delivers_every_alert_exactly_
         "one JSON line per alert on stdout"
     );
 
-    let ids: Vec<String> = receiver
-        .received()
-        .into_iter()
-        .map(|r| r.alert_id)
-        .collect();
-    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    let (ids, unique) = received_ids(&receiver);
     assert_eq!(ids.len(), unique.len(), "an alert arrived twice");
     assert_eq!(unique, keys(&written), "every alert arrived");
 }
 
 #[tokio::test]
 async fn a_monitor_killed_at_arbitrary_moments_misses_no_alert_and_repeats_at_most_one_per_kill() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("warehouse.db");
-    let w: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(&db).unwrap());
-    let receiver = TestReceiver::start(0).await.unwrap();
-    let config = write_config(dir.path(), &db, receiver.url());
+    let Setup {
+        _dir,
+        w,
+        receiver,
+        config,
+    } = Setup::new().await;
     let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let written: Vec<GoldRecord> = ["payments", "search", "identity"]
         .iter()
@@ -184,20 +217,11 @@ async fn a_monitor_killed_at_arbitrary_moments_misses_no_alert_and_repeats_at_mo
     );
 
     let (mut last, _) = spawn_monitor(&config, free_port());
-    eventually(LIMIT, "every alert recorded as delivered", || {
-        let w = Arc::clone(&w);
-        async move { delivered(w.as_ref()).await == 300 }
-    })
-    .await;
+    all_recorded(&w, 300).await;
     terminate(last.id());
     assert!(wait_with_deadline(&mut last, LIMIT).success());
 
-    let ids: Vec<String> = receiver
-        .received()
-        .into_iter()
-        .map(|r| r.alert_id)
-        .collect();
-    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    let (ids, unique) = received_ids(&receiver);
     assert_eq!(unique, keys(&written), "no alert missed");
     assert!(
         ids.len() - unique.len() <= kills.len(),

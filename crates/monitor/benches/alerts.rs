@@ -13,17 +13,17 @@
 //! `DORAFLEET_BENCH_ALERTS` (1000), `DORAFLEET_BENCH_ALERTS_PER_SECOND` (100),
 //! `DORAFLEET_BENCH_POLL_MS` (the default `monitor.poll_interval_ms`, 100).
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use dorafleet_core::{AlertRuleName, Config, Metric, MonitorConfig, Secret};
 use dorafleet_monitor::receiver::TestReceiver;
 use dorafleet_monitor::{AlertSink, Monitor, OutboxFeed, WebhookSink};
+use dorafleet_warehouse::contract::gold_record;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
 use dorafleet_warehouse::{GoldRecord, Warehouse};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -35,16 +35,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn failing_day(i: usize) -> GoldRecord {
     let day0 = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
     GoldRecord {
-        date: day0 + Days::new((i / 10) as u64),
-        team_id: format!("team-{}", i % 10),
-        metric: Metric::ChangeFailureRate,
-        value: Some(0.75),
-        sample_size: 4,
         samples: vec![1.0, 1.0, 1.0, 0.0],
-        definition_version: 1,
-        run_id: Uuid::now_v7(),
-        computed_at: Utc::now(),
-        complete: true,
+        ..gold_record(
+            &format!("team-{}", i % 10),
+            day0 + Days::new((i / 10) as u64),
+            Metric::ChangeFailureRate,
+            Some(0.75),
+        )
     }
 }
 

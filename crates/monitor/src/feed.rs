@@ -108,22 +108,12 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
     use dorafleet_core::Metric;
+    use dorafleet_warehouse::contract::gold_record;
     use dorafleet_warehouse::sqlite::SqliteWarehouse;
-    use uuid::Uuid;
 
     fn gold(day: u32) -> GoldRecord {
-        GoldRecord {
-            date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
-            team_id: "payments".into(),
-            metric: Metric::ChangeFailureRate,
-            value: Some(0.5),
-            sample_size: 2,
-            samples: vec![1.0, 0.0],
-            definition_version: 1,
-            run_id: Uuid::now_v7(),
-            computed_at: Utc::now(),
-            complete: true,
-        }
+        let date = NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+        gold_record("payments", date, Metric::ChangeFailureRate, Some(0.5))
     }
 
     #[tokio::test]

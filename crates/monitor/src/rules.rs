@@ -133,22 +133,10 @@ pub fn deployment_baseline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use uuid::Uuid;
 
     fn gold(metric: Metric, day: u32, value: Option<f64>) -> GoldRecord {
-        GoldRecord {
-            date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
-            team_id: "payments".into(),
-            metric,
-            value,
-            sample_size: 4,
-            samples: Vec::new(),
-            definition_version: 1,
-            run_id: Uuid::now_v7(),
-            computed_at: Utc::now(),
-            complete: true,
-        }
+        let date = NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+        dorafleet_warehouse::contract::gold_record("payments", date, metric, value)
     }
 
     fn rules() -> GoldRules {

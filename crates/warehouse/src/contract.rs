@@ -323,18 +323,40 @@ pub async fn silver_upserts_by_natural_key_so_a_repeat_changes_nothing(w: Arc<dy
     );
 }
 
-fn gold(team: &str, day: u32, metric: Metric, value: Option<f64>) -> GoldRecord {
+/// A complete gold record of definition version 1 for tests and benchmarks
+/// (4 samples counted, none listed, computed now, a fresh run id); set
+/// other fields with struct update syntax.
+pub fn gold_record(
+    team: &str,
+    date: chrono::NaiveDate,
+    metric: Metric,
+    value: Option<f64>,
+) -> GoldRecord {
     GoldRecord {
-        date: chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+        date,
         team_id: team.into(),
         metric,
         value,
-        sample_size: 2,
-        samples: vec![1.5, 2.5],
+        sample_size: 4,
+        samples: Vec::new(),
         definition_version: 1,
         run_id: Uuid::now_v7(),
-        computed_at: Utc.with_ymd_and_hms(2026, 3, 31, 0, 0, 0).unwrap(),
+        computed_at: Utc::now(),
         complete: true,
+    }
+}
+
+fn gold(team: &str, day: u32, metric: Metric, value: Option<f64>) -> GoldRecord {
+    GoldRecord {
+        sample_size: 2,
+        samples: vec![1.5, 2.5],
+        computed_at: Utc.with_ymd_and_hms(2026, 3, 31, 0, 0, 0).unwrap(),
+        ..gold_record(
+            team,
+            chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+            metric,
+            value,
+        )
     }
 }
 

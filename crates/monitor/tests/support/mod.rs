@@ -3,16 +3,14 @@
 
 #![allow(dead_code)]
 
-use chrono::{NaiveDate, Utc};
-use dorafleet_core::{AlertRuleName, Config, Metric, MonitorConfig, Secret};
+use dorafleet_core::{AlertRuleName, Config, MonitorConfig, Secret};
 use dorafleet_monitor::{AlertSink, Monitor, MonitorStats, OutboxFeed, WebhookSink};
+use dorafleet_warehouse::Warehouse;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
-use dorafleet_warehouse::{GoldRecord, Warehouse};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 pub struct TempWarehouse {
     pub warehouse: Arc<dyn Warehouse>,
@@ -80,20 +78,7 @@ pub fn start_monitor(path: &std::path::Path, monitor: MonitorConfig) -> RunningM
     RunningMonitor { stop, task }
 }
 
-pub fn gold(team: &str, date: NaiveDate, metric: Metric, value: Option<f64>) -> GoldRecord {
-    GoldRecord {
-        date,
-        team_id: team.into(),
-        metric,
-        value,
-        sample_size: 4,
-        samples: Vec::new(),
-        definition_version: 1,
-        run_id: Uuid::now_v7(),
-        computed_at: Utc::now(),
-        complete: true,
-    }
-}
+pub use dorafleet_warehouse::contract::gold_record as gold;
 
 /// Wait until the monitor's checkpoint reaches the newest gold change.
 pub async fn wait_until_caught_up(w: &dyn Warehouse, name: &str, timeout: Duration) {
