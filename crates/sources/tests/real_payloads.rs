@@ -14,35 +14,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-fn fixtures_dir(source: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/real");
-    assert!(
-        root.is_dir(),
-        "real API fixtures not found at {} (expected the shared fixtures folder next to the workspace)",
-        root.display()
-    );
-    root.join(source)
-}
-
-/// File names of one source folder, sorted; the folder must not be empty.
-fn files(source: &str) -> Vec<String> {
-    let dir = fixtures_dir(source);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".json"))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no fixtures in {}", dir.display());
-    names
-}
-
-fn read(source: &str, name: &str) -> String {
-    let path = fixtures_dir(source).join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
+mod recorded;
+use recorded::{files, read};
 
 fn utc(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()

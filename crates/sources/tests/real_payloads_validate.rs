@@ -7,35 +7,9 @@ use dorafleet_sources::validate::required_fields;
 use dorafleet_sources::{endpoint, validate_page};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 
-fn fixtures_dir(source: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/real");
-    assert!(
-        root.is_dir(),
-        "real API fixtures not found at {}",
-        root.display()
-    );
-    root.join(source)
-}
-
-fn files(source: &str) -> Vec<(String, String)> {
-    let dir = fixtures_dir(source);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".json"))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no fixtures in {}", dir.display());
-    names
-        .into_iter()
-        .map(|name| {
-            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
-            (name, text)
-        })
-        .collect()
-}
+mod recorded;
+use recorded::files_with_text as files;
 
 #[derive(Deserialize)]
 struct Recorded {
