@@ -345,28 +345,21 @@ pub async fn dead_letters_round_trip_as_json(broker: Arc<dyn Broker>) {
 
 pub async fn events_round_trip_as_json(broker: Arc<dyn Broker>) {
     let t = extract(Source::Github);
+    let stats = TaskStats {
+        api_calls: 3,
+        rate_limit_wait_ms: 40,
+        pages: 2,
+        records: 17,
+    };
+    let retrying = TaskEventKind::Retrying {
+        next_attempt: 3,
+        delay: Duration::from_millis(1500),
+        class: dorafleet_core::ErrorClass::Transient,
+        message: "HTTP 503".into(),
+    };
     let event = TaskEvent {
-        task_id: t.task_id,
-        run_id: t.run_id,
-        stage: t.stage,
-        source: t.source,
-        scope: t.scope.clone(),
         attempt: 2,
-        replay: 0,
-        worker: "contract".into(),
-        at: Utc::now(),
-        stats: TaskStats {
-            api_calls: 3,
-            rate_limit_wait_ms: 40,
-            pages: 2,
-            records: 17,
-        },
-        kind: TaskEventKind::Retrying {
-            next_attempt: 3,
-            delay: Duration::from_millis(1500),
-            class: dorafleet_core::ErrorClass::Transient,
-            message: "HTTP 503".into(),
-        },
+        ..TaskEvent::of(&t, "contract", stats, retrying)
     };
     let done = TaskEvent {
         kind: TaskEventKind::Done,

@@ -183,19 +183,7 @@ mod tests {
     }
 
     fn event(task: &TaskEnvelope, kind: TaskEventKind) -> TaskEvent {
-        TaskEvent {
-            task_id: task.task_id,
-            run_id: task.run_id,
-            stage: task.stage,
-            source: task.source,
-            scope: task.scope.clone(),
-            attempt: 1,
-            replay: 0,
-            worker: "w".into(),
-            at: Utc::now(),
-            stats: TaskStats::default(),
-            kind,
-        }
+        TaskEvent::of(task, "w", TaskStats::default(), kind)
     }
 
     #[test]

@@ -346,18 +346,8 @@ async fn a_late_event_from_before_a_replay_does_not_undo_the_replayed_task() {
     let warehouse = warehouse();
     let broker = InProcessBroker::new();
     let shared: Arc<dyn Broker> = Arc::new(broker.clone());
-    let event = |task: &dorafleet_core::TaskEnvelope, kind: TaskEventKind| TaskEvent {
-        task_id: task.task_id,
-        run_id: task.run_id,
-        stage: task.stage,
-        source: task.source,
-        scope: task.scope.clone(),
-        attempt: task.attempt,
-        replay: task.replay,
-        worker: "test".into(),
-        at: chrono::Utc::now(),
-        stats: TaskStats::default(),
-        kind,
+    let event = |task: &dorafleet_core::TaskEnvelope, kind: TaskEventKind| {
+        TaskEvent::of(task, "test", TaskStats::default(), kind)
     };
     let dead = || TaskEventKind::Dead {
         class: dorafleet_core::ErrorClass::Permanent,

@@ -62,6 +62,30 @@ pub struct TaskEvent {
     pub kind: TaskEventKind,
 }
 
+impl TaskEvent {
+    /// What `worker` reports now about this attempt of `task`.
+    pub fn of(
+        task: &crate::TaskEnvelope,
+        worker: impl Into<String>,
+        stats: TaskStats,
+        kind: TaskEventKind,
+    ) -> TaskEvent {
+        TaskEvent {
+            task_id: task.task_id,
+            run_id: task.run_id,
+            stage: task.stage,
+            source: task.source,
+            scope: task.scope.clone(),
+            attempt: task.attempt,
+            replay: task.replay,
+            worker: worker.into(),
+            at: Utc::now(),
+            stats,
+            kind,
+        }
+    }
+}
+
 mod millis {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;

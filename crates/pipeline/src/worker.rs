@@ -248,19 +248,7 @@ impl Worker {
         stats: TaskStats,
         kind: TaskEventKind,
     ) -> Result<(), BrokerError> {
-        let event = TaskEvent {
-            task_id: task.task_id,
-            run_id: task.run_id,
-            stage: task.stage,
-            source: task.source,
-            scope: task.scope.clone(),
-            attempt: task.attempt,
-            replay: task.replay,
-            worker: self.options.name.clone(),
-            at: Utc::now(),
-            stats,
-            kind,
-        };
+        let event = TaskEvent::of(task, self.options.name.as_str(), stats, kind);
         self.broker.publish_event(&event).await
     }
 }
