@@ -7,9 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
+source scripts/lib/optional.sh
+
+log "the repository stands alone (scripts/check-standalone.sh)"
+scripts/check-standalone.sh
 
 ensure_build_deps
 ensure_rabbitmq
+start_optional_mongo_emulator
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

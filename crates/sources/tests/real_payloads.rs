@@ -1,5 +1,5 @@
 //! Conformance with payloads recorded from the real GitHub, Jira and Jenkins
-//! (see /work/shared/fixtures/real/README.md): every file there is parsed
+//! (kept in `tests/fixtures/real/`, see its README.md): every file there is parsed
 //! with the crate's models, and one exact UTC value per file is checked, so a
 //! model that only fits the simulator fails here.
 

@@ -1,5 +1,5 @@
 //! Validation on payloads recorded from the real GitHub, Jira and Jenkins
-//! (see /work/shared/fixtures/real/README.md): every recorded record of a
+//! (kept in `tests/fixtures/real/`, see its README.md): every recorded record of a
 //! crawled endpoint is valid and carries no field the schemas do not know, so
 //! schema drift is only reported when the API really changed.
 

@@ -1,5 +1,6 @@
-//! The payloads recorded from the real GitHub, Jira and Jenkins, in the
-//! shared fixtures folder next to the workspace (see its README.md).
+//! The payloads recorded from the real GitHub, Jira and Jenkins, kept in
+//! this crate's `tests/fixtures/real/` (its README.md gives each file's
+//! origin and licence).
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -7,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 /// The folder of one source's recordings.
 pub fn fixtures_dir(source: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/real");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real");
     assert!(
         root.is_dir(),
-        "real API fixtures not found at {} (expected the shared fixtures folder next to the workspace)",
+        "real API fixtures not found at {} (they are tracked in the repository: is the checkout complete?)",
         root.display()
     );
     root.join(source)
