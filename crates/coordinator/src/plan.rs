@@ -77,6 +77,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use dorafleet_core::TeamConfig;
+    use dorafleet_warehouse::BronzeStore;
     use dorafleet_warehouse::sqlite::SqliteWarehouse;
 
     fn config() -> Config {

@@ -17,7 +17,7 @@ use dorafleet_warehouse::mongo::{
     GoldChangeStream, GoldFeedError, MongoWarehouse, ResumeToken, decode_resume_token,
     encode_resume_token,
 };
-use dorafleet_warehouse::{GoldFilter, Warehouse};
+use dorafleet_warehouse::{GoldFilter, GoldStore};
 use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::Arc;

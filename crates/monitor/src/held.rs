@@ -74,6 +74,7 @@ pub fn held_run_alerts(holds: &[HeldRun]) -> Vec<Alert> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dorafleet_warehouse::HoldStore;
 
     #[test]
     fn each_held_day_of_each_team_is_one_alert_naming_run_and_reason() {

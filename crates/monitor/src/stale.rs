@@ -87,6 +87,7 @@ mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
     use dorafleet_core::TeamConfig;
+    use dorafleet_warehouse::BronzeStore;
     use dorafleet_warehouse::{ExtractCheckpoint, sqlite::SqliteWarehouse};
     use uuid::Uuid;
 

@@ -7,6 +7,8 @@
 //! Aggregation reads the open holds of a team and writes no gold for their
 //! days, whichever run or backfill asks for it.
 
+use crate::Result;
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -132,4 +134,25 @@ impl HoldFilter {
             && self.status.is_none_or(|s| s == hold.status)
             && self.created_before.is_none_or(|b| hold.created_at < b)
     }
+}
+
+/// The data-quality sensors' holds and their resolutions.
+#[async_trait]
+pub trait HoldStore: Send + Sync {
+    /// Store a sensor's hold. Storing the same `hold_id` again changes
+    /// nothing (a retried task), whatever its status meanwhile.
+    async fn save_hold(&self, hold: &Hold) -> Result<()>;
+
+    /// The holds `filter` selects, oldest first.
+    async fn holds(&self, filter: &HoldFilter) -> Result<Vec<Hold>>;
+
+    /// Resolve every *open* hold `filter` selects as `status` (released or
+    /// cleared) with who and why, in one transaction; returns the holds
+    /// resolved. Holds already resolved keep their first resolution.
+    async fn resolve_holds(
+        &self,
+        filter: &HoldFilter,
+        status: HoldStatus,
+        resolution: &HoldResolution,
+    ) -> Result<Vec<Hold>>;
 }

@@ -6,7 +6,10 @@
 //! two concurrent replays never both republish a letter, and a replay killed
 //! half-way leaves claims that a later replay takes over once they are stale.
 
+use crate::Result;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dorafleet_core::TaskEnvelope;
 use dorafleet_core::{DeadLetter, ErrorClass, Source, Stage};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -126,4 +129,41 @@ impl LetterFilter {
             && self.since.is_none_or(|t| letter.last_failed_at >= t)
             && self.until.is_none_or(|t| letter.last_failed_at < t)
     }
+}
+
+/// The dead-letter archive: letters, their status, claims for replay and the audit trail.
+#[async_trait]
+pub trait LetterArchive: Send + Sync {
+    /// Archive a dead letter. Idempotent on the letter's id: storing it twice
+    /// keeps one record.
+    async fn store_dead_letter(&self, letter: &DeadLetter) -> Result<()>;
+
+    /// Dead letters, newest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
+
+    /// Archived letters matching `filter`, with status and audit, newest first.
+    async fn archived_letters(&self, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>>;
+
+    /// Claim a letter for replay: atomically move it from `dead` (or from a
+    /// `replaying` claim older than `stale_after`, left by a replay that
+    /// died) to `replaying`, audited. `None` when it is not claimable.
+    async fn claim_letter(
+        &self,
+        id: Uuid,
+        actor: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<ArchivedLetter>>;
+
+    /// The claimed letter's task was republished as `replayed`: mark it
+    /// replayed (audited, replay count + 1), reset the task's record to
+    /// pending and its run to running, so the run's gates wait for it again —
+    /// in one transaction.
+    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()>;
+
+    /// Give a claim back (the republish failed): `replaying` → `dead`, audited.
+    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()>;
+
+    /// Mark a `dead` letter discarded with a reason, audited. Returns false
+    /// when the letter is not `dead` (already replayed, discarded or claimed).
+    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool>;
 }

@@ -1,44 +1,12 @@
-//! What the alert monitor keeps in the warehouse: the feed of gold changes,
-//! its named checkpoints and the alerts it delivered.
-//!
-//! Gold changes are recorded by the warehouse itself, in the same transaction
-//! as the gold upsert (an outbox), so a change can never be written without
-//! its feed entry or the reverse. Only inserts and real value changes are
-//! recorded: re-upserting identical values (a replay, a backfill that lands
-//! on the same numbers) is not news and must not alert again.
+//! What the alert monitor keeps in the warehouse so that it misses no gold
+//! change and sends no alert twice across restarts: its named checkpoints
+//! (a position in the gold change feed, or a change-stream resume token) and
+//! the keys of the alerts it delivered.
 
-use crate::GoldRecord;
+use crate::Result;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// Whether a change created a gold record or changed its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GoldChangeKind {
-    Inserted,
-    Updated,
-}
-
-impl GoldChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GoldChangeKind::Inserted => "inserted",
-            GoldChangeKind::Updated => "updated",
-        }
-    }
-}
-
-/// One entry of the gold change feed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GoldChange {
-    /// Position in the feed: strictly increasing in commit order.
-    pub seq: u64,
-    pub kind: GoldChangeKind,
-    /// The record as written.
-    pub record: GoldRecord,
-    /// When the change was committed (for latency figures).
-    pub written_at: DateTime<Utc>,
-}
 
 /// An alert the monitor delivered, by its dedup key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,4 +15,25 @@ pub struct DeliveredAlert {
     /// The alert as sent (JSON).
     pub payload: String,
     pub delivered_at: DateTime<Utc>,
+}
+
+/// The alert monitor's checkpoints and delivered alerts.
+#[async_trait]
+pub trait MonitorState: Send + Sync {
+    /// The checkpoint a monitor named `name` saved last (opaque to the warehouse).
+    async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>>;
+
+    /// Replace the checkpoint of monitor `name`.
+    async fn save_monitor_checkpoint(&self, name: &str, checkpoint: &str) -> Result<()>;
+
+    /// Whether an alert with this dedup key was delivered.
+    async fn alert_delivered(&self, key: &str) -> Result<bool>;
+
+    /// Record an alert as delivered, atomically insert-if-absent: `true`
+    /// when the key was new, `false` when it was already recorded (the first
+    /// record is kept).
+    async fn record_delivered_alert(&self, key: &str, payload: &str) -> Result<bool>;
+
+    /// Delivered alerts, oldest first, at most `limit`.
+    async fn delivered_alerts(&self, limit: usize) -> Result<Vec<DeliveredAlert>>;
 }

@@ -3,8 +3,8 @@
 //! works in a database of its own, dropped when the test passes. Without
 //! `MONGODB_URI` every test returns at once after saying why on stderr.
 
-use dorafleet_warehouse::Warehouse;
 use dorafleet_warehouse::mongo::MongoWarehouse;
+use dorafleet_warehouse::{GoldStore, Warehouse};
 use std::sync::Arc;
 use std::time::Duration;
 

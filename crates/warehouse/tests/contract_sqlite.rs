@@ -1,7 +1,7 @@
 //! The warehouse contract, run against the embedded SQLite warehouse.
 
-use dorafleet_warehouse::Warehouse;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
+use dorafleet_warehouse::{BronzeStore, Warehouse};
 use std::sync::Arc;
 
 async fn fresh() -> Option<Arc<dyn Warehouse>> {

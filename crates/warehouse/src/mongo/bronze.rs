@@ -12,9 +12,12 @@ use super::codec::{
 use super::extract::CheckpointDoc;
 use super::indexes::{BRONZE_PAGES, EXTRACT_CHECKPOINTS};
 use super::{MongoWarehouse, by_id, classify};
+use crate::Coverage;
 use crate::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::Scope;
+use dorafleet_core::{Source, Window};
 use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Document, doc};
 use mongodb::{Collection, Database};
@@ -196,4 +199,45 @@ pub(super) async fn purge_before(db: &Database, cutoff: DateTime<Utc>) -> Result
         .await
         .map_err(classify)?;
     Ok(deleted.deleted_count)
+}
+
+#[async_trait]
+impl crate::BronzeStore for MongoWarehouse {
+    async fn append_bronze_page(
+        &self,
+        page: &BronzePage,
+        checkpoint: &ExtractCheckpoint,
+    ) -> Result<bool> {
+        append_page(self, page, checkpoint).await
+    }
+
+    async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {
+        super::extract::checkpoint(&self.db, task_id).await
+    }
+
+    async fn complete_extract(
+        &self,
+        checkpoint: &ExtractCheckpoint,
+        source: Source,
+        scope: &Scope,
+        window: Window,
+    ) -> Result<()> {
+        super::extract::complete(self, checkpoint, source, scope, window).await
+    }
+
+    async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>> {
+        super::extract::coverage(&self.db, source, scope).await
+    }
+
+    async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {
+        pages(&self.db, filter).await
+    }
+
+    async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
+        totals(&self.db, run_id).await
+    }
+
+    async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        purge_before(&self.db, cutoff).await
+    }
 }

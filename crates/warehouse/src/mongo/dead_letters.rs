@@ -10,6 +10,7 @@ use super::codec::{corrupt, parse_ts, ts};
 use super::indexes::{DEAD_LETTERS, RUNS, TASKS};
 use super::{MongoWarehouse, abort_corrupt, by_id, classify, is_duplicate_key};
 use crate::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus, Result};
+use async_trait::async_trait;
 use chrono::Utc;
 use dorafleet_core::{DeadLetter, TaskEnvelope};
 use futures::{FutureExt, TryStreamExt};
@@ -336,4 +337,40 @@ pub(super) async fn discard(db: &Database, id: Uuid, actor: &str, reason: &str) 
         .await
         .map_err(classify)?;
     Ok(changed.modified_count == 1)
+}
+
+#[async_trait]
+impl crate::LetterArchive for MongoWarehouse {
+    async fn store_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        store(&self.db, letter).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        list(&self.db, limit).await
+    }
+
+    async fn archived_letters(&self, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>> {
+        archived(&self.db, filter).await
+    }
+
+    async fn claim_letter(
+        &self,
+        id: Uuid,
+        actor: &str,
+        stale_after: Duration,
+    ) -> Result<Option<ArchivedLetter>> {
+        claim(&self.db, id, actor, stale_after).await
+    }
+
+    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()> {
+        finish_replay(self, id, actor, replayed).await
+    }
+
+    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+        abandon(&self.db, id, actor, reason).await
+    }
+
+    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+        discard(&self.db, id, actor, reason).await
+    }
 }

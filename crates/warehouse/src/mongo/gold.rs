@@ -5,6 +5,8 @@ use super::codec::{corrupt, int, parse_ts, parse_uuid, ts, uint};
 use super::indexes::{DEFINITION_VERSIONS, GOLD};
 use super::{MongoWarehouse, classify, is_duplicate_key};
 use crate::{GoldChangeKind, GoldFilter, GoldRecord, Result, WarehouseError};
+use async_trait::async_trait;
+use chrono::DateTime;
 use chrono::{NaiveDate, Utc};
 use dorafleet_core::Metric;
 use futures::{FutureExt, TryStreamExt};
@@ -208,4 +210,35 @@ pub(super) async fn definition_version(
 
 fn version(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|e| corrupt("definition version")(e.to_string()))
+}
+
+#[async_trait]
+impl crate::GoldStore for MongoWarehouse {
+    async fn upsert_gold(&self, records: &[GoldRecord]) -> Result<()> {
+        upsert(self, records).await
+    }
+
+    async fn gold(&self, filter: &GoldFilter) -> Result<Vec<GoldRecord>> {
+        query(&self.db, filter).await
+    }
+
+    async fn definition_version(&self, metric: Metric, fingerprint: &str) -> Result<u32> {
+        definition_version(&self.db, metric, fingerprint).await
+    }
+
+    async fn gold_changes_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::GoldChange>> {
+        super::monitor::changes_after(&self.db, after_seq, limit).await
+    }
+
+    async fn purge_gold_changes(
+        &self,
+        through_seq: u64,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        super::monitor::purge_changes(&self.db, through_seq, written_before).await
+    }
 }

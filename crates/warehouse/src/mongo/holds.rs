@@ -5,10 +5,12 @@
 //! conditional update (`{_id, status: "open"}`), so a hold is resolved once
 //! and keeps its first resolution whoever races for it.
 
+use super::MongoWarehouse;
 use super::codec::{corrupt, ts};
 use super::indexes::HOLDS;
 use super::{by_id, classify};
 use crate::{Hold, HoldFilter, HoldResolution, HoldStatus, Result, WarehouseError};
+use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
@@ -100,4 +102,24 @@ pub(super) async fn resolve(
         }
     }
     Ok(resolved)
+}
+
+#[async_trait]
+impl crate::HoldStore for MongoWarehouse {
+    async fn save_hold(&self, hold: &crate::Hold) -> Result<()> {
+        save(&self.db, hold).await
+    }
+
+    async fn holds(&self, filter: &crate::HoldFilter) -> Result<Vec<crate::Hold>> {
+        select(&self.db, filter).await
+    }
+
+    async fn resolve_holds(
+        &self,
+        filter: &crate::HoldFilter,
+        status: crate::HoldStatus,
+        resolution: &crate::HoldResolution,
+    ) -> Result<Vec<crate::Hold>> {
+        resolve(&self.db, filter, status, resolution).await
+    }
 }

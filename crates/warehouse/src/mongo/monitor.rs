@@ -9,10 +9,12 @@
 //! transactions writing gold conflict on it and the driver retries one, so
 //! sequence order is commit order, as on SQLite.
 
+use super::MongoWarehouse;
 use super::codec::{parse_ts, ts};
 use super::indexes::{DELIVERED_ALERTS, GOLD_OUTBOX, MONITOR_CHECKPOINTS, SEQUENCES};
 use super::{by_id, classify, is_duplicate_key};
 use crate::{DeliveredAlert, GoldChange, GoldChangeKind, GoldRecord, Result, WarehouseError};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
@@ -176,4 +178,27 @@ pub(super) async fn delivered(db: &Database, limit: usize) -> Result<Vec<Deliver
             })
         })
         .collect()
+}
+
+#[async_trait]
+impl crate::MonitorState for MongoWarehouse {
+    async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>> {
+        checkpoint(&self.db, name).await
+    }
+
+    async fn save_monitor_checkpoint(&self, name: &str, checkpoint: &str) -> Result<()> {
+        save_checkpoint(&self.db, name, checkpoint).await
+    }
+
+    async fn alert_delivered(&self, key: &str) -> Result<bool> {
+        alert_delivered(&self.db, key).await
+    }
+
+    async fn record_delivered_alert(&self, key: &str, payload: &str) -> Result<bool> {
+        record_delivered(&self.db, key, payload).await
+    }
+
+    async fn delivered_alerts(&self, limit: usize) -> Result<Vec<crate::DeliveredAlert>> {
+        delivered(&self.db, limit).await
+    }
 }

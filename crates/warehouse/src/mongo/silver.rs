@@ -8,6 +8,7 @@ use crate::{
     NormalizeCounts, Result, SilverBatch, SilverChange, SilverDeployment, SilverIncident,
     TeamSilver,
 };
+use async_trait::async_trait;
 use chrono::Utc;
 use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{Document, doc};
@@ -312,4 +313,19 @@ pub(super) async fn counts(db: &Database, run_id: Option<Uuid>) -> Result<Vec<No
             serde_json::from_str(&c.counts).map_err(|e| corrupt("normalize counts")(e.to_string()))
         })
         .collect()
+}
+
+#[async_trait]
+impl crate::SilverStore for MongoWarehouse {
+    async fn upsert_silver(&self, batch: &SilverBatch) -> Result<()> {
+        upsert(self, batch).await
+    }
+
+    async fn team_silver(&self, team_id: &str) -> Result<TeamSilver> {
+        team(&self.db, team_id).await
+    }
+
+    async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>> {
+        counts(&self.db, run_id).await
+    }
 }

@@ -1,7 +1,9 @@
 //! Bronze pages, extract checkpoints and high-watermarks.
 
+use super::SqliteWarehouse;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
 use crate::{BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, Result};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Scope, Source, Window};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -289,4 +291,51 @@ pub(super) fn purge_before(conn: &mut Connection, cutoff: DateTime<Utc>) -> Resu
         )
         .map_err(unavailable)?;
     Ok(n as u64)
+}
+
+#[async_trait]
+impl crate::BronzeStore for SqliteWarehouse {
+    async fn append_bronze_page(
+        &self,
+        page: &BronzePage,
+        checkpoint: &ExtractCheckpoint,
+    ) -> Result<bool> {
+        let (page, checkpoint) = (page.clone(), checkpoint.clone());
+        self.with_conn(move |c| append_page(c, &page, &checkpoint))
+            .await
+    }
+
+    async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {
+        self.with_conn(move |c| checkpoint(c, task_id)).await
+    }
+
+    async fn complete_extract(
+        &self,
+        checkpoint: &ExtractCheckpoint,
+        source: Source,
+        scope: &Scope,
+        window: Window,
+    ) -> Result<()> {
+        let (checkpoint, scope) = (checkpoint.clone(), scope.clone());
+        self.with_conn(move |c| complete(c, &checkpoint, source, &scope, window))
+            .await
+    }
+
+    async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>> {
+        let scope = scope.clone();
+        self.with_conn(move |c| coverage(c, source, &scope)).await
+    }
+
+    async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| pages(c, &filter)).await
+    }
+
+    async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
+        self.with_conn(move |c| totals(c, run_id)).await
+    }
+
+    async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.with_conn(move |c| purge_before(c, cutoff)).await
+    }
 }

@@ -2,8 +2,10 @@
 //! operators filter on, a status, and an audit trail. Nothing here ever
 //! deletes a letter.
 
+use super::SqliteWarehouse;
 use super::{parse_ts, ts, unavailable};
 use crate::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus, Result, WarehouseError};
+use async_trait::async_trait;
 use chrono::Utc;
 use dorafleet_core::{DeadLetter, TaskEnvelope};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -278,4 +280,50 @@ pub(super) fn discard(conn: &mut Connection, id: Uuid, actor: &str, reason: &str
     }
     tx.commit().map_err(unavailable)?;
     Ok(changed == 1)
+}
+
+#[async_trait]
+impl crate::LetterArchive for SqliteWarehouse {
+    async fn store_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        let letter = letter.clone();
+        self.with_conn(move |c| store(c, &letter)).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.with_conn(move |c| list(c, limit)).await
+    }
+
+    async fn archived_letters(&self, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| archived(c, &filter)).await
+    }
+
+    async fn claim_letter(
+        &self,
+        id: Uuid,
+        actor: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<ArchivedLetter>> {
+        let actor = actor.to_owned();
+        self.with_conn(move |c| claim(c, id, &actor, stale_after))
+            .await
+    }
+
+    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()> {
+        let (actor, replayed) = (actor.to_owned(), replayed.clone());
+        self.with_conn(move |c| finish_replay(c, id, &actor, &replayed))
+            .await
+    }
+
+    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.with_conn(move |c| abandon(c, id, &actor, &reason))
+            .await
+    }
+
+    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.with_conn(move |c| discard(c, id, &actor, &reason))
+            .await
+    }
 }

@@ -1,8 +1,12 @@
 //! Gold: one record per (team, date, metric), and the registry of
 //! definition versions. Upserts feed the gold change outbox (`monitor.rs`).
 
+use super::SqliteWarehouse;
 use super::{parse_ts, parse_uuid, ts, unavailable};
+use crate::GoldChange;
 use crate::{GoldFilter, GoldRecord, Result, WarehouseError};
+use async_trait::async_trait;
+use chrono::DateTime;
 use chrono::{NaiveDate, Utc};
 use dorafleet_core::Metric;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -133,4 +137,37 @@ pub(super) fn definition_version(
     .map_err(unavailable)?;
     tx.commit().map_err(unavailable)?;
     Ok(next)
+}
+
+#[async_trait]
+impl crate::GoldStore for SqliteWarehouse {
+    async fn upsert_gold(&self, records: &[GoldRecord]) -> Result<()> {
+        let records = records.to_vec();
+        self.with_conn(move |c| upsert(c, &records)).await
+    }
+
+    async fn gold(&self, filter: &GoldFilter) -> Result<Vec<GoldRecord>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| query(c, &filter)).await
+    }
+
+    async fn definition_version(&self, metric: Metric, fingerprint: &str) -> Result<u32> {
+        let fingerprint = fingerprint.to_owned();
+        self.with_conn(move |c| definition_version(c, metric, &fingerprint))
+            .await
+    }
+
+    async fn gold_changes_after(&self, after_seq: u64, limit: usize) -> Result<Vec<GoldChange>> {
+        self.with_conn(move |c| super::monitor::changes_after(c, after_seq, limit))
+            .await
+    }
+
+    async fn purge_gold_changes(
+        &self,
+        through_seq: u64,
+        written_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.with_conn(move |c| super::monitor::purge_changes(c, through_seq, written_before))
+            .await
+    }
 }

@@ -1,8 +1,10 @@
 //! Holds: one row per hold, the hold itself as JSON beside the columns the
 //! selections use.
 
+use super::SqliteWarehouse;
 use super::{parse_uuid, ts, unavailable};
 use crate::{Hold, HoldFilter, HoldResolution, HoldStatus, Result, WarehouseError};
+use async_trait::async_trait;
 use rusqlite::{Connection, Transaction, params};
 
 fn to_json(hold: &Hold) -> Result<String> {
@@ -91,4 +93,28 @@ fn update(tx: &Transaction<'_>, hold: &Hold) -> Result<()> {
     )
     .map_err(unavailable)?;
     Ok(())
+}
+
+#[async_trait]
+impl crate::HoldStore for SqliteWarehouse {
+    async fn save_hold(&self, hold: &crate::Hold) -> Result<()> {
+        let hold = hold.clone();
+        self.with_conn(move |c| save(c, &hold)).await
+    }
+
+    async fn holds(&self, filter: &crate::HoldFilter) -> Result<Vec<crate::Hold>> {
+        let filter = filter.clone();
+        self.with_conn(move |c| select(c, &filter)).await
+    }
+
+    async fn resolve_holds(
+        &self,
+        filter: &crate::HoldFilter,
+        status: crate::HoldStatus,
+        resolution: &crate::HoldResolution,
+    ) -> Result<Vec<crate::Hold>> {
+        let (filter, resolution) = (filter.clone(), resolution.clone());
+        self.with_conn(move |c| resolve(c, &filter, status, &resolution))
+            .await
+    }
 }

@@ -6,8 +6,10 @@
 //! so sequence order is commit order: a reader that has seen sequence `n`
 //! can never later find a newly committed row below `n`.
 
+use super::SqliteWarehouse;
 use super::{parse_ts, ts, unavailable};
 use crate::{DeliveredAlert, GoldChange, GoldChangeKind, GoldRecord, Result, WarehouseError};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Transaction, params};
 
@@ -222,4 +224,33 @@ pub(super) fn delivered(conn: &mut Connection, limit: usize) -> Result<Vec<Deliv
         });
     }
     Ok(out)
+}
+
+#[async_trait]
+impl crate::MonitorState for SqliteWarehouse {
+    async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_owned();
+        self.with_conn(move |c| checkpoint(c, &name)).await
+    }
+
+    async fn save_monitor_checkpoint(&self, name: &str, checkpoint: &str) -> Result<()> {
+        let (name, checkpoint) = (name.to_owned(), checkpoint.to_owned());
+        self.with_conn(move |c| save_checkpoint(c, &name, &checkpoint))
+            .await
+    }
+
+    async fn alert_delivered(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.with_conn(move |c| alert_delivered(c, &key)).await
+    }
+
+    async fn record_delivered_alert(&self, key: &str, payload: &str) -> Result<bool> {
+        let (key, payload) = (key.to_owned(), payload.to_owned());
+        self.with_conn(move |c| record_delivered(c, &key, &payload))
+            .await
+    }
+
+    async fn delivered_alerts(&self, limit: usize) -> Result<Vec<DeliveredAlert>> {
+        self.with_conn(move |c| delivered(c, limit)).await
+    }
 }

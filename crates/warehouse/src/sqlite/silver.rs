@@ -1,10 +1,12 @@
 //! Silver: normalized events, upserted by natural key.
 
+use super::SqliteWarehouse;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
 use crate::{
     NormalizeCounts, Result, SilverBatch, SilverChange, SilverDeployment, SilverIncident,
     TeamSilver, WarehouseError,
 };
+use async_trait::async_trait;
 use chrono::Utc;
 use rusqlite::{Connection, params};
 use uuid::Uuid;
@@ -219,4 +221,21 @@ pub(super) fn counts(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<
         );
     }
     Ok(all)
+}
+
+#[async_trait]
+impl crate::SilverStore for SqliteWarehouse {
+    async fn upsert_silver(&self, batch: &SilverBatch) -> Result<()> {
+        let batch = batch.clone();
+        self.with_conn(move |c| upsert(c, &batch)).await
+    }
+
+    async fn team_silver(&self, team_id: &str) -> Result<TeamSilver> {
+        let team_id = team_id.to_owned();
+        self.with_conn(move |c| team(c, &team_id)).await
+    }
+
+    async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>> {
+        self.with_conn(move |c| counts(c, run_id)).await
+    }
 }

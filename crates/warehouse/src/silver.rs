@@ -1,8 +1,11 @@
-//! Records of the silver layer (normalized events, upserted by natural key)
-//! and of the gold layer (one value per day, team and metric).
+//! The silver layer: normalized events (deployments, changes, incidents),
+//! upserted by natural key so that normalizing twice changes nothing, with
+//! the counts of what normalization kept, filtered and rejected.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use dorafleet_core::{Metric, Scope, Source};
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dorafleet_core::{Scope, Source};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -131,41 +134,18 @@ pub struct TeamSilver {
     pub incidents: Vec<SilverIncident>,
 }
 
-/// One day's value of one metric for one team. Its absence means "unknown".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GoldRecord {
-    pub date: NaiveDate,
-    pub team_id: String,
-    pub metric: Metric,
-    /// `None` when the metric is undefined that day (no sample), which is
-    /// different from unknown: the inputs were complete and there was nothing.
-    pub value: Option<f64>,
-    pub sample_size: u64,
-    /// The individual observations behind a median or a rate (hours, or 0/1
-    /// per deployment), so a range can be summarised exactly.
-    pub samples: Vec<f64>,
-    pub definition_version: u32,
-    pub run_id: Uuid,
-    pub computed_at: DateTime<Utc>,
-    /// All sources of the team succeeded for that day.
-    pub complete: bool,
-}
+/// Normalized events: what normalize writes and aggregate reads.
+#[async_trait]
+pub trait SilverStore: Send + Sync {
+    /// Upsert a normalize task's output by natural keys, with its counts, in
+    /// one transaction: writing the same batch twice changes nothing.
+    async fn upsert_silver(&self, batch: &SilverBatch) -> Result<()>;
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GoldFilter {
-    pub teams: Vec<String>,
-    pub metrics: Vec<Metric>,
-    /// Inclusive.
-    pub from: Option<NaiveDate>,
-    /// Exclusive.
-    pub to: Option<NaiveDate>,
-}
+    /// All silver of one team.
+    async fn team_silver(&self, team_id: &str) -> Result<TeamSilver>;
 
-/// The time a scope's extraction covers without a gap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Coverage {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+    /// Normalize counts recorded for a run (or all runs).
+    async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>>;
 }
 
 #[cfg(test)]

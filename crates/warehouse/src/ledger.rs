@@ -3,6 +3,8 @@
 //! leases (so only one coordinator acts), and request-slot schedules (so the
 //! whole fleet stays under each source's request budget).
 
+use crate::Result;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::{TaskEnvelope, Window};
 use serde::{Deserialize, Serialize};
@@ -120,4 +122,35 @@ pub struct TaskRecord {
     pub worker: Option<String>,
     pub attempts: u32,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Runs, the state of every task, and the leases that let one coordinator act.
+#[async_trait]
+pub trait RunLedger: Send + Sync {
+    /// Create or update a run.
+    async fn save_run(&self, run: &RunRecord) -> Result<()>;
+
+    /// Runs, newest first.
+    async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// One run, if it exists.
+    async fn run(&self, run_id: Uuid) -> Result<Option<RunRecord>>;
+
+    /// Create or update task records (by task id), in one transaction.
+    async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()>;
+
+    /// Every task of a run, in creation order.
+    async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>>;
+
+    /// Take or renew the lease `name` for `holder` until `now + ttl`. Returns
+    /// whether `holder` holds it: it is free, expired, or already theirs.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
+
+    /// Give the lease up (only if `holder` holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
 }

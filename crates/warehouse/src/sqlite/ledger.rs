@@ -1,10 +1,12 @@
-//! Runs, task states, leases and request-slot schedules.
+//! Runs, task states and leases.
 
+use super::SqliteWarehouse;
 use super::{parse_ts, parse_uuid, ts, unavailable};
 use crate::{Result, RunRecord, TaskRecord, WarehouseError};
-use chrono::{DateTime, Utc};
+use async_trait::async_trait;
+use chrono::Utc;
 use dorafleet_core::Window;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -167,50 +169,44 @@ pub(super) fn release_lease(conn: &mut Connection, name: &str, holder: &str) -> 
     Ok(())
 }
 
-pub(super) fn reserve_slot(
-    conn: &mut Connection,
-    key: &str,
-    interval: Duration,
-) -> Result<DateTime<Utc>> {
-    // IMMEDIATE: read-then-write under the write lock, so two processes never
-    // get the same slot.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable)?;
-    let next: Option<String> = tx
-        .query_row(
-            "SELECT next_at FROM slot_schedules WHERE key = ?1",
-            params![key],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    let now = Utc::now();
-    let slot = match next {
-        Some(t) => parse_ts(&t)?.max(now),
-        None => now,
-    };
-    let after = slot + chrono::Duration::from_std(interval).unwrap_or_default();
-    tx.execute(
-        "INSERT INTO slot_schedules (key, next_at) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at",
-        params![key, ts(after)],
-    )
-    .map_err(unavailable)?;
-    tx.commit().map_err(unavailable)?;
-    Ok(slot)
-}
+#[async_trait]
+impl crate::RunLedger for SqliteWarehouse {
+    async fn save_run(&self, run: &RunRecord) -> Result<()> {
+        let run = run.clone();
+        self.with_conn(move |c| save_run(c, &run)).await
+    }
 
-pub(super) fn hold_slots_until(
-    conn: &mut Connection,
-    key: &str,
-    not_before: DateTime<Utc>,
-) -> Result<()> {
-    conn.execute(
-        "INSERT INTO slot_schedules (key, next_at) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET next_at = max(next_at, excluded.next_at)",
-        params![key, ts(not_before)],
-    )
-    .map_err(unavailable)?;
-    Ok(())
+    async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.with_conn(move |c| runs(c, limit)).await
+    }
+
+    async fn run(&self, run_id: Uuid) -> Result<Option<RunRecord>> {
+        self.with_conn(move |c| run(c, run_id)).await
+    }
+
+    async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()> {
+        let tasks = tasks.to_vec();
+        self.with_conn(move |c| save_tasks(c, &tasks)).await
+    }
+
+    async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>> {
+        self.with_conn(move |c| run_tasks(c, run_id)).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with_conn(move |c| acquire_lease(c, &name, &holder, ttl))
+            .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with_conn(move |c| release_lease(c, &name, &holder))
+            .await
+    }
 }

@@ -1,21 +1,20 @@
-//! Runs, task records, leases and request-slot schedules.
+//! Runs, task records and leases.
 //!
-//! Leases and slots are single documents changed by single atomic updates:
-//! a lease is taken by an upsert whose filter only matches a free, expired or
-//! own lease (otherwise the upsert collides with the existing `_id` and the
-//! lease is someone else's); a slot is reserved by one `find_one_and_update`
-//! whose pipeline computes the slot and the next free instant on the server.
+//! A lease is one document changed by single atomic updates: it is taken by
+//! an upsert whose filter only matches a free, expired or own lease
+//! (otherwise the upsert collides with the existing `_id` and the lease is
+//! someone else's).
 
-use super::codec::{from_nanos, nanos, parse_ts, parse_uuid, ts};
-use super::indexes::{LEASES, RUNS, SLOT_SCHEDULES, TASKS};
+use super::codec::{parse_ts, parse_uuid, ts};
+use super::indexes::{LEASES, RUNS, TASKS};
 use super::{MongoWarehouse, by_id, classify, codec::corrupt, is_duplicate_key};
 use crate::{Result, RunRecord, TaskRecord};
-use chrono::{DateTime, Utc};
+use async_trait::async_trait;
+use chrono::Utc;
 use dorafleet_core::{TaskEnvelope, Window};
 use futures::{FutureExt, TryStreamExt};
 use mongodb::Database;
-use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::ReturnDocument;
+use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -232,60 +231,33 @@ pub(super) async fn release_lease(db: &Database, name: &str, holder: &str) -> Re
     Ok(())
 }
 
-pub(super) async fn reserve_slot(
-    db: &Database,
-    key: &str,
-    interval: Duration,
-) -> Result<DateTime<Utc>> {
-    let now = nanos(Utc::now())?;
-    let step = i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX);
-    // Two stages: the slot is the later of now and the next free instant;
-    // the next free instant is one interval after the slot. The whole
-    // pipeline runs atomically on the one document, so no two callers get
-    // the same slot. With `upsert`, a first reservation starts from `{_id}`.
-    let pipeline = vec![
-        doc! { "$set": { "slot_ns": { "$max": [ { "$ifNull": [ "$next_at_ns", now ] }, now ] } } },
-        doc! { "$set": { "next_at_ns": { "$add": [ "$slot_ns", step ] } } },
-    ];
-    let schedules = db.collection::<Document>(SLOT_SCHEDULES);
-    let mut attempts_left = 3;
-    let schedule = loop {
-        let reserved = schedules
-            .find_one_and_update(by_id(key), pipeline.clone())
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await;
-        match reserved {
-            Ok(schedule) => break schedule,
-            // Two first reservations of a key both try to insert it. The
-            // server retries such an `_id` upsert itself (MongoDB 4.2+);
-            // retrying here as well covers servers that answer E11000.
-            Err(e) if is_duplicate_key(&e) && attempts_left > 0 => attempts_left -= 1,
-            Err(e) => return Err(classify(e)),
-        }
-    };
-    match schedule.as_ref().and_then(|d| d.get("slot_ns")) {
-        Some(Bson::Int64(slot)) => Ok(from_nanos(*slot)),
-        other => Err(corrupt("slot schedule")(format!(
-            "`{key}` has slot {other:?}"
-        ))),
+#[async_trait]
+impl crate::RunLedger for MongoWarehouse {
+    async fn save_run(&self, run: &RunRecord) -> Result<()> {
+        save_run(&self.db, run).await
     }
-}
 
-pub(super) async fn hold_slots_until(
-    db: &Database,
-    key: &str,
-    not_before: DateTime<Utc>,
-) -> Result<()> {
-    // `$max` never moves the next free instant backwards; on a missing
-    // schedule the upsert creates it with this value.
-    db.collection::<Document>(SLOT_SCHEDULES)
-        .update_one(
-            by_id(key),
-            doc! { "$max": { "next_at_ns": nanos(not_before)? } },
-        )
-        .upsert(true)
-        .await
-        .map_err(classify)?;
-    Ok(())
+    async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        runs(&self.db, None, limit).await
+    }
+
+    async fn run(&self, run_id: Uuid) -> Result<Option<RunRecord>> {
+        Ok(runs(&self.db, Some(run_id), 1).await?.into_iter().next())
+    }
+
+    async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()> {
+        save_tasks(self, tasks).await
+    }
+
+    async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>> {
+        run_tasks(&self.db, run_id).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        acquire_lease(&self.db, name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        release_lease(&self.db, name, holder).await
+    }
 }

@@ -1,0 +1,119 @@
+//! The bronze layer: every API page exactly as received, the crawl
+//! checkpoints that let a retried extract resume at its next page, and each
+//! scope's coverage (the span extracted without a gap), which makes syncs
+//! incremental and tells aggregation which days are complete.
+
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dorafleet_core::Window;
+use dorafleet_core::{Scope, Source};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One API response page exactly as the source sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BronzePage {
+    /// The extract task that fetched it.
+    pub task_id: Uuid,
+    /// Position of the page within the task's crawl (0-based).
+    pub seq: u32,
+    /// The run (execution) the task belonged to.
+    pub execution_id: Uuid,
+    pub source_system: Source,
+    pub scope: Scope,
+    /// Which list the page belongs to, e.g. `pulls`, `jira_search`.
+    pub endpoint: String,
+    /// The request URL (path and query; never credentials).
+    pub request: String,
+    /// The page cursor within its list (page number or token).
+    pub cursor: String,
+    pub status: u16,
+    pub fetched_at: DateTime<Utc>,
+    /// Items in the page's list.
+    pub record_count: u64,
+    pub body: String,
+}
+
+/// Progress of one extract task: the crawl state it resumes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractCheckpoint {
+    pub task_id: Uuid,
+    pub run_id: Uuid,
+    /// Pages stored so far (the next page's `seq`).
+    pub pages_done: u32,
+    /// Opaque crawl state (the pending requests), JSON.
+    pub state: String,
+    /// Newest source timestamp seen so far, for the high-watermark.
+    pub newest_seen: Option<DateTime<Utc>>,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BronzeFilter {
+    pub run_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub source: Option<Source>,
+    pub team: Option<String>,
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BronzeTotals {
+    pub source: Source,
+    pub pages: u64,
+    pub records: u64,
+}
+
+/// The time a scope's extraction covers without a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Raw pages, crawl checkpoints and coverage: what extract writes and normalize reads.
+#[async_trait]
+pub trait BronzeStore: Send + Sync {
+    /// Store one fetched page and the task's new checkpoint in one transaction,
+    /// so a crash can never leave a page without its checkpoint or the reverse.
+    /// Returns `false` when the page (task, seq) was already stored: bronze is
+    /// immutable and the first copy wins.
+    async fn append_bronze_page(
+        &self,
+        page: &BronzePage,
+        checkpoint: &ExtractCheckpoint,
+    ) -> Result<bool>;
+
+    /// The last checkpoint of an extract task, if it ever stored a page.
+    async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>>;
+
+    /// Mark an extract task finished and extend its scope's coverage by the
+    /// window it extracted, in one transaction: the high-watermark moves to
+    /// `window.to` (never backwards), the start of coverage to `window.from`
+    /// (never forwards). Everything in between is in bronze.
+    async fn complete_extract(
+        &self,
+        checkpoint: &ExtractCheckpoint,
+        source: Source,
+        scope: &Scope,
+        window: Window,
+    ) -> Result<()>;
+
+    /// Where the next incremental sync of this scope starts.
+    async fn high_watermark(&self, source: Source, scope: &Scope) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.coverage(source, scope).await?.map(|c| c.to))
+    }
+
+    /// The time span this scope has been extracted over, if ever.
+    async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>>;
+
+    /// Bronze pages in storage order (by task, then page sequence).
+    async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>>;
+
+    /// Pages and records per source, optionally for one run.
+    async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>>;
+
+    /// Delete bronze pages fetched before `cutoff` (retention); returns how many.
+    async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+}

@@ -1,0 +1,205 @@
+//! The contract of the warehouse's bronze role: bronze pages, crawl checkpoints, coverage, totals and retention.
+
+use super::*;
+
+fn page(task_id: Uuid, run_id: Uuid, seq: u32, source: Source, records: u64) -> BronzePage {
+    BronzePage {
+        task_id,
+        seq,
+        execution_id: run_id,
+        source_system: source,
+        scope: scope("payments", "acme/ledger"),
+        endpoint: "pulls".into(),
+        request: format!("/repos/acme/ledger/pulls?page={}", seq + 1),
+        cursor: (seq + 1).to_string(),
+        status: 200,
+        fetched_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, seq).unwrap(),
+        record_count: records,
+        body: format!("[{{\"page\":{seq}}}]"),
+    }
+}
+
+fn checkpoint(task_id: Uuid, run_id: Uuid, pages_done: u32) -> ExtractCheckpoint {
+    ExtractCheckpoint {
+        task_id,
+        run_id,
+        pages_done,
+        state: format!("{{\"pending\":[{pages_done}]}}"),
+        newest_seen: None,
+        completed: false,
+    }
+}
+
+pub async fn appended_pages_read_back_in_order_with_every_field(w: Arc<dyn Warehouse>) {
+    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+    for seq in [0, 1, 2] {
+        let p = page(task, run, seq, Source::Github, 10 + u64::from(seq));
+        assert!(
+            w.append_bronze_page(&p, &checkpoint(task, run, seq + 1))
+                .await
+                .unwrap()
+        );
+    }
+    let pages = w
+        .bronze_pages(&BronzeFilter {
+            task_id: Some(task),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages[2], page(task, run, 2, Source::Github, 12));
+    assert_eq!(
+        pages.iter().map(|p| p.seq).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+}
+
+pub async fn a_page_stored_twice_is_kept_once(w: Arc<dyn Warehouse>) {
+    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+    let first = page(task, run, 0, Source::Jira, 5);
+    assert!(
+        w.append_bronze_page(&first, &checkpoint(task, run, 1))
+            .await
+            .unwrap()
+    );
+    let mut again = first.clone();
+    again.body = "[\"a different body\"]".into();
+    assert!(
+        !w.append_bronze_page(&again, &checkpoint(task, run, 1))
+            .await
+            .unwrap()
+    );
+    let pages = w.bronze_pages(&BronzeFilter::default()).await.unwrap();
+    assert_eq!(pages, vec![first], "the first copy of a page wins");
+}
+
+pub async fn a_checkpoint_is_saved_with_its_page_and_resumes_the_task(w: Arc<dyn Warehouse>) {
+    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+    assert_eq!(w.extract_checkpoint(task).await.unwrap(), None);
+    w.append_bronze_page(
+        &page(task, run, 0, Source::Jenkins, 3),
+        &checkpoint(task, run, 1),
+    )
+    .await
+    .unwrap();
+    w.append_bronze_page(
+        &page(task, run, 1, Source::Jenkins, 3),
+        &checkpoint(task, run, 2),
+    )
+    .await
+    .unwrap();
+    let saved = w.extract_checkpoint(task).await.unwrap().unwrap();
+    assert_eq!(saved, checkpoint(task, run, 2));
+}
+
+pub async fn completed_extracts_extend_coverage_without_ever_claiming_a_gap(w: Arc<dyn Warehouse>) {
+    let s = scope("search", "SRCH");
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).unwrap();
+    let window = |a: u32, b: u32| Window {
+        from: day(a),
+        to: day(b),
+    };
+    let cp = checkpoint(Uuid::now_v7(), Uuid::now_v7(), 1);
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), None);
+
+    w.complete_extract(&cp, Source::Jira, &s, window(10, 12))
+        .await
+        .unwrap();
+    assert!(
+        w.extract_checkpoint(cp.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed
+    );
+    w.complete_extract(&cp, Source::Jira, &s, window(12, 14))
+        .await
+        .unwrap();
+    let covered = |from, to| {
+        Some(Coverage {
+            from: day(from),
+            to: day(to),
+        })
+    };
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(10, 14));
+    assert_eq!(
+        w.high_watermark(Source::Jira, &s).await.unwrap(),
+        Some(day(14))
+    );
+
+    // A replayed older window changes nothing; an adjoining earlier one extends it.
+    w.complete_extract(&cp, Source::Jira, &s, window(11, 12))
+        .await
+        .unwrap();
+    w.complete_extract(&cp, Source::Jira, &s, window(8, 10))
+        .await
+        .unwrap();
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(8, 14));
+
+    // Windows separated by a gap are never joined.
+    w.complete_extract(&cp, Source::Jira, &s, window(1, 3))
+        .await
+        .unwrap();
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(8, 14));
+    w.complete_extract(&cp, Source::Jira, &s, window(20, 22))
+        .await
+        .unwrap();
+    assert_eq!(w.coverage(Source::Jira, &s).await.unwrap(), covered(20, 22));
+    assert_eq!(
+        w.coverage(Source::Github, &s).await.unwrap(),
+        None,
+        "coverage is per source"
+    );
+}
+
+pub async fn totals_count_pages_and_records_per_source_and_run(w: Arc<dyn Warehouse>) {
+    let (run_a, run_b) = (Uuid::now_v7(), Uuid::now_v7());
+    let (t1, t2, t3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    w.append_bronze_page(
+        &page(t1, run_a, 0, Source::Github, 30),
+        &checkpoint(t1, run_a, 1),
+    )
+    .await
+    .unwrap();
+    w.append_bronze_page(
+        &page(t1, run_a, 1, Source::Github, 7),
+        &checkpoint(t1, run_a, 2),
+    )
+    .await
+    .unwrap();
+    w.append_bronze_page(
+        &page(t2, run_a, 0, Source::Jira, 4),
+        &checkpoint(t2, run_a, 1),
+    )
+    .await
+    .unwrap();
+    w.append_bronze_page(
+        &page(t3, run_b, 0, Source::Github, 1),
+        &checkpoint(t3, run_b, 1),
+    )
+    .await
+    .unwrap();
+    let totals = w.bronze_totals(Some(run_a)).await.unwrap();
+    let github = totals.iter().find(|t| t.source == Source::Github).unwrap();
+    assert_eq!((github.pages, github.records), (2, 37));
+    let all = w.bronze_totals(None).await.unwrap();
+    let github = all.iter().find(|t| t.source == Source::Github).unwrap();
+    assert_eq!((github.pages, github.records), (3, 38));
+}
+
+pub async fn purge_removes_only_pages_older_than_the_cutoff(w: Arc<dyn Warehouse>) {
+    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+    for seq in 0..4 {
+        w.append_bronze_page(
+            &page(task, run, seq, Source::Github, 1),
+            &checkpoint(task, run, seq),
+        )
+        .await
+        .unwrap();
+    }
+    let cutoff = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 2).unwrap();
+    assert_eq!(w.purge_bronze_before(cutoff).await.unwrap(), 2);
+    let left = w.bronze_pages(&BronzeFilter::default()).await.unwrap();
+    assert_eq!(left.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2, 3]);
+}

@@ -1,0 +1,84 @@
+//! The contract of the warehouse's silver role: silver upserts by natural key.
+
+use super::*;
+
+fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
+    let t = |h: u32| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap();
+    SilverBatch {
+        deployments: vec![SilverDeployment {
+            source: Source::Github,
+            key: "acme/ledger#17".into(),
+            team_id: "payments".into(),
+            repo: "acme/ledger".into(),
+            job: None,
+            environment: "production".into(),
+            status: status.into(),
+            started_at: t(9),
+            finished_at: Some(t(10)),
+            sha: Some("abc".into()),
+            deployer: Some("maria".into()),
+            run_id,
+        }],
+        changes: vec![SilverChange {
+            repo: "acme/ledger".into(),
+            number: 5,
+            team_id: "payments".into(),
+            author: Some("maria".into()),
+            first_commit_at: t(1),
+            merged_at: t(8),
+            merge_sha: Some("abc".into()),
+            run_id,
+        }],
+        incidents: vec![SilverIncident {
+            key: "PAY-1".into(),
+            project: "PAY".into(),
+            team_id: "payments".into(),
+            issue_type: "Incident".into(),
+            priority: Some("P2".into()),
+            created_at: t(11),
+            resolved_at: None,
+            reporter: None,
+            run_id,
+        }],
+        counts: NormalizeCounts {
+            run_id,
+            source: Some(Source::Github),
+            scope: Some(scope("payments", "acme/ledger")),
+            pages: 3,
+            deployments: 1,
+            changes: 1,
+            bot_changes_filtered: 2,
+            rejected_records: 1,
+            unknown_fields: [("last_updated".to_owned(), 1)].into(),
+            ..NormalizeCounts::default()
+        },
+    }
+}
+
+pub async fn silver_upserts_by_natural_key_so_a_repeat_changes_nothing(w: Arc<dyn Warehouse>) {
+    let run = Uuid::now_v7();
+    let batch = silver_batch(run, "in_progress");
+    w.upsert_silver(&batch).await.unwrap();
+    w.upsert_silver(&batch).await.unwrap();
+    let silver = w.team_silver("payments").await.unwrap();
+    assert_eq!(silver.deployments, batch.deployments);
+    assert_eq!(silver.changes, batch.changes);
+    assert_eq!(silver.incidents, batch.incidents);
+    assert_eq!(
+        w.normalize_counts(Some(run)).await.unwrap(),
+        vec![batch.counts.clone()]
+    );
+
+    let later = silver_batch(Uuid::now_v7(), "success");
+    w.upsert_silver(&later).await.unwrap();
+    let silver = w.team_silver("payments").await.unwrap();
+    assert_eq!(silver.deployments.len(), 1);
+    assert_eq!(silver.deployments[0].status, "success");
+    assert!(
+        w.team_silver("search")
+            .await
+            .unwrap()
+            .deployments
+            .is_empty()
+    );
+}

@@ -1,0 +1,48 @@
+//! The contract of the warehouse's slots role: fleet-wide request slots.
+
+use super::*;
+
+pub async fn request_slots_are_spaced_by_the_interval_and_holds_push_them_back(
+    w: Arc<dyn Warehouse>,
+) {
+    let interval = std::time::Duration::from_millis(100);
+    let mut slots = Vec::new();
+    for _ in 0..5 {
+        slots.push(w.reserve_slot("github", interval).await.unwrap());
+    }
+    for pair in slots.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::milliseconds(100), "{pair:?}");
+    }
+    let hold = Utc::now() + Duration::seconds(30);
+    w.hold_slots_until("github", hold).await.unwrap();
+    assert!(w.reserve_slot("github", interval).await.unwrap() >= hold);
+    w.hold_slots_until("github", Utc::now()).await.unwrap();
+    assert!(
+        w.reserve_slot("github", interval).await.unwrap() >= hold,
+        "an earlier hold never shortens a later one"
+    );
+    assert!(
+        w.reserve_slot("jira", interval).await.unwrap() < hold,
+        "schedules are per key"
+    );
+}
+
+pub async fn concurrent_slot_reservations_are_never_closer_than_the_interval(
+    w: Arc<dyn Warehouse>,
+) {
+    let interval = std::time::Duration::from_millis(20);
+    let batches = all_at_once(&w, 4, |w, _| async move {
+        let mut slots = Vec::new();
+        for _ in 0..5 {
+            slots.push(w.reserve_slot("jenkins", interval).await.unwrap());
+        }
+        slots
+    })
+    .await;
+    let mut all: Vec<_> = batches.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all.len(), 20);
+    for pair in all.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::milliseconds(20), "{pair:?}");
+    }
+}

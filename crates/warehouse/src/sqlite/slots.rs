@@ -1,0 +1,78 @@
+//! Request-slot schedules: one row per schedule with its next free instant,
+//! read and moved in one IMMEDIATE transaction so that two processes never
+//! get the same slot.
+
+use super::SqliteWarehouse;
+use super::{parse_ts, ts, unavailable};
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::time::Duration;
+
+pub(super) fn reserve_slot(
+    conn: &mut Connection,
+    key: &str,
+    interval: Duration,
+) -> Result<DateTime<Utc>> {
+    // IMMEDIATE: read-then-write under the write lock, so two processes never
+    // get the same slot.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let next: Option<String> = tx
+        .query_row(
+            "SELECT next_at FROM slot_schedules WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let now = Utc::now();
+    let slot = match next {
+        Some(t) => parse_ts(&t)?.max(now),
+        None => now,
+    };
+    let after = slot + chrono::Duration::from_std(interval).unwrap_or_default();
+    tx.execute(
+        "INSERT INTO slot_schedules (key, next_at) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at",
+        params![key, ts(after)],
+    )
+    .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(slot)
+}
+
+pub(super) fn hold_slots_until(
+    conn: &mut Connection,
+    key: &str,
+    not_before: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO slot_schedules (key, next_at) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET next_at = max(next_at, excluded.next_at)",
+        params![key, ts(not_before)],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+#[async_trait]
+impl crate::RequestSlots for SqliteWarehouse {
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        interval: std::time::Duration,
+    ) -> Result<DateTime<Utc>> {
+        let key = key.to_owned();
+        self.with_conn(move |c| reserve_slot(c, &key, interval))
+            .await
+    }
+
+    async fn hold_slots_until(&self, key: &str, not_before: DateTime<Utc>) -> Result<()> {
+        let key = key.to_owned();
+        self.with_conn(move |c| hold_slots_until(c, &key, not_before))
+            .await
+    }
+}
