@@ -4,7 +4,7 @@
 
 use dorafleet_broker::{Broker, BrokerError};
 use dorafleet_core::DeadLetter;
-use dorafleet_warehouse::Warehouse;
+use dorafleet_warehouse::LetterArchive;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -12,7 +12,7 @@ use tracing::warn;
 /// Archive until `shutdown`; calls `on_archived` after each stored letter.
 pub async fn archive_dead_letters(
     broker: Arc<dyn Broker>,
-    warehouse: Arc<dyn Warehouse>,
+    warehouse: Arc<dyn LetterArchive>,
     shutdown: CancellationToken,
     mut on_archived: impl FnMut(&DeadLetter) + Send,
 ) -> Result<(), BrokerError> {

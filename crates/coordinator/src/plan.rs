@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use dorafleet_core::{Config, Scope, Source, Stage, TaskEnvelope, Window};
-use dorafleet_warehouse::{Warehouse, WarehouseError};
+use dorafleet_warehouse::{BronzeStore, WarehouseError};
 use uuid::Uuid;
 
 /// One extract task per (team, source, target), each over `window_for` its scope.
@@ -40,7 +40,7 @@ pub fn plan_extract(
 /// back on its first run) up to `now`. Scopes already synced up to `now` are skipped.
 pub async fn plan_extract_incremental(
     config: &Config,
-    warehouse: &dyn Warehouse,
+    warehouse: &dyn BronzeStore,
     run_id: Uuid,
     sources: &[Source],
     now: DateTime<Utc>,

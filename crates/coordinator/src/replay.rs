@@ -8,7 +8,7 @@
 
 use dorafleet_broker::Broker;
 use dorafleet_core::TaskEnvelope;
-use dorafleet_warehouse::{ArchivedLetter, Warehouse, WarehouseError};
+use dorafleet_warehouse::{ArchivedLetter, LetterArchive, WarehouseError};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -69,7 +69,7 @@ pub fn not_replayable(letter: &ArchivedLetter) -> Option<String> {
 /// Stops at the first failed publish (the broker is down: the rest would
 /// fail too), after giving that letter's claim back.
 pub async fn replay(
-    warehouse: &dyn Warehouse,
+    warehouse: &dyn LetterArchive,
     broker: &dyn Broker,
     letters: &[ArchivedLetter],
     options: &ReplayOptions,

@@ -70,7 +70,7 @@ async fn main() {
         ..MonitorConfig::default()
     };
     let reader: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(&path).expect("warehouse"));
-    let feed = OutboxFeed::new(Arc::clone(&reader), Duration::from_millis(poll_ms));
+    let feed = OutboxFeed::new(reader.clone(), Duration::from_millis(poll_ms));
     let sink: Arc<dyn AlertSink> = Arc::new(
         WebhookSink::new(
             monitor_config.webhook_url.clone().unwrap(),

@@ -12,7 +12,7 @@
 use crate::error::MonitorError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_warehouse::{GoldRecord, Warehouse};
+use dorafleet_warehouse::{GoldRecord, GoldStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,13 +46,13 @@ pub trait GoldFeed: Send + std::fmt::Debug {
 /// The SQLite feed: polls the warehouse's gold outbox.
 #[derive(Debug)]
 pub struct OutboxFeed {
-    warehouse: Arc<dyn Warehouse>,
+    warehouse: Arc<dyn GoldStore>,
     poll_interval: Duration,
     batch: usize,
 }
 
 impl OutboxFeed {
-    pub fn new(warehouse: Arc<dyn Warehouse>, poll_interval: Duration) -> Self {
+    pub fn new(warehouse: Arc<dyn GoldStore>, poll_interval: Duration) -> Self {
         OutboxFeed {
             warehouse,
             poll_interval,
@@ -118,9 +118,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_outbox_feed_resumes_after_each_changes_checkpoint() {
-        let w: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+        let w: Arc<dyn dorafleet_warehouse::Warehouse> =
+            Arc::new(SqliteWarehouse::open_in_memory().unwrap());
         w.upsert_gold(&[gold(1), gold(2)]).await.unwrap();
-        let mut feed = OutboxFeed::new(Arc::clone(&w), Duration::from_millis(1));
+        let mut feed = OutboxFeed::new(w.clone(), Duration::from_millis(1));
         let first = feed.next_batch(None).await.unwrap();
         assert_eq!(first.len(), 2);
         assert_eq!(first[1].record.date, gold(2).date);

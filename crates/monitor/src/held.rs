@@ -9,7 +9,7 @@ use crate::alert::Alert;
 use crate::error::MonitorError;
 use chrono::NaiveDate;
 use dorafleet_core::AlertRuleName;
-use dorafleet_warehouse::{HoldFilter, HoldStatus, Warehouse};
+use dorafleet_warehouse::{HoldFilter, HoldStatus, HoldStore};
 use uuid::Uuid;
 
 /// A run's hold on a team's days.
@@ -22,7 +22,7 @@ pub struct HeldRun {
 }
 
 /// The open holds, each as the run, team and first held day it alerts on.
-pub async fn held_runs(warehouse: &dyn Warehouse) -> Result<Vec<HeldRun>, MonitorError> {
+pub async fn held_runs(warehouse: &dyn HoldStore) -> Result<Vec<HeldRun>, MonitorError> {
     let open = HoldFilter {
         status: Some(HoldStatus::Open),
         ..HoldFilter::default()

@@ -7,7 +7,7 @@ use crate::alert::Alert;
 use crate::error::MonitorError;
 use chrono::{DateTime, Utc};
 use dorafleet_core::{AlertRuleName, Config, Scope, Source};
-use dorafleet_warehouse::Warehouse;
+use dorafleet_warehouse::BronzeStore;
 
 /// How fresh one team's data from one source is.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,7 @@ pub struct SourceFreshness {
 /// Freshness of every configured team × source with targets, from the
 /// extract coverage in the warehouse.
 pub async fn freshness(
-    warehouse: &dyn Warehouse,
+    warehouse: &dyn BronzeStore,
     config: &Config,
 ) -> Result<Vec<SourceFreshness>, MonitorError> {
     let mut out = Vec::new();

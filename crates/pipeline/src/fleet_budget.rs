@@ -10,17 +10,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Source, TaskError};
 use dorafleet_sources::FleetBudget;
-use dorafleet_warehouse::Warehouse;
+use dorafleet_warehouse::RequestSlots;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct WarehouseBudget {
-    warehouse: Arc<dyn Warehouse>,
+    warehouse: Arc<dyn RequestSlots>,
 }
 
 impl WarehouseBudget {
-    pub fn new(warehouse: Arc<dyn Warehouse>) -> Self {
+    pub fn new(warehouse: Arc<dyn RequestSlots>) -> Self {
         WarehouseBudget { warehouse }
     }
 

@@ -74,7 +74,7 @@ pub struct Coverage {
 
 /// Raw pages, crawl checkpoints and coverage: what extract writes and normalize reads.
 #[async_trait]
-pub trait BronzeStore: Send + Sync {
+pub trait BronzeStore: Send + Sync + std::fmt::Debug {
     /// Store one fetched page and the task's new checkpoint in one transaction,
     /// so a crash can never leave a page without its checkpoint or the reverse.
     /// Returns `false` when the page (task, seq) was already stored: bronze is

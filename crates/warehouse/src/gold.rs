@@ -75,7 +75,7 @@ pub struct GoldChange {
 
 /// Daily metrics, their definition versions and the change feed.
 #[async_trait]
-pub trait GoldStore: Send + Sync {
+pub trait GoldStore: Send + Sync + std::fmt::Debug {
     /// Upsert gold records by (date, team, metric) in one transaction. Each
     /// record that is new or whose values changed (value, samples, definition
     /// version, completeness — not its run or computation time) is appended

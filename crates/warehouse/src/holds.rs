@@ -138,7 +138,7 @@ impl HoldFilter {
 
 /// The data-quality sensors' holds and their resolutions.
 #[async_trait]
-pub trait HoldStore: Send + Sync {
+pub trait HoldStore: Send + Sync + std::fmt::Debug {
     /// Store a sensor's hold. Storing the same `hold_id` again changes
     /// nothing (a retried task), whatever its status meanwhile.
     async fn save_hold(&self, hold: &Hold) -> Result<()>;

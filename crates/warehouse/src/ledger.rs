@@ -126,7 +126,7 @@ pub struct TaskRecord {
 
 /// Runs, the state of every task, and the leases that let one coordinator act.
 #[async_trait]
-pub trait RunLedger: Send + Sync {
+pub trait RunLedger: Send + Sync + std::fmt::Debug {
     /// Create or update a run.
     async fn save_run(&self, run: &RunRecord) -> Result<()>;
 

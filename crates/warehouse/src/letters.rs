@@ -133,7 +133,7 @@ impl LetterFilter {
 
 /// The dead-letter archive: letters, their status, claims for replay and the audit trail.
 #[async_trait]
-pub trait LetterArchive: Send + Sync {
+pub trait LetterArchive: Send + Sync + std::fmt::Debug {
     /// Archive a dead letter. Idempotent on the letter's id: storing it twice
     /// keeps one record.
     async fn store_dead_letter(&self, letter: &DeadLetter) -> Result<()>;

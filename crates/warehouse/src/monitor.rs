@@ -19,7 +19,7 @@ pub struct DeliveredAlert {
 
 /// The alert monitor's checkpoints and delivered alerts.
 #[async_trait]
-pub trait MonitorState: Send + Sync {
+pub trait MonitorState: Send + Sync + std::fmt::Debug {
     /// The checkpoint a monitor named `name` saved last (opaque to the warehouse).
     async fn monitor_checkpoint(&self, name: &str) -> Result<Option<String>>;
 

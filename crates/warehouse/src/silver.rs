@@ -136,7 +136,7 @@ pub struct TeamSilver {
 
 /// Normalized events: what normalize writes and aggregate reads.
 #[async_trait]
-pub trait SilverStore: Send + Sync {
+pub trait SilverStore: Send + Sync + std::fmt::Debug {
     /// Upsert a normalize task's output by natural keys, with its counts, in
     /// one transaction: writing the same batch twice changes nothing.
     async fn upsert_silver(&self, batch: &SilverBatch) -> Result<()>;

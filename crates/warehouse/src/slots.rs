@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 /// The fleet-wide request schedules of the sources' budgets.
 #[async_trait]
-pub trait RequestSlots: Send + Sync {
+pub trait RequestSlots: Send + Sync + std::fmt::Debug {
     /// Reserve the next slot of schedule `key`: the later of now and the
     /// schedule's next free instant; the one after it is `interval` later.
     /// Across processes sharing the warehouse, slots are never closer than

@@ -71,7 +71,7 @@ pub async fn run(config: Option<&Path>, args: MonitorArgs) -> anyhow::Result<Exi
             (warehouse, Box::new(ChangeStreamFeed::new(mongo, poll)))
         } else {
             let warehouse = super::fleet::open_warehouse(&config).await?;
-            let feed = OutboxFeed::new(Arc::clone(&warehouse), poll);
+            let feed = OutboxFeed::new(warehouse.clone(), poll);
             (warehouse, Box::new(feed))
         };
     let shutdown = super::shutdown::on_signal();

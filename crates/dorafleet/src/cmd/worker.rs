@@ -104,7 +104,7 @@ fn real_handlers(
     stages: &[Stage],
     sources: &[Source],
 ) -> anyhow::Result<Handlers> {
-    let budget = Arc::new(WarehouseBudget::new(Arc::clone(warehouse)));
+    let budget = Arc::new(WarehouseBudget::new(warehouse.clone()));
     let clients = super::source_clients(config)?
         .into_iter()
         .filter(|(client, _)| sources.contains(&client.source()))

@@ -63,7 +63,7 @@ pub fn start_monitor(path: &std::path::Path, monitor: MonitorConfig) -> RunningM
     let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open(path).unwrap());
     let url = monitor.webhook_url.clone().unwrap();
     let feed = OutboxFeed::new(
-        Arc::clone(&warehouse),
+        warehouse.clone(),
         Duration::from_millis(monitor.poll_interval_ms),
     );
     let sink: Arc<dyn AlertSink> = Arc::new(WebhookSink::new(url, Duration::from_secs(5)).unwrap());
