@@ -165,3 +165,325 @@ pub(super) fn pending(envelope: TaskEnvelope) -> TaskRecord {
         updated_at: Utc::now(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::fixtures::{dead, event, extract, retrying, run_of};
+    use async_trait::async_trait;
+    use dorafleet_broker::{Acker, Broker, EVENTS_QUEUE, InProcessBroker};
+    use dorafleet_core::{Stage, TaskStats};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Applies `events` in order to `run`, in one batch.
+    fn apply_all(run: &mut ActiveRun, events: &[TaskEvent]) -> Changes {
+        let mut changes = Changes::default();
+        for e in events {
+            apply_to(e, run, &mut changes);
+        }
+        changes
+    }
+
+    #[test]
+    fn a_done_extract_is_done_and_releases_its_normalize_task() {
+        let run_id = Uuid::now_v7();
+        let a = extract(run_id, "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        let mut done = event(&a, TaskEventKind::Done);
+        done.worker = "w1".into();
+        done.stats.pages = 3;
+        done.stats.records = 70;
+
+        let changes = apply_all(&mut run, &[done]);
+
+        let task = &run.tasks[&a.task_id];
+        assert_eq!(task.state, TaskState::Done);
+        assert_eq!(task.worker.as_deref(), Some("w1"));
+        assert_eq!(task.attempts, 1);
+        assert_eq!(changes.updated, BTreeSet::from([(run_id, a.task_id)]));
+        assert!(changes.changed(run_id));
+        assert!(!changes.changed(Uuid::now_v7()), "only its own run changed");
+        let [(released_run, released)] = changes.released[..] else {
+            panic!("one task released, got {:?}", changes.released);
+        };
+        assert_eq!(released_run, run_id);
+        let normalize = &run.tasks[&released];
+        assert_eq!(normalize.envelope.stage, Stage::Normalize);
+        assert_eq!(normalize.envelope.scope, a.scope);
+        assert_eq!(normalize.state, TaskState::Pending);
+        assert!(!normalize.published, "released tasks are published later");
+        assert_eq!((run.pages, run.records), (3, 70));
+        assert!(changes.reopened.is_empty());
+    }
+
+    #[test]
+    fn a_retrying_event_counts_a_retry_and_releases_nothing() {
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+
+        let changes = apply_all(&mut run, &[event(&a, retrying())]);
+
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Retrying);
+        assert_eq!(run.retries, 1);
+        assert_eq!(changes.updated.len(), 1);
+        assert!(changes.released.is_empty());
+        let progress = run.progress();
+        assert_eq!((progress.done, progress.dead, progress.retries), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_retried_task_can_still_finish() {
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        let mut second = a.clone();
+        second.attempt = 2;
+
+        apply_all(
+            &mut run,
+            &[event(&a, retrying()), event(&second, TaskEventKind::Done)],
+        );
+
+        let task = &run.tasks[&a.task_id];
+        assert_eq!(task.state, TaskState::Done);
+        assert_eq!(task.attempts, 2);
+        assert_eq!(run.retries, 1);
+    }
+
+    #[test]
+    fn a_dead_event_makes_the_task_dead_and_blocks_its_team() {
+        let run_id = Uuid::now_v7();
+        let (a, other) = (extract(run_id, "t", "a"), extract(run_id, "u", "b"));
+        let mut run = run_of(&[a.clone(), other]);
+
+        let changes = apply_all(&mut run, &[event(&a, dead())]);
+
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Dead);
+        assert!(
+            changes.released.is_empty(),
+            "nothing follows a dead extract"
+        );
+        assert_eq!(run.dag.blocked_teams(), BTreeSet::from(["t".to_owned()]));
+        let progress = run.progress();
+        assert_eq!((progress.total, progress.done, progress.dead), (2, 0, 1));
+    }
+
+    #[test]
+    fn an_event_for_a_finished_task_changes_nothing() {
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        let mut done = event(&a, TaskEventKind::Done);
+        done.stats.pages = 2;
+        apply_all(&mut run, std::slice::from_ref(&done));
+        let tasks_after_first = run.tasks.len();
+
+        let again = apply_all(&mut run, &[done, event(&a, dead()), event(&a, retrying())]);
+
+        assert!(again.updated.is_empty());
+        assert!(again.released.is_empty(), "the normalize is released once");
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Done);
+        assert_eq!(run.tasks.len(), tasks_after_first);
+        assert_eq!((run.pages, run.retries), (2, 0), "nothing counted twice");
+    }
+
+    #[test]
+    fn an_event_from_before_a_replay_does_not_undo_the_replayed_task() {
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        let mut replayed = a.clone();
+        replayed.replay = 1;
+        run.tasks.get_mut(&a.task_id).unwrap().envelope = replayed.clone();
+
+        let late = apply_all(&mut run, &[event(&a, dead()), event(&a, retrying())]);
+
+        assert!(late.updated.is_empty());
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Pending);
+        assert_eq!(run.retries, 0);
+        assert!(run.dag.blocked_teams().is_empty());
+
+        let current = apply_all(&mut run, &[event(&replayed, TaskEventKind::Done)]);
+
+        assert_eq!(
+            current.updated.len(),
+            1,
+            "the replayed generation's event counts"
+        );
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Done);
+    }
+
+    #[test]
+    fn a_replayed_task_reopens_its_finished_run() {
+        let run_id = Uuid::now_v7();
+        let a = extract(run_id, "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        run.record.status = RunStatus::Blocked;
+        let before = run.record.updated_at;
+
+        let changes = apply_all(&mut run, &[event(&a, TaskEventKind::Done)]);
+
+        assert_eq!(run.record.status, RunStatus::Running);
+        assert!(run.record.updated_at >= before);
+        assert_eq!(changes.reopened, BTreeSet::from([run_id]));
+    }
+
+    #[test]
+    fn an_event_ignored_by_a_finished_run_leaves_it_finished() {
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        run.tasks.get_mut(&a.task_id).unwrap().state = TaskState::Dead;
+        run.record.status = RunStatus::Blocked;
+
+        let changes = apply_all(&mut run, &[event(&a, TaskEventKind::Done)]);
+
+        assert_eq!(run.record.status, RunStatus::Blocked);
+        assert!(changes.reopened.is_empty());
+    }
+
+    #[test]
+    fn an_event_of_a_task_the_run_does_not_have_changes_nothing() {
+        let run_id = Uuid::now_v7();
+        let a = extract(run_id, "t", "a");
+        let stranger = extract(run_id, "t", "z");
+        let mut run = run_of(std::slice::from_ref(&a));
+
+        let changes = apply_all(&mut run, &[event(&stranger, TaskEventKind::Done)]);
+
+        assert!(changes.updated.is_empty() && changes.released.is_empty());
+        assert_eq!(run.tasks.len(), 1);
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Pending);
+    }
+
+    #[test]
+    fn the_last_normalize_of_a_team_releases_its_aggregate_once() {
+        let run_id = Uuid::now_v7();
+        let (a, b) = (extract(run_id, "t", "a"), extract(run_id, "t", "b"));
+        let mut run = run_of(&[a.clone(), b.clone()]);
+        let extracted = apply_all(
+            &mut run,
+            &[
+                event(&a, TaskEventKind::Done),
+                event(&b, TaskEventKind::Done),
+            ],
+        );
+        let normalizes: Vec<TaskEnvelope> = extracted
+            .released
+            .iter()
+            .map(|(_, id)| run.tasks[id].envelope.clone())
+            .collect();
+        assert_eq!(normalizes.len(), 2);
+
+        let first = apply_all(&mut run, &[event(&normalizes[0], TaskEventKind::Done)]);
+        assert!(
+            first.released.is_empty(),
+            "one scope is still not normalized"
+        );
+
+        let last = apply_all(
+            &mut run,
+            &[
+                event(&normalizes[1], TaskEventKind::Done),
+                event(&normalizes[1], TaskEventKind::Done),
+            ],
+        );
+        let [(_, aggregate)] = last.released[..] else {
+            panic!("one aggregate released, got {:?}", last.released);
+        };
+        let aggregate = &run.tasks[&aggregate].envelope;
+        assert_eq!(aggregate.stage, Stage::Aggregate);
+        assert_eq!(aggregate.scope.team, "t");
+        assert_eq!(aggregate.scope.target, None);
+        assert_eq!(run.progress().total, 5);
+    }
+
+    #[test]
+    fn only_extract_events_count_pages_and_records() {
+        let run_id = Uuid::now_v7();
+        let a = extract(run_id, "t", "a");
+        let mut run = run_of(std::slice::from_ref(&a));
+        let stats = TaskStats {
+            pages: 4,
+            records: 40,
+            ..TaskStats::default()
+        };
+        let mut done = event(&a, TaskEventKind::Done);
+        done.stats = stats.clone();
+        let extracted = apply_all(&mut run, &[done]);
+        let normalize = run.tasks[&extracted.released[0].1].envelope.clone();
+        let mut normalized = event(&normalize, TaskEventKind::Done);
+        normalized.stats = stats;
+
+        apply_all(&mut run, &[normalized]);
+
+        assert_eq!(run.tasks[&normalize.task_id].state, TaskState::Done);
+        assert_eq!((run.pages, run.records), (4, 40));
+        assert_eq!((run.progress().pages, run.progress().records), (4, 40));
+    }
+
+    #[test]
+    fn a_pending_record_is_unpublished_and_unattempted() {
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let record = pending(a.clone());
+        assert_eq!(record.envelope, a);
+        assert_eq!(record.state, TaskState::Pending);
+        assert!(!record.published);
+        assert_eq!((record.worker, record.attempts), (None, 0));
+    }
+
+    /// Counts the acks of its deliveries.
+    #[derive(Debug)]
+    struct Counting(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl Acker for Counting {
+        async fn ack(&self) -> dorafleet_broker::Result<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn requeue(&self) -> dorafleet_broker::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_delivery_is_acked_and_dropped_and_readable_ones_kept_unacked() {
+        let acks = Arc::new(AtomicUsize::new(0));
+        let delivery = |body: Vec<u8>| Delivery::new(body, false, Box::new(Counting(acks.clone())));
+        let a = extract(Uuid::now_v7(), "t", "a");
+        let done = event(&a, TaskEventKind::Done);
+        let body = serde_json::to_vec(&done).unwrap();
+
+        let (events, readable) = decode_events(vec![
+            delivery(body.clone()),
+            delivery(b"not json".to_vec()),
+            delivery(body),
+        ])
+        .await;
+
+        assert_eq!(events, vec![done.clone(), done]);
+        assert_eq!(readable.len(), 2);
+        assert_eq!(acks.load(Ordering::SeqCst), 1, "only the unreadable one");
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_the_waiting_deliveries_up_to_its_size_and_no_more() {
+        let broker = InProcessBroker::new();
+        let a = extract(Uuid::now_v7(), "t", "a");
+        for _ in 0..EVENT_BATCH + 6 {
+            broker
+                .publish_event(&event(&a, TaskEventKind::Done))
+                .await
+                .unwrap();
+        }
+        let mut stream = broker.consume_events().await.unwrap();
+
+        let first = stream.next().await.unwrap();
+        let batch = take_delivered(first, &mut stream).await;
+        assert_eq!(batch.len(), EVENT_BATCH);
+        assert_eq!(broker.depth(EVENTS_QUEUE), 6);
+
+        let first = stream.next().await.unwrap();
+        let rest = take_delivered(first, &mut stream).await;
+        assert_eq!(rest.len(), 6, "no waiting for more than is delivered");
+        assert_eq!(broker.depth(EVENTS_QUEUE), 0);
+    }
+}

@@ -116,3 +116,183 @@ fn task_records<'a>(
         .filter_map(|(run, task)| active.get(run)?.tasks.get(task).cloned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dag::RunDag;
+    use crate::fleet::events::apply_to;
+    use crate::fleet::fixtures::{Fleet, dead, ended, event, extract, retrying, run_of};
+    use dorafleet_broker::task_queue;
+    use dorafleet_core::{Config, TaskEventKind};
+    use dorafleet_warehouse::{Hold, HoldEvidence, Warehouse};
+
+    type Recorded = BTreeMap<Uuid, (TaskState, bool, Option<String>, u32)>;
+
+    /// Each task's state, whether it was published, its worker and attempts.
+    fn recorded(tasks: &HashMap<Uuid, TaskRecord>) -> Recorded {
+        tasks
+            .iter()
+            .map(|(id, t)| (*id, (t.state, t.published, t.worker.clone(), t.attempts)))
+            .collect()
+    }
+
+    /// Close `run` if it is done, with the outcomes it reported.
+    async fn finish(fleet: &Fleet, run: &mut ActiveRun) -> (bool, Vec<RunOutcome>) {
+        let mut outcomes = Vec::new();
+        let finished = fleet
+            .coordinator
+            .finish_if_done(run, &mut |o: &RunOutcome| outcomes.push(o.clone()))
+            .await
+            .unwrap();
+        (finished, outcomes)
+    }
+
+    #[tokio::test]
+    async fn a_persisted_batch_reloads_with_the_same_task_states() {
+        let fleet = Fleet::new(Config::default());
+        let run_id = Uuid::now_v7();
+        let (a, b, c) = (
+            extract(run_id, "t", "a"),
+            extract(run_id, "t", "b"),
+            extract(run_id, "u", "c"),
+        );
+        let run = run_of(&[a.clone(), b.clone(), c.clone()]);
+        fleet.store(&run).await;
+        let mut active = HashMap::from([(run_id, run)]);
+        let mut changes = Changes::default();
+        for e in [
+            event(&a, TaskEventKind::Done),
+            event(&b, retrying()),
+            event(&c, dead()),
+        ] {
+            apply_to(&e, active.get_mut(&run_id).unwrap(), &mut changes);
+        }
+
+        fleet
+            .coordinator
+            .persist(&changes, &mut active)
+            .await
+            .unwrap();
+
+        let in_memory = &active[&run_id];
+        let record = fleet.warehouse.run(run_id).await.unwrap().unwrap();
+        let reloaded = fleet.coordinator.load_run(record).await.unwrap();
+        assert_eq!(recorded(&reloaded.tasks), recorded(&in_memory.tasks));
+        let states: Vec<TaskState> = [&a, &b, &c]
+            .iter()
+            .map(|t| reloaded.tasks[&t.task_id].state)
+            .collect();
+        assert_eq!(
+            states,
+            [TaskState::Done, TaskState::Retrying, TaskState::Dead]
+        );
+        let (_, normalize) = changes.released[0];
+        let normalize = &reloaded.tasks[&normalize];
+        assert_eq!(normalize.state, TaskState::Pending);
+        assert!(normalize.published, "recorded published once confirmed");
+        assert_eq!(fleet.broker.depth(&task_queue(&normalize.envelope)), 1);
+        assert_eq!(
+            reloaded.dag.blocked_teams(),
+            BTreeSet::from(["u".to_owned()])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_tasks_all_succeeded_is_completed() {
+        let fleet = Fleet::new(Config::default());
+        let run_id = Uuid::now_v7();
+        let mut run = ended(
+            run_of(&[extract(run_id, "t", "a"), extract(run_id, "t", "b")]),
+            TaskState::Done,
+        );
+        fleet.store(&run).await;
+
+        let (finished, outcomes) = finish(&fleet, &mut run).await;
+
+        assert!(finished);
+        let [outcome] = &outcomes[..] else {
+            panic!("one outcome, got {outcomes:?}");
+        };
+        assert_eq!(outcome.run.status, RunStatus::Completed);
+        assert_eq!((outcome.tasks, outcome.done, outcome.dead), (2, 2, 0));
+        assert_eq!(outcome.by_worker, BTreeMap::from([("w".to_owned(), 2)]));
+        assert!(outcome.blocked_teams.is_empty() && outcome.held_teams.is_empty());
+        assert_eq!(fleet.stored_status(run_id).await, RunStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_run_with_a_dead_task_is_blocked() {
+        let fleet = Fleet::new(Config::default());
+        let run_id = Uuid::now_v7();
+        let (a, c) = (extract(run_id, "t", "a"), extract(run_id, "u", "c"));
+        let mut run = ended(run_of(&[a, c.clone()]), TaskState::Done);
+        run.tasks.get_mut(&c.task_id).unwrap().state = TaskState::Dead;
+        run.dag = RunDag::restore(&run.tasks.values().cloned().collect::<Vec<_>>());
+        fleet.store(&run).await;
+
+        let (finished, outcomes) = finish(&fleet, &mut run).await;
+
+        assert!(finished);
+        assert_eq!(outcomes[0].run.status, RunStatus::Blocked);
+        assert_eq!((outcomes[0].done, outcomes[0].dead), (1, 1));
+        assert_eq!(outcomes[0].blocked_teams, BTreeSet::from(["u".to_owned()]));
+        assert_eq!(fleet.stored_status(run_id).await, RunStatus::Blocked);
+    }
+
+    #[tokio::test]
+    async fn a_run_with_an_open_hold_and_no_dead_task_is_held() {
+        let fleet = Fleet::new(Config::default());
+        let run_id = Uuid::now_v7();
+        let mut run = ended(run_of(&[extract(run_id, "t", "a")]), TaskState::Done);
+        fleet.store(&run).await;
+        let from = Utc::now().date_naive();
+        let hold = Hold {
+            hold_id: Hold::id_for(run_id, "t", "volume", None, from),
+            run_id,
+            team_id: "t".into(),
+            sensor: "volume".into(),
+            scope: None,
+            from,
+            to: from + chrono::Duration::days(1),
+            evidence: HoldEvidence {
+                measure: "github acme/a records".into(),
+                observed: 0.0,
+                expected: 40.0,
+                threshold: "observed < 50% of expected".into(),
+                detail: String::new(),
+            },
+            status: HoldStatus::Open,
+            created_at: Utc::now(),
+            resolution: None,
+        };
+        fleet.warehouse.save_hold(&hold).await.unwrap();
+
+        let (finished, outcomes) = finish(&fleet, &mut run).await;
+
+        assert!(finished);
+        assert_eq!(outcomes[0].run.status, RunStatus::Held);
+        assert_eq!(outcomes[0].held_teams, BTreeSet::from(["t".to_owned()]));
+        assert_eq!(fleet.stored_status(run_id).await, RunStatus::Held);
+    }
+
+    #[tokio::test]
+    async fn a_run_with_a_task_not_ended_is_not_finished() {
+        let fleet = Fleet::new(Config::default());
+        let run_id = Uuid::now_v7();
+        let a = extract(run_id, "t", "a");
+        let mut run = ended(
+            run_of(&[a.clone(), extract(run_id, "t", "b")]),
+            TaskState::Done,
+        );
+        run.tasks.get_mut(&a.task_id).unwrap().state = TaskState::Retrying;
+        fleet.store(&run).await;
+
+        let (finished, outcomes) = finish(&fleet, &mut run).await;
+
+        assert!(!finished);
+        assert!(outcomes.is_empty());
+        assert_eq!(run.record.status, RunStatus::Running);
+        assert_eq!(fleet.stored_status(run_id).await, RunStatus::Running);
+    }
+}

@@ -22,6 +22,8 @@
 //! an event of a task already final is ignored.
 
 mod events;
+#[cfg(test)]
+mod fixtures;
 mod lease;
 mod ledger;
 mod planning;

@@ -97,3 +97,71 @@ impl Coordinator {
         Ok(Some(run))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fleet::fixtures::{Fleet, day};
+    use dorafleet_broker::Route;
+    use dorafleet_core::{Config, Source, Stage, TeamConfig};
+    use dorafleet_warehouse::{RunStatus, TaskState, Warehouse};
+
+    fn config() -> Config {
+        Config {
+            teams: vec![TeamConfig {
+                id: "payments".into(),
+                github_repos: vec!["acme/a".into(), "acme/b".into()],
+                jira_projects: vec!["PAY".into()],
+                ..TeamConfig::default()
+            }],
+            ..Config::default()
+        }
+    }
+
+    fn queue(source: Source) -> String {
+        Route {
+            stage: Stage::Extract,
+            source: Some(source),
+        }
+        .queue()
+    }
+
+    #[tokio::test]
+    async fn a_range_run_is_recorded_running_with_every_extract_recorded_and_published() {
+        let fleet = Fleet::new(config());
+        let window = day();
+
+        let run = fleet
+            .coordinator
+            .plan_run(Some(window))
+            .await
+            .unwrap()
+            .expect("a run was planned");
+
+        let stored = fleet.warehouse.run(run.record.run_id).await.unwrap();
+        let stored = stored.expect("the run is recorded");
+        assert_eq!(stored.status, RunStatus::Running);
+        assert_eq!(stored.kind, "range");
+        assert_eq!(stored.window, window);
+        let tasks = fleet.warehouse.run_tasks(stored.run_id).await.unwrap();
+        assert_eq!(tasks.len(), 3);
+        assert!(
+            tasks
+                .iter()
+                .all(|t| t.state == TaskState::Pending && t.published)
+        );
+        assert_eq!(run.tasks.len(), 3);
+        assert!(run.tasks.values().all(|t| t.published));
+        assert_eq!(fleet.broker.depth(&queue(Source::Github)), 2);
+        assert_eq!(fleet.broker.depth(&queue(Source::Jira)), 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_planned_or_recorded_without_a_scope_to_extract() {
+        let fleet = Fleet::new(Config::default());
+
+        let run = fleet.coordinator.plan_run(None).await.unwrap();
+
+        assert!(run.is_none());
+        assert!(fleet.warehouse.runs(10).await.unwrap().is_empty());
+    }
+}

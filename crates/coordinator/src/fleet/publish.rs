@@ -100,3 +100,80 @@ fn note_failure(
     };
     failure.get_or_insert(error);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::events::pending;
+    use crate::fleet::fixtures::{Fleet, extract};
+    use dorafleet_broker::task_queue;
+    use dorafleet_core::Config;
+    use dorafleet_warehouse::Warehouse;
+
+    /// `n` recorded, unpublished extracts of one run.
+    async fn recorded(fleet: &Fleet, n: usize) -> Vec<TaskRecord> {
+        let run_id = Uuid::now_v7();
+        let records: Vec<TaskRecord> = (0..n)
+            .map(|i| pending(extract(run_id, "t", &format!("acme/{i}"))))
+            .collect();
+        fleet.warehouse.save_tasks(&records).await.unwrap();
+        records
+    }
+
+    #[tokio::test]
+    async fn more_tasks_than_the_window_are_all_published_and_recorded_published() {
+        let fleet = Fleet::new(Config::default());
+        let mut records = recorded(&fleet, PUBLISH_WINDOW + 6).await;
+
+        fleet
+            .coordinator
+            .publish_recorded(&mut records, &|_| None)
+            .await
+            .unwrap();
+
+        assert!(records.iter().all(|r| r.published));
+        let run_id = records[0].envelope.run_id;
+        let stored = fleet.warehouse.run_tasks(run_id).await.unwrap();
+        assert_eq!(stored.len(), PUBLISH_WINDOW + 6);
+        assert!(stored.iter().all(|t| t.published));
+        let queue = task_queue(&records[0].envelope);
+        assert_eq!(fleet.broker.depth(&queue), PUBLISH_WINDOW + 6);
+    }
+
+    #[tokio::test]
+    async fn when_a_publish_fails_no_task_is_recorded_published() {
+        let fleet = Fleet::new(Config::default());
+        let mut records = recorded(&fleet, 3).await;
+        fleet.broker.close();
+
+        let result = fleet
+            .coordinator
+            .publish_recorded(&mut records, &|_| None)
+            .await;
+
+        assert!(
+            matches!(result, Err(CoordinatorError::Broker(BrokerError::Closed))),
+            "{result:?}"
+        );
+        assert!(records.iter().all(|r| !r.published));
+        let run_id = records[0].envelope.run_id;
+        let stored = fleet.warehouse.run_tasks(run_id).await.unwrap();
+        assert!(stored.iter().all(|t| !t.published));
+    }
+
+    #[test]
+    fn the_first_publish_failure_is_the_one_reported() {
+        let mut failure = None;
+        note_failure(None, &mut failure);
+        note_failure(Some(Ok(Ok(()))), &mut failure);
+        assert!(failure.is_none(), "nothing failed yet");
+
+        note_failure(Some(Ok(Err(BrokerError::Closed))), &mut failure);
+        note_failure(
+            Some(Ok(Err(BrokerError::Unavailable("later".into())))),
+            &mut failure,
+        );
+
+        assert!(matches!(failure, Some(BrokerError::Closed)), "{failure:?}");
+    }
+}

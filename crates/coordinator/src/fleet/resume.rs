@@ -133,3 +133,137 @@ impl Coordinator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::events::pending;
+    use crate::fleet::fixtures::{Fleet, ended, event, extract, run_of};
+    use dorafleet_broker::task_queue;
+    use dorafleet_core::{Config, Stage, TaskEventKind};
+    use dorafleet_warehouse::{TaskState, Warehouse};
+
+    #[tokio::test]
+    async fn resuming_publishes_recorded_tasks_never_published_and_closes_ended_runs() {
+        let fleet = Fleet::new(Config::default());
+        let open_id = Uuid::now_v7();
+        let (a, b) = (extract(open_id, "t", "a"), extract(open_id, "t", "b"));
+        let mut open = run_of(&[a.clone(), b.clone()]);
+        open.tasks.get_mut(&b.task_id).unwrap().published = false;
+        fleet.store(&open).await;
+        let ended_id = Uuid::now_v7();
+        fleet
+            .store(&ended(
+                run_of(&[extract(ended_id, "u", "c")]),
+                TaskState::Done,
+            ))
+            .await;
+
+        let mut outcomes = Vec::new();
+        let active = fleet
+            .coordinator
+            .resume(&mut |o: &RunOutcome| outcomes.push(o.run.run_id))
+            .await
+            .unwrap();
+
+        assert_eq!(active.keys().copied().collect::<Vec<_>>(), vec![open_id]);
+        assert!(active[&open_id].tasks[&b.task_id].published);
+        let stored = fleet.warehouse.run_tasks(open_id).await.unwrap();
+        assert!(stored.iter().all(|t| t.published));
+        assert_eq!(
+            fleet.broker.depth(&task_queue(&b)),
+            1,
+            "only the unpublished task is published"
+        );
+        assert_eq!(outcomes, vec![ended_id]);
+        assert_eq!(fleet.stored_status(ended_id).await, RunStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn only_unfinished_runs_are_loaded_for_their_events() {
+        let fleet = Fleet::new(Config::default());
+        let (blocked_id, completed_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let blocked_task = extract(blocked_id, "t", "a");
+        let mut blocked = run_of(std::slice::from_ref(&blocked_task));
+        blocked.record.status = RunStatus::Blocked;
+        fleet.store(&blocked).await;
+        let completed_task = extract(completed_id, "t", "a");
+        let mut completed = run_of(std::slice::from_ref(&completed_task));
+        completed.record.status = RunStatus::Completed;
+        fleet.store(&completed).await;
+        let unknown_task = extract(Uuid::now_v7(), "t", "a");
+        let events = [
+            event(&unknown_task, TaskEventKind::Done),
+            event(&completed_task, TaskEventKind::Done),
+            event(&blocked_task, TaskEventKind::Done),
+            event(&blocked_task, TaskEventKind::Done),
+        ];
+
+        let mut active = HashMap::new();
+        let runs = fleet
+            .coordinator
+            .prepare_runs(&events, &mut active)
+            .await
+            .unwrap();
+
+        assert_eq!(runs, vec![blocked_id]);
+        assert_eq!(active.keys().copied().collect::<Vec<_>>(), vec![blocked_id]);
+        assert_eq!(active[&blocked_id].record.status, RunStatus::Blocked);
+    }
+
+    #[tokio::test]
+    async fn a_run_final_in_memory_is_reloaded_so_a_replayed_task_reopens_it() {
+        let fleet = Fleet::new(Config::default());
+        let run_id = Uuid::now_v7();
+        let a = extract(run_id, "t", "a");
+        let mut run = ended(run_of(std::slice::from_ref(&a)), TaskState::Dead);
+        run.record.status = RunStatus::Blocked;
+        run.pages = 9;
+        fleet.store(&run).await;
+        // The dead letter is replayed: a new generation of the task, recorded
+        // and published while this coordinator still holds the dead one.
+        let mut replayed = a.clone();
+        replayed.replay = 1;
+        let record = TaskRecord {
+            published: true,
+            ..pending(replayed.clone())
+        };
+        fleet.warehouse.save_tasks(&[record]).await.unwrap();
+        let mut active = HashMap::from([(run_id, run)]);
+        let events = [event(&replayed, TaskEventKind::Done)];
+
+        let runs = fleet
+            .coordinator
+            .prepare_runs(&events, &mut active)
+            .await
+            .unwrap();
+
+        assert_eq!(runs, vec![run_id]);
+        let reloaded = &active[&run_id];
+        assert_eq!(reloaded.tasks[&a.task_id].envelope.replay, 1);
+        assert_eq!(reloaded.tasks[&a.task_id].state, TaskState::Pending);
+        assert_eq!(reloaded.pages, 9, "its counters survive the reload");
+
+        let mut outcomes = Vec::new();
+        fleet
+            .coordinator
+            .apply(&events, &mut active, &mut |o: &RunOutcome| {
+                outcomes.push(o.run.status)
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(fleet.stored_status(run_id).await, RunStatus::Running);
+        let run = &active[&run_id];
+        assert_eq!(run.record.status, RunStatus::Running);
+        assert_eq!(run.tasks[&a.task_id].state, TaskState::Done);
+        let normalize: Vec<&TaskRecord> = run
+            .tasks
+            .values()
+            .filter(|t| t.envelope.stage == Stage::Normalize)
+            .collect();
+        assert_eq!(normalize.len(), 1, "its normalize is released");
+        assert!(normalize[0].published);
+        assert!(outcomes.is_empty(), "and the run goes on until it is done");
+    }
+}
