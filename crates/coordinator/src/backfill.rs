@@ -117,8 +117,7 @@ pub async fn backfill(
         ..BackfillSummary::default()
     };
     while let Some(joined) = jobs.join_next().await {
-        let part =
-            joined.map_err(|e| TaskError::permanent(format!("backfill task failed: {e}")))??;
+        let part = joined.map_err(|e| TaskError::permanent_from("backfill task failed", e))??;
         total.bronze_pages += part.bronze_pages;
         total.silver_records += part.silver_records;
         total.gold_records += part.gold_records;

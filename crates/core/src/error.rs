@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the caller should do about a failure.
@@ -34,31 +35,107 @@ impl fmt::Display for ErrorClass {
     }
 }
 
-/// A task failure, already classified.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What went wrong underneath an error: the original error value, kept so
+/// that logs and dead letters can print the whole chain (see [`chain`]).
+/// Shared (`Arc`) so that errors carrying it stay cheap to clone.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Wrap any error as a [`Cause`].
+pub fn cause(err: impl std::error::Error + Send + Sync + 'static) -> Cause {
+    Arc::new(err)
+}
+
+/// The error and every cause beneath it, joined by `: ` — what an operator
+/// needs to see in a log line or a dead letter ("… error sending request:
+/// connection refused"). A cause whose text the message above it already
+/// contains is not repeated.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let line = cause.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+/// A task failure, already classified, with the error that caused it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TaskError {
-    #[error("transient failure (will retry with backoff): {0}")]
-    Transient(String),
+    #[error("transient failure (will retry with backoff): {message}")]
+    Transient {
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     #[error("rate limited (will retry after {}s): {message}", after.as_secs_f64())]
     RetryAfter { after: Duration, message: String },
-    #[error("permanent failure (dead-lettered, not retried): {0}")]
-    Permanent(String),
+    #[error("permanent failure (dead-lettered, not retried): {message}")]
+    Permanent {
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
 }
+
+/// Two task errors are the same failure when class, message and delay
+/// agree; the cause is detail.
+impl PartialEq for TaskError {
+    fn eq(&self, other: &Self) -> bool {
+        self.class() == other.class()
+            && self.message() == other.message()
+            && self.retry_after() == other.retry_after()
+    }
+}
+
+impl Eq for TaskError {}
 
 impl TaskError {
     pub fn transient(msg: impl Into<String>) -> Self {
-        TaskError::Transient(msg.into())
+        TaskError::Transient {
+            message: msg.into(),
+            cause: None,
+        }
     }
 
     pub fn permanent(msg: impl Into<String>) -> Self {
-        TaskError::Permanent(msg.into())
+        TaskError::Permanent {
+            message: msg.into(),
+            cause: None,
+        }
+    }
+
+    /// A transient failure of `msg` caused by `err`.
+    pub fn transient_from(
+        msg: impl Into<String>,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TaskError::Transient {
+            message: msg.into(),
+            cause: Some(cause(err)),
+        }
+    }
+
+    /// A permanent failure of `msg` caused by `err`.
+    pub fn permanent_from(
+        msg: impl Into<String>,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TaskError::Permanent {
+            message: msg.into(),
+            cause: Some(cause(err)),
+        }
     }
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            TaskError::Transient(_) => ErrorClass::Transient,
+            TaskError::Transient { .. } => ErrorClass::Transient,
             TaskError::RetryAfter { .. } => ErrorClass::RateLimited,
-            TaskError::Permanent(_) => ErrorClass::Permanent,
+            TaskError::Permanent { .. } => ErrorClass::Permanent,
         }
     }
 
@@ -73,8 +150,54 @@ impl TaskError {
     /// The bare message, without the class prefix the `Display` adds.
     pub fn message(&self) -> &str {
         match self {
-            TaskError::Transient(m) | TaskError::Permanent(m) => m,
-            TaskError::RetryAfter { message, .. } => message,
+            TaskError::Transient { message, .. }
+            | TaskError::Permanent { message, .. }
+            | TaskError::RetryAfter { message, .. } => message,
         }
+    }
+
+    /// The whole failure with its causes, for logs and dead letters.
+    pub fn detail(&self) -> String {
+        chain(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection refused")]
+    struct Refused;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Sending(#[source] Refused);
+
+    #[test]
+    fn the_chain_names_every_cause_once() {
+        let err = TaskError::transient_from("GET /repos/acme/api/pulls", Sending(Refused));
+        assert_eq!(
+            err.detail(),
+            "transient failure (will retry with backoff): GET /repos/acme/api/pulls: \
+             error sending request: connection refused"
+        );
+        let repeated = TaskError::permanent_from("stored checkpoint: connection refused", Refused);
+        assert_eq!(
+            repeated.detail(),
+            "permanent failure (dead-lettered, not retried): stored checkpoint: connection refused"
+        );
+    }
+
+    #[test]
+    fn task_errors_compare_by_class_and_message_not_by_cause() {
+        assert_eq!(
+            TaskError::transient_from("timeout", Refused),
+            TaskError::transient("timeout")
+        );
+        assert_ne!(
+            TaskError::transient("timeout"),
+            TaskError::permanent("timeout")
+        );
     }
 }

@@ -21,7 +21,7 @@ pub use config::{
 };
 pub use dead_letter::DeadLetter;
 pub use envelope::{AttemptRecord, EnvelopeError, TaskEnvelope};
-pub use error::{ErrorClass, TaskError};
+pub use error::{Cause, ErrorClass, TaskError, cause, chain};
 pub use event::{TaskEvent, TaskEventKind, TaskStats};
 pub use model::{Metric, Scope, Source, Stage, Window};
 pub use retry::{RetryDecision, RetryPolicy};

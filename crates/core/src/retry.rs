@@ -91,16 +91,17 @@ impl RetryPolicy {
         error: &TaskError,
         progressed: bool,
     ) -> RetryDecision {
-        if matches!(error, TaskError::Permanent(_)) {
+        if matches!(error, TaskError::Permanent { .. }) {
             return RetryDecision::DeadLetter {
-                reason: error.to_string(),
+                reason: error.detail(),
             };
         }
         let strikes = Self::strikes(task, progressed);
         if strikes >= task.max_attempts {
             return RetryDecision::DeadLetter {
                 reason: format!(
-                    "retries exhausted after {strikes} attempts without progress; last error: {error}"
+                    "retries exhausted after {strikes} attempts without progress; last error: {}",
+                    error.detail()
                 ),
             };
         }

@@ -15,21 +15,19 @@ pub enum MonitorError {
     /// The configuration cannot work (e.g. a webhook client cannot be built): fix it and restart.
     #[error("monitor misconfigured: {0}")]
     Config(String),
+    /// The warehouse failed; its own class says what to do (unavailable:
+    /// retry, nothing was lost; misconfigured or corrupt: fix and restart).
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
 }
 
 impl MonitorError {
     /// Whether the monitor loop should wait and try again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, MonitorError::Unavailable(_))
-    }
-}
-
-impl From<WarehouseError> for MonitorError {
-    fn from(e: WarehouseError) -> Self {
-        match e {
-            WarehouseError::Unavailable(m) => MonitorError::Unavailable(m),
-            WarehouseError::Corrupt(m) => MonitorError::Corrupt(m),
-            WarehouseError::Config(m) => MonitorError::Config(m),
-        }
+        matches!(
+            self,
+            MonitorError::Unavailable(_)
+                | MonitorError::Warehouse(WarehouseError::Unavailable { .. })
+        )
     }
 }

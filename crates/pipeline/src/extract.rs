@@ -260,7 +260,7 @@ impl ExtractHandler {
             run_id: task.run_id,
             pages_done,
             state: serde_json::to_string(state)
-                .map_err(|e| TaskError::permanent(format!("crawl state does not encode: {e}")))?,
+                .map_err(|e| TaskError::permanent_from("crawl state does not encode", e))?,
             newest_seen: state.newest_seen,
             completed: false,
         })
@@ -283,7 +283,7 @@ fn short_of_count(seen: u64, total: u64) -> Option<String> {
 
 fn decode_state(json: &str) -> Result<CrawlState, TaskError> {
     serde_json::from_str(json)
-        .map_err(|e| TaskError::permanent(format!("stored crawl checkpoint is unreadable: {e}")))
+        .map_err(|e| TaskError::permanent_from("stored crawl checkpoint is unreadable", e))
 }
 
 #[async_trait]

@@ -203,12 +203,12 @@ impl Worker {
             at: Utc::now(),
             worker: self.options.name.clone(),
             class: error.class(),
-            message: error.to_string(),
+            message: error.detail(),
             progressed,
         };
         match self.options.retry.decide(task, &error, progressed) {
             RetryDecision::RetryAfter(delay) => {
-                info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, class = %error.class(), %error, "retrying");
+                info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, class = %error.class(), error = %error.detail(), "retrying");
                 metrics::task_finished(task.stage.as_str(), "retrying", ran);
                 metrics::retry_scheduled(task.stage.as_str(), delay);
                 self.broker
@@ -218,7 +218,7 @@ impl Worker {
                     next_attempt: task.attempt + 1,
                     delay,
                     class: error.class(),
-                    message: error.to_string(),
+                    message: error.detail(),
                 };
                 self.report(task, stats, kind).await
             }

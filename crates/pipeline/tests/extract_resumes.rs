@@ -68,7 +68,7 @@ async fn a_task_failing_mid_crawl_resumes_at_its_checkpoint_and_fetches_no_page_
 
     let first = handler.handle(&task).await;
     assert!(
-        matches!(first.result, Err(TaskError::Transient(_))),
+        matches!(first.result, Err(TaskError::Transient { .. })),
         "{:?}",
         first.result
     );

@@ -107,6 +107,6 @@ fn a_bronze_page_that_does_not_parse_is_a_permanent_error_naming_the_page() {
         &[page],
     )
     .unwrap_err();
-    assert!(matches!(err, dorafleet_core::TaskError::Permanent(_)));
+    assert!(matches!(err, dorafleet_core::TaskError::Permanent { .. }));
     assert!(err.to_string().contains("jira_search"), "{err}");
 }

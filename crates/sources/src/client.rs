@@ -205,7 +205,7 @@ impl SourceClient {
     ) -> Result<FetchedPage, TaskError> {
         let inner = &*self.inner;
         let url = resolve(&inner.base_url, &request.url).map_err(|e| {
-            TaskError::permanent(format!("{} {}: {e}", inner.source, request.method()))
+            TaskError::permanent_from(format!("{} {}", inner.source, request.method()), e)
         })?;
         let what = format!("{} {} {}", inner.source, request.method(), url.path());
 
@@ -226,7 +226,7 @@ impl SourceClient {
             u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
 
         let token = inner.token.current().map_err(|e| {
-            TaskError::transient(format!("{what}: cannot read the token file: {e}"))
+            TaskError::transient_from(format!("{what}: cannot read the token file"), e)
         })?;
         let mut builder = match &request.json_body {
             None => inner.http.get(url.clone()),
@@ -249,7 +249,7 @@ impl SourceClient {
             Err(e) => {
                 dorafleet_telemetry::metrics::api_request(inner.source.as_str(), "error", waited);
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(&what, &e));
+                return Err(transport_error(&what, e));
             }
         };
         let status = response.status();
@@ -275,7 +275,7 @@ impl SourceClient {
             Ok(body) => body,
             Err(e) => {
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(&format!("{what}: HTTP {status}"), &e));
+                return Err(transport_error(&format!("{what}: HTTP {status}"), e));
             }
         };
         tracing::debug!(
@@ -399,16 +399,11 @@ fn default_headers(source: Source) -> HeaderMap {
 
 /// Timeouts, refused connections and cut-off bodies are worth retrying; a
 /// request reqwest could not even build is not.
-fn transport_error(what: &str, error: &reqwest::Error) -> TaskError {
-    let mut detail = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        detail.push_str(": ");
-        detail.push_str(&c.to_string());
-        cause = c.source();
-    }
+/// The reqwest error is kept as the cause: its chain names what really failed
+/// (DNS, TLS, a refused connection), which its own message often does not.
+fn transport_error(what: &str, error: reqwest::Error) -> TaskError {
     if error.is_builder() {
-        return TaskError::permanent(format!("{what}: cannot build request: {detail}"));
+        return TaskError::permanent_from(format!("{what}: cannot build request"), error);
     }
     let kind = if error.is_timeout() {
         "timed out"
@@ -417,7 +412,7 @@ fn transport_error(what: &str, error: &reqwest::Error) -> TaskError {
     } else {
         "transport error"
     };
-    TaskError::transient(format!("{what}: {kind}: {detail}"))
+    TaskError::transient_from(format!("{what}: {kind}"), error)
 }
 
 /// `: <first 200 characters of the body, whitespace collapsed>`, or nothing.

@@ -255,7 +255,7 @@ async fn a_next_link_to_another_host_is_refused_and_nothing_is_sent_there() {
     );
     let err = client.get(&foreign).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
-    assert!(err.message().contains("refusing"), "{err}");
+    assert!(err.detail().contains("refusing"), "{}", err.detail());
     assert!(elsewhere.seen().is_empty());
 
     let same_origin = PageRequest::new(

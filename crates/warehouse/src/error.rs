@@ -1,27 +1,136 @@
-//! Warehouse errors, by what the caller should do next.
+//! Warehouse errors, by what the caller should do next, each with the error
+//! underneath it (a SQLite or driver error, a decoding failure) so that logs
+//! and dead letters can show the whole chain.
 
-use dorafleet_core::TaskError;
+use dorafleet_core::{Cause, TaskError, cause};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
     /// The store is busy or unreachable; the operation may succeed if retried.
-    #[error("warehouse unavailable (retry later): {0}")]
-    Unavailable(String),
+    #[error("warehouse unavailable (retry later): {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The configuration names a warehouse that cannot be opened; fix it and restart.
-    #[error("warehouse misconfigured: {0}")]
-    Config(String),
+    #[error("warehouse misconfigured: {context}")]
+    Config {
+        context: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// Stored data could not be read back (a bug or manual tampering); do not retry.
-    #[error("warehouse data is corrupt: {0}")]
-    Corrupt(String),
+    #[error("warehouse data is corrupt: {context}")]
+    Corrupt {
+        context: String,
+        #[source]
+        cause: Option<Cause>,
+    },
 }
 
+impl WarehouseError {
+    pub fn unavailable(context: impl Into<String>) -> Self {
+        WarehouseError::Unavailable {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    pub fn unavailable_from(
+        context: impl Into<String>,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        WarehouseError::Unavailable {
+            context: context.into(),
+            cause: Some(cause(err)),
+        }
+    }
+
+    pub fn config(context: impl Into<String>) -> Self {
+        WarehouseError::Config {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    pub fn config_from(
+        context: impl Into<String>,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        WarehouseError::Config {
+            context: context.into(),
+            cause: Some(cause(err)),
+        }
+    }
+
+    pub fn corrupt(context: impl Into<String>) -> Self {
+        WarehouseError::Corrupt {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    pub fn corrupt_from(
+        context: impl Into<String>,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        WarehouseError::Corrupt {
+            context: context.into(),
+            cause: Some(cause(err)),
+        }
+    }
+
+    /// What the failure says without the class prefix.
+    pub fn context(&self) -> &str {
+        match self {
+            WarehouseError::Unavailable { context, .. }
+            | WarehouseError::Config { context, .. }
+            | WarehouseError::Corrupt { context, .. } => context,
+        }
+    }
+
+    /// The error underneath, if any.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            WarehouseError::Unavailable { cause, .. }
+            | WarehouseError::Config { cause, .. }
+            | WarehouseError::Corrupt { cause, .. } => cause.as_ref(),
+        }
+    }
+}
+
+/// A warehouse failure inside a task: unavailable is worth a retry, the rest
+/// is not. The task error keeps the warehouse error as its cause.
 impl From<WarehouseError> for TaskError {
     fn from(e: WarehouseError) -> Self {
-        match e {
-            WarehouseError::Unavailable(_) => TaskError::Transient(e.to_string()),
-            WarehouseError::Config(_) | WarehouseError::Corrupt(_) => {
-                TaskError::Permanent(e.to_string())
-            }
+        let message = e.to_string();
+        let retry = matches!(e, WarehouseError::Unavailable { .. });
+        let cause = Some(cause(e));
+        if retry {
+            TaskError::Transient { message, cause }
+        } else {
+            TaskError::Permanent { message, cause }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_error_from_the_warehouse_keeps_the_sqlite_cause() {
+        let sqlite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        let err = TaskError::from(WarehouseError::unavailable_from("SQLite call", sqlite));
+        assert_eq!(err.class(), dorafleet_core::ErrorClass::Transient);
+        assert!(
+            err.detail().contains("SQLite call: database is locked: Error code 5"),
+            "{}",
+            err.detail()
+        );
     }
 }

@@ -112,13 +112,13 @@ pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
             }
         })
         .await
-        .map_err(|e| WarehouseError::Unavailable(format!("opening the warehouse failed: {e}")))??;
+        .map_err(|e| WarehouseError::unavailable_from("opening the warehouse failed", e))??;
         return Ok(Arc::new(warehouse));
     }
     if is_mongodb_url(url) {
         return Ok(open_mongodb(config).await?);
     }
-    Err(WarehouseError::Config(format!(
+    Err(WarehouseError::config(format!(
         "unsupported warehouse URL `{}`: expected sqlite:PATH, mongodb://… or mongodb+srv://…",
         redacted_url(url)
     )))
@@ -152,7 +152,7 @@ mod tests {
         let err = open(&config("postgres://ops:hunter2@db/dorafleet"))
             .await
             .unwrap_err();
-        assert!(matches!(err, WarehouseError::Config(_)), "{err}");
+        assert!(matches!(err, WarehouseError::Config { .. }), "{err}");
         assert!(err.to_string().contains("mongodb://"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
@@ -169,6 +169,6 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_mongodb_url_is_a_configuration_error() {
         let err = open(&config("mongodb://")).await.unwrap_err();
-        assert!(matches!(err, WarehouseError::Config(_)), "{err}");
+        assert!(matches!(err, WarehouseError::Config { .. }), "{err}");
     }
 }

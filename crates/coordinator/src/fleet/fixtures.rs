@@ -11,6 +11,7 @@ use dorafleet_core::{
     Config, ErrorClass, Scope, Source, Stage, TaskEnvelope, TaskEvent, TaskEventKind, TaskStats,
     Window,
 };
+use dorafleet_warehouse::RunLedger;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
 use dorafleet_warehouse::{RunRecord, RunStatus, TaskRecord, TaskState, Warehouse};
 use std::collections::HashMap;

@@ -125,7 +125,9 @@ mod tests {
     use crate::fleet::fixtures::{Fleet, dead, ended, event, extract, retrying, run_of};
     use dorafleet_broker::task_queue;
     use dorafleet_core::{Config, TaskEventKind};
-    use dorafleet_warehouse::{Hold, HoldEvidence, Warehouse};
+    use dorafleet_warehouse::HoldStore;
+    use dorafleet_warehouse::RunLedger;
+    use dorafleet_warehouse::{Hold, HoldEvidence};
 
     type Recorded = BTreeMap<Uuid, (TaskState, bool, Option<String>, u32)>;
 

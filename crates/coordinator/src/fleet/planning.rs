@@ -103,7 +103,8 @@ mod tests {
     use crate::fleet::fixtures::{Fleet, day};
     use dorafleet_broker::Route;
     use dorafleet_core::{Config, Source, Stage, TeamConfig};
-    use dorafleet_warehouse::{RunStatus, TaskState, Warehouse};
+    use dorafleet_warehouse::RunLedger;
+    use dorafleet_warehouse::{RunStatus, TaskState};
 
     fn config() -> Config {
         Config {

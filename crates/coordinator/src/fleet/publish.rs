@@ -108,7 +108,7 @@ mod tests {
     use crate::fleet::fixtures::{Fleet, extract};
     use dorafleet_broker::task_queue;
     use dorafleet_core::Config;
-    use dorafleet_warehouse::Warehouse;
+    use dorafleet_warehouse::RunLedger;
 
     /// `n` recorded, unpublished extracts of one run.
     async fn recorded(fleet: &Fleet, n: usize) -> Vec<TaskRecord> {

@@ -141,7 +141,8 @@ mod tests {
     use crate::fleet::fixtures::{Fleet, ended, event, extract, run_of};
     use dorafleet_broker::task_queue;
     use dorafleet_core::{Config, Stage, TaskEventKind};
-    use dorafleet_warehouse::{TaskState, Warehouse};
+    use dorafleet_warehouse::RunLedger;
+    use dorafleet_warehouse::TaskState;
 
     #[tokio::test]
     async fn resuming_publishes_recorded_tasks_never_published_and_closes_ended_runs() {

@@ -21,13 +21,13 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| WarehouseError::Corrupt(format!("bad timestamp `{s}`: {e}")))
+        .map_err(|e| WarehouseError::corrupt_from(format!("bad timestamp `{s}`"), e))
 }
 
 /// Nanoseconds since the epoch; instants outside 1677–2262 do not fit.
 pub(crate) fn nanos(t: DateTime<Utc>) -> Result<i64> {
     t.timestamp_nanos_opt().ok_or_else(|| {
-        WarehouseError::Corrupt(format!("instant {t} is outside the storable range"))
+        WarehouseError::corrupt(format!("instant {t} is outside the storable range"))
     })
 }
 
@@ -41,12 +41,12 @@ pub(crate) fn bson_date(t: DateTime<Utc>) -> bson::DateTime {
 }
 
 pub(crate) fn parse_uuid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(|e| WarehouseError::Corrupt(format!("bad uuid `{s}`: {e}")))
+    Uuid::parse_str(s).map_err(|e| WarehouseError::corrupt_from(format!("bad uuid `{s}`"), e))
 }
 
 pub(crate) fn parse_source(s: &str) -> Result<Source> {
     s.parse()
-        .map_err(|e| WarehouseError::Corrupt(format!("{e}")))
+        .map_err(|e| WarehouseError::corrupt_from("unreadable value", e))
 }
 
 /// Counts are unsigned in Rust and signed in BSON; none comes near the limit.
@@ -70,12 +70,12 @@ pub(crate) fn number(value: Option<&Bson>) -> u64 {
 }
 
 pub(crate) fn corrupt(what: &str) -> impl Fn(String) -> WarehouseError + '_ {
-    move |e| WarehouseError::Corrupt(format!("{what}: {e}"))
+    move |e| WarehouseError::corrupt(format!("{what}: {e}"))
 }
 
 /// Serialize a stored-document struct.
 pub(crate) fn to_doc<T: serde::Serialize>(value: &T) -> Result<bson::Document> {
-    bson::to_document(value).map_err(|e| WarehouseError::Corrupt(format!("encoding: {e}")))
+    bson::to_document(value).map_err(|e| WarehouseError::corrupt_from("encoding", e))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(crate) fn abort_corrupt(message: String) -> DriverError {
 /// What the caller should do about a driver error.
 pub(crate) fn classify(e: DriverError) -> WarehouseError {
     if let Some(CorruptData(message)) = e.get_custom::<CorruptData>() {
-        return WarehouseError::Corrupt(message.clone());
+        return WarehouseError::corrupt(message.clone());
     }
     match e.kind.as_ref() {
         ErrorKind::InvalidArgument { .. }
@@ -25,11 +25,11 @@ pub(crate) fn classify(e: DriverError) -> WarehouseError {
         | ErrorKind::InvalidTlsConfig { .. }
         | ErrorKind::DnsResolve { .. }
         | ErrorKind::IncompatibleServer { .. }
-        | ErrorKind::SessionsNotSupported => WarehouseError::Config(e.to_string()),
+        | ErrorKind::SessionsNotSupported => WarehouseError::config_from("MongoDB", e),
         ErrorKind::BsonDeserialization(_) | ErrorKind::BsonSerialization(_) => {
-            WarehouseError::Corrupt(e.to_string())
+            WarehouseError::corrupt_from("MongoDB", e)
         }
-        _ => WarehouseError::Unavailable(e.to_string()),
+        _ => WarehouseError::unavailable_from("MongoDB", e),
     }
 }
 

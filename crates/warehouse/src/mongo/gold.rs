@@ -202,7 +202,7 @@ pub(super) async fn definition_version(
             Err(e) => return Err(classify(e)),
         }
     }
-    Err(WarehouseError::Unavailable(format!(
+    Err(WarehouseError::unavailable(format!(
         "registering a definition of {} lost {REGISTRATION_ATTEMPTS} races in a row; retry",
         metric.as_str()
     )))

@@ -120,7 +120,7 @@ fn change(event: ChangeStreamEvent<Document>) -> Result<GoldChange, GoldFeedErro
         .full_document
         .map(|d| {
             bson::from_document::<GoldDoc>(d)
-                .map_err(|e| WarehouseError::Corrupt(format!("gold change: {e}")))
+                .map_err(|e| WarehouseError::corrupt_from("gold change", e))
                 .and_then(GoldDoc::into_record)
         })
         .transpose()?;
@@ -142,14 +142,14 @@ pub fn encode_resume_token(token: &ResumeToken) -> Result<Vec<u8>, WarehouseErro
     bson::to_vec(&StoredToken {
         token: token.clone(),
     })
-    .map_err(|e| WarehouseError::Corrupt(format!("resume token: {e}")))
+    .map_err(|e| WarehouseError::corrupt_from("resume token", e))
 }
 
 /// The resume token [`encode_resume_token`] stored.
 pub fn decode_resume_token(bytes: &[u8]) -> Result<ResumeToken, WarehouseError> {
     bson::from_slice::<StoredToken>(bytes)
         .map(|s| s.token)
-        .map_err(|e| WarehouseError::Corrupt(format!("stored resume token: {e}")))
+        .map_err(|e| WarehouseError::corrupt_from("stored resume token", e))
 }
 
 #[cfg(test)]
@@ -175,7 +175,7 @@ mod tests {
         assert!(!is_change_stream_history_lost(&other));
         assert!(matches!(
             feed_error(other),
-            GoldFeedError::Warehouse(WarehouseError::Unavailable(_))
+            GoldFeedError::Warehouse(WarehouseError::Unavailable { .. })
         ));
     }
 

@@ -16,7 +16,7 @@ use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
 fn to_json(hold: &Hold) -> Result<String> {
-    serde_json::to_string(hold).map_err(|e| WarehouseError::Corrupt(format!("hold: {e}")))
+    serde_json::to_string(hold).map_err(|e| WarehouseError::corrupt_from("hold", e))
 }
 
 /// Insert the hold unless its id is stored already (`$setOnInsert`).
@@ -69,7 +69,7 @@ pub(super) async fn select(db: &Database, filter: &HoldFilter) -> Result<Vec<Hol
         .map(|d| {
             let json = d
                 .get_str("hold")
-                .map_err(|e| WarehouseError::Corrupt(format!("hold: {e}")))?;
+                .map_err(|e| WarehouseError::corrupt_from("hold", e))?;
             serde_json::from_str(json).map_err(|e| corrupt("hold")(e.to_string()))
         })
         .collect()

@@ -245,10 +245,9 @@ pub(super) async fn require_replica_set(db: &Database) -> Result<()> {
     if replica_set || sharded {
         Ok(())
     } else {
-        Err(WarehouseError::Config(
+        Err(WarehouseError::config(
             "the MongoDB warehouse needs a replica set (transactions and change streams): \
-             start mongod with --replSet rs0 and run rs.initiate(), a single node is enough"
-                .into(),
+             start mongod with --replSet rs0 and run rs.initiate(), a single node is enough",
         ))
     }
 }

@@ -91,7 +91,7 @@ pub(super) async fn purge_changes(
 }
 
 fn decode_change(d: &Document) -> Result<GoldChange> {
-    let corrupt = |e: String| WarehouseError::Corrupt(format!("gold change: {e}"));
+    let corrupt = |e: String| WarehouseError::corrupt(format!("gold change: {e}"));
     let seq = d.get_i64("_id").map_err(|e| corrupt(e.to_string()))?;
     let kind = match d.get_str("kind").map_err(|e| corrupt(e.to_string()))? {
         "inserted" => GoldChangeKind::Inserted,
@@ -169,7 +169,7 @@ pub(super) async fn delivered(db: &Database, limit: usize) -> Result<Vec<Deliver
             let text = |f: &str| {
                 d.get_str(f)
                     .map(str::to_owned)
-                    .map_err(|e| WarehouseError::Corrupt(format!("delivered alert: {e}")))
+                    .map_err(|e| WarehouseError::corrupt_from("delivered alert", e))
             };
             Ok(DeliveredAlert {
                 key: text("_id")?,

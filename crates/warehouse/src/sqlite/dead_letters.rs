@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use std::time::Duration;
 use uuid::Uuid;
 
-fn corrupt(e: impl std::fmt::Display) -> WarehouseError {
-    WarehouseError::Corrupt(format!("stored dead letter: {e}"))
+fn corrupt(e: impl std::error::Error + Send + Sync + 'static) -> WarehouseError {
+    WarehouseError::corrupt_from("stored dead letter", e)
 }
 
 fn audit(tx: &Transaction<'_>, id: Uuid, actor: &str, action: &str, detail: &str) -> Result<()> {
@@ -152,7 +152,7 @@ fn archived_row(r: &rusqlite::Row<'_>) -> Result<ArchivedLetter> {
             .get::<_, String>(1)
             .map_err(unavailable)?
             .parse()
-            .map_err(corrupt)?,
+            .map_err(|e: String| WarehouseError::corrupt(format!("stored dead letter: {e}")))?,
         replay_count: r.get(2).map_err(unavailable)?,
         archived_at: parse_ts(&r.get::<_, String>(3).map_err(unavailable)?)?,
         audit: Vec::new(),
@@ -211,7 +211,7 @@ pub(super) fn finish_replay(
         .optional()
         .map_err(unavailable)?;
     let Some(count) = count else {
-        return Err(WarehouseError::Corrupt(format!("no dead letter {id}")));
+        return Err(WarehouseError::corrupt(format!("no dead letter {id}")));
     };
     tx.execute(
         "UPDATE dead_letters SET status = 'replayed', replay_count = ?2, claimed_by = NULL, claimed_at = NULL

@@ -28,7 +28,7 @@ pub(super) fn upsert(conn: &mut Connection, records: &[GoldRecord]) -> Result<()
         let mut feed = super::monitor::GoldFeedWriter::new(&tx)?;
         for g in records {
             let samples = serde_json::to_string(&g.samples)
-                .map_err(|e| WarehouseError::Corrupt(format!("gold samples: {e}")))?;
+                .map_err(|e| WarehouseError::corrupt_from("gold samples", e))?;
             // Read before writing: the feed records only news.
             let kind = feed.change_kind(g, &samples)?;
             stmt.execute(params![
@@ -76,7 +76,7 @@ pub(super) fn query(conn: &mut Connection, f: &GoldFilter) -> Result<Vec<GoldRec
         let metric_name: String = r.get(2).map_err(unavailable)?;
         let metric: Metric = metric_name
             .parse()
-            .map_err(|e| WarehouseError::Corrupt(format!("gold metric: {e}")))?;
+            .map_err(|e| WarehouseError::corrupt_from("gold metric", e))?;
         if !f.metrics.is_empty() && !f.metrics.contains(&metric) {
             continue;
         }
@@ -85,13 +85,13 @@ pub(super) fn query(conn: &mut Connection, f: &GoldFilter) -> Result<Vec<GoldRec
         out.push(GoldRecord {
             date: date
                 .parse::<NaiveDate>()
-                .map_err(|e| WarehouseError::Corrupt(format!("gold date `{date}`: {e}")))?,
+                .map_err(|e| WarehouseError::corrupt_from(format!("gold date `{date}`"), e))?,
             team_id,
             metric,
             value: r.get(3).map_err(unavailable)?,
             sample_size: r.get::<_, i64>(4).map_err(unavailable)? as u64,
             samples: serde_json::from_str(&samples)
-                .map_err(|e| WarehouseError::Corrupt(format!("gold samples: {e}")))?,
+                .map_err(|e| WarehouseError::corrupt_from("gold samples", e))?,
             definition_version: r.get(6).map_err(unavailable)?,
             run_id: parse_uuid(&r.get::<_, String>(7).map_err(unavailable)?)?,
             computed_at: parse_ts(&r.get::<_, String>(8).map_err(unavailable)?)?,

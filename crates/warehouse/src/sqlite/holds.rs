@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Transaction, params};
 
 fn to_json(hold: &Hold) -> Result<String> {
-    serde_json::to_string(hold).map_err(|e| WarehouseError::Corrupt(format!("hold: {e}")))
+    serde_json::to_string(hold).map_err(|e| WarehouseError::corrupt_from("hold", e))
 }
 
 pub(super) fn save(conn: &mut Connection, hold: &Hold) -> Result<()> {
@@ -50,7 +50,7 @@ fn select_in(conn: &Connection, filter: &HoldFilter) -> Result<Vec<Hold>> {
         let id: String = row.get(0).map_err(unavailable)?;
         let json: String = row.get(1).map_err(unavailable)?;
         let hold: Hold = serde_json::from_str(&json).map_err(|e| {
-            WarehouseError::Corrupt(format!("hold {}: {e}", parse_uuid(&id).unwrap_or_default()))
+            WarehouseError::corrupt(format!("hold {}: {e}", parse_uuid(&id).unwrap_or_default()))
         })?;
         out.push(hold);
     }

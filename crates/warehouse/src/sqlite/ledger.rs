@@ -11,7 +11,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 fn corrupt(what: &str) -> impl Fn(String) -> WarehouseError + '_ {
-    move |e| WarehouseError::Corrupt(format!("{what}: {e}"))
+    move |e| WarehouseError::corrupt(format!("{what}: {e}"))
 }
 
 pub(super) fn save_run(conn: &mut Connection, run: &RunRecord) -> Result<()> {
@@ -130,7 +130,7 @@ pub(super) fn run_tasks(conn: &mut Connection, run_id: Uuid) -> Result<Vec<TaskR
         let state: String = r.get(1).map_err(unavailable)?;
         out.push(TaskRecord {
             envelope: dorafleet_core::TaskEnvelope::decode(envelope.as_bytes())
-                .map_err(|e| WarehouseError::Corrupt(format!("stored task: {e}")))?,
+                .map_err(|e| WarehouseError::corrupt_from("stored task", e))?,
             state: state.parse().map_err(corrupt("task state"))?,
             published: r.get(2).map_err(unavailable)?,
             worker: r.get(3).map_err(unavailable)?,

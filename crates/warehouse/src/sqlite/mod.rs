@@ -33,11 +33,11 @@ impl SqliteWarehouse {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                WarehouseError::Config(format!("cannot create {}: {e}", dir.display()))
+                WarehouseError::config(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
         let conn = Connection::open(path)
-            .map_err(|e| WarehouseError::Config(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| WarehouseError::config(format!("cannot open {}: {e}", path.display())))?;
         Self::init(conn)
     }
 
@@ -80,11 +80,11 @@ impl SqliteWarehouse {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
-                .map_err(|_| WarehouseError::Unavailable("connection mutex poisoned".into()))?;
+                .map_err(|_| WarehouseError::unavailable("connection mutex poisoned"))?;
             f(&mut guard)
         })
         .await
-        .map_err(|e| WarehouseError::Unavailable(format!("warehouse task failed: {e}")))?
+        .map_err(|e| WarehouseError::unavailable_from("warehouse task failed", e))?
     }
 }
 
@@ -105,7 +105,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 }
 
 pub(crate) fn unavailable(e: rusqlite::Error) -> WarehouseError {
-    WarehouseError::Unavailable(e.to_string())
+    WarehouseError::unavailable_from("SQLite", e)
 }
 
 /// Timestamps are stored as fixed-width RFC 3339 UTC text, so text order is time order.
@@ -116,14 +116,14 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| WarehouseError::Corrupt(format!("bad timestamp `{s}`: {e}")))
+        .map_err(|e| WarehouseError::corrupt_from(format!("bad timestamp `{s}`"), e))
 }
 
 pub(crate) fn parse_uuid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(|e| WarehouseError::Corrupt(format!("bad uuid `{s}`: {e}")))
+    Uuid::parse_str(s).map_err(|e| WarehouseError::corrupt_from(format!("bad uuid `{s}`"), e))
 }
 
 pub(crate) fn parse_source(s: &str) -> Result<Source> {
     s.parse()
-        .map_err(|e| WarehouseError::Corrupt(format!("{e}")))
+        .map_err(|e| WarehouseError::corrupt_from("unreadable value", e))
 }

@@ -71,8 +71,8 @@ impl<'t> GoldFeedWriter<'t> {
     }
 
     pub(super) fn append(&mut self, g: &GoldRecord, kind: GoldChangeKind) -> Result<()> {
-        let record = serde_json::to_string(g)
-            .map_err(|e| WarehouseError::Corrupt(format!("gold change: {e}")))?;
+        let record =
+            serde_json::to_string(g).map_err(|e| WarehouseError::corrupt_from("gold change", e))?;
         self.append
             .execute(params![
                 g.team_id,
@@ -121,7 +121,7 @@ pub(super) fn changes_after(
             "inserted" => GoldChangeKind::Inserted,
             "updated" => GoldChangeKind::Updated,
             other => {
-                return Err(WarehouseError::Corrupt(format!(
+                return Err(WarehouseError::corrupt(format!(
                     "gold change kind `{other}`"
                 )));
             }
@@ -130,7 +130,7 @@ pub(super) fn changes_after(
             seq: seq as u64,
             kind,
             record: serde_json::from_str(&record)
-                .map_err(|e| WarehouseError::Corrupt(format!("gold change {seq}: {e}")))?,
+                .map_err(|e| WarehouseError::corrupt_from(format!("gold change {seq}"), e))?,
             written_at: parse_ts(&written_at)?,
         });
     }

@@ -259,7 +259,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(unavailable)?;
         if current > MIGRATIONS.len() as i64 {
-            return Err(WarehouseError::Config(format!(
+            return Err(WarehouseError::config(format!(
                 "warehouse schema version {current} is newer than this build understands ({}); upgrade dorafleet",
                 MIGRATIONS.len()
             )));
@@ -270,7 +270,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", version))
             .map_err(|e| {
-                WarehouseError::Config(format!("schema migration {version} failed: {e}"))
+                WarehouseError::config_from(format!("schema migration {version} failed"), e)
             })?;
         tx.commit().map_err(unavailable)?;
     }

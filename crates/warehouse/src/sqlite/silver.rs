@@ -98,7 +98,7 @@ pub(super) fn upsert(conn: &mut Connection, batch: &SilverBatch) -> Result<()> {
         }
         let c = &batch.counts;
         let counts = serde_json::to_string(c)
-            .map_err(|e| WarehouseError::Corrupt(format!("normalize counts: {e}")))?;
+            .map_err(|e| WarehouseError::corrupt_from("normalize counts", e))?;
         tx.execute(
             "INSERT INTO normalize_counts (run_id, source, team, target, counts, recorded_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -217,7 +217,7 @@ pub(super) fn counts(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<
         let json: String = r.get(0).map_err(unavailable)?;
         all.push(
             serde_json::from_str(&json)
-                .map_err(|e| WarehouseError::Corrupt(format!("normalize counts: {e}")))?,
+                .map_err(|e| WarehouseError::corrupt_from("normalize counts", e))?,
         );
     }
     Ok(all)
