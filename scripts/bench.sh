@@ -10,7 +10,7 @@
 #   scripts/bench.sh replay     archive 10,000 dead letters from RabbitMQ, then replay them
 #   scripts/bench.sh sensors    volume sensor false holds and detection on simulated histories
 #   scripts/bench.sh alerts     gold write -> webhook received latency over 1,000 alerts
-#                               (knobs: DORAFLEET_BENCH_* in crates/monitor/benches/alerts.rs)
+#                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -39,12 +39,12 @@ run_replay() {
 
 run_sensors() {
   log "sensors: volume sensor false holds and one-week-silence detection on simulated 90-day histories"
-  cargo bench --locked -p dorafleet-coordinator --bench sensors
+  cargo bench --locked -p dorafleet-standalone --bench sensors
 }
 
 run_alerts() {
   log "alerts: 1,000 gold changes, each an alert, from the gold write to the webhook"
-  cargo bench --locked -p dorafleet-monitor --bench alerts
+  cargo bench --locked -p dorafleet-alerts --bench alerts
 }
 
 case "$which" in

@@ -6,8 +6,8 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use dorafleet_core::{Config, Metric, Scope, Source, TaskError, Window};
-use dorafleet_pipeline::aggregate::team_gold;
-use dorafleet_pipeline::normalize::normalize_scope;
+use dorafleet_stages::aggregate::team_gold;
+use dorafleet_stages::normalize::normalize_scope;
 use dorafleet_warehouse::{BronzeFilter, NormalizeCounts, Warehouse};
 use std::str::FromStr;
 use std::sync::Arc;

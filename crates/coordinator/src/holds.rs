@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use dorafleet_broker::Broker;
 use dorafleet_core::{Config, Metric, Source, Window};
-use dorafleet_pipeline::aggregate::team_gold;
+use dorafleet_stages::aggregate::team_gold;
 use dorafleet_warehouse::{
     Hold, HoldFilter, HoldResolution, HoldStatus, RunRecord, RunStatus, TaskRecord, TaskState,
     Warehouse,

@@ -5,8 +5,8 @@
 mod fleet_support;
 
 use chrono::{Days, NaiveDate};
+use dorafleet_alerts::receiver::TestReceiver;
 use dorafleet_core::Metric;
-use dorafleet_monitor::receiver::TestReceiver;
 use dorafleet_warehouse::contract::gold_record;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
 use dorafleet_warehouse::{GoldRecord, Warehouse};

@@ -128,7 +128,8 @@ mod tests {
         let err = TaskError::from(WarehouseError::unavailable_from("SQLite call", sqlite));
         assert_eq!(err.class(), dorafleet_core::ErrorClass::Transient);
         assert!(
-            err.detail().contains("SQLite call: database is locked: Error code 5"),
+            err.detail()
+                .contains("SQLite call: database is locked: Error code 5"),
             "{}",
             err.detail()
         );

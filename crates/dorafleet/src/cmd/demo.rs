@@ -5,11 +5,11 @@
 use anyhow::Context;
 use chrono::{Duration as Days, NaiveTime};
 use clap::Args;
-use dorafleet_coordinator::{StandaloneOptions, run_standalone};
 use dorafleet_core::config::WarehouseConfig;
 use dorafleet_core::{Config, RetryPolicy, Source, Window};
-use dorafleet_pipeline::report::team_report;
+use dorafleet_dora::report::team_report;
 use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
+use dorafleet_standalone::{StandaloneOptions, run_standalone};
 use dorafleet_warehouse::GoldFilter;
 use std::path::PathBuf;
 use std::process::ExitCode;

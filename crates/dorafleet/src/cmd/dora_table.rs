@@ -1,7 +1,7 @@
 //! Rendering DORA reports: per-team summary tables, daily tables, CSV.
 
 use dorafleet_core::Metric;
-use dorafleet_pipeline::report::{DayRow, MetricSummary, TeamReport};
+use dorafleet_dora::report::{DayRow, MetricSummary, TeamReport};
 use std::fmt::Write;
 
 fn fmt_value(metric: Metric, value: Option<f64>) -> String {

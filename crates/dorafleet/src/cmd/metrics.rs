@@ -7,7 +7,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use dorafleet_core::{Config, Scope, Source};
-use dorafleet_pipeline::report::team_report;
+use dorafleet_dora::report::team_report;
 use dorafleet_warehouse::{GoldFilter, HoldFilter, HoldStatus, Warehouse};
 use std::fmt::Write;
 use std::path::Path;

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use dorafleet_monitor::{
+use dorafleet_alerts::{
     AlertSink, ChangeStreamFeed, GoldFeed, Monitor, OutboxFeed, StdoutSink, WebhookSink,
 };
 use dorafleet_warehouse::Warehouse;

@@ -3,8 +3,8 @@
 
 use chrono::{NaiveDate, NaiveTime, Utc};
 use clap::Args;
-use dorafleet_coordinator::{StandaloneOptions, run_standalone};
 use dorafleet_core::{Source, Window};
+use dorafleet_standalone::{StandaloneOptions, run_standalone};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -93,8 +93,8 @@ pub async fn finish_here(
     warehouse: Arc<dyn dorafleet_warehouse::Warehouse>,
     broker: &dorafleet_broker::InProcessBroker,
     worker_name: &str,
-) -> anyhow::Result<Vec<dorafleet_coordinator::RunSummary>> {
-    Ok(dorafleet_coordinator::finish_in_process(
+) -> anyhow::Result<Vec<dorafleet_standalone::RunSummary>> {
+    Ok(dorafleet_standalone::finish_in_process(
         broker,
         warehouse,
         super::source_clients(config)?,

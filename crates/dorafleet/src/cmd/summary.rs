@@ -1,7 +1,8 @@
 //! Printing a run's summary and a progress bar for long runs.
 
-use dorafleet_coordinator::{RunProgress, RunSummary};
+use dorafleet_coordinator::RunProgress;
 use dorafleet_core::Source;
+use dorafleet_standalone::RunSummary;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;

@@ -7,9 +7,9 @@
 use clap::Args;
 use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{Config, RetryPolicy, Source, Stage};
-use dorafleet_pipeline::fleet_budget::WarehouseBudget;
-use dorafleet_pipeline::{Handlers, NoopHandler, Worker, WorkerOptions};
 use dorafleet_warehouse::Warehouse;
+use dorafleet_worker::WarehouseBudget;
+use dorafleet_worker::{Handlers, NoopHandler, Worker, WorkerOptions};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -109,5 +109,7 @@ fn real_handlers(
         .into_iter()
         .filter(|(client, _)| sources.contains(&client.source()))
         .map(|(client, page_size)| (client.with_fleet_budget(budget.clone()), page_size));
-    Ok(Handlers::pipeline(stages, warehouse, config, clients))
+    Ok(dorafleet_stages::handlers(
+        stages, warehouse, config, clients,
+    ))
 }

@@ -1,0 +1,60 @@
+//! Which days a team's inputs cover completely: the days aggregation may
+//! write gold for and the volume sensor may judge. Both stages need it, so
+//! it lives beside them rather than inside either.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use dorafleet_core::{Config, Scope, Source, TaskError, Window};
+use dorafleet_warehouse::BronzeStore;
+
+/// The UTC days inside `range` that every scope of `team` covers completely.
+pub async fn complete_days(
+    warehouse: &dyn BronzeStore,
+    config: &Config,
+    team: &str,
+    range: Window,
+) -> Result<Vec<NaiveDate>, TaskError> {
+    let team_config = config
+        .teams
+        .iter()
+        .find(|t| t.id == team)
+        .ok_or_else(|| TaskError::permanent(format!("team `{team}` is not configured")))?;
+    let (mut from, mut to) = (range.from, range.to);
+    let mut scopes = 0;
+    for source in Source::ALL {
+        for target in team_config.targets(source) {
+            scopes += 1;
+            let scope = Scope {
+                team: team.to_owned(),
+                target: Some(target.clone()),
+            };
+            let Some(covered) = warehouse.coverage(source, &scope).await? else {
+                return Ok(Vec::new());
+            };
+            from = from.max(covered.from);
+            to = to.min(covered.to);
+        }
+    }
+    if scopes == 0 {
+        return Ok(Vec::new());
+    }
+    let mut days = Vec::new();
+    let mut day = first_full_day(from);
+    while start_of(day + Duration::days(1)) <= to {
+        days.push(day);
+        day += Duration::days(1);
+    }
+    Ok(days)
+}
+
+fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+fn first_full_day(t: DateTime<Utc>) -> NaiveDate {
+    let day = t.date_naive();
+    if start_of(day) == t {
+        day
+    } else {
+        day + Duration::days(1)
+    }
+}

@@ -1,0 +1,364 @@
+//! Extract: source API → bronze.
+//!
+//! A crawl is a queue of pending page requests: it starts from the source's
+//! first requests and every fetched page adds its follow-ups (the next page,
+//! child lists). Each page is stored together with the remaining queue as the
+//! task's checkpoint in one warehouse transaction, so a task that fails on
+//! page 7 resumes at page 7 on its next attempt instead of starting over, and
+//! no page is ever stored twice.
+//!
+//! Every page's records are validated (see `dorafleet_sources::validate`):
+//! bronze keeps the page whole, rejected records included, and the task
+//! tallies what was rejected and why, and which unknown fields showed up, in
+//! the same checkpoint. When the crawl is done, a task whose rejected share
+//! is above `quality.max_rejected_ratio` fails permanently — its dead letter
+//! names the counts and a sample of the reasons — instead of feeding a metric
+//! computed from a fraction of the data.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dorafleet_core::{ErrorClass, Source, TaskEnvelope, TaskError, TaskStats};
+use dorafleet_sources::{PageQuality, PageRequest, SourceClient, next_steps, start_requests};
+use dorafleet_telemetry::metrics;
+use dorafleet_warehouse::{BronzePage, ExtractCheckpoint, Warehouse};
+use dorafleet_worker::{HandlerOutcome, StageHandler};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// The crawl state saved in each checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CrawlState {
+    pub pending: VecDeque<PageRequest>,
+    pub newest_seen: Option<DateTime<Utc>>,
+    /// What validation found so far; checkpoints written before validation
+    /// existed read as "nothing seen".
+    #[serde(default)]
+    pub quality: RecordQuality,
+    /// Pagination gaps the crawl saw (see `CrawlStep::pagination_gap`).
+    #[serde(default)]
+    pub pagination_gaps: Vec<String>,
+}
+
+/// Rejection reasons kept per task, enough to see what went wrong.
+pub const REJECTION_SAMPLE: usize = 5;
+
+/// The validation tally of one extract task, over all its pages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordQuality {
+    /// Records in the fetched lists, valid or not.
+    pub records_seen: u64,
+    pub records_rejected: u64,
+    /// The first [`REJECTION_SAMPLE`] rejections, e.g.
+    /// "jira_search page 2 record 13 (PAY-40): missing `fields.created`".
+    pub sample: Vec<String>,
+    /// Unknown fields by name, with the number of records carrying each.
+    pub unknown_fields: BTreeMap<String, u64>,
+}
+
+impl RecordQuality {
+    /// Adds one page's findings.
+    pub fn add(&mut self, request: &PageRequest, page: &PageQuality) {
+        self.records_seen += page.records;
+        self.records_rejected += page.rejected_count();
+        for rejection in &page.rejected {
+            if self.sample.len() >= REJECTION_SAMPLE {
+                break;
+            }
+            self.sample.push(format!(
+                "{} page {} {rejection}",
+                request.endpoint, request.page_no
+            ));
+        }
+        for (name, n) in &page.unknown_fields {
+            *self.unknown_fields.entry(name.clone()).or_default() += n;
+        }
+    }
+
+    /// Rejected records over records seen (0 when nothing was seen).
+    pub fn rejected_ratio(&self) -> f64 {
+        if self.records_seen == 0 {
+            0.0
+        } else {
+            self.records_rejected as f64 / self.records_seen as f64
+        }
+    }
+
+    /// A permanent failure when more than `max_ratio` of the records were
+    /// rejected; its message is what the dead letter shows.
+    pub fn verdict(&self, max_ratio: f64) -> Result<(), TaskError> {
+        let ratio = self.rejected_ratio();
+        if ratio <= max_ratio {
+            return Ok(());
+        }
+        let mut message = format!(
+            "schema validation rejected {} of {} records (ratio {ratio:.4} = {:.1} %), above quality.max_rejected_ratio {max_ratio}",
+            self.records_rejected,
+            self.records_seen,
+            ratio * 100.0
+        );
+        if !self.unknown_fields.is_empty() {
+            let unknown: Vec<String> = self
+                .unknown_fields
+                .iter()
+                .map(|(name, n)| format!("`{name}` in {n}"))
+                .collect();
+            message.push_str(&format!("; unknown fields: {}", unknown.join(", ")));
+        }
+        message.push_str(&format!("; sample: {}", self.sample.join("; ")));
+        Err(TaskError::permanent(message))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExtractHandler {
+    warehouse: Arc<dyn Warehouse>,
+    clients: HashMap<Source, (SourceClient, u32)>,
+    max_rejected_ratio: f64,
+}
+
+impl ExtractHandler {
+    pub fn new(warehouse: Arc<dyn Warehouse>) -> Self {
+        ExtractHandler {
+            warehouse,
+            clients: HashMap::new(),
+            max_rejected_ratio: dorafleet_core::config::QualityConfig::default().max_rejected_ratio,
+        }
+    }
+
+    /// Fail a task whose share of rejected records is above `ratio`
+    /// (`quality.max_rejected_ratio`).
+    pub fn with_max_rejected_ratio(mut self, ratio: f64) -> Self {
+        self.max_rejected_ratio = ratio;
+        self
+    }
+
+    /// Use `client` for its source, asking for `page_size` records per page.
+    pub fn with_client(mut self, client: SourceClient, page_size: u32) -> Self {
+        self.clients.insert(client.source(), (client, page_size));
+        self
+    }
+
+    async fn crawl(&self, task: &TaskEnvelope, stats: &mut TaskStats) -> Result<(), TaskError> {
+        let source = task
+            .source
+            .ok_or_else(|| TaskError::permanent("extract task without a source"))?;
+        let (client, page_size) = self.clients.get(&source).ok_or_else(|| {
+            TaskError::permanent(format!("this worker has no client for source {source}"))
+        })?;
+        let saved = self.warehouse.extract_checkpoint(task.task_id).await?;
+        let (mut state, mut seq) = match saved {
+            Some(cp) if cp.completed => return Ok(()),
+            Some(cp) => (decode_state(&cp.state)?, cp.pages_done),
+            None => (
+                CrawlState {
+                    pending: start_requests(source, &task.scope, &task.window, *page_size).into(),
+                    ..CrawlState::default()
+                },
+                0,
+            ),
+        };
+        while let Some(request) = state.pending.front().cloned() {
+            stats.api_calls += 1;
+            let page = match client.get(&request).await {
+                Ok(page) => page,
+                // A server without the check (an older Jira) does not stop the crawl.
+                Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
+                    tracing::warn!(%source, scope = %task.scope, error = %e,
+                        "the source refused a check of the crawl; going on without it");
+                    state.pending.pop_front();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
+            let step = next_steps(source, &page, &task.window, *page_size)?;
+            state.pending.pop_front();
+            state.pending.extend(step.follow_ups);
+            state.newest_seen = state.newest_seen.max(step.newest_seen);
+            state.quality.add(&request, &step.quality);
+            if let Some(gap) = step.pagination_gap {
+                state.pagination_gaps.push(format!(
+                    "{} page {}: {gap}",
+                    request.endpoint, request.page_no
+                ));
+            }
+            if let Some(total) = step.expected_total
+                && let Some(gap) = short_of_count(state.quality.records_seen, total)
+            {
+                state
+                    .pagination_gaps
+                    .push(format!("{}: {gap}", request.endpoint));
+            }
+            let bronze = BronzePage {
+                task_id: task.task_id,
+                seq,
+                execution_id: task.run_id,
+                source_system: source,
+                scope: task.scope.clone(),
+                endpoint: request.endpoint.clone(),
+                request: request.url.clone(),
+                cursor: request.page_no.to_string(),
+                status: page.status,
+                fetched_at: page.fetched_at,
+                record_count: step.records,
+                body: page.body,
+            };
+            seq += 1;
+            let checkpoint = self.checkpoint(task, seq, &state)?;
+            if self
+                .warehouse
+                .append_bronze_page(&bronze, &checkpoint)
+                .await?
+            {
+                stats.pages += 1;
+                stats.records += step.records;
+                metrics::records_written("bronze", step.records);
+            }
+        }
+        // Not completed: the task stays resumable, so a replay (with a raised
+        // threshold, or after the source is fixed and the run re-planned)
+        // decides again from the same tally.
+        state.quality.verdict(self.max_rejected_ratio)?;
+        if state.quality.records_rejected > 0 || !state.quality.unknown_fields.is_empty() {
+            tracing::warn!(
+                %source,
+                scope = %task.scope,
+                seen = state.quality.records_seen,
+                rejected = state.quality.records_rejected,
+                unknown_fields = ?state.quality.unknown_fields,
+                sample = ?state.quality.sample,
+                "records failed schema validation; going on without them"
+            );
+        }
+        if !state.pagination_gaps.is_empty() {
+            crate::sensors::hold_for_pagination_gaps(
+                self.warehouse.as_ref(),
+                task,
+                &state.pagination_gaps,
+            )
+            .await?;
+        }
+        let done = self.checkpoint(task, seq, &state)?;
+        self.warehouse
+            .complete_extract(&done, source, &task.scope, task.window)
+            .await?;
+        if let Some(newest) = state.newest_seen {
+            metrics::extracted_up_to(source.as_str(), newest.timestamp() as f64);
+        }
+        Ok(())
+    }
+
+    fn checkpoint(
+        &self,
+        task: &TaskEnvelope,
+        pages_done: u32,
+        state: &CrawlState,
+    ) -> Result<ExtractCheckpoint, TaskError> {
+        Ok(ExtractCheckpoint {
+            task_id: task.task_id,
+            run_id: task.run_id,
+            pages_done,
+            state: serde_json::to_string(state)
+                .map_err(|e| TaskError::permanent_from("crawl state does not encode", e))?,
+            newest_seen: state.newest_seen,
+            completed: false,
+        })
+    }
+}
+
+/// The pages held `seen` records where the source counts `total` for the
+/// same query. The count is approximate (Jira's index may lag a little), so
+/// a shortfall within 2 % (at least 2 records) passes; a skipped page is a
+/// whole page short.
+fn short_of_count(seen: u64, total: u64) -> Option<String> {
+    let slack = (total / 50).max(2);
+    (total > seen + slack).then(|| {
+        format!(
+            "the search returned {seen} records but the source counts {total} for the same query: {} were never listed",
+            total - seen
+        )
+    })
+}
+
+fn decode_state(json: &str) -> Result<CrawlState, TaskError> {
+    serde_json::from_str(json)
+        .map_err(|e| TaskError::permanent_from("stored crawl checkpoint is unreadable", e))
+}
+
+#[async_trait]
+impl StageHandler for ExtractHandler {
+    async fn handle(&self, task: &TaskEnvelope) -> HandlerOutcome {
+        let mut stats = TaskStats::default();
+        match self.crawl(task, &mut stats).await {
+            Ok(()) => HandlerOutcome::ok(stats),
+            Err(e) => HandlerOutcome::failed(stats, e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dorafleet_core::ErrorClass;
+    use dorafleet_sources::Rejection;
+
+    fn page_quality(records: u64, rejected: &[(usize, &str)]) -> PageQuality {
+        PageQuality {
+            records,
+            rejected: rejected
+                .iter()
+                .map(|(index, key)| Rejection {
+                    index: *index,
+                    key: Some((*key).to_owned()),
+                    reason: "missing `fields.created`".into(),
+                })
+                .collect(),
+            unknown_fields: if rejected.is_empty() {
+                BTreeMap::new()
+            } else {
+                [("createdDate".to_owned(), rejected.len() as u64)].into()
+            },
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_validation_reads_as_nothing_seen() {
+        let state = decode_state(r#"{"pending":[],"newest_seen":null}"#).unwrap();
+        assert_eq!(state.quality, RecordQuality::default());
+    }
+
+    #[test]
+    fn the_tally_sums_pages_keeps_five_reasons_and_fails_above_the_threshold_only() {
+        let request = PageRequest::new("jira_search", "/search", 2);
+        let mut tally = RecordQuality::default();
+        tally.add(
+            &request,
+            &page_quality(50, &[(0, "A-1"), (1, "A-2"), (2, "A-3")]),
+        );
+        tally.add(
+            &request,
+            &page_quality(50, &[(3, "A-4"), (4, "A-5"), (5, "A-6")]),
+        );
+        assert_eq!((tally.records_seen, tally.records_rejected), (100, 6));
+        assert_eq!(tally.sample.len(), REJECTION_SAMPLE);
+        assert_eq!(
+            tally.sample[0],
+            "jira_search page 2 record 0 (A-1): missing `fields.created`"
+        );
+        assert_eq!(tally.unknown_fields["createdDate"], 6);
+        assert!(tally.verdict(0.06).is_ok(), "6 % is not above 6 %");
+        let err = tally.verdict(0.05).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert!(
+            err.message().contains(
+                "rejected 6 of 100 records (ratio 0.0600 = 6.0 %), above quality.max_rejected_ratio 0.05"
+            ),
+            "{err}"
+        );
+        assert!(err.message().contains("`createdDate` in 6"), "{err}");
+        assert!(err.message().contains("(A-5)"), "{err}");
+        assert!(!err.message().contains("(A-6)"), "only a sample: {err}");
+        assert!(RecordQuality::default().verdict(0.0).is_ok());
+    }
+}

@@ -1,0 +1,177 @@
+//! An extract task that fails mid-crawl resumes from its checkpoint.
+
+use chrono::{NaiveDate, NaiveTime};
+use dorafleet_core::{Scope, Source, SourceConfig, Stage, TaskEnvelope, TaskError, Window};
+use dorafleet_sim::{RunningSim, SimOptions};
+use dorafleet_sources::SourceClient;
+use dorafleet_stages::ExtractHandler;
+use dorafleet_warehouse::{BronzeFilter, Warehouse, sqlite::SqliteWarehouse};
+use dorafleet_worker::StageHandler;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const END: (i32, u32, u32) = (2026, 6, 1);
+
+async fn sim(faults: &[&str]) -> RunningSim {
+    let options = SimOptions {
+        seed: 7,
+        days: 30,
+        teams: 1,
+        end_date: NaiveDate::from_ymd_opt(END.0, END.1, END.2).unwrap(),
+        faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
+        ..SimOptions::default()
+    };
+    RunningSim::start(options, "127.0.0.1:0").await.unwrap()
+}
+
+fn client(sim: &RunningSim, source: Source) -> SourceClient {
+    let config = SourceConfig {
+        base_url: sim.base_url(source),
+        requests_per_second: 1000,
+        timeout_ms: 5_000,
+        page_size: 10,
+        ..SourceConfig::default()
+    };
+    SourceClient::new(source, &config).unwrap()
+}
+
+fn extract_task(source: Source, team: &str, target: &str) -> TaskEnvelope {
+    let to = NaiveDate::from_ymd_opt(END.0, END.1, END.2)
+        .unwrap()
+        .and_time(NaiveTime::MIN)
+        .and_utc();
+    TaskEnvelope::new(
+        Uuid::now_v7(),
+        Stage::Extract,
+        Some(source),
+        Scope {
+            team: team.into(),
+            target: Some(target.into()),
+        },
+        Window {
+            from: to - chrono::Duration::days(30),
+            to,
+        },
+        5,
+    )
+}
+
+#[tokio::test]
+async fn a_task_failing_mid_crawl_resumes_at_its_checkpoint_and_fetches_no_page_twice() {
+    let sim = sim(&["github/pull_commits:503#1"]).await;
+    let team = sim.state().organisation().team_configs()[0].clone();
+    let repo = team.github_repos[0].clone();
+    let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+    let handler =
+        ExtractHandler::new(Arc::clone(&warehouse)).with_client(client(&sim, Source::Github), 10);
+    let task = extract_task(Source::Github, &team.id, &repo);
+
+    let first = handler.handle(&task).await;
+    assert!(
+        matches!(first.result, Err(TaskError::Transient { .. })),
+        "{:?}",
+        first.result
+    );
+    let checkpoint = warehouse
+        .extract_checkpoint(task.task_id)
+        .await
+        .unwrap()
+        .expect("pages before the failure were checkpointed");
+    assert!(checkpoint.pages_done >= 1 && !checkpoint.completed);
+
+    let second = handler
+        .handle(&task.next_attempt(dorafleet_core::AttemptRecord {
+            attempt: 1,
+            at: chrono::Utc::now(),
+            worker: "test".into(),
+            class: dorafleet_core::ErrorClass::Transient,
+            message: "503".into(),
+            progressed: true,
+        }))
+        .await;
+    assert_eq!(second.result, Ok(()));
+
+    let log = sim.state().request_log();
+    let mut ok_per_url: HashMap<String, usize> = HashMap::new();
+    for entry in log.iter().filter(|e| e.status == 200) {
+        let url = format!("{}?{}", entry.path, entry.query.clone().unwrap_or_default());
+        *ok_per_url.entry(url).or_default() += 1;
+    }
+    assert!(
+        ok_per_url.values().all(|n| *n == 1),
+        "a page was fetched twice: {ok_per_url:?}"
+    );
+    let failed: Vec<_> = log.iter().filter(|e| e.status == 503).collect();
+    assert_eq!(failed.len(), 1);
+    let retried = log
+        .iter()
+        .filter(|e| e.path == failed[0].path && e.query == failed[0].query)
+        .count();
+    assert_eq!(retried, 2, "the failed page is fetched again, once");
+
+    let pages = warehouse
+        .bronze_pages(&BronzeFilter {
+            task_id: Some(task.task_id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), ok_per_url.len());
+    let bronze_records: u64 = pages.iter().map(|p| p.record_count).sum();
+    assert_eq!(
+        bronze_records,
+        sim.state().served_records()[&Source::Github]
+    );
+    assert!(
+        warehouse
+            .extract_checkpoint(task.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed
+    );
+}
+
+#[tokio::test]
+async fn a_completed_task_delivered_again_fetches_nothing() {
+    let sim = sim(&[]).await;
+    let team = sim.state().organisation().team_configs()[0].clone();
+    let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+    let handler =
+        ExtractHandler::new(Arc::clone(&warehouse)).with_client(client(&sim, Source::Jira), 10);
+    let task = extract_task(Source::Jira, &team.id, &team.jira_projects[0]);
+    assert_eq!(handler.handle(&task).await.result, Ok(()));
+    let requests = sim.state().request_log().len();
+    assert!(requests > 0);
+    assert_eq!(handler.handle(&task).await.result, Ok(()));
+    assert_eq!(sim.state().request_log().len(), requests);
+}
+
+#[tokio::test]
+async fn every_page_of_each_source_lands_in_bronze() {
+    let sim = sim(&[]).await;
+    let team = sim.state().organisation().team_configs()[0].clone();
+    let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+    let mut handler = ExtractHandler::new(Arc::clone(&warehouse));
+    for source in Source::ALL {
+        handler = handler.with_client(client(&sim, source), 10);
+    }
+    for source in Source::ALL {
+        for target in team.targets(source) {
+            let outcome = handler
+                .handle(&extract_task(source, &team.id, target))
+                .await;
+            assert_eq!(outcome.result, Ok(()), "{source} {target}");
+        }
+    }
+    let served = sim.state().served_records();
+    for totals in warehouse.bronze_totals(None).await.unwrap() {
+        assert!(totals.pages > 1, "{:?}: more than one page", totals.source);
+        assert_eq!(
+            totals.records, served[&totals.source],
+            "{:?}",
+            totals.source
+        );
+    }
+}
