@@ -36,7 +36,7 @@ pub async fn run(config: Option<&Path>, args: BackfillArgs) -> anyhow::Result<Ex
     if args.from >= args.to {
         anyhow::bail!("--from ({}) must be before --to ({})", args.from, args.to);
     }
-    let warehouse = super::fleet::open_warehouse(&config).await?;
+    let warehouse = super::connect::open_warehouse(&config).await?;
     let teams = if args.teams.is_empty() {
         config.teams.len()
     } else {

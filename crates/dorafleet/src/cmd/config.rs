@@ -32,7 +32,7 @@ pub fn run(config: Option<&Path>, args: ConfigArgs) -> anyhow::Result<ExitCode> 
             println!("configuration is valid");
             println!(
                 "warehouse: {}",
-                dorafleet_warehouse::redacted_url(&c.warehouse.url)
+                dorafleet_operations::connect::warehouse_label(&c)
             );
             for source in Source::ALL {
                 let s = c.sources.get(source);

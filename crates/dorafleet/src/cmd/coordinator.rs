@@ -4,9 +4,9 @@
 //! can be killed and restarted at any time; only one coordinator acts at a
 //! time (a lease), so a second one waits as a standby.
 
+use super::connect::Broker;
 use chrono::{NaiveDate, NaiveTime};
 use clap::Args;
-use dorafleet_broker::Broker;
 use dorafleet_coordinator::{Coordinator, CoordinatorOptions, Plan, RunOutcome};
 use dorafleet_core::{Source, Window};
 use std::path::Path;
@@ -66,22 +66,22 @@ pub async fn run(config: Option<&Path>, args: CoordinatorArgs) -> anyhow::Result
         _ if args.resume_only => Plan::ResumeOnly,
         _ => Plan::Every(Duration::from_secs(args.interval_secs.max(1))),
     };
-    let warehouse = super::fleet::open_warehouse(&config).await?;
-    let rabbit = super::fleet::connect_broker(&config, None).await?;
+    let warehouse = super::connect::open_warehouse(&config).await?;
+    let rabbit = super::connect::connect_broker(&config, None).await?;
     let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
     let shutdown = super::shutdown::on_signal();
     let metrics_addr = args
         .metrics_addr
         .clone()
         .or_else(|| config.observability.metrics_addr.clone());
-    super::fleet::serve_ops(
+    super::connect::serve_ops(
         metrics_addr.as_deref(),
         rabbit.clone(),
         Arc::clone(&warehouse),
         shutdown.clone(),
     )
     .await?;
-    super::fleet::sample_queue_depths(rabbit, shutdown.clone());
+    super::connect::sample_queue_depths(rabbit, shutdown.clone());
     let name = args.name.unwrap_or_else(|| config.worker.resolved_name());
     let coordinator = Coordinator::new(
         Arc::clone(&broker),

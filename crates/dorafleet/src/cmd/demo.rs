@@ -5,12 +5,10 @@
 use anyhow::Context;
 use chrono::{Duration as Days, NaiveTime};
 use clap::Args;
-use dorafleet_core::config::WarehouseConfig;
 use dorafleet_core::{Config, RetryPolicy, Source, Window};
-use dorafleet_dora::report::team_report;
+use dorafleet_operations::metrics::team_reports;
 use dorafleet_sim::{FaultRule, RunningSim, SimOptions};
 use dorafleet_standalone::{StandaloneOptions, run_standalone};
-use dorafleet_warehouse::GoldFilter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -92,11 +90,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    let warehouse = dorafleet_warehouse::open(&WarehouseConfig {
-        url: format!("sqlite:{}", args.warehouse.display()),
-        ..config.warehouse.clone()
-    })
-    .await?;
+    let mut config = config;
+    config.warehouse.url = format!("sqlite:{}", args.warehouse.display());
+    let warehouse = super::connect::open_warehouse(&config).await?;
     let clients = super::source_clients(&config)?;
     let to = end.and_time(NaiveTime::MIN).and_utc();
     let window = Window {
@@ -126,20 +122,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let served = sim.state().served_records();
     super::summary::print(&summary, Some(&served));
-    let gold = warehouse.gold(&GoldFilter::default()).await?;
-    let reports: Vec<_> = config
-        .teams
-        .iter()
-        .map(|t| {
-            team_report(
-                &t.id,
-                &gold,
-                window.from.date_naive(),
-                window.to.date_naive(),
-                &config.levels,
-            )
-        })
-        .collect();
+    let reports = team_reports(
+        warehouse.as_ref(),
+        &config,
+        &[],
+        window.from.date_naive(),
+        window.to.date_naive(),
+    )
+    .await?;
     println!(
         "\nDORA metrics, {} .. {} (levels from the DORA report):",
         window.from.date_naive(),

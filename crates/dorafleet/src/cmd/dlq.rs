@@ -4,12 +4,10 @@
 
 use super::dlq_filter::{self, parse_error_class, parse_id, parse_time};
 use super::dlq_view;
-use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use dorafleet_broker::{Broker, InProcessBroker};
-use dorafleet_coordinator::replay::{ReplayOptions, not_replayable, replay, replay_envelope};
 use dorafleet_core::{Config, ErrorClass, Source, Stage};
-use dorafleet_warehouse::{ArchivedLetter, LetterFilter, LetterStatus, Warehouse};
+use dorafleet_operations::letters::{self, DiscardPlan, ReplayPlan};
+use dorafleet_operations::{Execution, LetterFilter, LetterStatus, Warehouse};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -104,7 +102,7 @@ enum DlqAction {
 
 pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config)?;
-    let warehouse = super::fleet::open_warehouse(&config).await?;
+    let warehouse = super::connect::open_warehouse(&config).await?;
     match args.action {
         DlqAction::List {
             stage,
@@ -130,14 +128,15 @@ pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCod
                 limit: Some(limit),
                 ..LetterFilter::default()
             };
-            let letters = warehouse.archived_letters(&filter).await?;
+            let letters = letters::list(warehouse.as_ref(), &filter).await?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&letters)?),
                 Format::Table => print!("{}", dlq_view::table(&letters)),
             }
         }
         DlqAction::Show { id, format } => {
-            let letter = find(warehouse.as_ref(), &id).await?;
+            let id = parse_id(&id).map_err(anyhow::Error::msg)?;
+            let letter = letters::find(warehouse.as_ref(), id).await?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&letter)?),
                 Format::Table => print!(
@@ -147,13 +146,8 @@ pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCod
             }
         }
         DlqAction::Stats { runs } => {
-            let letters = warehouse.archived_letters(&LetterFilter::default()).await?;
-            let mut recent = Vec::new();
-            for run in warehouse.runs(runs).await? {
-                let tasks = warehouse.run_tasks(run.run_id).await?;
-                recent.push((run, tasks));
-            }
-            print!("{}", dlq_view::stats(&letters, &recent));
+            let stats = letters::stats(warehouse.as_ref(), runs).await?;
+            print!("{}", dlq_view::stats(&stats.letters, &stats.recent_runs));
         }
         DlqAction::Replay {
             ids,
@@ -163,17 +157,23 @@ pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCod
             standalone,
             stale_after_secs,
         } => {
-            return replay_command(
-                &config,
-                warehouse,
-                &ids,
-                &filters,
+            let filter =
+                dlq_filter::for_action(&ids, &filters, "replay").map_err(anyhow::Error::msg)?;
+            let plan = letters::plan_replay(letters::select(warehouse.as_ref(), &filter).await?);
+            let execution = if standalone {
+                Execution::InProcess {
+                    worker_name: "dlq-replay".into(),
+                }
+            } else {
+                Execution::Fleet
+            };
+            let options = ReplayChoice {
                 dry_run,
                 yes,
-                standalone,
-                stale_after_secs,
-            )
-            .await;
+                execution,
+                stale_after: Duration::from_secs(stale_after_secs),
+            };
+            replay_command(&config, warehouse, &plan, options).await?;
         }
         DlqAction::Discard {
             ids,
@@ -182,49 +182,16 @@ pub async fn run(config: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCod
             dry_run,
             yes,
         } => {
-            return discard_command(warehouse.as_ref(), &ids, &filters, &reason, dry_run, yes)
-                .await;
+            if reason.trim().is_empty() {
+                anyhow::bail!("--reason must say why the letters are discarded");
+            }
+            let filter =
+                dlq_filter::for_action(&ids, &filters, "discard").map_err(anyhow::Error::msg)?;
+            let plan = letters::plan_discard(letters::select(warehouse.as_ref(), &filter).await?);
+            discard_command(warehouse.as_ref(), &plan, &reason, dry_run, yes).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn find(warehouse: &dyn Warehouse, id: &str) -> anyhow::Result<ArchivedLetter> {
-    let id = parse_id(id).map_err(anyhow::Error::msg)?;
-    let filter = LetterFilter {
-        ids: vec![id],
-        ..LetterFilter::default()
-    };
-    warehouse
-        .archived_letters(&filter)
-        .await?
-        .into_iter()
-        .next()
-        .with_context(|| format!("no dead letter with id {id} (see `dorafleet dlq list`)"))
-}
-
-/// The letters a bulk action selects; unknown ids are an error before anything changes.
-async fn select(
-    warehouse: &dyn Warehouse,
-    ids: &[String],
-    filters: &[String],
-    verb: &str,
-) -> anyhow::Result<Vec<ArchivedLetter>> {
-    let filter = dlq_filter::for_action(ids, filters, verb).map_err(anyhow::Error::msg)?;
-    let letters = warehouse.archived_letters(&filter).await?;
-    let unknown: Vec<String> = filter
-        .ids
-        .iter()
-        .filter(|id| !letters.iter().any(|a| a.letter.id == **id))
-        .map(|id| id.to_string())
-        .collect();
-    if !unknown.is_empty() {
-        anyhow::bail!(
-            "unknown dead-letter id(s): {} — nothing was changed",
-            unknown.join(", ")
-        );
-    }
-    Ok(letters)
 }
 
 /// Ask before a destructive or bulk action; refuse without a terminal.
@@ -241,165 +208,122 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How the operator asked a replay to go.
+struct ReplayChoice {
+    dry_run: bool,
+    yes: bool,
+    execution: Execution,
+    stale_after: Duration,
+}
+
 async fn replay_command(
     config: &Config,
     warehouse: Arc<dyn Warehouse>,
-    ids: &[String],
-    filters: &[String],
-    dry_run: bool,
-    yes: bool,
-    standalone: bool,
-    stale_after_secs: u64,
-) -> anyhow::Result<ExitCode> {
-    let selected = select(warehouse.as_ref(), ids, filters, "replay").await?;
-    // Dead letters, and claims left by a replay that died, are replayable;
-    // replayed and discarded ones are left alone.
-    let (letters, others): (Vec<ArchivedLetter>, Vec<ArchivedLetter>) = selected
-        .into_iter()
-        .partition(|a| matches!(a.status, LetterStatus::Dead | LetterStatus::Replaying));
-    if !others.is_empty() {
+    plan: &ReplayPlan,
+    choice: ReplayChoice,
+) -> anyhow::Result<()> {
+    if plan.already_done > 0 {
         println!(
             "{} selected letters are already replayed or discarded: left alone",
-            others.len()
+            plan.already_done
         );
     }
-    if letters.is_empty() {
+    if plan.replay.is_empty() && plan.skipped.is_empty() {
         println!("no dead letter to replay");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    let replayable = letters
-        .iter()
-        .filter(|a| not_replayable(a).is_none())
-        .count();
-    for a in &letters {
-        match (not_replayable(a), replay_envelope(a)) {
-            (None, Some(task)) => println!(
-                "{} {} {} {}: to {} with a fresh budget of {} attempts",
-                if dry_run { "would replay" } else { "replay" },
-                a.letter.id,
-                task.route(),
-                task.scope,
-                dorafleet_broker::task_queue(&task),
-                task.max_attempts
-            ),
-            (why, _) => println!("skip {}: {}", a.letter.id, why.unwrap_or_default()),
-        }
+    for p in &plan.replay {
+        println!(
+            "{} {} {} {}: to {} with a fresh budget of {} attempts",
+            if choice.dry_run {
+                "would replay"
+            } else {
+                "replay"
+            },
+            p.letter.letter.id,
+            p.route,
+            p.scope,
+            p.queue,
+            p.max_attempts
+        );
     }
-    if dry_run {
+    for (id, why) in &plan.skipped {
+        println!("skip {id}: {why}");
+    }
+    let replayable = plan.replay.len();
+    if choice.dry_run {
         println!(
             "dry run: {replayable} of {} letters would be replayed; nothing changed",
-            letters.len()
+            replayable + plan.skipped.len()
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    if replayable > 0 && !yes && !confirm(&format!("Replay {replayable} dead letters?"))? {
+    if replayable > 0 && !choice.yes && !confirm(&format!("Replay {replayable} dead letters?"))? {
         println!("nothing replayed");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    let options = ReplayOptions {
-        actor: super::operator(),
-        stale_after: Duration::from_secs(stale_after_secs),
-    };
     let bar = super::summary::progress_bar("replay");
-    bar.set_length(letters.len() as u64);
-    let in_process = InProcessBroker::new();
-    let broker: Arc<dyn Broker> = if standalone {
-        Arc::new(in_process.clone())
-    } else {
-        Arc::new(super::fleet::connect_broker(config, None).await?)
-    };
-    let report = replay(
-        warehouse.as_ref(),
-        broker.as_ref(),
-        &letters,
-        &options,
+    bar.set_length(replayable as u64);
+    let outcome = letters::replay(
+        config,
+        warehouse,
+        plan,
+        &choice.execution,
+        &super::operator(),
+        choice.stale_after,
         |done, _| bar.set_position(done as u64),
     )
     .await;
     bar.finish_and_clear();
-    let report = report?;
+    let outcome = outcome?;
     println!(
         "replayed {} letters, skipped {}",
-        report.replayed.len(),
-        report.skipped.len()
+        outcome.report.replayed.len(),
+        outcome.report.skipped.len() + plan.skipped.len()
     );
-    for (id, why) in &report.skipped {
+    for (id, why) in &outcome.report.skipped {
         println!("  skipped {id}: {why}");
     }
-    if standalone && !report.replayed.is_empty() {
-        let summaries = super::standalone::finish_here(
-            config,
-            Arc::clone(&warehouse),
-            &in_process,
-            "dlq-replay",
-        )
-        .await?;
-        for s in &summaries {
-            println!(
-                "run {}: {} tasks, {} done, {} dead, {} unfinished",
-                s.run_id, s.tasks, s.done, s.dead, s.unfinished
-            );
-        }
-    } else {
-        broker.close().await?;
+    for s in &outcome.runs {
+        println!(
+            "run {}: {} tasks, {} done, {} dead, {} unfinished",
+            s.run_id, s.tasks, s.done, s.dead, s.unfinished
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 async fn discard_command(
     warehouse: &dyn Warehouse,
-    ids: &[String],
-    filters: &[String],
+    plan: &DiscardPlan,
     reason: &str,
     dry_run: bool,
     yes: bool,
-) -> anyhow::Result<ExitCode> {
-    if reason.trim().is_empty() {
-        anyhow::bail!("--reason must say why the letters are discarded");
-    }
-    let letters = select(warehouse, ids, filters, "discard").await?;
-    let dead: Vec<_> = letters
-        .iter()
-        .filter(|a| a.status == LetterStatus::Dead)
-        .collect();
-    for a in &letters {
-        if a.status == LetterStatus::Dead {
-            println!(
-                "{} {}: {}",
-                if dry_run { "would discard" } else { "discard" },
-                a.letter.id,
-                dlq_filter_scope(a)
-            );
-        } else {
-            println!("skip {}: already {}", a.letter.id, a.status);
-        }
-    }
-    if dry_run {
+) -> anyhow::Result<()> {
+    for a in &plan.discard {
         println!(
-            "dry run: {} letters would be discarded; nothing changed",
-            dead.len()
+            "{} {}: {}",
+            if dry_run { "would discard" } else { "discard" },
+            a.letter.id,
+            a.letter
+                .scope
+                .as_ref()
+                .map_or("(not a task)".into(), |s| s.to_string())
         );
-        return Ok(ExitCode::SUCCESS);
     }
-    if !dead.is_empty() && !yes && !confirm(&format!("Discard {} dead letters?", dead.len()))? {
+    for (id, status) in &plan.skipped {
+        println!("skip {id}: already {status}");
+    }
+    let n = plan.discard.len();
+    if dry_run {
+        println!("dry run: {n} letters would be discarded; nothing changed");
+        return Ok(());
+    }
+    if n > 0 && !yes && !confirm(&format!("Discard {n} dead letters?"))? {
         println!("nothing discarded");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    let who = super::operator();
-    let mut discarded = 0;
-    for a in dead {
-        if warehouse.discard_letter(a.letter.id, &who, reason).await? {
-            discarded += 1;
-        }
-    }
+    let discarded = letters::discard(warehouse, plan, &super::operator(), reason).await?;
     println!("discarded {discarded} letters (kept, marked discarded, audited)");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn dlq_filter_scope(a: &ArchivedLetter) -> String {
-    a.letter
-        .scope
-        .as_ref()
-        .map_or("(not a task)".into(), |s| s.to_string())
+    Ok(())
 }

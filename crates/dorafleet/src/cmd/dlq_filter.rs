@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use dorafleet_core::{ErrorClass, Source, Stage};
-use dorafleet_warehouse::{LetterFilter, LetterStatus};
+use dorafleet_operations::{LetterFilter, LetterStatus};
 use uuid::Uuid;
 
 pub const FILTER_KEYS: &str = "stage, source, team, error_class, status, since, until, run";

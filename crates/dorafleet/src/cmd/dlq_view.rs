@@ -1,6 +1,6 @@
 //! Showing dead letters to operators: a table, one letter in full, stats.
 
-use dorafleet_warehouse::{ArchivedLetter, RunRecord, TaskRecord, TaskState};
+use dorafleet_operations::{ArchivedLetter, RunRecord, TaskRecord, TaskState};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 

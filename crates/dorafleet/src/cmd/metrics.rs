@@ -6,9 +6,7 @@
 
 use chrono::{Duration, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
-use dorafleet_core::{Config, Scope, Source};
-use dorafleet_dora::report::team_report;
-use dorafleet_warehouse::{GoldFilter, HoldFilter, HoldStatus, Warehouse};
+use dorafleet_operations::metrics;
 use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,45 +43,8 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
     if from >= to {
         anyhow::bail!("--from ({from}) must be before --to ({to})");
     }
-    let warehouse = super::fleet::open_warehouse(&config).await?;
-    let gold = warehouse
-        .gold(&GoldFilter {
-            teams: args.team.clone(),
-            from: Some(from),
-            to: Some(to),
-            ..GoldFilter::default()
-        })
-        .await?;
-    let mut teams = args.team.clone();
-    if teams.is_empty() {
-        teams = config.teams.iter().map(|t| t.id.clone()).collect();
-    }
-    if teams.is_empty() {
-        teams = gold.iter().map(|g| g.team_id.clone()).collect();
-        teams.dedup();
-    }
-    if teams.is_empty() {
-        anyhow::bail!("no teams: configure [[teams]] or pass --team");
-    }
-    for t in &args.team {
-        if !config.teams.is_empty() && !config.teams.iter().any(|c| &c.id == t) {
-            anyhow::bail!("team `{t}` is not configured");
-        }
-    }
-    let holds = warehouse
-        .holds(&HoldFilter {
-            status: Some(HoldStatus::Open),
-            ..HoldFilter::default()
-        })
-        .await?;
-    let reports: Vec<_> = teams
-        .iter()
-        .map(|t| {
-            let mut report = team_report(t, &gold, from, to, &config.levels);
-            report.mark_held(&holds);
-            report
-        })
-        .collect();
+    let warehouse = super::connect::open_warehouse(&config).await?;
+    let reports = metrics::team_reports(warehouse.as_ref(), &config, &args.team, from, to).await?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
         Format::Csv => print!("{}", super::dora_table::csv(&reports)),
@@ -94,7 +55,8 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
                 }
             }
             print!("{}", super::dora_table::summaries(&reports));
-            print!("{}", freshness(&config, warehouse.as_ref()).await?);
+            let fresh = metrics::freshness(warehouse.as_ref(), &config).await?;
+            print!("{}", freshness(&fresh));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -102,7 +64,7 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
 
 /// Per source: the newest successfully extracted record over its scopes
 /// (the high-watermarks), and the scope that is furthest behind.
-async fn freshness(config: &Config, warehouse: &dyn Warehouse) -> anyhow::Result<String> {
+fn freshness(sources: &[metrics::Freshness]) -> String {
     let now = Utc::now();
     let age = |t: chrono::DateTime<Utc>| {
         let hours = (now - t).num_minutes() as f64 / 60.0;
@@ -113,40 +75,23 @@ async fn freshness(config: &Config, warehouse: &dyn Warehouse) -> anyhow::Result
         }
     };
     let mut out = String::from("\nfreshness (newest record extracted):\n");
-    for source in Source::ALL {
-        let mut marks = Vec::new();
-        let mut never = Vec::new();
-        for team in &config.teams {
-            for target in team.targets(source) {
-                let scope = Scope {
-                    team: team.id.clone(),
-                    target: Some(target.clone()),
-                };
-                match warehouse.high_watermark(source, &scope).await? {
-                    Some(t) => marks.push((t, target.clone())),
-                    None => never.push(target.clone()),
-                }
-            }
-        }
-        let newest = marks.iter().max_by_key(|(t, _)| *t);
-        let stalest = marks.iter().min_by_key(|(t, _)| *t);
-        let _ = match (newest, stalest) {
-            (Some((n, _)), Some((s, scope))) => writeln!(
+    for f in sources {
+        let _ = match (f.newest, &f.stalest) {
+            (Some(n), Some((scope, s))) => writeln!(
                 out,
                 "  {:<8} newest {} ({}); stalest scope {scope} ({}){}",
-                source.as_str(),
+                f.source.as_str(),
                 n.format("%Y-%m-%d %H:%M"),
-                age(*n),
+                age(n),
                 age(*s),
-                if never.is_empty() {
+                if f.never.is_empty() {
                     String::new()
                 } else {
-                    format!("; never extracted: {}", never.join(", "))
+                    format!("; never extracted: {}", f.never.join(", "))
                 }
             ),
-            _ if never.is_empty() => continue,
-            _ => writeln!(out, "  {:<8} never extracted", source.as_str()),
+            _ => writeln!(out, "  {:<8} never extracted", f.source.as_str()),
         };
     }
-    Ok(out)
+    out
 }

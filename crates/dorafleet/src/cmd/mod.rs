@@ -2,17 +2,18 @@
 
 pub mod backfill;
 pub mod config;
+pub mod connect;
 pub mod coordinator;
 pub mod demo;
 pub mod dlq;
 pub mod dlq_filter;
 pub mod dlq_view;
 pub mod dora_table;
-pub mod fleet;
+pub mod lines;
 pub mod metrics;
 pub mod monitor;
 pub mod runs;
-mod runs_actions;
+pub mod runs_view;
 pub mod shutdown;
 pub mod sim;
 pub mod standalone;
@@ -20,8 +21,8 @@ pub mod summary;
 pub mod worker;
 
 use anyhow::Context;
+use dorafleet_core::Config;
 use dorafleet_core::config::OtlpProtocol;
-use dorafleet_core::{Config, Source};
 use dorafleet_sources::SourceClient;
 use std::path::Path;
 
@@ -61,20 +62,12 @@ pub fn telemetry(
 
 /// One client per source, as configured.
 pub fn source_clients(config: &Config) -> anyhow::Result<Vec<(SourceClient, u32)>> {
-    Source::ALL
-        .into_iter()
-        .map(|source| {
-            let c = config.sources.get(source);
-            let client = SourceClient::new(source, c)
-                .with_context(|| format!("configuring the {source} client"))?;
-            Ok((client, c.page_size))
-        })
-        .collect()
+    dorafleet_operations::execution::source_clients(config)
+        .context("configuring the source clients")
 }
 
-/// Who an operator action is recorded as: `user@host`.
+/// Who an operator action is recorded as: `DORAFLEET_ACTOR`, else the OS
+/// user and host.
 pub fn operator() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
+    dorafleet_operations::actor::resolve(None)
 }

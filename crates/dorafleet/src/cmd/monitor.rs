@@ -1,13 +1,10 @@
 //! `dorafleet monitor`: follow gold changes and deliver alerts (see the
-//! dorafleet-monitor crate). This module only wires configuration, sinks,
+//! dorafleet-alerts crate). This module only wires configuration, sinks,
 //! the ops endpoint and shutdown.
 
-use anyhow::Context;
+use super::connect::Warehouse;
 use clap::Args;
-use dorafleet_alerts::{
-    AlertSink, ChangeStreamFeed, GoldFeed, Monitor, OutboxFeed, StdoutSink, WebhookSink,
-};
-use dorafleet_warehouse::Warehouse;
+use dorafleet_alerts::{AlertSink, Monitor, StdoutSink, WebhookSink};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,24 +53,7 @@ pub async fn run(config: Option<&Path>, args: MonitorArgs) -> anyhow::Result<Exi
     let config = Arc::new(config);
     let poll = Duration::from_millis(config.monitor.poll_interval_ms);
     // MongoDB: a change stream on gold; SQLite: the gold outbox, polled.
-    // One connection (pool) serves both the feed and the warehouse.
-    let (warehouse, feed): (Arc<dyn Warehouse>, Box<dyn GoldFeed>) =
-        if dorafleet_warehouse::is_mongodb_url(&config.warehouse.url) {
-            let mongo = dorafleet_warehouse::open_mongodb(&config.warehouse)
-                .await
-                .with_context(|| {
-                    format!(
-                        "opening warehouse {}",
-                        dorafleet_warehouse::redacted_url(&config.warehouse.url)
-                    )
-                })?;
-            let warehouse: Arc<dyn Warehouse> = mongo.clone();
-            (warehouse, Box::new(ChangeStreamFeed::new(mongo, poll)))
-        } else {
-            let warehouse = super::fleet::open_warehouse(&config).await?;
-            let feed = OutboxFeed::new(warehouse.clone(), poll);
-            (warehouse, Box::new(feed))
-        };
+    let (warehouse, feed) = super::connect::open_alert_feed(&config, poll).await?;
     let shutdown = super::shutdown::on_signal();
     let metrics_addr = args
         .metrics_addr
@@ -118,5 +98,5 @@ async fn serve_ops(
                 .map_err(|e| format!("warehouse: {e}"))
         })
     });
-    super::fleet::serve_ops_with(addr, readiness, shutdown).await
+    super::connect::serve_ops_with(addr, readiness, shutdown).await
 }

@@ -2,12 +2,9 @@
 //! gates, the sensors' holds, and the records it wrote in every layer — and
 //! the operator's answers to a held run (release, rerun).
 
+use super::runs_view;
 use clap::{Args, Subcommand};
-use dorafleet_core::Stage;
-use dorafleet_warehouse::{
-    GoldFilter, Hold, HoldFilter, HoldStatus, LetterFilter, NormalizeCounts, TaskRecord, TaskState,
-};
-use std::collections::BTreeMap;
+use dorafleet_operations::{Execution, runs};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -50,202 +47,67 @@ enum RunsAction {
     },
 }
 
-/// One hold on one line: status, team, days, sensor, scope and evidence.
-pub fn hold_line(h: &Hold) -> String {
-    let resolved = h.resolution.as_ref().map_or(String::new(), |r| {
-        format!(
-            " [{} by {} at {}: {}]",
-            h.status,
-            r.by,
-            r.at.format("%Y-%m-%d %H:%M"),
-            r.reason
-        )
-    });
-    format!(
-        "{} {} {}..{} {} {}: {} — observed {}, expected {:.1}; rule: {}; {}{resolved}",
-        h.status,
-        h.team_id,
-        h.from,
-        h.to,
-        h.sensor,
-        h.scope.as_deref().unwrap_or("all inputs"),
-        h.evidence.measure,
-        h.evidence.observed,
-        h.evidence.expected,
-        h.evidence.threshold,
-        h.evidence.detail
-    )
-}
-
 fn parse_run_id(id: &str) -> anyhow::Result<uuid::Uuid> {
     uuid::Uuid::parse_str(id.trim())
         .map_err(|_| anyhow::anyhow!("`{id}` is not a run id (a UUID; see `dorafleet runs list`)"))
 }
 
-fn tally(tasks: &[&TaskRecord]) -> String {
-    let count = |s| tasks.iter().filter(|t| t.state == s).count();
-    format!(
-        "{} tasks: {} done, {} dead, {} retrying, {} pending",
-        tasks.len(),
-        count(TaskState::Done),
-        count(TaskState::Dead),
-        count(TaskState::Retrying),
-        count(TaskState::Pending)
-    )
-}
-
 pub async fn run(config: Option<&Path>, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config)?;
-    let warehouse = super::fleet::open_warehouse(&config).await?;
+    let warehouse = super::connect::open_warehouse(&config).await?;
     match args.action {
         RunsAction::List { limit } => {
-            println!(
-                "{:<36}  {:<11}  {:<9}  {:<23}  {:<10}  window",
-                "run", "kind", "status", "created", "tasks"
+            print!(
+                "{}",
+                runs_view::list(&runs::list(warehouse.as_ref(), limit).await?)
             );
-            for run in warehouse.runs(limit).await? {
-                let tasks = warehouse.run_tasks(run.run_id).await?;
-                let done = tasks.iter().filter(|t| t.state == TaskState::Done).count();
-                println!(
-                    "{:<36}  {:<11}  {:<9}  {:<23}  {:<10}  {}",
-                    run.run_id,
-                    run.kind,
-                    run.status.as_str(),
-                    run.created_at.format("%Y-%m-%d %H:%M:%S"),
-                    format!("{done}/{}", tasks.len()),
-                    run.window
-                );
-            }
-        }
-        RunsAction::Release { id, reason } => {
-            super::runs_actions::release(&config, warehouse, parse_run_id(&id)?, &reason).await?;
-        }
-        RunsAction::Rerun { id, standalone } => {
-            super::runs_actions::rerun(&config, warehouse, parse_run_id(&id)?, standalone).await?;
         }
         RunsAction::Show { id } => {
+            let detail = runs::detail(warehouse.as_ref(), parse_run_id(&id)?).await?;
+            print!("{}", runs_view::show(&detail));
+        }
+        RunsAction::Release { id, reason } => {
             let run_id = parse_run_id(&id)?;
-            let Some(run) = warehouse.run(run_id).await? else {
-                anyhow::bail!("no run with id {run_id} (see `dorafleet runs list`)");
+            let released = runs::release(
+                warehouse.as_ref(),
+                &config,
+                run_id,
+                &super::operator(),
+                &reason,
+            )
+            .await?;
+            println!(
+                "released {} hold(s) of run {run_id}; wrote {} gold records; run is now {}",
+                released.holds.len(),
+                released.gold_records,
+                released.run.status
+            );
+            for hold in &released.holds {
+                println!("  {}", super::lines::hold_line(hold));
+            }
+        }
+        RunsAction::Rerun { id, standalone } => {
+            let run_id = parse_run_id(&id)?;
+            let execution = if standalone {
+                Execution::InProcess {
+                    worker_name: "runs-rerun".into(),
+                }
+            } else {
+                Execution::Fleet
             };
-            let tasks = warehouse.run_tasks(run_id).await?;
-            println!("run {} ({}) {}", run.run_id, run.kind, run.status);
-            println!("window:  {}", run.window);
-            println!("created: {}, updated: {}", run.created_at, run.updated_at);
-            println!("\nstages:");
-            for stage in Stage::ALL {
-                let of_stage: Vec<&TaskRecord> =
-                    tasks.iter().filter(|t| t.envelope.stage == stage).collect();
-                println!("  {:<10} {}", stage.as_str(), tally(&of_stage));
-            }
-            let holds = warehouse
-                .holds(&HoldFilter {
-                    run_id: Some(run_id),
-                    ..HoldFilter::default()
-                })
-                .await?;
-            println!("\ngates per team:");
-            let mut teams: BTreeMap<&str, Vec<&TaskRecord>> = BTreeMap::new();
-            for t in &tasks {
-                teams
-                    .entry(t.envelope.scope.team.as_str())
-                    .or_default()
-                    .push(t);
-            }
-            for (team, ts) in teams {
-                let stage = |s: Stage| {
-                    ts.iter()
-                        .filter(|t| t.envelope.stage == s)
-                        .copied()
-                        .collect::<Vec<_>>()
-                };
-                let (extracts, normalizes, aggregates) = (
-                    stage(Stage::Extract),
-                    stage(Stage::Normalize),
-                    stage(Stage::Aggregate),
-                );
-                let done =
-                    |v: &[&TaskRecord]| v.iter().filter(|t| t.state == TaskState::Done).count();
-                let gate = if ts.iter().any(|t| t.state == TaskState::Dead) {
-                    "closed: a task was dead-lettered (see `dorafleet dlq list --run RUN`)"
-                        .to_owned()
-                } else if holds
-                    .iter()
-                    .any(|h| h.team_id == team && h.status == HoldStatus::Open)
-                {
-                    "held: a sensor kept its days out of gold (see holds; `runs release` or `runs rerun`)"
-                        .to_owned()
-                } else if aggregates.iter().any(|t| t.state == TaskState::Done) {
-                    "passed: gold written".to_owned()
-                } else if aggregates.is_empty() {
-                    format!(
-                        "waiting: {}/{} scopes normalized",
-                        done(&normalizes),
-                        extracts.len()
-                    )
-                } else {
-                    "open: aggregating".to_owned()
-                };
-                println!(
-                    "  {team:<12} extract {}/{}, normalize {}/{}, aggregate {}/{} — {gate}",
-                    done(&extracts),
-                    extracts.len(),
-                    done(&normalizes),
-                    normalizes.len(),
-                    done(&aggregates),
-                    aggregates.len()
-                );
-            }
-            if !holds.is_empty() {
-                println!("\nholds:");
-                for h in &holds {
-                    println!("  {}", hold_line(h));
-                }
-            }
-            println!("\nrecords per layer:");
-            for b in warehouse.bronze_totals(Some(run_id)).await? {
-                println!(
-                    "  bronze  {:<8} {} pages, {} records",
-                    b.source.as_str(),
-                    b.pages,
-                    b.records
-                );
-            }
-            let mut n = NormalizeCounts::default();
-            for c in warehouse.normalize_counts(Some(run_id)).await? {
-                n.add(&c);
-            }
+            let outcome = runs::rerun(warehouse, &config, run_id, &execution).await?;
             println!(
-                "  silver  {} deployments, {} changes, {} Jira issues (filtered: {} bot changes, {} aborted builds)",
-                n.deployments,
-                n.changes,
-                n.incidents,
-                n.bot_changes_filtered,
-                n.aborted_builds_filtered
+                "rerun {} ({}) re-extracts the held teams of run {run_id}",
+                outcome.rerun.run_id, outcome.rerun.window
             );
-            println!("  schema  {}", super::summary::schema_line(&n));
-            let gold = warehouse.gold(&GoldFilter::default()).await?;
-            println!(
-                "  gold    {} records",
-                gold.iter().filter(|g| g.run_id == run_id).count()
-            );
-            let letters = warehouse
-                .archived_letters(&LetterFilter {
-                    run_id: Some(run_id),
-                    ..LetterFilter::default()
-                })
-                .await?;
-            if !letters.is_empty() {
-                println!("\ndead letters:");
-                for a in letters {
-                    println!(
-                        "  {} {} {}: {}",
-                        a.letter.id,
-                        a.status,
-                        a.letter.scope.map_or("-".into(), |s| s.to_string()),
-                        a.letter.reason
-                    );
-                }
+            if execution == Execution::Fleet {
+                println!(
+                    "published to the fleet: a running coordinator follows it (`dorafleet runs show {}`)",
+                    outcome.rerun.run_id
+                );
+            }
+            for s in &outcome.runs {
+                super::summary::print(s, None);
             }
         }
     }

@@ -1,9 +1,10 @@
 //! `dorafleet standalone`: one incremental pipeline run in this process, on
 //! the in-process broker and the configured warehouse and sources.
 
-use chrono::{NaiveDate, NaiveTime, Utc};
+use chrono::{NaiveDate, NaiveTime};
 use clap::Args;
 use dorafleet_core::{Source, Window};
+use dorafleet_operations::retention;
 use dorafleet_standalone::{StandaloneOptions, run_standalone};
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,16 +35,13 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
     if config.teams.is_empty() {
         anyhow::bail!("no teams configured: add [[teams]] entries to the config file");
     }
-    let warehouse = super::fleet::open_warehouse(&config).await?;
-    let retention = config.warehouse.bronze_retention_days;
-    if retention > 0 {
-        let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention));
-        let purged = warehouse.purge_bronze_before(cutoff).await?;
-        if purged > 0 {
-            println!(
-                "retention: deleted {purged} bronze pages fetched more than {retention} days ago"
-            );
-        }
+    let warehouse = super::connect::open_warehouse(&config).await?;
+    let purged = retention::purge_expired_bronze(warehouse.as_ref(), &config).await?;
+    if purged > 0 {
+        println!(
+            "retention: deleted {purged} bronze pages fetched more than {} days ago",
+            config.warehouse.bronze_retention_days
+        );
     }
     let clients = super::source_clients(&config)?;
     let options = StandaloneOptions {
@@ -84,28 +82,4 @@ pub async fn run(config: Option<&Path>, args: StandaloneArgs) -> anyhow::Result<
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Finish, in this process, the runs whose tasks an operator action
-/// published to `broker` (a dead-letter replay, a rerun).
-pub async fn finish_here(
-    config: &dorafleet_core::Config,
-    warehouse: Arc<dyn dorafleet_warehouse::Warehouse>,
-    broker: &dorafleet_broker::InProcessBroker,
-    worker_name: &str,
-) -> anyhow::Result<Vec<dorafleet_standalone::RunSummary>> {
-    Ok(dorafleet_standalone::finish_in_process(
-        broker,
-        warehouse,
-        super::source_clients(config)?,
-        Arc::new(config.clone()),
-        StandaloneOptions {
-            sources: dorafleet_core::Source::ALL.to_vec(),
-            concurrency: config.worker.concurrency,
-            worker_name: worker_name.into(),
-            deadline: Duration::from_secs(3600),
-        },
-        |_| {},
-    )
-    .await?)
 }

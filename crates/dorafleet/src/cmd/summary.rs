@@ -104,7 +104,7 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
         n.non_deploy_builds_skipped,
         n.unmerged_changes_skipped
     );
-    println!("schema: {}", schema_line(n));
+    println!("schema: {}", super::lines::schema_line(n));
     print!("gold: {} records", summary.gold_records);
     if summary.blocked_teams.is_empty() {
         println!();
@@ -120,7 +120,7 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
         );
     }
     for hold in &summary.holds {
-        println!("held: {}", super::runs::hold_line(hold));
+        println!("held: {}", super::lines::hold_line(hold));
     }
     println!(
         "tasks {} (done {}, dead {}, unfinished {}), retries {}, dead letters archived {}, wall time {:.1} s",
@@ -132,21 +132,4 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
         summary.dead_letters_archived,
         summary.wall.as_secs_f64()
     );
-}
-
-/// Records that failed schema validation and fields nobody knows (schema
-/// drift), e.g. "3 records rejected; unknown fields: createdDate ×3".
-pub fn schema_line(n: &dorafleet_warehouse::NormalizeCounts) -> String {
-    let mut line = format!("{} records rejected", n.rejected_records);
-    if n.unknown_fields.is_empty() {
-        line.push_str("; no unknown fields");
-    } else {
-        let unknown: Vec<String> = n
-            .unknown_fields
-            .iter()
-            .map(|(name, count)| format!("{name} ×{count}"))
-            .collect();
-        line.push_str(&format!("; unknown fields: {}", unknown.join(", ")));
-    }
-    line
 }

@@ -4,10 +4,9 @@
 //! SIGTERM/SIGINT stops consuming, lets in-flight tasks finish (or hands them
 //! back) and exits 0.
 
+use super::connect::{Broker, Route, Warehouse};
 use clap::Args;
-use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{Config, RetryPolicy, Source, Stage};
-use dorafleet_warehouse::Warehouse;
 use dorafleet_worker::WarehouseBudget;
 use dorafleet_worker::{Handlers, NoopHandler, Worker, WorkerOptions};
 use std::path::Path;
@@ -53,15 +52,15 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     }
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     let config = Arc::new(config);
-    let warehouse = super::fleet::open_warehouse(&config).await?;
+    let warehouse = super::connect::open_warehouse(&config).await?;
     let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
-    let rabbit = super::fleet::connect_broker(&config, Some(prefetch)).await?;
+    let rabbit = super::connect::connect_broker(&config, Some(prefetch)).await?;
     let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
     let shutdown = super::shutdown::on_signal();
     let metrics_addr = args
         .metrics_addr
         .or_else(|| config.observability.metrics_addr.clone());
-    super::fleet::serve_ops(
+    super::connect::serve_ops(
         metrics_addr.as_deref(),
         rabbit,
         Arc::clone(&warehouse),

@@ -1,12 +1,17 @@
-//! What the fleet roles (worker, coordinator) share: connecting to RabbitMQ
-//! and opening the warehouse from the configuration.
+//! The one place the commands open the stores: the warehouse, RabbitMQ,
+//! the alert feed, and the ops endpoint that reports whether they answer.
+//! Every other command module works through the library operations and the
+//! role crates, and names the store types through this module.
 
 use anyhow::Context;
-use dorafleet_broker::{RabbitBroker, RabbitConfig};
+use dorafleet_alerts::{ChangeStreamFeed, GoldFeed, OutboxFeed};
+use dorafleet_broker::RabbitBroker;
 use dorafleet_core::Config;
-use dorafleet_warehouse::Warehouse;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use dorafleet_broker::{Broker, Route};
+pub use dorafleet_warehouse::Warehouse;
 
 /// Connect to RabbitMQ. `max_prefetch` caps the configured prefetch: a
 /// worker should not hold more unstarted tasks than it runs at once, or an
@@ -15,35 +20,49 @@ pub async fn connect_broker(
     config: &Config,
     max_prefetch: Option<u16>,
 ) -> anyhow::Result<RabbitBroker> {
-    let b = &config.broker;
-    let rabbit = RabbitConfig {
-        url: b.url.expose().to_owned(),
-        prefix: b.prefix.clone(),
-        prefetch: max_prefetch.map_or(b.prefetch, |m| b.prefetch.min(m.max(1))),
-        delivery_limit: b.delivery_limit,
-        wait_tiers: b
-            .wait_tiers_ms
-            .iter()
-            .map(|ms| Duration::from_millis(*ms))
-            .collect(),
-        confirm_timeout: Duration::from_millis(b.confirm_timeout_ms),
-    };
-    let redacted = rabbit.redacted_url();
-    RabbitBroker::connect(rabbit).await.with_context(|| {
-        format!("connecting to RabbitMQ at {redacted} (is it running? see broker.url)")
-    })
+    dorafleet_operations::connect::broker(config, max_prefetch)
+        .await
+        .map_err(|(e, redacted)| {
+            anyhow::Error::new(e).context(format!(
+                "connecting to RabbitMQ at {redacted} (is it running? see broker.url)"
+            ))
+        })
 }
 
 /// The configured warehouse: SQLite or MongoDB, by the URL's scheme.
 pub async fn open_warehouse(config: &Config) -> anyhow::Result<Arc<dyn Warehouse>> {
-    dorafleet_warehouse::open(&config.warehouse)
+    dorafleet_operations::connect::warehouse(config)
         .await
         .with_context(|| {
             format!(
                 "opening warehouse {}",
-                dorafleet_warehouse::redacted_url(&config.warehouse.url)
+                dorafleet_operations::connect::warehouse_label(config)
             )
         })
+}
+
+/// The warehouse and the feed of its gold changes the alert monitor follows:
+/// on MongoDB its change stream (one client serves both), on SQLite the
+/// outbox polled every `poll`.
+pub async fn open_alert_feed(
+    config: &Config,
+    poll: Duration,
+) -> anyhow::Result<(Arc<dyn Warehouse>, Box<dyn GoldFeed>)> {
+    if dorafleet_warehouse::is_mongodb_url(&config.warehouse.url) {
+        let mongo = dorafleet_warehouse::open_mongodb(&config.warehouse)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening warehouse {}",
+                    dorafleet_operations::connect::warehouse_label(config)
+                )
+            })?;
+        let warehouse: Arc<dyn Warehouse> = mongo.clone();
+        return Ok((warehouse, Box::new(ChangeStreamFeed::new(mongo, poll))));
+    }
+    let warehouse = open_warehouse(config).await?;
+    let feed = OutboxFeed::new(warehouse.clone(), poll);
+    Ok((warehouse, Box::new(feed)))
 }
 
 /// Serve `/metrics`, `/healthz` and `/readyz` on `addr` (if any) until

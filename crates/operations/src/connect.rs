@@ -1,0 +1,45 @@
+//! Opening the stores from the configuration: the warehouse its URL names,
+//! and RabbitMQ. Front ends open them here, so the error an operator sees
+//! names what was tried (without credentials) and what to check.
+
+use dorafleet_broker::{BrokerError, RabbitBroker, RabbitConfig};
+use dorafleet_core::Config;
+use dorafleet_warehouse::{Warehouse, WarehouseError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The configured warehouse: SQLite or MongoDB, by the URL's scheme.
+pub async fn warehouse(config: &Config) -> Result<Arc<dyn Warehouse>, WarehouseError> {
+    dorafleet_warehouse::open(&config.warehouse).await
+}
+
+/// The warehouse URL without credentials, for messages.
+pub fn warehouse_label(config: &Config) -> String {
+    dorafleet_warehouse::redacted_url(&config.warehouse.url)
+}
+
+/// Connect to RabbitMQ. `max_prefetch` caps the configured prefetch: a
+/// worker should not hold more unstarted tasks than it runs at once, or an
+/// idle worker waits while a busy one sits on work.
+pub async fn broker(
+    config: &Config,
+    max_prefetch: Option<u16>,
+) -> Result<RabbitBroker, (BrokerError, String)> {
+    let b = &config.broker;
+    let rabbit = RabbitConfig {
+        url: b.url.expose().to_owned(),
+        prefix: b.prefix.clone(),
+        prefetch: max_prefetch.map_or(b.prefetch, |m| b.prefetch.min(m.max(1))),
+        delivery_limit: b.delivery_limit,
+        wait_tiers: b
+            .wait_tiers_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect(),
+        confirm_timeout: Duration::from_millis(b.confirm_timeout_ms),
+    };
+    let redacted = rabbit.redacted_url();
+    RabbitBroker::connect(rabbit)
+        .await
+        .map_err(|e| (e, redacted))
+}

@@ -1,0 +1,125 @@
+//! Gold read back per team over a range — each day a value, a verified
+//! zero, no data, held or unknown, and the range summarised with levels —
+//! and how fresh each source's data is.
+
+use crate::OperationError;
+use chrono::{DateTime, NaiveDate, Utc};
+use dorafleet_core::{Config, Scope, Source};
+use dorafleet_dora::report::{TeamReport, team_report};
+use dorafleet_warehouse::{GoldFilter, HoldFilter, HoldStatus, Warehouse};
+
+/// Teams to report: the ones asked for (each must be configured, when any
+/// team is), else every configured team, else every team gold knows.
+pub async fn team_reports(
+    warehouse: &dyn Warehouse,
+    config: &Config,
+    asked: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<TeamReport>, MetricsError> {
+    if from >= to {
+        return Err(MetricsError::EmptyRange { from, to });
+    }
+    for t in asked {
+        if !config.teams.is_empty() && !config.teams.iter().any(|c| &c.id == t) {
+            return Err(MetricsError::UnknownTeam(t.clone()));
+        }
+    }
+    let gold = warehouse
+        .gold(&GoldFilter {
+            teams: asked.to_vec(),
+            from: Some(from),
+            to: Some(to),
+            ..GoldFilter::default()
+        })
+        .await
+        .map_err(OperationError::from)?;
+    let mut teams = asked.to_vec();
+    if teams.is_empty() {
+        teams = config.teams.iter().map(|t| t.id.clone()).collect();
+    }
+    if teams.is_empty() {
+        teams = gold.iter().map(|g| g.team_id.clone()).collect();
+        teams.dedup();
+    }
+    if teams.is_empty() {
+        return Err(MetricsError::NoTeams);
+    }
+    let holds = warehouse
+        .holds(&HoldFilter {
+            status: Some(HoldStatus::Open),
+            ..HoldFilter::default()
+        })
+        .await
+        .map_err(OperationError::from)?;
+    Ok(teams
+        .iter()
+        .map(|t| {
+            let mut report = team_report(t, &gold, from, to, &config.levels);
+            report.mark_held(&holds);
+            report
+        })
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("--from ({from}) must be before --to ({to})")]
+    EmptyRange { from: NaiveDate, to: NaiveDate },
+    #[error("team `{0}` is not configured")]
+    UnknownTeam(String),
+    #[error("no teams: configure [[teams]] or pass --team")]
+    NoTeams,
+    #[error(transparent)]
+    Operation(#[from] OperationError),
+}
+
+/// One source's freshness: its newest and stalest extracted scope.
+#[derive(Debug, Clone)]
+pub struct Freshness {
+    pub source: Source,
+    /// The newest high-watermark over the source's scopes.
+    pub newest: Option<DateTime<Utc>>,
+    /// The scope furthest behind, and its high-watermark.
+    pub stalest: Option<(String, DateTime<Utc>)>,
+    /// Configured scopes never extracted.
+    pub never: Vec<String>,
+}
+
+/// Per source with configured scopes: the newest successfully extracted
+/// record (the high-watermarks) and the scope furthest behind.
+pub async fn freshness(
+    warehouse: &dyn Warehouse,
+    config: &Config,
+) -> Result<Vec<Freshness>, OperationError> {
+    let mut out = Vec::new();
+    for source in Source::ALL {
+        let mut marks = Vec::new();
+        let mut never = Vec::new();
+        for team in &config.teams {
+            for target in team.targets(source) {
+                let scope = Scope {
+                    team: team.id.clone(),
+                    target: Some(target.clone()),
+                };
+                match warehouse.high_watermark(source, &scope).await? {
+                    Some(t) => marks.push((t, target.clone())),
+                    None => never.push(target.clone()),
+                }
+            }
+        }
+        if marks.is_empty() && never.is_empty() {
+            continue;
+        }
+        out.push(Freshness {
+            source,
+            newest: marks.iter().map(|(t, _)| *t).max(),
+            stalest: marks
+                .iter()
+                .min_by_key(|(t, _)| *t)
+                .map(|(t, s)| (s.clone(), *t)),
+            never,
+        });
+    }
+    Ok(out)
+}

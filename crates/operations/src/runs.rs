@@ -1,0 +1,275 @@
+//! Runs as an operator sees them — each stage's tasks, each team's gate,
+//! the sensors' holds, the records written per layer, the dead letters —
+//! and the two answers to a held run: release it (the data is real) or
+//! rerun it (re-extract and let the sensors judge again).
+
+use crate::OperationError;
+use crate::execution::{Dispatch, Execution};
+use dorafleet_coordinator::{Released, release_run, rerun_held};
+use dorafleet_core::{Config, Source, Stage};
+use dorafleet_standalone::RunSummary;
+use dorafleet_warehouse::{
+    ArchivedLetter, GoldFilter, Hold, HoldFilter, HoldStatus, LetterFilter, NormalizeCounts,
+    RunRecord, TaskRecord, TaskState, Warehouse,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// One run with its tasks' progress.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub run: RunRecord,
+    pub done: usize,
+    pub tasks: usize,
+}
+
+/// The most recent runs, newest first.
+pub async fn list(warehouse: &dyn Warehouse, limit: usize) -> Result<Vec<RunRow>, OperationError> {
+    let mut rows = Vec::new();
+    for run in warehouse.runs(limit).await? {
+        let tasks = warehouse.run_tasks(run.run_id).await?;
+        let done = tasks.iter().filter(|t| t.state == TaskState::Done).count();
+        rows.push(RunRow {
+            run,
+            done,
+            tasks: tasks.len(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Tasks of one stage (or one team's stage) by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub total: usize,
+    pub done: usize,
+    pub dead: usize,
+    pub retrying: usize,
+    pub pending: usize,
+}
+
+impl Tally {
+    fn of<'a>(tasks: impl IntoIterator<Item = &'a TaskRecord>) -> Self {
+        let mut t = Tally::default();
+        for task in tasks {
+            t.total += 1;
+            match task.state {
+                TaskState::Done => t.done += 1,
+                TaskState::Dead => t.dead += 1,
+                TaskState::Retrying => t.retrying += 1,
+                TaskState::Pending => t.pending += 1,
+            }
+        }
+        t
+    }
+}
+
+/// Where a team's gold stands in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// A task was dead-lettered: no gold from this run.
+    Closed,
+    /// A sensor kept days out of gold until released or rerun.
+    Held,
+    /// Gold written.
+    Passed,
+    /// Not every scope is normalized yet.
+    Waiting,
+    /// Aggregation is under way.
+    Aggregating,
+}
+
+/// One team's stages and gate in a run.
+#[derive(Debug, Clone)]
+pub struct TeamGate {
+    pub team: String,
+    pub extract: Tally,
+    pub normalize: Tally,
+    pub aggregate: Tally,
+    pub gate: Gate,
+}
+
+/// Everything `runs show` tells about one run.
+#[derive(Debug, Clone)]
+pub struct RunDetail {
+    pub run: RunRecord,
+    pub stages: Vec<(Stage, Tally)>,
+    pub teams: Vec<TeamGate>,
+    pub holds: Vec<Hold>,
+    /// Bronze pages and records per source written by the run.
+    pub bronze: Vec<(Source, u64, u64)>,
+    pub silver: NormalizeCounts,
+    pub gold_records: usize,
+    pub letters: Vec<ArchivedLetter>,
+}
+
+pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail, OperationError> {
+    let run = warehouse
+        .run(run_id)
+        .await?
+        .ok_or(OperationError::NoSuchRun(run_id))?;
+    let tasks = warehouse.run_tasks(run_id).await?;
+    let holds = warehouse
+        .holds(&HoldFilter {
+            run_id: Some(run_id),
+            ..HoldFilter::default()
+        })
+        .await?;
+    let stages = Stage::ALL
+        .into_iter()
+        .map(|s| (s, Tally::of(tasks.iter().filter(|t| t.envelope.stage == s))))
+        .collect();
+    let teams = team_gates(&tasks, &holds);
+    let bronze = warehouse
+        .bronze_totals(Some(run_id))
+        .await?
+        .into_iter()
+        .map(|b| (b.source, b.pages, b.records))
+        .collect();
+    let mut silver = NormalizeCounts::default();
+    for c in warehouse.normalize_counts(Some(run_id)).await? {
+        silver.add(&c);
+    }
+    let gold_records = warehouse
+        .gold(&GoldFilter::default())
+        .await?
+        .iter()
+        .filter(|g| g.run_id == run_id)
+        .count();
+    let letters = warehouse
+        .archived_letters(&LetterFilter {
+            run_id: Some(run_id),
+            ..LetterFilter::default()
+        })
+        .await?;
+    Ok(RunDetail {
+        run,
+        stages,
+        teams,
+        holds,
+        bronze,
+        silver,
+        gold_records,
+        letters,
+    })
+}
+
+fn team_gates(tasks: &[TaskRecord], holds: &[Hold]) -> Vec<TeamGate> {
+    let mut by_team: BTreeMap<&str, Vec<&TaskRecord>> = BTreeMap::new();
+    for t in tasks {
+        by_team
+            .entry(t.envelope.scope.team.as_str())
+            .or_default()
+            .push(t);
+    }
+    by_team
+        .into_iter()
+        .map(|(team, ts)| {
+            let of = |s: Stage| Tally::of(ts.iter().copied().filter(|t| t.envelope.stage == s));
+            let (extract, normalize, aggregate) = (
+                of(Stage::Extract),
+                of(Stage::Normalize),
+                of(Stage::Aggregate),
+            );
+            let gate = if ts.iter().any(|t| t.state == TaskState::Dead) {
+                Gate::Closed
+            } else if holds
+                .iter()
+                .any(|h| h.team_id == team && h.status == HoldStatus::Open)
+            {
+                Gate::Held
+            } else if aggregate.done > 0 {
+                Gate::Passed
+            } else if aggregate.total == 0 {
+                Gate::Waiting
+            } else {
+                Gate::Aggregating
+            };
+            TeamGate {
+                team: team.to_owned(),
+                extract,
+                normalize,
+                aggregate,
+                gate,
+            }
+        })
+        .collect()
+}
+
+/// Accept a held run's data as real: release its holds (audited), write
+/// the held teams' gold, close the run.
+pub async fn release(
+    warehouse: &dyn Warehouse,
+    config: &Config,
+    run_id: Uuid,
+    actor: &str,
+    reason: &str,
+) -> Result<Released, OperationError> {
+    Ok(release_run(warehouse, config, run_id, actor, reason).await?)
+}
+
+/// What a rerun started, and (in process) the runs it finished.
+#[derive(Debug, Clone)]
+pub struct RerunOutcome {
+    pub rerun: RunRecord,
+    pub runs: Vec<RunSummary>,
+}
+
+/// Re-extract a held run's teams over its window in a new run, on the fleet
+/// or in this process.
+pub async fn rerun(
+    warehouse: Arc<dyn Warehouse>,
+    config: &Config,
+    run_id: Uuid,
+    execution: &Execution,
+) -> Result<RerunOutcome, OperationError> {
+    let dispatch = Dispatch::open(config, execution).await?;
+    let rerun = rerun_held(warehouse.as_ref(), dispatch.broker.as_ref(), config, run_id).await?;
+    let runs = dispatch.finish(config, warehouse, true).await?;
+    Ok(RerunOutcome { rerun, runs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dorafleet_core::{Scope, TaskEnvelope, Window};
+
+    fn task(team: &str, stage: Stage, state: TaskState) -> TaskRecord {
+        let window = Window {
+            from: chrono::Utc::now() - chrono::Duration::days(1),
+            to: chrono::Utc::now(),
+        };
+        let scope = Scope {
+            team: team.into(),
+            target: None,
+        };
+        let envelope = TaskEnvelope::new(Uuid::now_v7(), stage, None, scope, window, 3);
+        TaskRecord {
+            envelope,
+            state,
+            published: true,
+            worker: None,
+            attempts: 1,
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_dead_task_closes_its_team_gate_and_finished_aggregation_passes_the_others() {
+        let tasks = vec![
+            task("pay", Stage::Extract, TaskState::Dead),
+            task("web", Stage::Extract, TaskState::Done),
+            task("web", Stage::Normalize, TaskState::Done),
+            task("web", Stage::Aggregate, TaskState::Done),
+            task("ops", Stage::Extract, TaskState::Done),
+        ];
+        let gates = team_gates(&tasks, &[]);
+        let gate = |t: &str| gates.iter().find(|g| g.team == t).unwrap().gate;
+        assert_eq!(gate("pay"), Gate::Closed);
+        assert_eq!(gate("web"), Gate::Passed);
+        assert_eq!(gate("ops"), Gate::Waiting);
+        let web = gates.iter().find(|g| g.team == "web").unwrap();
+        assert_eq!((web.extract.done, web.aggregate.total), (1, 1));
+    }
+}
