@@ -1,9 +1,11 @@
-//! The DORA metric definitions (version 1, as DESIGN.md states them) over
+//! The DORA metric definitions (version 1, see docs/architecture.md) over
 //! silver records, as pure functions of a team's silver and the definitions.
 //!
-//! - A deployment is a successful production deployment: a GitHub deployment
-//!   in a production environment whose latest status is `success`, or a
-//!   successful build of a configured deploy job; it happens when it finished.
+//! - A deployment is a successful production deployment from one of the
+//!   definitions' `deployment_sources`: a GitHub deployment in a production
+//!   environment whose latest status is `success`, or a successful build of
+//!   a configured deploy job ([`Definitions::counts_as_deployment`]); it
+//!   happens when it finished.
 //! - deployment_frequency: deployments finished that UTC day.
 //! - lead_time_for_changes: median (interpolated) over changes whose deploying
 //!   deployment — the first of the same repo finished at or after the merge —
@@ -15,7 +17,7 @@
 //!   and linked to a deployment, of resolved − created, in hours.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use dorafleet_core::{Definitions, Metric, Source};
+use dorafleet_core::{Definitions, Metric};
 use dorafleet_warehouse::{SilverDeployment, TeamSilver};
 use std::collections::{BTreeMap, HashMap};
 
@@ -54,7 +56,7 @@ pub fn hours_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 pub fn is_deployment(d: &SilverDeployment, defs: &Definitions) -> bool {
     d.status == "success"
         && d.finished_at.is_some()
-        && (d.source == Source::Jenkins || defs.is_production_environment(&d.environment))
+        && defs.counts_as_deployment(d.source, &d.environment)
 }
 
 /// The value of `metric` from a day's (or a range's) samples.
@@ -159,6 +161,7 @@ pub fn compute(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use dorafleet_core::Source;
     use dorafleet_warehouse::{SilverChange, SilverIncident};
     use uuid::Uuid;
 

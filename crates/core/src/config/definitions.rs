@@ -7,7 +7,7 @@
 //! depends on, so changing one (say, excluding P4 incidents) gives the
 //! affected metrics a new definition version and leaves the others alone.
 
-use crate::model::Metric;
+use crate::model::{Metric, Source};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,12 @@ pub struct Definitions {
     /// Logins (GitHub) and users (Jenkins) matching any of these glob patterns
     /// are bots; `*` matches any run of characters.
     pub bot_patterns: Vec<String>,
+    /// The sources whose deployments count: GitHub deployments in a
+    /// production environment, and Jenkins builds of the teams' configured
+    /// `deploy_jobs` (production by that configuration, whatever
+    /// `production_environments` says). Drop one to count the other alone,
+    /// e.g. when Jenkins triggers the GitHub deployments it would double.
+    pub deployment_sources: Vec<Source>,
 }
 
 impl Default for Definitions {
@@ -31,6 +37,7 @@ impl Default for Definitions {
             incident_issue_types: vec!["Incident".into()],
             excluded_priorities: Vec::new(),
             bot_patterns: vec!["*[bot]".into()],
+            deployment_sources: vec![Source::Github, Source::Jenkins],
         }
     }
 }
@@ -44,6 +51,20 @@ impl Definitions {
         self.production_environments
             .iter()
             .any(|e| e.eq_ignore_ascii_case(environment))
+    }
+
+    /// Whether a successful, finished deployment from `source` in
+    /// `environment` counts as a production deployment: its source must be
+    /// one of `deployment_sources`; a GitHub deployment must be in a
+    /// production environment; a Jenkins build only reaches silver as a
+    /// deployment when its job is a configured deploy job, which makes it
+    /// production.
+    pub fn counts_as_deployment(&self, source: Source, environment: &str) -> bool {
+        self.deployment_sources.contains(&source)
+            && match source {
+                Source::Jenkins => true,
+                Source::Github | Source::Jira => self.is_production_environment(environment),
+            }
     }
 
     /// Whether an issue of this type and priority counts as an incident.
@@ -66,6 +87,16 @@ impl Definitions {
             "production_environments",
             sorted(&self.production_environments),
         )];
+        // Part of the fingerprint only when changed, so that the versions
+        // recorded before the setting existed stay the versions of today.
+        if self.deployment_sources != Definitions::default().deployment_sources {
+            let names: Vec<String> = self
+                .deployment_sources
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            parts.push(("deployment_sources", sorted(&names)));
+        }
         match metric {
             Metric::DeploymentFrequency => {}
             Metric::LeadTimeForChanges => parts.push(("bot_patterns", sorted(&self.bot_patterns))),
@@ -185,6 +216,32 @@ mod tests {
         assert!(after.counts_as_incident("incident", Some("P1")));
         assert!(!after.counts_as_incident("Bug", Some("P1")));
     }
+
+    #[test]
+    fn the_deployment_sources_are_part_of_the_definition_only_once_changed() {
+        let default = Definitions::default();
+        let github_only = Definitions {
+            deployment_sources: vec![Source::Github],
+            ..Definitions::default()
+        };
+        assert!(default.counts_as_deployment(Source::Jenkins, "anything"));
+        assert!(!github_only.counts_as_deployment(Source::Jenkins, "production"));
+        assert!(github_only.counts_as_deployment(Source::Github, "Production"));
+        assert!(!github_only.counts_as_deployment(Source::Github, "staging"));
+        assert_ne!(
+            default.fingerprint(Metric::DeploymentFrequency),
+            github_only.fingerprint(Metric::DeploymentFrequency)
+        );
+        // The fingerprint of the defaults is the one stored before the setting existed.
+        assert_eq!(
+            default.fingerprint(Metric::DeploymentFrequency),
+            FINGERPRINT_V1_DF
+        );
+    }
+
+    /// `Definitions::default().fingerprint(DeploymentFrequency)` before
+    /// `deployment_sources` was added.
+    const FINGERPRINT_V1_DF: &str = "97cd28a760e243ab";
 
     #[test]
     fn fingerprints_ignore_order_and_case() {
