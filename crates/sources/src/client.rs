@@ -17,7 +17,6 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
@@ -115,8 +114,7 @@ impl SourceClient {
             system: source,
             reason: reason.to_owned(),
         };
-        let rps = NonZeroU32::new(config.requests_per_second)
-            .ok_or_else(|| invalid("requests_per_second must be at least 1"))?;
+        let rps = config.requests_per_second;
         if config.timeout_ms == 0 {
             return Err(invalid("timeout_ms must be at least 1"));
         }

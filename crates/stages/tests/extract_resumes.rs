@@ -28,7 +28,7 @@ async fn sim(faults: &[&str]) -> RunningSim {
 fn client(sim: &RunningSim, source: Source) -> SourceClient {
     let config = SourceConfig {
         base_url: sim.base_url(source),
-        requests_per_second: 1000,
+        requests_per_second: std::num::NonZeroU32::new(1000).unwrap(),
         timeout_ms: 5_000,
         page_size: 10,
         ..SourceConfig::default()

@@ -48,8 +48,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Request budget per source, requests/second.
-    #[arg(long, default_value_t = 200)]
-    pub requests_per_second: u32,
+    #[arg(long, default_value = "200")]
+    pub requests_per_second: std::num::NonZeroU32,
     /// SQLite file for the demo's warehouse (recreated on every demo run).
     #[arg(long, default_value = ".dorafleet/demo.db")]
     pub warehouse: PathBuf,
@@ -157,7 +157,7 @@ pub const EXAMPLE_CONFIG: &str = include_str!("../../../../config/dorafleet.exam
 /// is the default one (otherwise the same, generated), pointed at the
 /// in-process simulator, with a generous request budget and a retry policy
 /// scaled to seconds.
-fn demo_config(sim: &RunningSim, rps: u32) -> anyhow::Result<Config> {
+fn demo_config(sim: &RunningSim, rps: std::num::NonZeroU32) -> anyhow::Result<Config> {
     let org = sim.state().organisation();
     let defaults = SimOptions::default();
     let text = if org.seed == defaults.seed && org.teams.len() == defaults.teams {

@@ -61,7 +61,7 @@ pub fn config(sim: &RunningSim, max_attempts: u32) -> Config {
     for source in Source::ALL {
         let s = config.sources.get_mut(source);
         s.base_url = sim.base_url(source);
-        s.requests_per_second = 500;
+        s.requests_per_second = std::num::NonZeroU32::new(500).unwrap();
         s.timeout_ms = 5_000;
         s.page_size = 25;
     }

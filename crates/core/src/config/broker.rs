@@ -1,0 +1,36 @@
+//! The fleet's message broker section.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+
+/// The fleet's message broker (RabbitMQ).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// AMQP URL; it carries the password, so it is a secret.
+    pub url: Secret,
+    /// Prefix of every exchange and queue name: fleets sharing a broker
+    /// (or tests sharing one) keep apart by prefix.
+    pub prefix: String,
+    /// Unacked deliveries a worker holds at once.
+    pub prefetch: u16,
+    /// Deliveries of one message before the broker dead-letters it (a
+    /// message that crashes workers must not circulate forever).
+    pub delivery_limit: u32,
+    /// Backoff tiers: wait queues whose TTL sends retries back.
+    pub wait_tiers_ms: Vec<u64>,
+    pub confirm_timeout_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: "dorafleet".into(),
+            prefetch: 16,
+            delivery_limit: 5,
+            wait_tiers_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000, 2_700_000],
+            confirm_timeout_ms: 10_000,
+        }
+    }
+}

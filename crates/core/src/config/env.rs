@@ -1,0 +1,88 @@
+//! Every environment variable dorafleet reads, in one place, for
+//! `dorafleet config env` and the documentation.
+
+/// Every environment variable dorafleet reads, with what it sets. Nested keys
+/// of the config file map to `DORAFLEET_` + path joined by `__`, upper case.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    (
+        "DORAFLEET_CONFIG",
+        "path of the TOML config file (default: dorafleet.toml if present)",
+    ),
+    (
+        "DORAFLEET_WAREHOUSE__URL",
+        "warehouse URL: sqlite:dorafleet.db, or mongodb://host:27017/dorafleet?replicaSet=rs0",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__BASE_URL",
+        "API base URL of github / jira / jenkins",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__TOKEN",
+        "API token (never logged)",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__TOKEN_FILE",
+        "file holding the API token, re-read when it changes",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__USER",
+        "user for basic auth (Jira e-mail, Jenkins user)",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__REQUESTS_PER_SECOND",
+        "request budget for that source",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__TIMEOUT_MS",
+        "per-request timeout",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__PAGE_SIZE",
+        "records per page requested",
+    ),
+    (
+        "DORAFLEET_RETRY__BASE_MS / __FACTOR / __CAP_MS / __MAX_ATTEMPTS",
+        "task retry policy",
+    ),
+    (
+        "DORAFLEET_WORKER__CONCURRENCY",
+        "tasks a worker runs at once",
+    ),
+    (
+        "DORAFLEET_WORKER__NAME",
+        "worker name recorded in attempt histories",
+    ),
+    (
+        "DORAFLEET_SYNC__INITIAL_DAYS",
+        "days extracted on the first run of a scope",
+    ),
+    (
+        "DORAFLEET_QUALITY__MAX_REJECTED_RATIO",
+        "share of an extract task's records that may fail validation (0.0-1.0, default 0.05)",
+    ),
+    (
+        "DORAFLEET_SENSORS__ENABLED / __BASELINE_WEEKS / __MIN_HISTORY_WEEKS / __DROP_THRESHOLD / __DEVIATION_THRESHOLD / __MIN_EXPECTED",
+        "volume sensor: baseline weeks, minimum history, breach thresholds",
+    ),
+    (
+        "DORAFLEET_OBSERVABILITY__JAEGER_URL",
+        "Jaeger UI base URL, for trace links",
+    ),
+    (
+        "DORAFLEET_MONITOR__WEBHOOK_URL",
+        "Slack-compatible webhook for alerts (never logged); unset: stdout only",
+    ),
+    (
+        "DORAFLEET_MONITOR__<KEY>",
+        "alert rules and thresholds, e.g. __CHANGE_FAILURE_RATE_ABOVE, __POLL_INTERVAL_MS",
+    ),
+    (
+        "DORAFLEET_OBSERVABILITY__OTLP_ENDPOINT",
+        "OTLP collector to export traces to, e.g. http://localhost:4317 (unset: no export)",
+    ),
+    (
+        "DORAFLEET_OBSERVABILITY__OTLP_PROTOCOL",
+        "grpc (default, port 4317) or http (protobuf, port 4318)",
+    ),
+    ("RUST_LOG", "log filter, e.g. info,dorafleet=debug"),
+];

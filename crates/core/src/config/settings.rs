@@ -1,0 +1,120 @@
+//! The runtime sections: where the warehouse is, how much bad data an
+//! extract tolerates, where traces and metrics go, how many tasks a worker
+//! runs, how far back a first sync reaches.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarehouseConfig {
+    /// `sqlite:PATH` (embedded) or `mongodb://…` / `mongodb+srv://…` (a
+    /// replica set; the path names the database, default `dorafleet`).
+    pub url: String,
+    /// Bronze pages fetched longer ago than this are deleted at the start of a
+    /// run (0 keeps them forever).
+    pub bronze_retention_days: u32,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        WarehouseConfig {
+            url: "sqlite:dorafleet.db".into(),
+            bronze_retention_days: 30,
+        }
+    }
+}
+
+/// How much bad data an extract tolerates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    /// Share (0.0–1.0) of an extract task's records that may be rejected by
+    /// schema validation before the task fails permanently (and is
+    /// dead-lettered with a sample of the rejections). Up to it, the run goes
+    /// on without them and their count is reported.
+    pub max_rejected_ratio: f64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            max_rejected_ratio: 0.05,
+        }
+    }
+}
+
+/// Where operators look at traces and metrics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// Jaeger UI base URL; a trace opens at `{jaeger_url}/trace/{trace_id}`.
+    pub jaeger_url: String,
+    /// Where long-running roles serve `/metrics`, `/healthz` and `/readyz`
+    /// (e.g. `127.0.0.1:9464`); unset: not served.
+    pub metrics_addr: Option<String>,
+    /// OTLP collector every role exports its spans to (Jaeger takes OTLP on
+    /// `http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
+    /// unset: spans are not exported.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_protocol: OtlpProtocol,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        ObservabilityConfig {
+            jaeger_url: "http://localhost:16686".into(),
+            metrics_addr: None,
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::Grpc,
+        }
+    }
+}
+
+/// How spans travel to the OTLP collector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpProtocol {
+    #[default]
+    Grpc,
+    /// HTTP with protobuf bodies (`POST /v1/traces`).
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub name: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 4,
+            name: None,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The name recorded in attempt histories: configured, or host-pid.
+    pub fn resolved_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// How far back the first run of a scope reaches, in days.
+    pub initial_days: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { initial_days: 90 }
+    }
+}

@@ -1,0 +1,122 @@
+//! The checks serde cannot express, each error naming the offending key:
+//! a pipeline that starts with a typo in its config would compute wrong
+//! numbers quietly.
+
+use super::{Config, ConfigError};
+use crate::model::Source;
+use std::collections::{HashMap, HashSet};
+
+impl Config {
+    /// Checks serde cannot express; each error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
+        for source in Source::ALL {
+            let s = self.sources.get(source);
+            let key = |field: &str| format!("sources.{source}.{field}");
+            if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
+                return invalid(key("base_url"), "must start with http:// or https://");
+            }
+            if s.timeout_ms == 0 {
+                return invalid(key("timeout_ms"), "must be at least 1");
+            }
+            if !(1..=100).contains(&s.page_size) {
+                return invalid(key("page_size"), "must be between 1 and 100");
+            }
+        }
+        if self.broker.prefix.trim().is_empty() {
+            return invalid("broker.prefix".into(), "is empty");
+        }
+        if self.broker.prefetch == 0 {
+            return invalid("broker.prefetch".into(), "must be at least 1");
+        }
+        if self.broker.wait_tiers_ms.is_empty() || self.broker.wait_tiers_ms.contains(&0) {
+            return invalid(
+                "broker.wait_tiers_ms".into(),
+                "needs at least one tier, each above 0",
+            );
+        }
+        if self.retry.max_attempts == 0 {
+            return invalid("retry.max_attempts".into(), "must be at least 1");
+        }
+        if self.retry.factor < 1.0 {
+            return invalid("retry.factor".into(), "must be at least 1.0");
+        }
+        if !(0.0..=1.0).contains(&self.quality.max_rejected_ratio) {
+            return invalid(
+                "quality.max_rejected_ratio".into(),
+                "must be between 0.0 and 1.0",
+            );
+        }
+        self.monitor.validate().map_err(ConfigError::Invalid)?;
+        if self.worker.concurrency == 0 {
+            return invalid("worker.concurrency".into(), "must be at least 1");
+        }
+        let mut seen = HashSet::new();
+        let mut owner: HashMap<(&str, &str), &str> = HashMap::new();
+        for (i, team) in self.teams.iter().enumerate() {
+            for (kind, targets) in [
+                ("github_repos", &team.github_repos),
+                ("jira_projects", &team.jira_projects),
+                ("jenkins_jobs", &team.jenkins_jobs),
+            ] {
+                for t in targets {
+                    if let Some(other) = owner.insert((kind, t.as_str()), team.id.as_str()) {
+                        return invalid(
+                            format!("teams[{i}].{kind}"),
+                            &format!("has `{t}`, already claimed by team `{other}`"),
+                        );
+                    }
+                }
+            }
+            for (job, repo) in &team.deploy_jobs {
+                if !team.jenkins_jobs.contains(job) {
+                    return invalid(
+                        format!("teams[{i}].deploy_jobs.{job}"),
+                        "names a job missing from the team's jenkins_jobs",
+                    );
+                }
+                if repo.split('/').count() != 2 {
+                    return invalid(
+                        format!("teams[{i}].deploy_jobs.{job}"),
+                        &format!("has `{repo}`, expected owner/repo"),
+                    );
+                }
+            }
+            if team.id.trim().is_empty() {
+                return invalid(format!("teams[{i}].id"), "is empty");
+            }
+            if !seen.insert(team.id.as_str()) {
+                return invalid(format!("teams[{i}].id"), "repeats an earlier team id");
+            }
+            if let Some(repo) = team.github_repos.iter().find(|r| r.split('/').count() != 2) {
+                return invalid(
+                    format!("teams[{i}].github_repos"),
+                    &format!("has `{repo}`, expected owner/repo"),
+                );
+            }
+        }
+        let mut aliases: HashMap<(&str, String), &str> = HashMap::new();
+        for (i, person) in self.identities.iter().enumerate() {
+            if person.contributor_id.trim().is_empty() {
+                return invalid(format!("identities[{i}].contributor_id"), "is empty");
+            }
+            for (tool, names) in [
+                ("github", &person.github),
+                ("jira", &person.jira),
+                ("jenkins", &person.jenkins),
+            ] {
+                for name in names {
+                    if let Some(other) =
+                        aliases.insert((tool, name.to_lowercase()), person.contributor_id.as_str())
+                    {
+                        return invalid(
+                            format!("identities[{i}].{tool}"),
+                            &format!("has `{name}`, already an alias of `{other}`"),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
