@@ -11,6 +11,8 @@ source scripts/lib/optional.sh
 
 log "the repository stands alone (scripts/check-standalone.sh)"
 scripts/check-standalone.sh
+log "no import circle between crates or modules (scripts/import-cycles.py)"
+python3 scripts/import-cycles.py
 
 ensure_build_deps
 ensure_rabbitmq
