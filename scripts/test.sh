@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# --workspace also builds the dorafleet binary (its package has integration
+# tests), which the system tests in tests/ start as processes.
+#
 # Tests marked #[ignore] restart the shared RabbitMQ: they run after the
 # suite, alone, so no other test sees the broker go away.
 if cargo nextest --version >/dev/null 2>&1; then

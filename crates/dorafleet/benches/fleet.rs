@@ -24,8 +24,7 @@
 //! (`1,2`), `DORAFLEET_BENCH_TRACING` (`off,on`: the export settings each
 //! fleet size runs with), `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
 
-#[path = "../tests/otlp_receiver/mod.rs"]
-mod otlp_receiver;
+use dorafleet_system_tests::otlp_receiver;
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, NaiveDate, Utc};

@@ -3,8 +3,7 @@
 //! warehouse, the simulator as the APIs. Every run must end with gold equal
 //! to the simulator's ground truth, whatever is killed on the way.
 
-mod fleet_support;
-mod otlp_receiver;
+use dorafleet_system_tests::{fleet_support, otlp_receiver};
 
 use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{DeadLetter, Source, Stage};

@@ -2,7 +2,7 @@
 //! mid-stream and restarted, it delivers every alert exactly once; it serves
 //! its ops endpoints and stops cleanly on SIGTERM.
 
-mod fleet_support;
+use dorafleet_system_tests::fleet_support;
 
 use chrono::{Days, NaiveDate};
 use dorafleet_alerts::receiver::TestReceiver;
@@ -59,7 +59,7 @@ fn write_config(dir: &Path, db: &Path, webhook: &str) -> PathBuf {
 /// A monitor process, and a thread collecting its stdout (a pipe nobody
 /// reads would fill up and stall the process).
 fn spawn_monitor(config: &Path, metrics_port: u16) -> (Child, std::thread::JoinHandle<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dorafleet"))
+    let mut child = Command::new(dorafleet_system_tests::dorafleet_bin())
         .args(["monitor", "--config"])
         .arg(config)
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])

@@ -3,7 +3,7 @@
 //! replay by filter brings gold back to the truth. Replays survive being
 //! killed, never double up when run concurrently, and refuse bad input.
 
-mod fleet_support;
+use dorafleet_system_tests::fleet_support;
 
 use chrono::Utc;
 use dorafleet_broker::{Broker, Route};

@@ -7,8 +7,6 @@
 //! `observability.otlp_endpoint` at it and read the spans back as Jaeger
 //! would have stored them.
 
-#![allow(dead_code)]
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;

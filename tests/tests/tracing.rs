@@ -3,8 +3,7 @@
 //! gRPC) in place of Jaeger. A pipeline run must arrive as one trace whose parent
 //! links cross the queue, with retries and dead-lettering on it as events.
 
-mod fleet_support;
-mod otlp_receiver;
+use dorafleet_system_tests::{fleet_support, otlp_receiver};
 
 use dorafleet_broker::Broker;
 use dorafleet_warehouse::LetterFilter;

@@ -3,7 +3,7 @@
 //! days as held rather than zero, and `runs rerun --standalone` after the
 //! fault is lifted clears the hold and brings gold to the truth.
 
-mod fleet_support;
+use dorafleet_system_tests::fleet_support;
 
 use fleet_support::{Fleet, text};
 use std::time::Duration;

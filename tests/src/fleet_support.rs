@@ -3,8 +3,6 @@
 //! unique prefix, and a shared SQLite warehouse in a temp dir. Everything it
 //! starts is killed when it is dropped.
 
-#![allow(dead_code)]
-
 use chrono::NaiveDate;
 use dorafleet_broker::{RabbitBroker, RabbitConfig};
 use dorafleet_sim::{RunningSim, SimOptions, TruthRecord};
@@ -25,6 +23,7 @@ pub fn from() -> NaiveDate {
     end() - chrono::Duration::days(i64::from(DAYS))
 }
 
+#[derive(Debug)]
 pub struct Fleet {
     pub dir: tempfile::TempDir,
     pub sim: RunningSim,
@@ -100,7 +99,7 @@ impl Fleet {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dorafleet"));
+        let mut cmd = Command::new(crate::dorafleet_bin());
         cmd.args(args)
             .env_remove("DORAFLEET_CONFIG")
             .env("NO_COLOR", "1");
