@@ -3,8 +3,10 @@
 
 mod crawl;
 mod models;
+mod schema;
 
 pub(crate) use crawl::{next_steps, start_requests};
 pub use models::{
     CommitDetail, Deployment, DeploymentStatus, GitActor, GitRef, PullCommit, PullRequest, User,
 };
+pub(crate) use schema::endpoint_schema;

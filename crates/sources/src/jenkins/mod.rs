@@ -3,7 +3,9 @@
 
 mod crawl;
 mod models;
+mod schema;
 
 pub use crawl::builds_tree;
 pub(crate) use crawl::{next_steps, start_request};
 pub use models::{Action, Build, BuildsPage, Cause};
+pub(crate) use schema::endpoint_schema;

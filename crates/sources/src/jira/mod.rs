@@ -4,9 +4,11 @@
 
 mod crawl;
 mod models;
+mod schema;
 
 pub use crawl::{SEARCH_FIELDS, window_jql};
 pub(crate) use crawl::{next_steps, start_request};
 pub use models::{
     Issue, IssueFields, JiraUser, NamedField, ProjectRef, SearchPage, Status, StatusCategory,
 };
+pub(crate) use schema::endpoint_schema;
