@@ -13,6 +13,7 @@ pub mod github;
 pub mod jenkins;
 pub mod jira;
 mod limiter;
+mod normalize;
 pub mod link;
 mod page;
 pub mod server_limits;
