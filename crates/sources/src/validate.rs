@@ -12,8 +12,13 @@
 //! The extract stage sums the quality of every page of a task and fails the
 //! task when too many records were rejected; the normalize stage skips the
 //! rejected records and counts them.
+//!
+//! This module is the machinery only: which fields an endpoint's records
+//! must and may hold is declared by each source next to its models
+//! (`github/schema.rs`, `jira/schema.rs`, `jenkins/schema.rs`), and found
+//! here by endpoint name.
 
-use crate::page::endpoint;
+use crate::{github, jenkins, jira};
 use dorafleet_core::TaskError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -76,290 +81,49 @@ pub struct Checked<T> {
 pub struct ShapeError(pub String);
 
 /// A field the pipeline needs, as a dotted path.
-struct Required {
+pub(crate) struct Required {
     path: &'static str,
     /// `null` is a legitimate value (e.g. `merged_at` of an unmerged PR), but
     /// the field must still be sent.
     nullable: bool,
 }
 
-const fn need(path: &'static str) -> Required {
+/// A field that must be sent and must not be `null`.
+pub(crate) const fn need(path: &'static str) -> Required {
     Required {
         path,
         nullable: false,
     }
 }
 
-const fn may_be_null(path: &'static str) -> Required {
+/// A field that must be sent but may be `null`.
+pub(crate) const fn may_be_null(path: &'static str) -> Required {
     Required {
         path,
         nullable: true,
     }
 }
 
-/// What one endpoint's records must and may hold.
-struct Schema {
+/// What one endpoint's records must and may hold. Each source declares its
+/// endpoints' schemas in its own `schema` module.
+pub(crate) struct Schema {
     /// Where the record list is: the body itself (`None`) or this key of it.
-    list: Option<&'static str>,
+    pub(crate) list: Option<&'static str>,
     /// The record's natural key.
-    key: &'static str,
-    required: &'static [Required],
+    pub(crate) key: &'static str,
+    pub(crate) required: &'static [Required],
     /// Top-level fields the real API sends.
-    known: &'static [&'static str],
+    pub(crate) known: &'static [&'static str],
     /// Keys allowed inside the record's `fields` object (Jira), if checked.
-    known_in_fields: Option<&'static [&'static str]>,
+    pub(crate) known_in_fields: Option<&'static [&'static str]>,
 }
 
-const PULLS: Schema = Schema {
-    list: None,
-    key: "number",
-    required: &[
-        need("number"),
-        need("updated_at"),
-        need("created_at"),
-        may_be_null("merged_at"),
-    ],
-    known: &[
-        "_links",
-        "active_lock_reason",
-        "assignee",
-        "assignees",
-        "author_association",
-        "auto_merge",
-        "base",
-        "body",
-        "body_html",
-        "body_text",
-        "closed_at",
-        "comments_url",
-        "commits_url",
-        "created_at",
-        "diff_url",
-        "draft",
-        "head",
-        "html_url",
-        "id",
-        "issue_url",
-        "labels",
-        "locked",
-        "merge_commit_sha",
-        "merged_at",
-        "milestone",
-        "node_id",
-        "number",
-        "patch_url",
-        "requested_reviewers",
-        "requested_teams",
-        "review_comment_url",
-        "review_comments_url",
-        "state",
-        "statuses_url",
-        "title",
-        "updated_at",
-        "url",
-        "user",
-    ],
-    known_in_fields: None,
-};
-
-const PULL_COMMITS: Schema = Schema {
-    list: None,
-    key: "sha",
-    required: &[need("sha"), need("commit.author.date")],
-    known: &[
-        "author",
-        "comments_url",
-        "commit",
-        "committer",
-        "files",
-        "html_url",
-        "node_id",
-        "parents",
-        "sha",
-        "stats",
-        "url",
-    ],
-    known_in_fields: None,
-};
-
-const DEPLOYMENTS: Schema = Schema {
-    list: None,
-    key: "id",
-    required: &[
-        need("id"),
-        need("environment"),
-        need("created_at"),
-        need("sha"),
-    ],
-    known: &[
-        "created_at",
-        "creator",
-        "description",
-        "environment",
-        "id",
-        "node_id",
-        "original_environment",
-        "payload",
-        "performed_via_github_app",
-        "production_environment",
-        "ref",
-        "repository_url",
-        "sha",
-        "statuses_url",
-        "task",
-        "transient_environment",
-        "updated_at",
-        "url",
-    ],
-    known_in_fields: None,
-};
-
-const DEPLOYMENT_STATUSES: Schema = Schema {
-    list: None,
-    key: "id",
-    required: &[need("id"), need("state"), need("created_at")],
-    known: &[
-        "created_at",
-        "creator",
-        "deployment_url",
-        "description",
-        "environment",
-        "environment_url",
-        "id",
-        "log_url",
-        "node_id",
-        "performed_via_github_app",
-        "repository_url",
-        "state",
-        "target_url",
-        "updated_at",
-        "url",
-    ],
-    known_in_fields: None,
-};
-
-const JIRA_ISSUES: Schema = Schema {
-    list: Some("issues"),
-    key: "key",
-    required: &[
-        need("key"),
-        need("fields.created"),
-        need("fields.updated"),
-        need("fields.issuetype.name"),
-    ],
-    known: &[
-        "changelog",
-        "editmeta",
-        "expand",
-        "fields",
-        "fieldsToInclude",
-        "id",
-        "key",
-        "names",
-        "operations",
-        "properties",
-        "renderedFields",
-        "schema",
-        "self",
-        "transitions",
-        "versionedRepresentations",
-    ],
-    // Jira's system fields; custom fields (`customfield_NNNNN`) are known too.
-    known_in_fields: Some(&[
-        "aggregateprogress",
-        "aggregatetimeestimate",
-        "aggregatetimeoriginalestimate",
-        "aggregatetimespent",
-        "assignee",
-        "attachment",
-        "comment",
-        "components",
-        "created",
-        "creator",
-        "description",
-        "duedate",
-        "environment",
-        "fixVersions",
-        "issuelinks",
-        "issuerestriction",
-        "issuetype",
-        "labels",
-        "lastViewed",
-        "parent",
-        "priority",
-        "progress",
-        "project",
-        "reporter",
-        "resolution",
-        "resolutiondate",
-        "security",
-        "status",
-        "statusCategory",
-        "statuscategorychangedate",
-        "subtasks",
-        "summary",
-        "thumbnail",
-        "timeestimate",
-        "timeoriginalestimate",
-        "timespent",
-        "timetracking",
-        "updated",
-        "versions",
-        "votes",
-        "watches",
-        "worklog",
-        "workratio",
-    ]),
-};
-
-const JENKINS_BUILDS: Schema = Schema {
-    list: Some("allBuilds"),
-    key: "number",
-    required: &[
-        need("number"),
-        need("timestamp"),
-        need("duration"),
-        need("building"),
-    ],
-    known: &[
-        "_class",
-        "actions",
-        "artifacts",
-        "building",
-        "builtOn",
-        "changeSet",
-        "changeSets",
-        "culprits",
-        "description",
-        "displayName",
-        "duration",
-        "estimatedDuration",
-        "executor",
-        "fullDisplayName",
-        "id",
-        "inProgress",
-        "keepLog",
-        "nextBuild",
-        "number",
-        "previousBuild",
-        "queueId",
-        "result",
-        "timestamp",
-        "url",
-    ],
-    known_in_fields: None,
-};
-
+/// The schema of an endpoint's records: each source answers for its own
+/// endpoints.
 fn schema(endpoint: &str) -> Option<&'static Schema> {
-    Some(match endpoint {
-        endpoint::PULLS => &PULLS,
-        endpoint::PULL_COMMITS => &PULL_COMMITS,
-        endpoint::DEPLOYMENTS => &DEPLOYMENTS,
-        endpoint::DEPLOYMENT_STATUSES => &DEPLOYMENT_STATUSES,
-        endpoint::JIRA_SEARCH => &JIRA_ISSUES,
-        endpoint::JENKINS_BUILDS => &JENKINS_BUILDS,
-        _ => return None,
-    })
+    github::endpoint_schema(endpoint)
+        .or_else(|| jira::endpoint_schema(endpoint))
+        .or_else(|| jenkins::endpoint_schema(endpoint))
 }
 
 /// The required fields of an endpoint's records, as dotted paths (for docs
@@ -497,141 +261,13 @@ fn kind(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::github::{Deployment, DeploymentStatus, PullCommit, PullRequest};
-    use crate::jenkins::Build;
-    use crate::jira::Issue;
-    use serde_json::json;
+    use crate::page::endpoint;
 
-    fn reasons(quality: &PageQuality) -> Vec<String> {
+    /// The rejections of a page, rendered (shared by the sources' schema tests).
+    pub(crate) fn reasons(quality: &PageQuality) -> Vec<String> {
         quality.rejected.iter().map(ToString::to_string).collect()
-    }
-
-    #[test]
-    fn a_pull_request_without_merged_at_is_rejected_but_a_null_merged_at_is_valid() {
-        let body = json!([
-            {"number": 1, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z", "merged_at": null},
-            {"number": 2, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z"},
-            {"number": 3, "created_at": "2026-01-01T00:00:00Z", "updated_at": "yesterday", "merged_at": null},
-            {"number": 4, "created_at": null, "updated_at": "2026-01-02T00:00:00Z", "merged_at": null},
-        ]);
-        let checked: Checked<PullRequest> = check_value(endpoint::PULLS, &body).unwrap();
-        assert_eq!(checked.valid.len(), 1);
-        assert_eq!(checked.valid[0].number, 1);
-        assert_eq!(checked.quality.records, 4);
-        let reasons = reasons(&checked.quality);
-        assert_eq!(reasons[0], "record 1 (2): missing `merged_at`");
-        assert!(
-            reasons[1].starts_with("record 2 (3): does not fit the model"),
-            "{}",
-            reasons[1]
-        );
-        assert_eq!(reasons[2], "record 3 (4): `created_at` is null");
-    }
-
-    #[test]
-    fn a_commit_needs_its_sha_and_git_author_date() {
-        let body = json!([
-            {"sha": "a1", "commit": {"author": {"date": "2026-01-01T00:00:00Z"}}},
-            {"sha": "b2", "commit": {"author": null}},
-            {"commit": {"author": {"date": "2026-01-01T00:00:00Z"}}},
-        ]);
-        let checked: Checked<PullCommit> = check_value(endpoint::PULL_COMMITS, &body).unwrap();
-        assert_eq!(checked.valid.len(), 1);
-        assert_eq!(
-            reasons(&checked.quality),
-            [
-                "record 1 (b2): missing `commit.author.date`",
-                "record 2: missing `sha`"
-            ]
-        );
-    }
-
-    #[test]
-    fn deployments_and_statuses_need_their_ids_times_and_outcomes() {
-        let deployments = json!([
-            {"id": 7, "sha": "abc", "environment": "production", "created_at": "2026-01-01T00:00:00Z"},
-            {"id": 8, "sha": "abc", "created_at": "2026-01-01T00:00:00Z"},
-        ]);
-        let checked: Checked<Deployment> =
-            check_value(endpoint::DEPLOYMENTS, &deployments).unwrap();
-        assert_eq!(checked.valid.len(), 1);
-        assert_eq!(
-            reasons(&checked.quality),
-            ["record 1 (8): missing `environment`"]
-        );
-
-        let statuses = json!([
-            {"id": 9, "state": "success", "created_at": "2026-01-01T00:00:00Z"},
-            {"id": 10, "status": "success", "created_at": "2026-01-01T00:00:00Z"},
-        ]);
-        let checked: Checked<DeploymentStatus> =
-            check_value(endpoint::DEPLOYMENT_STATUSES, &statuses).unwrap();
-        assert_eq!(checked.valid.len(), 1);
-        assert_eq!(
-            reasons(&checked.quality),
-            ["record 1 (10): missing `state`"]
-        );
-        assert_eq!(
-            checked.quality.unknown_fields,
-            BTreeMap::from([("status".to_owned(), 1)])
-        );
-    }
-
-    #[test]
-    fn a_renamed_jira_field_rejects_the_issue_and_is_counted_as_unknown() {
-        let issue = |key: &str, created: &str| {
-            json!({"id": "1", "key": key, "fields": {
-                created: "2026-01-01T10:00:00.000+0000",
-                "updated": "2026-01-02T10:00:00.000+0000",
-                "issuetype": {"name": "Bug"},
-                "customfield_10020": null,
-            }})
-        };
-        let body = json!({"issues": [issue("PAY-1", "created"), issue("PAY-2", "createdDate"), issue("PAY-3", "createdDate")], "isLast": true});
-        let checked: Checked<Issue> = check_value(endpoint::JIRA_SEARCH, &body).unwrap();
-        assert_eq!(checked.valid.len(), 1);
-        assert_eq!(checked.valid[0].key, "PAY-1");
-        assert_eq!(
-            reasons(&checked.quality),
-            [
-                "record 1 (PAY-2): missing `fields.created`",
-                "record 2 (PAY-3): missing `fields.created`"
-            ]
-        );
-        assert_eq!(
-            checked.quality.unknown_fields,
-            BTreeMap::from([("createdDate".to_owned(), 2)]),
-            "custom fields are known"
-        );
-        let no_type = json!({"issues": [{"id": "1", "key": "PAY-4", "fields": {
-            "created": "2026-01-01T10:00:00.000+0000",
-            "updated": "2026-01-02T10:00:00.000+0000",
-            "issuetype": null,
-        }}]});
-        assert_eq!(
-            reasons(&validate_page(endpoint::JIRA_SEARCH, &no_type.to_string()).unwrap()),
-            ["record 0 (PAY-4): missing `fields.issuetype.name`"]
-        );
-    }
-
-    #[test]
-    fn a_jenkins_build_needs_number_timestamp_duration_and_building() {
-        let body = json!({"_class": "x", "allBuilds": [
-            {"_class": "b", "number": 3, "result": null, "timestamp": 1, "duration": 0, "building": true},
-            {"_class": "b", "number": 2, "result": "SUCCESS", "startTime": 1, "duration": 5, "building": false},
-        ]});
-        let checked: Checked<Build> = check_value(endpoint::JENKINS_BUILDS, &body).unwrap();
-        assert_eq!(checked.valid.len(), 1);
-        assert_eq!(
-            reasons(&checked.quality),
-            ["record 1 (2): missing `timestamp`"]
-        );
-        assert_eq!(
-            checked.quality.unknown_fields,
-            BTreeMap::from([("startTime".to_owned(), 1)])
-        );
     }
 
     #[test]

@@ -3,8 +3,12 @@
 
 mod crawl;
 mod models;
+mod normalize;
+mod schema;
 
 pub(crate) use crawl::{next_steps, start_requests};
 pub use models::{
     CommitDetail, Deployment, DeploymentStatus, GitActor, GitRef, PullCommit, PullRequest, User,
 };
+pub use normalize::normalize;
+pub(crate) use schema::endpoint_schema;

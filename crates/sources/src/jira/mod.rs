@@ -4,9 +4,13 @@
 
 mod crawl;
 mod models;
+mod normalize;
+mod schema;
 
 pub use crawl::{SEARCH_FIELDS, window_jql};
 pub(crate) use crawl::{next_steps, start_request};
 pub use models::{
     Issue, IssueFields, JiraUser, NamedField, ProjectRef, SearchPage, Status, StatusCategory,
 };
+pub use normalize::normalize;
+pub(crate) use schema::endpoint_schema;

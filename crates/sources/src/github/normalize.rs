@@ -1,10 +1,10 @@
 //! GitHub pages → deployments (with their latest status) and changes (merged
 //! pull requests with their first human commit).
 
-use super::{id_after, records};
+use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
+use crate::normalize::{id_after, records};
+use crate::page::endpoint;
 use dorafleet_core::{Config, Scope, Source, TaskError};
-use dorafleet_sources::endpoint;
-use dorafleet_sources::github::{Deployment, DeploymentStatus, PullCommit, PullRequest};
 use dorafleet_warehouse::{
     BronzePage, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
 };
@@ -14,7 +14,10 @@ use uuid::Uuid;
 /// Statuses after which a deployment is over.
 const FINAL_STATES: &[&str] = &["success", "failure", "error"];
 
-pub(super) fn normalize(
+/// The GitHub bronze pages of one repo's scope as silver deployments and
+/// changes. `counts` holds what was rejected, filtered and skipped; the
+/// totals, run and scope are filled by the normalize stage.
+pub fn normalize(
     config: &Config,
     scope: &Scope,
     run_id: Uuid,

@@ -1,5 +1,9 @@
 //! Normalize: bronze → silver.
 //!
+//! This stage reads a scope's bronze pages, hands them to the source's
+//! normalizer (`dorafleet_sources::{github,jira,jenkins}::normalize`, next to
+//! that source's models and schema) and upserts the silver records.
+//!
 //! Each source's pages are parsed record by record with the typed models of
 //! `dorafleet-sources` (timestamps already in UTC): a record that fails
 //! schema validation is skipped and counted (`rejected_records`), and fields
@@ -9,16 +13,11 @@
 //! non-events are left out with their counts kept. The output is upserted by
 //! natural key, so normalizing the same bronze twice changes nothing.
 
-mod github;
-mod jenkins;
-mod jira;
-
 use async_trait::async_trait;
 use dorafleet_core::{Config, Scope, Source, TaskEnvelope, TaskError, TaskStats};
-use dorafleet_sources::validate;
+use dorafleet_sources::{github, jenkins, jira};
 use dorafleet_warehouse::{BronzeFilter, BronzePage, NormalizeCounts, SilverBatch, Warehouse};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
-use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -44,40 +43,6 @@ pub fn normalize_scope(
     batch.counts.changes = batch.changes.len() as u64;
     batch.counts.incidents = batch.incidents.len() as u64;
     Ok(batch)
-}
-
-/// The valid records of a bronze page, typed; the rejected ones and the
-/// unknown fields are added to `counts`. A body that is not the endpoint's
-/// shape at all is a permanent failure naming the page (retrying cannot
-/// change what is stored).
-fn records<T: DeserializeOwned>(
-    page: &BronzePage,
-    counts: &mut NormalizeCounts,
-) -> Result<Vec<T>, TaskError> {
-    let checked = validate::check::<T>(&page.endpoint, &page.body).map_err(|e| {
-        TaskError::permanent(format!(
-            "bronze page {} #{} ({} {}) does not match the {} schema: {e}",
-            page.task_id, page.seq, page.source_system, page.request, page.endpoint
-        ))
-    })?;
-    counts.rejected_records += checked.quality.rejected_count();
-    for (name, n) in checked.quality.unknown_fields {
-        *counts.unknown_fields.entry(name).or_default() += n;
-    }
-    Ok(checked.valid)
-}
-
-/// The number in `/{segment}/{number}/` of a request path, e.g. the PR of
-/// `/repos/o/r/pulls/12/commits`.
-fn id_after(request: &str, segment: &str) -> Option<u64> {
-    let path = request.split('?').next().unwrap_or(request);
-    let mut parts = path.split('/');
-    while let Some(part) = parts.next() {
-        if part == segment {
-            return parts.next().and_then(|n| n.parse().ok());
-        }
-    }
-    None
 }
 
 #[derive(Debug, Clone)]
@@ -127,26 +92,5 @@ impl StageHandler for NormalizeHandler {
             }),
             Err(e) => HandlerOutcome::failed(TaskStats::default(), e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::id_after;
-
-    #[test]
-    fn ids_are_read_from_child_request_paths() {
-        assert_eq!(
-            id_after("/repos/acme/x/pulls/12/commits?per_page=100", "pulls"),
-            Some(12)
-        );
-        assert_eq!(
-            id_after(
-                "http://h/github/repos/a/b/deployments/99/statuses",
-                "deployments"
-            ),
-            Some(99)
-        );
-        assert_eq!(id_after("/repos/acme/x/pulls?page=2", "pulls"), None);
     }
 }

@@ -2,15 +2,18 @@
 //! Aborted builds are filtered out, running ones skipped (a later run sees
 //! them finished), CI jobs' builds are not deployments; all are counted.
 
-use super::records;
+use super::models::Build;
+use crate::normalize::records;
 use dorafleet_core::{Config, Scope, Source, TaskError};
-use dorafleet_sources::jenkins::Build;
 use dorafleet_warehouse::NormalizeCounts;
 use dorafleet_warehouse::{BronzePage, SilverBatch, SilverDeployment};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub(super) fn normalize(
+/// The Jenkins bronze pages of one job's scope as silver deployments, if the
+/// team configures the job as a deploy job. The totals of `counts` are
+/// filled by the normalize stage.
+pub fn normalize(
     config: &Config,
     scope: &Scope,
     run_id: Uuid,

@@ -1,15 +1,19 @@
 //! Jira pages → issues that may be incidents (all kept, with type and priority).
 
-use super::records;
+use super::models::Issue;
+use crate::normalize::records;
+use crate::page::endpoint;
 use dorafleet_core::{Config, Scope, Source, TaskError};
-use dorafleet_sources::endpoint;
-use dorafleet_sources::jira::Issue;
 use dorafleet_warehouse::NormalizeCounts;
 use dorafleet_warehouse::{BronzePage, SilverBatch, SilverIncident};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub(super) fn normalize(
+/// The Jira bronze pages of one project's scope as silver incidents (every
+/// issue, with its type and priority: the DORA definitions pick the
+/// incidents among them). The totals of `counts` are filled by the normalize
+/// stage.
+pub fn normalize(
     config: &Config,
     scope: &Scope,
     run_id: Uuid,
