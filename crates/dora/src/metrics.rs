@@ -54,7 +54,7 @@ pub fn hours_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 
 /// Whether a silver deployment counts as a deployment under `defs`.
 pub fn is_deployment(d: &SilverDeployment, defs: &Definitions) -> bool {
-    d.status == "success"
+    d.status.is_success()
         && d.finished_at.is_some()
         && defs.counts_as_deployment(d.source, &d.environment)
 }

@@ -37,7 +37,7 @@ pub use ledger::{RunLedger, RunRecord, RunStatus, TaskRecord, TaskState};
 pub use letters::{ArchivedLetter, AuditEntry, LetterArchive, LetterFilter, LetterStatus};
 pub use monitor::{DeliveredAlert, MonitorState};
 pub use silver::{
-    NormalizeCounts, SilverBatch, SilverChange, SilverDeployment, SilverIncident, SilverStore,
+    DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment, SilverIncident, SilverStore,
     TeamSilver,
 };
 pub use slots::RequestSlots;

@@ -10,6 +10,86 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// A deployment's outcome. GitHub deployment states and Jenkins build
+/// results share one vocabulary here; both backends store it as the lower-case
+/// text of [`as_str`](Self::as_str), so stored silver reads back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DeploymentOutcome {
+    /// Deployed (GitHub `success`, Jenkins `SUCCESS`): the only outcome a
+    /// deployment counts with.
+    Success,
+    /// Failed (GitHub `failure`, Jenkins `FAILURE`).
+    Failure,
+    /// GitHub `error`: the deployment could not run.
+    Error,
+    /// Jenkins `UNSTABLE`: built, with failing checks.
+    Unstable,
+    /// GitHub `in_progress`.
+    InProgress,
+    /// GitHub `queued`.
+    Queued,
+    /// No status yet (GitHub `pending`, or no status reported at all).
+    Pending,
+    /// Any other state a source reports, kept as it said it (lower case).
+    Other(String),
+}
+
+impl DeploymentOutcome {
+    /// The stored, lower-case text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DeploymentOutcome::Success => "success",
+            DeploymentOutcome::Failure => "failure",
+            DeploymentOutcome::Error => "error",
+            DeploymentOutcome::Unstable => "unstable",
+            DeploymentOutcome::InProgress => "in_progress",
+            DeploymentOutcome::Queued => "queued",
+            DeploymentOutcome::Pending => "pending",
+            DeploymentOutcome::Other(s) => s,
+        }
+    }
+
+    /// Whether the deployment succeeded.
+    pub fn is_success(&self) -> bool {
+        *self == DeploymentOutcome::Success
+    }
+}
+
+impl From<&str> for DeploymentOutcome {
+    /// A source's state or result, in any case.
+    fn from(text: &str) -> Self {
+        match text.to_lowercase().as_str() {
+            "success" => DeploymentOutcome::Success,
+            "failure" => DeploymentOutcome::Failure,
+            "error" => DeploymentOutcome::Error,
+            "unstable" => DeploymentOutcome::Unstable,
+            "in_progress" => DeploymentOutcome::InProgress,
+            "queued" => DeploymentOutcome::Queued,
+            "pending" => DeploymentOutcome::Pending,
+            other => DeploymentOutcome::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for DeploymentOutcome {
+    fn from(text: String) -> Self {
+        DeploymentOutcome::from(text.as_str())
+    }
+}
+
+impl From<DeploymentOutcome> for String {
+    fn from(status: DeploymentOutcome) -> Self {
+        status.as_str().to_owned()
+    }
+}
+
+impl std::fmt::Display for DeploymentOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A deployment attempt, successful or not. Natural key: (source, key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SilverDeployment {
@@ -23,8 +103,8 @@ pub struct SilverDeployment {
     pub job: Option<String>,
     /// GitHub environment; `production` for builds of configured deploy jobs.
     pub environment: String,
-    /// Lower-case outcome: `success`, `failure`, `error`, `unstable`, `in_progress`, …
-    pub status: String,
+    /// The latest outcome the source reported.
+    pub status: DeploymentOutcome,
     pub started_at: DateTime<Utc>,
     /// When it reached its final status; `None` while still running.
     pub finished_at: Option<DateTime<Utc>>,
@@ -151,6 +231,35 @@ pub trait SilverStore: Send + Sync + std::fmt::Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_read_any_case_and_store_as_the_same_lower_case_text() {
+        assert_eq!(
+            DeploymentOutcome::from("SUCCESS"),
+            DeploymentOutcome::Success
+        );
+        assert_eq!(
+            DeploymentOutcome::from("in_progress"),
+            DeploymentOutcome::InProgress
+        );
+        let odd = DeploymentOutcome::from("Waiting");
+        assert_eq!(odd, DeploymentOutcome::Other("waiting".into()));
+        for text in [
+            "success",
+            "failure",
+            "error",
+            "unstable",
+            "in_progress",
+            "queued",
+            "pending",
+            "waiting",
+        ] {
+            assert_eq!(DeploymentOutcome::from(text).as_str(), text);
+            let json = serde_json::to_string(&DeploymentOutcome::from(text)).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+        }
+        assert!(!DeploymentOutcome::Unstable.is_success());
+    }
 
     #[test]
     fn counts_stored_before_validation_existed_still_read_and_sums_merge_unknown_fields() {

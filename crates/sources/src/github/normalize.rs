@@ -6,7 +6,7 @@ use crate::normalize::{id_after, records};
 use crate::page::endpoint;
 use dorafleet_core::{Config, Scope, Source, TaskError};
 use dorafleet_warehouse::{
-    BronzePage, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
+    BronzePage, DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -112,9 +112,7 @@ pub fn normalize(
             .values()
             .filter(|s| s.state != "inactive")
             .max_by_key(|s| (s.created_at, s.id));
-        let status = latest
-            .map_or("pending", |s| s.state.as_str())
-            .to_lowercase();
+        let status = DeploymentOutcome::from(latest.map_or("pending", |s| s.state.as_str()));
         let finished_at = latest
             .filter(|s| FINAL_STATES.contains(&s.state.as_str()))
             .map(|s| s.created_at);

@@ -6,7 +6,7 @@ use super::models::Build;
 use crate::normalize::records;
 use dorafleet_core::{Config, Scope, Source, TaskError};
 use dorafleet_warehouse::NormalizeCounts;
-use dorafleet_warehouse::{BronzePage, SilverBatch, SilverDeployment};
+use dorafleet_warehouse::{BronzePage, DeploymentOutcome, SilverBatch, SilverDeployment};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -63,7 +63,7 @@ pub fn normalize(
             repo: repo.clone(),
             job: Some(job.clone()),
             environment: "production".into(),
-            status: result.to_lowercase(),
+            status: DeploymentOutcome::from(result),
             started_at,
             finished_at: Some(finished_at),
             sha: None,

@@ -1,6 +1,7 @@
 //! The contract of the warehouse's silver role: silver upserts by natural key.
 
 use super::*;
+use crate::DeploymentOutcome;
 
 fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
     let t = |h: u32| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap();
@@ -73,7 +74,7 @@ pub async fn silver_upserts_by_natural_key_so_a_repeat_changes_nothing(w: Arc<dy
     w.upsert_silver(&later).await.unwrap();
     let silver = w.team_silver("payments").await.unwrap();
     assert_eq!(silver.deployments.len(), 1);
-    assert_eq!(silver.deployments[0].status, "success");
+    assert_eq!(silver.deployments[0].status, DeploymentOutcome::Success);
     assert!(
         w.team_silver("search")
             .await

@@ -4,6 +4,7 @@
 use super::codec::{corrupt, int, parse_source, parse_ts, parse_uuid, ts, uint};
 use super::indexes::{NORMALIZE_COUNTS, SILVER_CHANGES, SILVER_DEPLOYMENTS, SILVER_INCIDENTS};
 use super::{MongoWarehouse, classify};
+use crate::DeploymentOutcome;
 use crate::{
     NormalizeCounts, Result, SilverBatch, SilverChange, SilverDeployment, SilverIncident,
     TeamSilver,
@@ -41,7 +42,7 @@ impl DeploymentDoc {
             repo: d.repo.clone(),
             job: d.job.clone(),
             environment: d.environment.clone(),
-            status: d.status.clone(),
+            status: d.status.to_string(),
             started_at: ts(d.started_at),
             finished_at: d.finished_at.map(ts),
             sha: d.sha.clone(),
@@ -62,7 +63,7 @@ impl DeploymentDoc {
             repo: self.repo,
             job: self.job,
             environment: self.environment,
-            status: self.status,
+            status: DeploymentOutcome::from(self.status),
             started_at: parse_ts(&self.started_at)?,
             finished_at: self.finished_at.as_deref().map(parse_ts).transpose()?,
             sha: self.sha,

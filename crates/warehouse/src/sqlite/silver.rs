@@ -2,6 +2,7 @@
 
 use super::SqliteWarehouse;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
+use crate::DeploymentOutcome;
 use crate::{
     NormalizeCounts, Result, SilverBatch, SilverChange, SilverDeployment, SilverIncident,
     TeamSilver, WarehouseError,
@@ -35,7 +36,7 @@ pub(super) fn upsert(conn: &mut Connection, batch: &SilverBatch) -> Result<()> {
                     d.repo,
                     d.job,
                     d.environment,
-                    d.status,
+                    d.status.as_str(),
                     ts(d.started_at),
                     d.finished_at.map(ts),
                     d.sha,
@@ -142,7 +143,7 @@ pub(super) fn team(conn: &mut Connection, team_id: &str) -> Result<TeamSilver> {
                 repo: text(3)?,
                 job: opt(4)?,
                 environment: text(5)?,
-                status: text(6)?,
+                status: DeploymentOutcome::from(text(6)?),
                 started_at: parse_ts(&text(7)?)?,
                 finished_at: opt(8)?.as_deref().map(parse_ts).transpose()?,
                 sha: opt(9)?,
