@@ -61,14 +61,17 @@ macro_rules! broker_contract_suite {
 pub struct Cleanup(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
 
 impl Cleanup {
+    /// Nothing to clean up.
     pub fn none() -> Self {
         Cleanup(None)
     }
 
+    /// Run `work` after the check.
     pub fn new(work: impl Future<Output = ()> + Send + 'static) -> Self {
         Cleanup(Some(Box::pin(work)))
     }
 
+    /// Do the cleanup work, if any.
     pub async fn run(self) {
         if let Some(work) = self.0 {
             work.await;
@@ -106,10 +109,12 @@ pub fn task(stage: Stage, source: Option<Source>) -> TaskEnvelope {
     )
 }
 
+/// A first-attempt extract task of `source`.
 pub fn extract(source: Source) -> TaskEnvelope {
     task(Stage::Extract, Some(source))
 }
 
+/// The extract route of `source`.
 pub fn route(source: Source) -> Route {
     Route {
         stage: Stage::Extract,
@@ -136,6 +141,7 @@ pub async fn expect_delivery(stream: &mut Box<dyn DeliveryStream>, what: &str) -
     }
 }
 
+/// Fail the check with `what` if a delivery comes within [`QUIET`].
 pub async fn expect_quiet(stream: &mut Box<dyn DeliveryStream>, what: &str) {
     if let Some(d) = next_within(stream, QUIET).await {
         panic!(
@@ -149,6 +155,8 @@ fn decode(d: &Delivery) -> TaskEnvelope {
     TaskEnvelope::decode(&d.body).expect("a task body")
 }
 
+/// A published task reaches its consumer unchanged, not marked redelivered,
+/// and is not delivered again once acked.
 pub async fn a_published_task_is_delivered_once_and_not_again_after_ack(broker: Arc<dyn Broker>) {
     let mut stream = broker
         .consume_tasks(&[route(Source::Github)])
@@ -163,6 +171,7 @@ pub async fn a_published_task_is_delivered_once_and_not_again_after_ack(broker: 
     expect_quiet(&mut stream, "an acked task is not delivered again").await;
 }
 
+/// A delivery dropped without an ack comes back, marked redelivered.
 pub async fn a_delivery_dropped_unacked_is_delivered_again_as_redelivered(broker: Arc<dyn Broker>) {
     let t = extract(Source::Jira);
     broker.publish(&t).await.unwrap();
@@ -180,6 +189,7 @@ pub async fn a_delivery_dropped_unacked_is_delivered_again_as_redelivered(broker
     expect_quiet(&mut stream, "nothing after the ack").await;
 }
 
+/// A requeued delivery is delivered again, marked redelivered.
 pub async fn a_requeued_delivery_comes_back(broker: Arc<dyn Broker>) {
     let t = task(Stage::Normalize, Some(Source::Github));
     broker.publish(&t).await.unwrap();
@@ -196,6 +206,7 @@ pub async fn a_requeued_delivery_comes_back(broker: Arc<dyn Broker>) {
     again.ack().await.unwrap();
 }
 
+/// What a consumer held when its stream was dropped goes to the next consumer.
 pub async fn deliveries_of_a_dropped_stream_come_back(broker: Arc<dyn Broker>) {
     let t = extract(Source::Jenkins);
     broker.publish(&t).await.unwrap();
@@ -215,6 +226,7 @@ pub async fn deliveries_of_a_dropped_stream_come_back(broker: Arc<dyn Broker>) {
     again.ack().await.unwrap();
 }
 
+/// Of two consumers of one route, only one gets a task while it is unacked.
 pub async fn an_unacked_delivery_is_not_given_to_a_second_consumer(broker: Arc<dyn Broker>) {
     let mut first = broker
         .consume_tasks(&[route(Source::Github)])
@@ -236,6 +248,7 @@ pub async fn an_unacked_delivery_is_not_given_to_a_second_consumer(broker: Arc<d
     d.ack().await.unwrap();
 }
 
+/// A consumer gets the tasks of its routes and no others.
 pub async fn consumers_only_receive_their_routes(broker: Arc<dyn Broker>) {
     let mut github = broker
         .consume_tasks(&[route(Source::Github)])
@@ -271,6 +284,7 @@ pub async fn consumers_only_receive_their_routes(broker: Arc<dyn Broker>) {
     expect_quiet(&mut github, "still nothing for github").await;
 }
 
+/// One consumer of every route gets one task of each route, each once.
 pub async fn every_route_reaches_its_consumer(broker: Arc<dyn Broker>) {
     let routes = Route::all(&Stage::ALL, &Source::ALL);
     let mut stream = broker.consume_tasks(&routes).await.unwrap();
@@ -297,6 +311,7 @@ pub async fn every_route_reaches_its_consumer(broker: Arc<dyn Broker>) {
     expect_quiet(&mut stream, "each task once").await;
 }
 
+/// A delayed publish is delivered, unchanged, no sooner than its delay.
 pub async fn a_delayed_task_is_not_delivered_before_its_delay(broker: Arc<dyn Broker>) {
     let delay = Duration::from_millis(400);
     let mut stream = broker
@@ -316,6 +331,7 @@ pub async fn a_delayed_task_is_not_delivered_before_its_delay(broker: Arc<dyn Br
     d.ack().await.unwrap();
 }
 
+/// Dead letters of a task and of a poison message arrive as equal JSON, each once.
 pub async fn dead_letters_round_trip_as_json(broker: Arc<dyn Broker>) {
     let t = extract(Source::Jira);
     let letter = DeadLetter::for_task(
@@ -343,6 +359,7 @@ pub async fn dead_letters_round_trip_as_json(broker: Arc<dyn Broker>) {
     expect_quiet(&mut stream, "each dead letter once").await;
 }
 
+/// Task events (retrying, done) arrive as equal JSON, in order.
 pub async fn events_round_trip_as_json(broker: Arc<dyn Broker>) {
     let t = extract(Source::Github);
     let stats = TaskStats {
@@ -407,6 +424,8 @@ pub async fn a_publishers_trace_context_reaches_the_consumer(broker: Arc<dyn Bro
     }
 }
 
+/// Closing ends waiting and later-polled streams with `None`, and publishes
+/// (plain and delayed) then fail with [`BrokerError::Closed`].
 pub async fn closing_ends_streams_and_refuses_publishes(broker: Arc<dyn Broker>) {
     let mut events = broker.consume_events().await.unwrap();
     let mut tasks = broker

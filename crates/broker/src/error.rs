@@ -1,5 +1,6 @@
 //! Broker errors, by what the caller should do next.
 
+/// Why a broker operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BrokerError {
     /// The broker cannot be reached or refused the publish; retry after reconnecting.

@@ -78,6 +78,7 @@ pub struct InProcessBroker {
 }
 
 impl InProcessBroker {
+    /// An empty broker with no queues (they appear on first use).
     pub fn new() -> Self {
         Self::default()
     }
@@ -161,6 +162,7 @@ impl Broker for InProcessBroker {
 /// Publishes raw bytes to a task queue: how tests and tools put poison
 /// messages (undecodable, unknown version, oversized) in front of a worker.
 impl InProcessBroker {
+    /// Put `body` on the queue of `route` as it is, without encoding or checks.
     pub fn publish_raw(&self, route: Route, body: Vec<u8>) -> Result<()> {
         self.shared.push(&route.queue(), Message::new(body), false)
     }

@@ -10,6 +10,8 @@
 //! [`RabbitBroker`] is the fleet's implementation; both pass the suite in
 //! [`contract`].
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod contract;
 mod error;
 pub mod in_process;
@@ -25,8 +27,13 @@ use async_trait::async_trait;
 use dorafleet_core::{DeadLetter, TaskEnvelope, TaskEvent};
 use std::time::Duration;
 
+/// The result of a broker operation.
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
 
+/// A message broker as workers and the coordinator use it: confirmed
+/// publishes of tasks, dead letters and events, and consumers whose
+/// deliveries must be acked. Implemented by [`InProcessBroker`] and
+/// [`RabbitBroker`].
 #[async_trait]
 pub trait Broker: Send + Sync + std::fmt::Debug {
     /// Publish a task to its stage queue; returns once the broker holds it.
@@ -55,6 +62,7 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     async fn close(&self) -> Result<()>;
 }
 
+/// A consumer's stream of deliveries from one or more queues.
 #[async_trait]
 pub trait DeliveryStream: Send + std::fmt::Debug {
     /// The next delivery; `None` once the broker is closed.
@@ -64,6 +72,7 @@ pub trait DeliveryStream: Send + std::fmt::Debug {
 /// Settles a delivery with the broker it came from.
 #[async_trait]
 pub trait Acker: Send + Sync + std::fmt::Debug {
+    /// Settle the message as handled: the broker forgets it.
     async fn ack(&self) -> Result<()>;
     /// Hand the message back for another consumer (used on shutdown).
     async fn requeue(&self) -> Result<()>;
@@ -73,6 +82,7 @@ pub trait Acker: Send + Sync + std::fmt::Debug {
 /// delivers it again (to this or another consumer).
 #[derive(Debug)]
 pub struct Delivery {
+    /// The body as published (normally JSON: a task envelope, dead letter or event).
     pub body: Vec<u8>,
     /// True when the broker has delivered this message before.
     pub redelivered: bool,
@@ -82,6 +92,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery settled through `acker`, without headers.
     pub fn new(body: Vec<u8>, redelivered: bool, acker: Box<dyn Acker>) -> Self {
         Delivery {
             body,
@@ -91,15 +102,18 @@ impl Delivery {
         }
     }
 
+    /// The same delivery carrying `headers`.
     pub fn with_headers(mut self, headers: std::collections::BTreeMap<String, String>) -> Self {
         self.headers = headers;
         self
     }
 
+    /// Acknowledge the message: it will not be delivered again.
     pub async fn ack(self) -> Result<()> {
         self.acker.ack().await
     }
 
+    /// Hand the message back to its queue for another delivery (used on shutdown).
     pub async fn requeue(self) -> Result<()> {
         self.acker.requeue().await
     }

@@ -4,13 +4,18 @@
 use dorafleet_core::{Source, Stage, TaskEnvelope};
 use std::fmt;
 
+/// The logical name of the queue dead letters wait in for the archiver.
 pub const DEAD_LETTER_QUEUE: &str = "dead_letters";
+/// The logical name of the queue task events wait in for the coordinator.
 pub const EVENTS_QUEUE: &str = "task_events";
 
 /// Which tasks a consumer takes: a stage, and for extract optionally one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Route {
+    /// The stage of the tasks taken.
     pub stage: Stage,
+    /// For extract, the one source whose tasks are taken; ignored for the
+    /// other stages, whose tasks share one queue per stage.
     pub source: Option<Source>,
 }
 
@@ -34,6 +39,7 @@ impl Route {
         routes
     }
 
+    /// The logical queue name of the route: `tasks.extract.{source}` or `tasks.{stage}`.
     pub fn queue(&self) -> String {
         match (self.stage, self.source) {
             (Stage::Extract, Some(source)) => format!("tasks.extract.{source}"),

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// A task that failed for good, or a message that was not a task, kept with
+/// its failure history so an operator can understand and replay it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// Identity of the letter itself (UUIDv7).
@@ -16,16 +18,26 @@ pub struct DeadLetter {
     pub envelope: Option<TaskEnvelope>,
     /// The raw body (lossy UTF-8, truncated) when the message did not decode.
     pub raw_body: Option<String>,
+    /// The task's stage; `None` for poison messages.
     pub stage: Option<Stage>,
+    /// The task's source; `None` for aggregate tasks and poison messages.
     pub source: Option<Source>,
+    /// The task's scope; `None` for poison messages.
     pub scope: Option<Scope>,
+    /// The task's window; `None` for poison messages.
     pub window: Option<Window>,
+    /// The class of the last failure (`Permanent` for poison messages).
     pub error_class: ErrorClass,
+    /// Why the task will not be retried.
     pub reason: String,
     /// Every failed attempt, the last one included.
     pub attempts: Vec<AttemptRecord>,
+    /// When the first failed attempt was made (UTC).
     pub first_failed_at: DateTime<Utc>,
+    /// When the last failed attempt was made (UTC).
     pub last_failed_at: DateTime<Utc>,
+    /// The OpenTelemetry trace id of the attempt that dead-lettered it, when
+    /// it ran inside a trace.
     pub trace_id: Option<String>,
 }
 

@@ -19,22 +19,32 @@ pub const ENVELOPE_VERSION: u32 = 1;
 /// few hundred bytes, so anything near this size is a mistake or an attack.
 pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 
+/// A task as it travels through the broker: what to do, on what, and the
+/// record of its earlier attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskEnvelope {
+    /// Envelope format version ([`ENVELOPE_VERSION`] when written by this build).
     pub version: u32,
     /// UUIDv7: unique, time-ordered, and stable across retries of the same task.
     pub task_id: Uuid,
+    /// The pipeline run the task belongs to.
     pub run_id: Uuid,
+    /// The stage that runs the task.
     pub stage: Stage,
     /// The source system for extract and normalize; `None` for aggregate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
+    /// What the task works on.
     pub scope: Scope,
+    /// The time range the task covers (UTC, half-open).
     pub window: Window,
     /// 1-based number of the attempt this delivery is.
     pub attempt: u32,
+    /// The retry budget: consecutive attempts without progress before the
+    /// task is dead-lettered (see [`RetryPolicy::decide`](crate::RetryPolicy::decide)).
     pub max_attempts: u32,
+    /// When the task was first created (UTC); kept across attempts.
     pub created_at: DateTime<Utc>,
     /// Earlier failed attempts of this task, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -53,11 +63,15 @@ fn is_zero(n: &u32) -> bool {
 /// One failed attempt: when, where, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
+    /// The 1-based number of the attempt.
     pub attempt: u32,
+    /// When the attempt failed (UTC).
     pub at: DateTime<Utc>,
     /// The worker that made the attempt (host/pid or a configured name).
     pub worker: String,
+    /// How the failure was classified.
     pub class: ErrorClass,
+    /// The failure, with its causes.
     pub message: String,
     /// Whether the attempt got further than the one before it (an extract
     /// stored new pages) before failing. Attempts that progress do not use up
@@ -70,18 +84,39 @@ pub struct AttemptRecord {
 /// Why a message body is not a task this worker can run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
+    /// The body exceeds [`MAX_ENVELOPE_BYTES`]; it was not parsed.
     #[error("message body is {size} bytes, above the {limit}-byte limit for a task envelope")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The body's size, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body is not JSON, or JSON but not an object.
     #[error("message body is not a JSON object: {reason}")]
-    NotJson { reason: String },
+    NotJson {
+        /// The parser's complaint, or what the body was instead.
+        reason: String,
+    },
+    /// The object has no `version` field.
     #[error("task envelope has no `version` field")]
     MissingVersion,
+    /// The `version` is not [`ENVELOPE_VERSION`].
     #[error(
         "task envelope version {found} is not supported (this worker understands version {supported})"
     )]
-    UnsupportedVersion { found: String, supported: u32 },
+    UnsupportedVersion {
+        /// The `version` value found, as JSON text.
+        found: String,
+        /// The version this build understands.
+        supported: u32,
+    },
+    /// A supported version, but the fields do not make a valid task.
     #[error("task envelope (version {ENVELOPE_VERSION}) is malformed: {reason}")]
-    Malformed { reason: String },
+    Malformed {
+        /// What is wrong with the fields.
+        reason: String,
+    },
 }
 
 impl TaskEnvelope {
@@ -110,6 +145,7 @@ impl TaskEnvelope {
         }
     }
 
+    /// The JSON message body of this task.
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain data with string keys cannot fail.
         serde_json::to_vec(self).expect("task envelope serializes")

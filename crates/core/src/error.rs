@@ -20,6 +20,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The snake_case name, as serialized.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Transient => "transient",
@@ -66,17 +67,29 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// A task failure, already classified, with the error that caused it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TaskError {
+    /// Worth retrying after a backoff ([`ErrorClass::Transient`]).
     #[error("transient failure (will retry with backoff): {message}")]
     Transient {
+        /// What failed.
         message: String,
+        /// The underlying error, if any.
         #[source]
         cause: Option<Cause>,
     },
+    /// The server asked to wait before trying again ([`ErrorClass::RateLimited`]).
     #[error("rate limited (will retry after {}s): {message}", after.as_secs_f64())]
-    RetryAfter { after: Duration, message: String },
+    RetryAfter {
+        /// How long the server asked to wait.
+        after: Duration,
+        /// What failed.
+        message: String,
+    },
+    /// Not worth retrying ([`ErrorClass::Permanent`]).
     #[error("permanent failure (dead-lettered, not retried): {message}")]
     Permanent {
+        /// What failed.
         message: String,
+        /// The underlying error, if any.
         #[source]
         cause: Option<Cause>,
     },
@@ -95,6 +108,7 @@ impl PartialEq for TaskError {
 impl Eq for TaskError {}
 
 impl TaskError {
+    /// A transient failure of `msg`, without a cause.
     pub fn transient(msg: impl Into<String>) -> Self {
         TaskError::Transient {
             message: msg.into(),
@@ -102,6 +116,7 @@ impl TaskError {
         }
     }
 
+    /// A permanent failure of `msg`, without a cause.
     pub fn permanent(msg: impl Into<String>) -> Self {
         TaskError::Permanent {
             message: msg.into(),
@@ -131,6 +146,7 @@ impl TaskError {
         }
     }
 
+    /// The failure's class, which decides whether and when to retry.
     pub fn class(&self) -> ErrorClass {
         match self {
             TaskError::Transient { .. } => ErrorClass::Transient,

@@ -6,6 +6,8 @@
 //! warehouses and source clients build on these types so that a task looks the
 //! same in the in-process broker, in RabbitMQ and in the warehouse.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod config;
 pub mod dead_letter;
 pub mod envelope;

@@ -18,8 +18,10 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in pipeline order.
     pub const ALL: [Stage; 3] = [Stage::Extract, Stage::Normalize, Stage::Aggregate];
 
+    /// The lowercase name, as serialized, parsed and used in queue names.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Extract => "extract",
@@ -33,14 +35,19 @@ impl Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// GitHub: pull requests, their commits, and deployments.
     Github,
+    /// Jira: issues, of which the incidents count.
     Jira,
+    /// Jenkins: job builds; those of deploy jobs are deployments.
     Jenkins,
 }
 
 impl Source {
+    /// Every source.
     pub const ALL: [Source; 3] = [Source::Github, Source::Jira, Source::Jenkins];
 
+    /// The lowercase name, as serialized, parsed and used in queue names.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Github => "github",
@@ -54,8 +61,11 @@ impl Source {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} `{given}`; expected one of: {expected}")]
 pub struct UnknownName {
+    /// What was being named: `stage`, `metric` or `source`.
     pub kind: &'static str,
+    /// The name as given.
     pub given: String,
+    /// The accepted names, comma-separated.
     pub expected: &'static str,
 }
 
@@ -99,6 +109,7 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The four metrics, in the order of the DORA report.
     pub const ALL: [Metric; 4] = [
         Metric::DeploymentFrequency,
         Metric::LeadTimeForChanges,
@@ -106,6 +117,7 @@ impl Metric {
         Metric::FailedDeploymentRecoveryTime,
     ];
 
+    /// The snake_case name, as serialized and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::DeploymentFrequency => "deployment_frequency",
@@ -127,6 +139,7 @@ name_enum_traits!(Source, "source", "github, jira, jenkins");
 /// What a task works on: a team and, below it, one repo / Jira project / Jenkins job.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scope {
+    /// The team's configured id (`[[teams]] id`).
     pub team: String,
     /// `owner/repo` for GitHub, the project key for Jira, the job name for Jenkins;
     /// absent for team-wide tasks such as aggregate.
@@ -146,11 +159,14 @@ impl fmt::Display for Scope {
 /// A half-open time range `[from, to)` in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Window {
+    /// Start, inclusive.
     pub from: DateTime<Utc>,
+    /// End, exclusive.
     pub to: DateTime<Utc>,
 }
 
 impl Window {
+    /// Whether `t` is in `[from, to)`.
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.from <= t && t < self.to
     }

@@ -14,6 +14,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The `[retry]` section: the backoff schedule of failed tasks and their
+/// retry budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
@@ -45,7 +47,10 @@ pub enum RetryDecision {
     /// Republish the next attempt after this delay.
     RetryAfter(Duration),
     /// Give up: dead-letter the task with this reason.
-    DeadLetter { reason: String },
+    DeadLetter {
+        /// Why: the permanent error, or the exhausted budget and last error.
+        reason: String,
+    },
 }
 
 impl RetryPolicy {

@@ -4,10 +4,12 @@
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 
+/// A secret string (token, password-bearing URL) that prints as `***`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a secret value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -17,6 +19,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether the value is the empty string (no secret given).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -8,6 +8,8 @@
 //! [`trace_context`] carries their context across the message broker so a
 //! pipeline run is one trace from the coordinator through every worker.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod metrics;
 pub mod ops;
 pub mod trace_context;

@@ -243,6 +243,8 @@ pub fn retry_scheduled(stage: &str, delay: Duration) {
         .inc();
 }
 
+/// A task or message was dead-lettered (`unknown` labels for a message
+/// that was not a task, `none` for a task without a source).
 pub fn dead_lettered(stage: &str, source: &str) {
     metrics()
         .dead_letters
@@ -270,6 +272,7 @@ pub fn api_request(source: &str, status: &str, waited: Duration) {
         .inc_by(waited.as_secs_f64());
 }
 
+/// `n` records were written to `layer` (`bronze`, `silver` or `gold`).
 pub fn records_written(layer: &str, n: u64) {
     metrics()
         .records
@@ -289,6 +292,7 @@ pub fn extracted_up_to(source: &str, epoch_seconds: f64) {
     }
 }
 
+/// A data-quality sensor placed a hold (the held days get no gold).
 pub fn hold_placed(sensor: &str) {
     metrics()
         .holds
@@ -298,10 +302,12 @@ pub fn hold_placed(sensor: &str) {
         .inc();
 }
 
+/// How many runs are currently held by a sensor (a gauge, set, not added to).
 pub fn held_runs(runs: usize) {
     metrics().held_runs.set(runs as i64);
 }
 
+/// The monitor handled one gold change.
 pub fn gold_change_handled() {
     metrics().gold_changes.inc();
 }
@@ -317,6 +323,7 @@ pub fn alert_delivered(rule: &str, latency: Option<Duration>) {
     }
 }
 
+/// An attempt to send an alert to `sink` failed (it is retried).
 pub fn alert_send_failed(sink: &str) {
     metrics()
         .alert_send_failures
@@ -324,6 +331,7 @@ pub fn alert_send_failed(sink: &str) {
         .inc();
 }
 
+/// The messages ready in `queue`, as last sampled (a gauge).
 pub fn queue_depth(queue: &str, depth: u32) {
     metrics()
         .queue_depth

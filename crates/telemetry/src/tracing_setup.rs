@@ -22,7 +22,9 @@ use tracing_subscriber::{Layer, Registry};
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Plain text lines, for people at a terminal.
     Human,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
@@ -41,6 +43,7 @@ pub struct OtlpExport {
     /// The collector's base URL, e.g. `http://localhost:4317`; for HTTP,
     /// `/v1/traces` is appended unless the URL already ends with it.
     pub endpoint: String,
+    /// gRPC or HTTP.
     pub protocol: OtlpProtocol,
 }
 
@@ -50,6 +53,7 @@ pub struct Settings {
     /// Log filter when `RUST_LOG` is unset (`"warn"` for interactive
     /// commands, `"info"` for services).
     pub default_filter: String,
+    /// Human-readable or JSON log lines.
     pub log_format: LogFormat,
     /// The role, exported as `service.name` (e.g. `dorafleet-worker`).
     pub service_name: String,
@@ -93,7 +97,13 @@ pub enum SetupError {
     #[error(
         "cannot export traces to {endpoint}: {reason} (check observability.otlp_endpoint and otlp_protocol)"
     )]
-    Exporter { endpoint: String, reason: String },
+    /// The OTLP span exporter could not be built.
+    Exporter {
+        /// The configured collector endpoint.
+        endpoint: String,
+        /// Why the exporter could not be built.
+        reason: String,
+    },
 }
 
 /// Install the global subscriber and, when configured, the span exporter.

@@ -56,7 +56,7 @@ pub(crate) fn unavailable(
 impl Connector {
     /// Connect once (no retries: a misconfigured URL should fail fast and
     /// loudly) and declare the topology.
-    pub async fn open(config: RabbitConfig) -> Result<Connector> {
+    pub(crate) async fn open(config: RabbitConfig) -> Result<Connector> {
         config.validate()?;
         let names = Names::new(&config.prefix, config.tier_millis());
         let connector = Connector {
@@ -123,7 +123,7 @@ impl Connector {
     }
 
     /// Declare the topology on a channel, explaining the usual failure.
-    pub async fn declare_topology(&self, channel: &Channel) -> Result<()> {
+    pub(crate) async fn declare_topology(&self, channel: &Channel) -> Result<()> {
         topology::declare(channel, &self.names, self.config.delivery_limit)
             .await
             .map_err(|e| {
@@ -167,13 +167,13 @@ impl Connector {
     }
 
     /// The live connection, reconnecting if it was lost.
-    pub async fn connection(&self) -> Result<Arc<Connection>> {
+    pub(crate) async fn connection(&self) -> Result<Arc<Connection>> {
         let mut state = self.state.lock().await;
         self.ensure_connected(&mut state).await
     }
 
     /// The live publishing channel, reopening it (or the connection) if needed.
-    pub async fn publisher(&self) -> Result<Channel> {
+    pub(crate) async fn publisher(&self) -> Result<Channel> {
         let mut state = self.state.lock().await;
         let connection = self.ensure_connected(&mut state).await?;
         if let Some(channel) = state.publisher.as_ref().filter(|c| c.status().connected()) {
@@ -186,7 +186,7 @@ impl Connector {
     }
 
     /// Close the connection; every stream ends and later calls fail with `Closed`.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.closed.cancel();
         let (connection, publisher) = {
             let mut state = self.state.lock().await;

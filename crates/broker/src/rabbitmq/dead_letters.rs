@@ -77,7 +77,7 @@ pub(crate) struct Death {
 }
 
 impl Death {
-    pub fn from_headers(headers: Option<&FieldTable>) -> Death {
+    pub(crate) fn from_headers(headers: Option<&FieldTable>) -> Death {
         let Some(headers) = headers else {
             return Death::default();
         };
@@ -113,7 +113,7 @@ impl Death {
         death
     }
 
-    pub fn reason(&self, delivery_limit: u32) -> String {
+    pub(crate) fn reason(&self, delivery_limit: u32) -> String {
         let queue = self.queue.as_deref().unwrap_or("its queue");
         match self.reason.as_deref() {
             Some("delivery_limit") => {

@@ -68,6 +68,7 @@ impl RabbitBroker {
         })
     }
 
+    /// The settings this broker was connected with.
     pub fn config(&self) -> &RabbitConfig {
         &self.connector.config
     }

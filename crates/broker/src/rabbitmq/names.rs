@@ -11,7 +11,7 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    pub fn new(prefix: &str, tiers: Vec<u32>) -> Self {
+    pub(crate) fn new(prefix: &str, tiers: Vec<u32>) -> Self {
         Names {
             prefix: prefix.to_owned(),
             tiers,
@@ -19,44 +19,44 @@ impl Names {
     }
 
     /// A logical queue name (`tasks.normalize`, `dead_letters`, …) with the prefix.
-    pub fn queue(&self, logical: &str) -> String {
+    pub(crate) fn queue(&self, logical: &str) -> String {
         format!("{}.{logical}", self.prefix)
     }
 
     /// The direct exchange every task is published to (and wait tiers expire into).
-    pub fn tasks_exchange(&self) -> String {
+    pub(crate) fn tasks_exchange(&self) -> String {
         format!("{}.tasks", self.prefix)
     }
 
     /// The fanout exchange in front of the dead-letter queue.
-    pub fn dead_exchange(&self) -> String {
+    pub(crate) fn dead_exchange(&self) -> String {
         format!("{}.dead", self.prefix)
     }
 
-    pub fn dead_queue(&self) -> String {
+    pub(crate) fn dead_queue(&self) -> String {
         self.queue(DEAD_LETTER_QUEUE)
     }
 
-    pub fn events_exchange(&self) -> String {
+    pub(crate) fn events_exchange(&self) -> String {
         format!("{}.events", self.prefix)
     }
 
-    pub fn events_queue(&self) -> String {
+    pub(crate) fn events_queue(&self) -> String {
         self.queue(EVENTS_QUEUE)
     }
 
     /// Exchange and queue of one wait tier (they share the name).
-    pub fn wait(&self, tier_ms: u32) -> String {
+    pub(crate) fn wait(&self, tier_ms: u32) -> String {
         format!("{}.wait.{tier_ms}", self.prefix)
     }
 
     /// Every task route: extract per source, then normalize and aggregate.
-    pub fn routes() -> Vec<Route> {
+    pub(crate) fn routes() -> Vec<Route> {
         Route::all(&Stage::ALL, &Source::ALL)
     }
 
     /// The tier a delay waits in: the smallest one at least as long, else the largest.
-    pub fn tier_for(&self, delay_ms: u64) -> u32 {
+    pub(crate) fn tier_for(&self, delay_ms: u64) -> u32 {
         self.tiers
             .iter()
             .copied()

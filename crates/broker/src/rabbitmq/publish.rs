@@ -37,7 +37,7 @@ impl Connector {
     /// failures are retried (reconnecting) for [`RECONNECT_WINDOW`]; a nack or
     /// a missing confirm is `Unavailable` at once, an unroutable message is
     /// `Unroutable`.
-    pub async fn publish(&self, out: Outgoing<'_>) -> Result<()> {
+    pub(crate) async fn publish(&self, out: Outgoing<'_>) -> Result<()> {
         let deadline = Instant::now() + RECONNECT_WINDOW;
         let mut pause = FIRST_PAUSE;
         loop {

@@ -67,7 +67,11 @@ impl fmt::Debug for RabbitStream {
 impl RabbitStream {
     /// Subscribe now, so that a bad queue name or an unreachable broker is an
     /// error here rather than a silent retry loop.
-    pub async fn open(connector: Arc<Connector>, kind: Kind, queues: Vec<String>) -> Result<Self> {
+    pub(crate) async fn open(
+        connector: Arc<Connector>,
+        kind: Kind,
+        queues: Vec<String>,
+    ) -> Result<Self> {
         let mut stream = RabbitStream {
             connector,
             kind,

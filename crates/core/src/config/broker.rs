@@ -19,6 +19,7 @@ pub struct BrokerConfig {
     pub delivery_limit: u32,
     /// Backoff tiers: wait queues whose TTL sends retries back.
     pub wait_tiers_ms: Vec<u64>,
+    /// How long a publish waits for the broker's confirm before failing, in ms.
     pub confirm_timeout_ms: u64,
 }
 

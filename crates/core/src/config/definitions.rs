@@ -10,6 +10,7 @@
 use crate::model::{Metric, Source};
 use serde::{Deserialize, Serialize};
 
+/// What the metrics count: production deployments, incidents, bots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Definitions {
@@ -43,10 +44,12 @@ impl Default for Definitions {
 }
 
 impl Definitions {
+    /// Whether `login` matches one of `bot_patterns`.
     pub fn is_bot(&self, login: &str) -> bool {
         self.bot_patterns.iter().any(|p| glob_match(p, login))
     }
 
+    /// Whether `environment` is one of `production_environments` (ignoring case).
     pub fn is_production_environment(&self, environment: &str) -> bool {
         self.production_environments
             .iter()
@@ -151,9 +154,13 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
+    /// The id the person's work is counted under.
     pub contributor_id: String,
+    /// The person's GitHub logins (matched ignoring case).
     pub github: Vec<String>,
+    /// The person's Jira users (matched ignoring case).
     pub jira: Vec<String>,
+    /// The person's Jenkins users (matched ignoring case).
     pub jenkins: Vec<String>,
 }
 

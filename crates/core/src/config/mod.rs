@@ -34,29 +34,50 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// The whole configuration; each field is one section of the file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `[warehouse]`: where bronze, silver and gold are stored.
     pub warehouse: WarehouseConfig,
+    /// `[broker]`: the fleet's RabbitMQ.
     pub broker: BrokerConfig,
+    /// `[sources.github]`, `[sources.jira]`, `[sources.jenkins]`.
     pub sources: SourcesConfig,
+    /// `[retry]`: backoff and retry budget of failed tasks.
     pub retry: RetryPolicy,
+    /// `[worker]`: how a worker runs tasks.
     pub worker: WorkerConfig,
+    /// `[sync]`: how far back a first sync reaches.
     pub sync: SyncConfig,
+    /// `[definitions]`: what counts as a deployment, an incident, a bot.
     pub definitions: Definitions,
+    /// `[levels]`: thresholds of the DORA performance levels.
     pub levels: LevelThresholds,
+    /// `[quality]`: how much bad data an extract tolerates.
     pub quality: QualityConfig,
+    /// `[sensors]`: the volume sensor that holds suspicious days out of gold.
     pub sensors: SensorsConfig,
+    /// `[observability]`: traces and metrics.
     pub observability: ObservabilityConfig,
+    /// `[monitor]`: alert rules and where alerts go.
     pub monitor: MonitorConfig,
+    /// `[[teams]]`: the teams and their repos, projects and jobs.
     pub teams: Vec<TeamConfig>,
+    /// `[[identities]]`: one person's identities across the tools.
     pub identities: Vec<IdentityConfig>,
 }
 
+/// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file that was asked for does not exist.
     #[error("config file {path} does not exist (set DORAFLEET_CONFIG or pass --config)")]
-    MissingFile { path: PathBuf },
+    MissingFile {
+        /// The path that was asked for.
+        path: PathBuf,
+    },
+    /// A value is missing, mistyped or out of range; the message names the key.
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }

@@ -26,6 +26,7 @@ pub enum AlertRuleName {
 }
 
 impl AlertRuleName {
+    /// Every rule (all are on by default).
     pub const ALL: [AlertRuleName; 5] = [
         AlertRuleName::ChangeFailureRate,
         AlertRuleName::DeployFrequencyDrop,
@@ -34,6 +35,7 @@ impl AlertRuleName {
         AlertRuleName::StaleSource,
     ];
 
+    /// The snake_case name, as written in `rules`.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertRuleName::ChangeFailureRate => "change_failure_rate",
@@ -51,6 +53,7 @@ impl fmt::Display for AlertRuleName {
     }
 }
 
+/// The `[monitor]` section: where alerts go and each rule's threshold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
@@ -89,6 +92,7 @@ pub struct MonitorConfig {
     /// First retry delay of a failing webhook; doubles up to `retry_cap_ms`,
     /// and retries never stop (an alert is never dropped).
     pub retry_base_ms: u64,
+    /// Largest retry delay of a failing webhook, in ms.
     pub retry_cap_ms: u64,
 }
 
@@ -115,6 +119,7 @@ impl Default for MonitorConfig {
 }
 
 impl MonitorConfig {
+    /// Whether `rule` is listed in `rules`.
     pub fn enabled(&self, rule: AlertRuleName) -> bool {
         self.rules.contains(&rule)
     }

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+/// The `[warehouse]` section: where bronze, silver and gold are stored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WarehouseConfig {
@@ -56,6 +57,7 @@ pub struct ObservabilityConfig {
     /// `http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
     /// unset: spans are not exported.
     pub otlp_endpoint: Option<String>,
+    /// How spans travel to `otlp_endpoint` (default gRPC).
     pub otlp_protocol: OtlpProtocol,
 }
 
@@ -74,16 +76,21 @@ impl Default for ObservabilityConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OtlpProtocol {
+    /// OTLP over gRPC (the default).
     #[default]
     Grpc,
     /// HTTP with protobuf bodies (`POST /v1/traces`).
     Http,
 }
 
+/// The `[worker]` section: how a worker runs tasks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
+    /// Tasks a worker runs at once.
     pub concurrency: usize,
+    /// The worker's name in attempt histories and events; unset: host-pid
+    /// (see [`WorkerConfig::resolved_name`]).
     pub name: Option<String>,
 }
 
@@ -106,6 +113,7 @@ impl WorkerConfig {
     }
 }
 
+/// The `[sync]` section: how far back a first sync reaches.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {

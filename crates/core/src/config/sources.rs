@@ -7,11 +7,15 @@ use serde::Deserialize;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
+/// The `[sources]` section: one [`SourceConfig`] per source.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourcesConfig {
+    /// `[sources.github]` (default base URL `https://api.github.com`).
     pub github: SourceConfig,
+    /// `[sources.jira]` (the default base URL is a placeholder to replace).
     pub jira: SourceConfig,
+    /// `[sources.jenkins]` (default base URL `http://localhost:8080`).
     pub jenkins: SourceConfig,
 }
 
@@ -26,6 +30,7 @@ impl Default for SourcesConfig {
 }
 
 impl SourcesConfig {
+    /// The settings of `source`.
     pub fn get(&self, source: Source) -> &SourceConfig {
         match source {
             Source::Github => &self.github,
@@ -34,6 +39,7 @@ impl SourcesConfig {
         }
     }
 
+    /// The settings of `source`, to change them.
     pub fn get_mut(&mut self, source: Source) -> &mut SourceConfig {
         match source {
             Source::Github => &mut self.github,
@@ -43,10 +49,14 @@ impl SourcesConfig {
     }
 }
 
+/// One source's API: where it is, how to authenticate, and the limits
+/// every request obeys.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceConfig {
+    /// The API's base URL (`http://` or `https://`).
     pub base_url: String,
+    /// The API token; ignored when `token_file` is set.
     pub token: Option<Secret>,
     /// Read before every request batch and re-read when the file changes, so a
     /// rotated token is picked up without a restart.
@@ -57,7 +67,9 @@ pub struct SourceConfig {
     /// The request budget, for the whole fleet together (0 is refused when
     /// the configuration is read).
     pub requests_per_second: NonZeroU32,
+    /// Timeout of each request, in ms (at least 1).
     pub timeout_ms: u64,
+    /// Records asked for per page (clamped to 1–100).
     pub page_size: u32,
 }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TeamConfig {
+    /// The team's id, unique among the teams (scopes name teams by it).
     pub id: String,
     /// `owner/repo`
     pub github_repos: Vec<String>,
