@@ -37,8 +37,10 @@ impl FromStr for FromLayer {
     }
 }
 
+/// What to recompute: which days, teams and metrics, from which layer.
 #[derive(Debug, Clone)]
 pub struct BackfillRequest {
+    /// First day recomputed.
     pub from: NaiveDate,
     /// Exclusive.
     pub to: NaiveDate,
@@ -46,17 +48,26 @@ pub struct BackfillRequest {
     pub teams: Vec<String>,
     /// Empty: every metric.
     pub metrics: Vec<Metric>,
+    /// Where recomputing starts: bronze (re-normalize, then gold) or silver.
     pub from_layer: FromLayer,
+    /// Teams recomputed at once (0 counts as 1).
     pub parallelism: usize,
 }
 
+/// What a backfill recomputed, summed over its teams.
 #[derive(Debug, Clone, Default)]
 pub struct BackfillSummary {
+    /// The id the backfill's silver and gold records carry.
     pub run_id: Uuid,
+    /// Teams recomputed.
     pub teams: usize,
+    /// Bronze pages re-normalized (0 from silver).
     pub bronze_pages: u64,
+    /// Silver records written: deployments, changes and incidents.
     pub silver_records: u64,
+    /// Gold records written.
     pub gold_records: u64,
+    /// What re-normalizing read and left out (empty from silver).
     pub normalized: NormalizeCounts,
 }
 

@@ -24,6 +24,8 @@ struct TeamGate {
     aggregate_published: bool,
 }
 
+/// One run's tasks as a DAG, with each team's gate: which tasks an event
+/// releases and which teams are blocked.
 #[derive(Debug)]
 pub struct RunDag {
     run_id: Uuid,

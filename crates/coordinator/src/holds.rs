@@ -21,20 +21,27 @@ use std::collections::BTreeSet;
 use tracing::Instrument;
 use uuid::Uuid;
 
+/// Why a release or a rerun of a held run was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HoldActionError {
+    /// No run has this id.
     #[error("no run with id {0} (see `dorafleet runs list`)")]
     UnknownRun(Uuid),
+    /// The run has no open hold.
     #[error(
         "run {0} has no open holds: nothing to release or rerun (see `dorafleet runs show {0}`)"
     )]
     NothingHeld(Uuid),
+    /// A release was asked for without a reason.
     #[error("a reason is required: say why the held data is real (`--reason TEXT`)")]
     NoReason,
+    /// Reading or writing the warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] dorafleet_warehouse::WarehouseError),
+    /// Publishing the rerun's tasks failed.
     #[error(transparent)]
     Broker(#[from] dorafleet_broker::BrokerError),
+    /// Computing the released teams' gold failed.
     #[error("writing gold failed: {0}")]
     Gold(#[from] dorafleet_core::TaskError),
 }
@@ -63,8 +70,11 @@ async fn held_run(
 /// What a release did.
 #[derive(Debug, Clone)]
 pub struct Released {
+    /// The holds released (those open before).
     pub holds: Vec<Hold>,
+    /// Gold records written for the released teams.
     pub gold_records: usize,
+    /// The run's record afterwards (completed, or blocked if a task died).
     pub run: RunRecord,
 }
 

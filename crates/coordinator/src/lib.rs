@@ -3,6 +3,8 @@
 //! (backfill), and act on holds and dead letters for operators. Running the
 //! whole pipeline in one process is `dorafleet-standalone`'s job.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod archive;
 pub mod backfill;
 pub mod dag;

@@ -12,6 +12,7 @@ use dorafleet_warehouse::{ArchivedLetter, LetterArchive, WarehouseError};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Who replays, and when another replay's claim may be taken over.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
     /// Recorded in the audit trail (`user@host`).
@@ -23,21 +24,29 @@ pub struct ReplayOptions {
 /// What a replay did with each letter.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayReport {
+    /// Letters republished and marked replayed, in order.
     pub replayed: Vec<Uuid>,
     /// Letters left alone, and why.
     pub skipped: Vec<(Uuid, String)>,
 }
 
+/// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// Claiming or recording a letter failed.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
     #[error(
         "could not republish dead letter {id} ({reason}); it is back to `dead`, nothing else changed. {done} letters were replayed before"
     )]
+    /// Republishing a letter failed; its claim was given back and the
+    /// replay stopped there.
     Publish {
+        /// The letter that could not be republished.
         id: Uuid,
+        /// The broker's error.
         reason: String,
+        /// Letters replayed before it.
         done: usize,
     },
 }

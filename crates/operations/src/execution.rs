@@ -18,7 +18,10 @@ pub enum Execution {
     /// Published to RabbitMQ for the fleet.
     Fleet,
     /// Run here, by an in-process worker of this name.
-    InProcess { worker_name: String },
+    InProcess {
+        /// Recorded as the worker in the tasks' attempts and events.
+        worker_name: String,
+    },
 }
 
 /// The broker an action publishes to, for as long as the action runs.

@@ -46,10 +46,13 @@ pub async fn find(warehouse: &dyn Warehouse, id: Uuid) -> Result<ArchivedLetter,
 /// Every letter, and the most recent runs with their tasks (for rates).
 #[derive(Debug, Clone)]
 pub struct LetterStats {
+    /// Every archived letter, whatever its status.
     pub letters: Vec<ArchivedLetter>,
+    /// The most recent runs, newest first, each with all its tasks.
     pub recent_runs: Vec<(RunRecord, Vec<TaskRecord>)>,
 }
 
+/// Every letter, and the `runs` most recent runs with their tasks.
 pub async fn stats(warehouse: &dyn Warehouse, runs: usize) -> Result<LetterStats, OperationError> {
     let letters = warehouse.archived_letters(&LetterFilter::default()).await?;
     let mut recent_runs = Vec::new();
@@ -85,9 +88,11 @@ pub async fn select(
 /// One letter a replay will republish, and where to.
 #[derive(Debug, Clone)]
 pub struct PlannedReplay {
+    /// The letter to republish.
     pub letter: ArchivedLetter,
     /// `extract.github` and so on.
     pub route: String,
+    /// The task's scope, `team` or `team/target`.
     pub scope: String,
     /// The stage queue the task goes back to.
     pub queue: String,
@@ -98,6 +103,7 @@ pub struct PlannedReplay {
 /// What a replay of a selection will do, before it does it.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayPlan {
+    /// The letters that will be republished.
     pub replay: Vec<PlannedReplay>,
     /// Dead (or stale-claimed) letters that cannot be replayed, and why.
     pub skipped: Vec<(Uuid, String)>,
@@ -133,7 +139,9 @@ pub fn plan_replay(selected: Vec<ArchivedLetter>) -> ReplayPlan {
 /// What a replay did: per letter, and the in-process runs it finished.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOutcome {
+    /// The letters replayed and those left alone, with why.
     pub report: ReplayReport,
+    /// The runs finished in this process (empty on the fleet).
     pub runs: Vec<RunSummary>,
 }
 
@@ -171,6 +179,7 @@ pub async fn replay(
 /// What a discard of a selection will do.
 #[derive(Debug, Clone, Default)]
 pub struct DiscardPlan {
+    /// The dead letters that will be marked discarded.
     pub discard: Vec<ArchivedLetter>,
     /// Letters not `dead`, left alone with their status.
     pub skipped: Vec<(Uuid, LetterStatus)>,

@@ -13,6 +13,8 @@
 //! - [`retention`]: bronze retention for the embedded warehouse;
 //! - [`actor`]: who an action is recorded as in the audit trail.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod actor;
 pub mod connect;
 mod error;

@@ -62,14 +62,24 @@ pub async fn team_reports(
         .collect())
 }
 
+/// Why team reports could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
+    /// The range is empty: `from` is not before `to`.
     #[error("--from ({from}) must be before --to ({to})")]
-    EmptyRange { from: NaiveDate, to: NaiveDate },
+    EmptyRange {
+        /// First day asked for.
+        from: NaiveDate,
+        /// Day the range ends before.
+        to: NaiveDate,
+    },
+    /// A team asked for is not in the configuration (which has teams).
     #[error("team `{0}` is not configured")]
     UnknownTeam(String),
+    /// No team asked for, none configured, and none in gold.
     #[error("no teams: configure [[teams]] or pass --team")]
     NoTeams,
+    /// Reading the warehouse failed.
     #[error(transparent)]
     Operation(#[from] OperationError),
 }
@@ -77,6 +87,7 @@ pub enum MetricsError {
 /// One source's freshness: its newest and stalest extracted scope.
 #[derive(Debug, Clone)]
 pub struct Freshness {
+    /// The source these marks are of.
     pub source: Source,
     /// The newest high-watermark over the source's scopes.
     pub newest: Option<DateTime<Utc>>,

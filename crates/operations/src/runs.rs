@@ -19,8 +19,11 @@ use uuid::Uuid;
 /// One run with its tasks' progress.
 #[derive(Debug, Clone)]
 pub struct RunRow {
+    /// The run as recorded.
     pub run: RunRecord,
+    /// Its tasks that are done.
     pub done: usize,
+    /// All its tasks.
     pub tasks: usize,
 }
 
@@ -42,10 +45,15 @@ pub async fn list(warehouse: &dyn Warehouse, limit: usize) -> Result<Vec<RunRow>
 /// Tasks of one stage (or one team's stage) by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// All the tasks counted.
     pub total: usize,
+    /// Finished successfully.
     pub done: usize,
+    /// Dead-lettered.
     pub dead: usize,
+    /// Failed, with another attempt scheduled.
     pub retrying: usize,
+    /// Planned or under way, with no failed attempt reported.
     pub pending: usize,
 }
 
@@ -83,27 +91,41 @@ pub enum Gate {
 /// One team's stages and gate in a run.
 #[derive(Debug, Clone)]
 pub struct TeamGate {
+    /// The team's id.
     pub team: String,
+    /// Its extract tasks by state.
     pub extract: Tally,
+    /// Its normalize tasks by state.
     pub normalize: Tally,
+    /// Its aggregate tasks by state.
     pub aggregate: Tally,
+    /// Where its gold stands.
     pub gate: Gate,
 }
 
 /// Everything `runs show` tells about one run.
 #[derive(Debug, Clone)]
 pub struct RunDetail {
+    /// The run as recorded.
     pub run: RunRecord,
+    /// Every stage's tasks by state, in stage order.
     pub stages: Vec<(Stage, Tally)>,
+    /// Each team's stages and gate, by team id.
     pub teams: Vec<TeamGate>,
+    /// The sensors' holds on the run, whatever their status.
     pub holds: Vec<Hold>,
     /// Bronze pages and records per source written by the run.
     pub bronze: Vec<(Source, u64, u64)>,
+    /// What the run's normalize tasks read and left out, summed.
     pub silver: NormalizeCounts,
+    /// Gold records written by the run.
     pub gold_records: usize,
+    /// The run's dead letters.
     pub letters: Vec<ArchivedLetter>,
 }
 
+/// Everything about run `run_id`: tasks per stage and team, gates, holds,
+/// records per layer, dead letters.
 pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail, OperationError> {
     let run = warehouse
         .run(run_id)
@@ -212,7 +234,9 @@ pub async fn release(
 /// What a rerun started, and (in process) the runs it finished.
 #[derive(Debug, Clone)]
 pub struct RerunOutcome {
+    /// The new run started.
     pub rerun: RunRecord,
+    /// The runs finished in this process (empty on the fleet).
     pub runs: Vec<RunSummary>,
 }
 

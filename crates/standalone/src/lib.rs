@@ -4,6 +4,8 @@
 //! the same operator commands — and dead-letter replays that reopen a run's
 //! gates — work in both modes.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use dorafleet_broker::{Broker, BrokerError, DEAD_LETTER_QUEUE, InProcessBroker, Route};
 use dorafleet_coordinator::{Coordinator, CoordinatorOptions, Plan, RunProgress};
 use dorafleet_core::{Config, DeadLetter, Source, Stage, Window};
@@ -20,11 +22,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use uuid::Uuid;
 
+/// How a standalone run plans and works.
 #[derive(Debug, Clone)]
 pub struct StandaloneOptions {
     /// Sources planned (all, normally).
     pub sources: Vec<Source>,
+    /// Tasks the in-process worker runs at once.
     pub concurrency: usize,
+    /// Recorded as the worker in attempts and events, and as the
+    /// coordinator's lease holder.
     pub worker_name: String,
     /// Gives up waiting after this long (tasks still under way stay
     /// unfinished in the warehouse; `coordinator --resume-only` or the next
@@ -35,27 +41,47 @@ pub struct StandaloneOptions {
 /// What a run did, per source (extract tasks: the API work).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceSummary {
+    /// The run's extract tasks of this source.
     pub tasks: usize,
+    /// Those finished successfully.
     pub done: usize,
+    /// Those dead-lettered.
     pub dead: usize,
+    /// Attempts beyond each task's first.
     pub retries: u64,
+    /// Requests this process's client sent to the source since it was built.
     pub api_calls: u64,
+    /// Time that client's requests waited on rate limits, in milliseconds.
     pub rate_limit_wait_ms: u64,
+    /// That client's responses by HTTP status.
     pub http_statuses: BTreeMap<u16, u64>,
+    /// Bronze pages the run stored for the source.
     pub bronze_pages: u64,
+    /// Records in those pages.
     pub bronze_records: u64,
 }
 
+/// What one run did, read back from the warehouse once it ended (or the
+/// deadline passed).
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// The run summarised.
     pub run_id: Uuid,
+    /// Time from the start of this in-process run to the summary.
     pub wall: Duration,
+    /// All the run's tasks, every stage.
     pub tasks: usize,
+    /// Tasks finished successfully.
     pub done: usize,
+    /// Tasks dead-lettered.
     pub dead: usize,
+    /// Tasks neither done nor dead (the deadline passed first).
     pub unfinished: usize,
+    /// Attempts beyond each task's first, over all tasks.
     pub retries: u64,
+    /// Dead letters of the run in the warehouse's archive.
     pub dead_letters_archived: usize,
+    /// Extract work per source.
     pub by_source: BTreeMap<Source, SourceSummary>,
     /// What normalization kept and left out, summed over the run.
     pub normalized: NormalizeCounts,
@@ -67,12 +93,16 @@ pub struct RunSummary {
     pub holds: Vec<Hold>,
 }
 
+/// Why a standalone run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The in-process broker failed (consuming or acking dead letters).
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// Reading or writing the warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// The in-process coordinator stopped with an error.
     #[error(transparent)]
     Coordinator(#[from] dorafleet_coordinator::CoordinatorError),
 }

@@ -98,7 +98,12 @@ async fn bot_changes_and_aborted_builds_are_filtered_with_their_counts_kept() {
     assert_eq!(summary.normalized.aborted_builds_filtered, aborted);
     for team in &config.teams {
         let silver = warehouse.team_silver(&team.id).await.unwrap();
-        assert!(silver.deployments.iter().all(|d| d.status.as_str() != "aborted"));
+        assert!(
+            silver
+                .deployments
+                .iter()
+                .all(|d| d.status.as_str() != "aborted")
+        );
         assert!(
             silver
                 .changes

@@ -9,11 +9,16 @@ use std::sync::Arc;
 /// Counters are kept on failure too (a failed page still cost an API call).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerOutcome {
+    /// What the attempt cost and fetched (API calls, rate-limit wait, pages,
+    /// records), success or not.
     pub stats: TaskStats,
+    /// `Ok` if the attempt finished the task; otherwise the classified error
+    /// the worker retries or dead-letters on.
     pub result: Result<(), TaskError>,
 }
 
 impl HandlerOutcome {
+    /// A successful attempt with these counters.
     pub fn ok(stats: TaskStats) -> Self {
         HandlerOutcome {
             stats,
@@ -21,6 +26,7 @@ impl HandlerOutcome {
         }
     }
 
+    /// A failed attempt with these counters and `error`.
     pub fn failed(stats: TaskStats, error: TaskError) -> Self {
         HandlerOutcome {
             stats,
@@ -29,6 +35,9 @@ impl HandlerOutcome {
     }
 }
 
+/// The work of one stage: turns a task into warehouse writes or a classified
+/// error. The worker owns decoding, retries, dead letters, events and acks
+/// around it.
 #[async_trait]
 pub trait StageHandler: Send + Sync + std::fmt::Debug {
     /// Run one attempt of `task`. Must be idempotent: the same task may be
@@ -43,11 +52,13 @@ pub struct Handlers {
 }
 
 impl Handlers {
+    /// Registers `handler` for `stage`, replacing any handler it had.
     pub fn with(mut self, stage: Stage, handler: Arc<dyn StageHandler>) -> Self {
         self.by_stage.insert(stage, handler);
         self
     }
 
+    /// The handler registered for `stage`, if any.
     pub fn get(&self, stage: Stage) -> Option<&Arc<dyn StageHandler>> {
         self.by_stage.get(&stage)
     }

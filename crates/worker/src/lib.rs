@@ -8,6 +8,8 @@
 //! guarantees for free and a benchmark can run the machinery alone
 //! ([`NoopHandler`]).
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod handler;
 pub mod runtime;
 pub mod warehouse_budget;

@@ -25,17 +25,22 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info, info_span, warn};
 
+/// How a [`Worker`] runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     /// Recorded in attempt histories and events.
     pub name: String,
     /// Tasks run at once.
     pub concurrency: usize,
+    /// When a failed task is retried (and after how long) or dead-lettered.
     pub retry: RetryPolicy,
     /// How long in-flight tasks may run on after shutdown is requested.
     pub drain_timeout: Duration,
 }
 
+/// Consumes tasks from the broker, runs each through its stage's handler and
+/// settles the delivery: done, retried with a delayed publish, or
+/// dead-lettered, with an event to the coordinator every time.
 #[derive(Debug)]
 pub struct Worker {
     broker: Arc<dyn Broker>,
@@ -44,6 +49,7 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker taking tasks from `broker` and running them with `handlers`.
     pub fn new(broker: Arc<dyn Broker>, handlers: Handlers, options: WorkerOptions) -> Self {
         Worker {
             broker,

@@ -14,12 +14,15 @@ use dorafleet_warehouse::RequestSlots;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A [`FleetBudget`] whose request schedules are slots in the shared
+/// warehouse, one schedule per source (key `requests.<source>`).
 #[derive(Debug, Clone)]
 pub struct WarehouseBudget {
     warehouse: Arc<dyn RequestSlots>,
 }
 
 impl WarehouseBudget {
+    /// A budget kept in `warehouse`.
     pub fn new(warehouse: Arc<dyn RequestSlots>) -> Self {
         WarehouseBudget { warehouse }
     }

@@ -51,7 +51,10 @@ use uuid::Uuid;
 pub enum Plan {
     /// Plan one run (incremental, or over `range`) unless one is unfinished;
     /// return once no run is left unfinished.
-    Once { range: Option<Window> },
+    Once {
+        /// The window to plan over; `None` plans an incremental run.
+        range: Option<Window>,
+    },
     /// Plan an incremental run every `interval` when none is unfinished.
     Every(Duration),
     /// Only finish the unfinished runs, then return.
@@ -61,13 +64,19 @@ pub enum Plan {
 /// Called with a run's progress after each batch of events that changed it.
 pub type ProgressHook = Arc<dyn Fn(&RunProgress) + Send + Sync>;
 
+/// How a [`Coordinator`] runs.
 #[derive(Clone)]
 pub struct CoordinatorOptions {
     /// Lease holder name (host-pid by default).
     pub name: String,
+    /// How long the `coordinator` lease lasts unrenewed; it is renewed
+    /// every third of that, and a standby takes over once it lapses.
     pub lease_ttl: Duration,
+    /// When runs are planned.
     pub plan: Plan,
+    /// Sources the planned runs extract.
     pub sources: Vec<Source>,
+    /// Told each run's progress after every batch of events that changed it.
     pub progress: Option<ProgressHook>,
 }
 
@@ -85,11 +94,17 @@ impl std::fmt::Debug for CoordinatorOptions {
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
+    /// The run's record, with its final status.
     pub run: RunRecord,
+    /// All the run's tasks.
     pub tasks: usize,
+    /// Tasks that finished successfully.
     pub done: usize,
+    /// Tasks dead-lettered.
     pub dead: usize,
+    /// Retries scheduled over all the run's tasks.
     pub retries: u64,
+    /// Teams without gold from this run because one of their tasks died.
     pub blocked_teams: BTreeSet<String>,
     /// Teams a data-quality sensor held: no gold for their held days.
     pub held_teams: BTreeSet<String>,
@@ -97,14 +112,19 @@ pub struct RunOutcome {
     pub by_worker: BTreeMap<String, usize>,
 }
 
+/// Why the coordinator stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
+    /// Consuming or publishing on the broker failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// Reading or recording state in the warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
 }
 
+/// The fleet coordinator: plans runs, publishes their tasks, follows the
+/// workers' events and opens the stages' gates (see the module docs).
 #[derive(Debug)]
 pub struct Coordinator {
     broker: Arc<dyn Broker>,
@@ -114,6 +134,8 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// A coordinator over `broker` and `warehouse`; it does nothing until
+    /// [`run`](Coordinator::run).
     pub fn new(
         broker: Arc<dyn Broker>,
         warehouse: Arc<dyn Warehouse>,
