@@ -6,6 +6,8 @@
 //! No I/O: the stages compute gold with [`metrics`], the CLI renders it with
 //! [`report`].
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod metrics;
 pub mod report;
 

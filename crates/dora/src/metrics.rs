@@ -24,10 +24,15 @@ use std::collections::{BTreeMap, HashMap};
 /// One metric's observations on one day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DayValue {
+    /// The UTC day.
     pub date: NaiveDate,
+    /// Which metric.
     pub metric: Metric,
     /// `None` when undefined (no observation that day).
     pub value: Option<f64>,
+    /// How many observations the value rests on: deployments for the
+    /// frequency and the failure rate, changes for lead time, linked
+    /// incidents resolved that day for recovery time.
     pub sample_size: u64,
     /// Hours for the medians, 0/1 per deployment for the failure rate.
     pub samples: Vec<f64>,
@@ -48,6 +53,8 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// Hours from `from` to `to`, fractional at millisecond precision; negative
+/// when `to` is earlier.
 pub fn hours_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds() as f64 / 3_600_000.0
 }

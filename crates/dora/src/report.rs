@@ -15,12 +15,17 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// A DORA performance level, ordered from worst (`Low`) to best (`Elite`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Meets none of the thresholds.
     Low,
+    /// Meets the medium threshold.
     Medium,
+    /// Meets the high threshold.
     High,
+    /// Meets the elite threshold.
     Elite,
 }
 
@@ -59,17 +64,23 @@ pub fn level(metric: Metric, value: f64, t: &LevelThresholds) -> Level {
         .map_or(Level::Low, |(l, _)| l)
 }
 
+/// One metric over a report's whole range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricSummary {
+    /// Which metric.
     pub metric: Metric,
     /// Deployments per day for frequency; the range median or rate otherwise.
     pub value: Option<f64>,
+    /// Deployments for frequency; the samples over the range otherwise.
     pub sample_size: u64,
+    /// The level `value` earns; `None` without a value.
     pub level: Option<Level>,
 }
 
+/// One day of a report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DayRow {
+    /// The UTC day.
     pub date: NaiveDate,
     /// `None`: unknown (no gold for that day).
     pub metrics: Option<BTreeMap<Metric, DayCell>>,
@@ -79,24 +90,36 @@ pub struct DayRow {
     pub held_by_run: Option<uuid::Uuid>,
 }
 
+/// One metric on one known day, as stored in gold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DayCell {
+    /// The day's value; `None` when undefined (e.g. no deployment for the
+    /// failure rate).
     pub value: Option<f64>,
+    /// How many observations the value rests on.
     pub sample_size: u64,
+    /// The version of the metric definitions the value was computed under.
     pub definition_version: u32,
 }
 
+/// A team's gold over a range of days, day by day and summarised.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TeamReport {
+    /// The team's id.
     pub team: String,
+    /// The first day (UTC).
     pub from: NaiveDate,
     /// Exclusive.
     pub to: NaiveDate,
+    /// Days with gold.
     pub known_days: usize,
+    /// Days without gold (inputs incomplete, or held).
     pub unknown_days: usize,
     /// Unknown days an open hold keeps out of gold (part of `unknown_days`).
     pub held_days: usize,
+    /// Every day of `[from, to)`, in order.
     pub days: Vec<DayRow>,
+    /// One summary per metric, in [`Metric::ALL`] order.
     pub summary: Vec<MetricSummary>,
     /// The weakest level among the metrics that have a value.
     pub overall: Option<Level>,

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use dorafleet_core::{Source, TaskError};
 use std::time::Duration;
 
+/// A request schedule shared by the whole fleet, per source: each client
+/// awaits its slot here on top of its own rate gate (see the module docs).
 #[async_trait]
 pub trait FleetBudget: Send + Sync + std::fmt::Debug {
     /// Reserve the next request slot of `source` for the whole fleet, slots

@@ -29,22 +29,42 @@ const EXCERPT_CHARS: usize = 200;
 /// Why a client could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// `base_url` does not parse, or is not `http(s)://` with a host.
     #[error("{system}: base URL `{url}` is invalid: {reason}")]
     InvalidBaseUrl {
+        /// The source being configured.
         system: Source,
+        /// The configured base URL, as given.
         url: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The configured `token_file` cannot be read, or holds no token.
     #[error("{system}: cannot read token file {path}: {reason}")]
     TokenFile {
+        /// The source being configured.
         system: Source,
+        /// The token file's path, as configured.
         path: String,
+        /// The I/O or parse error.
         reason: String,
     },
+    /// A setting is out of range (e.g. `timeout_ms` of 0).
     #[error("{system}: invalid configuration: {reason}")]
-    InvalidConfig { system: Source, reason: String },
+    InvalidConfig {
+        /// The source being configured.
+        system: Source,
+        /// Which setting, and why.
+        reason: String,
+    },
+    /// `reqwest` could not build its client (usually TLS initialisation).
     #[error("{system}: cannot build the HTTP client (TLS initialisation?): {reason}")]
-    HttpClient { system: Source, reason: String },
+    HttpClient {
+        /// The source being configured.
+        system: Source,
+        /// The builder's error.
+        reason: String,
+    },
 }
 
 /// Cumulative counters of one client since it was built.
@@ -98,6 +118,10 @@ impl std::fmt::Debug for SourceClient {
 }
 
 impl SourceClient {
+    /// A client of `source` from its configuration: checks the base URL
+    /// (`http(s)://` with a host) and `timeout_ms`, opens the token file if
+    /// one is configured (else uses the inline token, if any), and sets up
+    /// the rate gate at `requests_per_second`. Sends no request.
     pub fn new(source: Source, config: &SourceConfig) -> Result<SourceClient, SourceError> {
         let base_url = Url::parse(&config.base_url)
             .map_err(|e| e.to_string())
@@ -160,10 +184,12 @@ impl SourceClient {
         self
     }
 
+    /// The source this client talks to.
     pub fn source(&self) -> Source {
         self.inner.source
     }
 
+    /// A snapshot of the cumulative counters since the client was built.
     pub fn stats(&self) -> ClientStats {
         self.inner.lock_stats().clone()
     }

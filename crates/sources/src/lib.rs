@@ -65,6 +65,8 @@
 //!
 //! The compiler lists whatever else matches on `Source` exhaustively.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod budget;
 mod client;
 mod crawl;

@@ -8,6 +8,7 @@
 /// One link of a `Link` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkValue {
+    /// The target inside `<…>`, trimmed, otherwise as sent.
     pub url: String,
     /// Relation types, lower-cased.
     pub rels: Vec<String>,

@@ -25,17 +25,25 @@ pub struct PageRequest {
 
 /// The endpoint names a [`PageRequest`] can carry.
 pub mod endpoint {
+    /// GitHub `GET /repos/{o}/{r}/pulls`: a repo's pull requests.
     pub const PULLS: &str = "pulls";
+    /// GitHub `GET /repos/{o}/{r}/pulls/{n}/commits`: one pull request's commits.
     pub const PULL_COMMITS: &str = "pull_commits";
+    /// GitHub `GET /repos/{o}/{r}/deployments`: a repo's deployments.
     pub const DEPLOYMENTS: &str = "deployments";
+    /// GitHub `GET /repos/{o}/{r}/deployments/{id}/statuses`: one deployment's statuses.
     pub const DEPLOYMENT_STATUSES: &str = "deployment_statuses";
+    /// Jira `GET /rest/api/3/search/jql`: a project's issues in a window.
     pub const JIRA_SEARCH: &str = "jira_search";
     /// Jira's count of the issues a JQL matches: a check of the search, no records.
     pub const JIRA_COUNT: &str = "jira_count";
+    /// Jenkins `GET /job/X/api/json?tree=allBuilds[…]`: a job's builds.
     pub const JENKINS_BUILDS: &str = "jenkins_builds";
 }
 
 impl PageRequest {
+    /// A `GET` of `url` (absolute or relative to the base URL), the
+    /// `page_no`-th page of an `endpoint` list.
     pub fn new(endpoint: &str, url: impl Into<String>, page_no: u32) -> PageRequest {
         PageRequest {
             endpoint: endpoint.to_owned(),
@@ -73,12 +81,17 @@ impl PageRequest {
 /// bronze layer need from its headers.
 #[derive(Debug, Clone)]
 pub struct FetchedPage {
+    /// The request this page answers.
     pub request: PageRequest,
+    /// The HTTP status: 2xx or 304.
     pub status: u16,
+    /// The response body, as received.
     pub body: String,
+    /// When the response headers arrived, on this machine's clock, in UTC.
     pub fetched_at: DateTime<Utc>,
     /// The `Link: rel="next"` target, exactly as sent.
     pub link_next: Option<String>,
+    /// The `ETag` header, exactly as sent.
     pub etag: Option<String>,
     /// Time this request spent waiting for the rate budget or a server pause.
     pub rate_limit_wait: Duration,

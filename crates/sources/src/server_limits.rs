@@ -14,8 +14,11 @@ use std::time::Duration;
 /// The rate-limit headers of one response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimitHeaders {
+    /// `Retry-After`, seconds or an HTTP date, as a delay from receipt.
     pub retry_after: Option<Duration>,
+    /// `X-RateLimit-Remaining`: requests left in the current quota.
     pub remaining: Option<u64>,
+    /// `X-RateLimit-Reset` (epoch seconds or ISO-8601), in UTC.
     pub reset_at: Option<DateTime<Utc>>,
 }
 

@@ -15,7 +15,9 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unreadable timestamp `{given}`: expected {expected}")]
 pub struct TimestampError {
+    /// The text as received.
     pub given: String,
+    /// The format(s) that were tried, with an example.
     pub expected: &'static str,
 }
 

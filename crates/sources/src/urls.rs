@@ -11,10 +11,24 @@ use reqwest::Url;
 /// Why a request URL cannot be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
+    /// The URL (absolute, or the base URL joined with a relative one) does
+    /// not parse.
     #[error("`{url}` is not a valid URL: {reason}")]
-    Invalid { url: String, reason: String },
+    Invalid {
+        /// The request URL, as carried by the request.
+        url: String,
+        /// The parser's error.
+        reason: String,
+    },
+    /// An absolute URL points outside the base URL's origin; the token is
+    /// never sent there.
     #[error("refusing to send credentials to {found}: not the configured origin {expected}")]
-    ForeignOrigin { found: String, expected: String },
+    ForeignOrigin {
+        /// The origin of the refused URL.
+        found: String,
+        /// The origin of the configured base URL.
+        expected: String,
+    },
 }
 
 /// Resolves a request URL against the base URL, keeping the base path

@@ -51,6 +51,7 @@ impl std::fmt::Display for Rejection {
 pub struct PageQuality {
     /// Records in the page's list, valid or not.
     pub records: u64,
+    /// The records that failed their schema, in page order.
     pub rejected: Vec<Rejection>,
     /// Fields no known schema of the endpoint has, by name, with the number
     /// of records carrying each. Jira issues' fields are named by their field
@@ -59,10 +60,12 @@ pub struct PageQuality {
 }
 
 impl PageQuality {
+    /// How many records were rejected.
     pub fn rejected_count(&self) -> u64 {
         self.rejected.len() as u64
     }
 
+    /// How many records passed: `records` minus the rejected ones.
     pub fn valid_count(&self) -> u64 {
         self.records - self.rejected_count()
     }
@@ -71,7 +74,9 @@ impl PageQuality {
 /// The valid records of a page, typed, with the page's quality.
 #[derive(Debug, Clone)]
 pub struct Checked<T> {
+    /// The records that passed their schema and decoded, in page order.
     pub valid: Vec<T>,
+    /// What validation found on the page (counts, rejections, unknown fields).
     pub quality: PageQuality,
 }
 

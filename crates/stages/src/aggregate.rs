@@ -80,6 +80,8 @@ pub async fn team_gold_from(
         .collect())
 }
 
+/// The aggregate stage's handler: a team's silver into gold, for the days
+/// its inputs fully cover, after the volume sensor and outside open holds.
 #[derive(Debug, Clone)]
 pub struct AggregateHandler {
     warehouse: Arc<dyn Warehouse>,
@@ -87,6 +89,8 @@ pub struct AggregateHandler {
 }
 
 impl AggregateHandler {
+    /// Reads silver from and writes gold to `warehouse`, under `config`'s
+    /// teams, definitions and sensor settings.
     pub fn new(warehouse: Arc<dyn Warehouse>, config: Arc<Config>) -> Self {
         AggregateHandler { warehouse, config }
     }

@@ -29,7 +29,10 @@ use std::sync::Arc;
 /// The crawl state saved in each checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrawlState {
+    /// The requests still to fetch, in order; the front one is next.
     pub pending: VecDeque<PageRequest>,
+    /// The newest item timestamp seen so far (UTC): the crawl's
+    /// high-watermark, see `CrawlStep::newest_seen`.
     pub newest_seen: Option<DateTime<Utc>>,
     /// What validation found so far; checkpoints written before validation
     /// existed read as "nothing seen".
@@ -48,6 +51,7 @@ pub const REJECTION_SAMPLE: usize = 5;
 pub struct RecordQuality {
     /// Records in the fetched lists, valid or not.
     pub records_seen: u64,
+    /// Records that failed their schema.
     pub records_rejected: u64,
     /// The first [`REJECTION_SAMPLE`] rejections, e.g.
     /// "jira_search page 2 record 13 (PAY-40): missing `fields.created`".
@@ -110,6 +114,8 @@ impl RecordQuality {
     }
 }
 
+/// The extract stage's handler: crawls a task's scope and window through
+/// the source's client into bronze, checkpointing after every page.
 #[derive(Debug, Clone)]
 pub struct ExtractHandler {
     warehouse: Arc<dyn Warehouse>,
@@ -118,6 +124,9 @@ pub struct ExtractHandler {
 }
 
 impl ExtractHandler {
+    /// Writes bronze and checkpoints to `warehouse`; has no source client
+    /// yet (see [`with_client`](Self::with_client)) and the default
+    /// `quality.max_rejected_ratio`.
     pub fn new(warehouse: Arc<dyn Warehouse>) -> Self {
         ExtractHandler {
             warehouse,

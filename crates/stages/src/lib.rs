@@ -6,6 +6,8 @@
 //! worker runtime in `dorafleet-worker` runs them with retries, dead letters
 //! and events. [`handlers`] builds the set a worker runs.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod aggregate;
 pub mod coverage;
 pub mod extract;

@@ -45,6 +45,7 @@ pub fn normalize_scope(
     Ok(batch)
 }
 
+/// The normalize stage's handler: a scope's bronze pages into silver records.
 #[derive(Debug, Clone)]
 pub struct NormalizeHandler {
     warehouse: Arc<dyn Warehouse>,
@@ -52,6 +53,8 @@ pub struct NormalizeHandler {
 }
 
 impl NormalizeHandler {
+    /// Reads bronze from and upserts silver into `warehouse`; `config`
+    /// supplies the teams, identities and definitions the normalizers use.
     pub fn new(warehouse: Arc<dyn Warehouse>, config: Arc<Config>) -> Self {
         NormalizeHandler { warehouse, config }
     }

@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 /// `GET /job/X/api/json?tree=allBuilds[…]{M,N}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildsPage {
+    /// `allBuilds`: the builds of the requested `{M,N}` range, newest first.
     #[serde(rename = "allBuilds")]
     pub all_builds: Vec<Build>,
 }
 
+/// A build of a job: an item of `allBuilds`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Build {
+    /// The build number, unique in its job: in the silver key (`{job}#{number}`).
     pub number: u64,
     /// `SUCCESS`, `UNSTABLE`, `FAILURE`, `NOT_BUILT`, `ABORTED`; `None` while building.
     #[serde(default)]
@@ -24,6 +27,7 @@ pub struct Build {
     /// Milliseconds; 0 while building.
     #[serde(default)]
     pub duration: i64,
+    /// True while the build is running.
     #[serde(default)]
     pub building: bool,
     /// Mixed action objects; only those with `causes` matter here.
@@ -31,8 +35,10 @@ pub struct Build {
     pub actions: Vec<Action>,
 }
 
+/// An item of a build's `actions`; only cause actions carry anything read here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
+    /// Why the build ran; `None` for the other kinds of action.
     #[serde(default)]
     pub causes: Option<Vec<Cause>>,
 }
@@ -41,15 +47,19 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cause {
+    /// `userId` of a user-started build: the silver deployer.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// `userName`, the deployer when there is no `userId`.
     #[serde(default)]
     pub user_name: Option<String>,
+    /// `shortDescription`, e.g. `Started by user Ana`.
     #[serde(default)]
     pub short_description: Option<String>,
 }
 
 impl Build {
+    /// `timestamp` in UTC; `None` if out of chrono's range.
     pub fn started_at(&self) -> Option<DateTime<Utc>> {
         from_epoch_millis(self.timestamp)
     }

@@ -10,41 +10,58 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchPage {
+    /// The page's issues.
     pub issues: Vec<Issue>,
+    /// `nextPageToken`: the opaque cursor of the next page, absent on the last.
     #[serde(default)]
     pub next_page_token: Option<String>,
+    /// `isLast`: `true` on the last page.
     #[serde(default)]
     pub is_last: Option<bool>,
 }
 
+/// An issue of a search page (or of `GET /rest/api/2/issue/{key}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
+    /// Jira's numeric id, as a string.
     pub id: String,
+    /// The issue key (`OPS-12`): the silver incident's key.
     pub key: String,
+    /// The requested fields ([`SEARCH_FIELDS`](super::SEARCH_FIELDS)).
     pub fields: IssueFields,
 }
 
 /// The requested fields of an issue. Jira sends `null` for empty ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssueFields {
+    /// The issue's title.
     #[serde(default)]
     pub summary: Option<String>,
+    /// The issue type; the definitions pick incidents by its name.
     #[serde(default)]
     pub issuetype: Option<NamedField>,
+    /// The priority; the definitions may exclude some by name.
     #[serde(default)]
     pub priority: Option<NamedField>,
+    /// The workflow status.
     #[serde(default)]
     pub status: Option<Status>,
+    /// The project; without it, the key's prefix names the project.
     #[serde(default)]
     pub project: Option<ProjectRef>,
+    /// When the issue was created, converted to UTC.
     #[serde(deserialize_with = "jira_time")]
     pub created: DateTime<Utc>,
+    /// When it last changed, converted to UTC: the search's window and order.
     #[serde(deserialize_with = "jira_time")]
     pub updated: DateTime<Utc>,
+    /// When it was resolved, converted to UTC; `None` while unresolved.
     #[serde(default, deserialize_with = "jira_time_opt")]
     pub resolutiondate: Option<DateTime<Utc>>,
+    /// Who reported it; the e-mail, if visible, maps to the silver reporter.
     #[serde(default)]
     pub reporter: Option<JiraUser>,
+    /// Who it is assigned to.
     #[serde(default)]
     pub assignee: Option<JiraUser>,
 }
@@ -52,15 +69,20 @@ pub struct IssueFields {
 /// Issue type or priority: the pipeline matches on the name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamedField {
+    /// Jira's id of the type or priority.
     #[serde(default)]
     pub id: Option<String>,
+    /// The name, as shown in Jira (`Incident`, `P1`).
     pub name: String,
 }
 
+/// An issue's workflow status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// The status name, e.g. `In Progress`.
     pub name: String,
+    /// `statusCategory`: the status's category.
     #[serde(default)]
     pub status_category: Option<StatusCategory>,
 }
@@ -68,14 +90,19 @@ pub struct Status {
 /// `new`, `indeterminate` or `done`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCategory {
+    /// The category key: `new`, `indeterminate` or `done`.
     pub key: String,
+    /// The category's display name.
     #[serde(default)]
     pub name: Option<String>,
 }
 
+/// The project an issue belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectRef {
+    /// The project key (`OPS`): the silver incident's project.
     pub key: String,
+    /// The project's display name.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -84,35 +111,44 @@ pub struct ProjectRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JiraUser {
+    /// `accountId`: the Atlassian account id.
     #[serde(default)]
     pub account_id: Option<String>,
+    /// `emailAddress`; `None` when hidden.
     #[serde(default)]
     pub email_address: Option<String>,
+    /// `displayName`.
     #[serde(default)]
     pub display_name: Option<String>,
 }
 
 impl Issue {
+    /// The issue type's name.
     pub fn issue_type(&self) -> Option<&str> {
         self.fields.issuetype.as_ref().map(|t| t.name.as_str())
     }
 
+    /// The priority's name.
     pub fn priority(&self) -> Option<&str> {
         self.fields.priority.as_ref().map(|p| p.name.as_str())
     }
 
+    /// The status's name.
     pub fn status(&self) -> Option<&str> {
         self.fields.status.as_ref().map(|s| s.name.as_str())
     }
 
+    /// When the issue was created, UTC.
     pub fn created_at(&self) -> DateTime<Utc> {
         self.fields.created
     }
 
+    /// When the issue last changed, UTC.
     pub fn updated_at(&self) -> DateTime<Utc> {
         self.fields.updated
     }
 
+    /// When the issue was resolved, UTC; `None` while unresolved.
     pub fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.fields.resolutiondate
     }

@@ -26,7 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 use volume::{Finding, Series, Verdict};
 
+/// The `sensor` name of holds placed by the pagination sensor.
 pub const PAGINATION: &str = "pagination";
+/// The `sensor` name of holds placed by the volume sensor.
 pub const VOLUME: &str = "volume";
 
 /// The days `[from, to)` a window touches.
@@ -138,11 +140,14 @@ pub fn team_series(team: &TeamConfig, silver: &TeamSilver) -> Vec<Series> {
 /// What the volume sensor did for one team in one run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VolumeReport {
+    /// Every series' verdict over every week checked.
     pub findings: Vec<Finding>,
+    /// The holds placed for the breaches, one per breaching finding.
     pub holds: Vec<Hold>,
 }
 
 impl VolumeReport {
+    /// How many findings had too few comparable weeks to judge.
     pub fn too_little_history(&self) -> usize {
         self.findings
             .iter()

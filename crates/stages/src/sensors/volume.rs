@@ -28,8 +28,9 @@ pub const ALL_INPUTS: &str = "all inputs";
 /// One series of a team: records per day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
-    /// e.g. `github:acme/payments-api`, or `team` for all inputs together.
+    /// `{source}:{target}`, e.g. `github:acme/payments-api`.
     pub name: String,
+    /// Records per UTC day; a missing day counts as 0.
     pub daily: BTreeMap<NaiveDate, u64>,
 }
 
@@ -44,30 +45,41 @@ impl Series {
 /// What the sensor concluded for one series over one span.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
+    /// No breach: the count did not fall past both the relative and the
+    /// statistical threshold.
     Passed {
+        /// Records in the span.
         observed: u64,
+        /// The peer-scaled baseline the count was compared with.
         expected: f64,
     },
     /// The count fell too far: hold the span.
     Breach(Breach),
     /// Fewer comparable weeks than `min_history_weeks`.
     TooLittleHistory {
+        /// The comparable weeks found.
         weeks: usize,
     },
     /// The expectation is below `min_expected`: nothing can be concluded.
     TooLittleSignal {
+        /// The peer-scaled baseline.
         expected: f64,
     },
 }
 
+/// The evidence of a breach, as recorded in its hold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breach {
+    /// Records in the span.
     pub observed: u64,
+    /// The baseline scaled by `peer_factor` (for a Phantom Zero, the
+    /// baseline of all inputs together, unscaled).
     pub expected: f64,
     /// The median of the same weekdays in other weeks, before peer scaling.
     pub baseline: f64,
     /// How the team's other series moved (1.0 = as usual).
     pub peer_factor: f64,
+    /// How many comparable weeks the baseline is the median of.
     pub weeks: usize,
     /// A whole team at zero (the rule not scaled by peers).
     pub phantom_zero: bool,
@@ -76,9 +88,13 @@ pub struct Breach {
 /// One series' verdict over the span `[from, to)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// The series' name, or [`ALL_INPUTS`] for the Phantom Zero check.
     pub series: String,
+    /// The span's first day.
     pub from: NaiveDate,
+    /// The day after the span's last (exclusive).
     pub to: NaiveDate,
+    /// What the sensor concluded.
     pub verdict: Verdict,
 }
 
