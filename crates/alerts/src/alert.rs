@@ -9,19 +9,27 @@ use chrono::NaiveDate;
 use dorafleet_core::{AlertRuleName, Metric};
 use serde_json::{Value, json};
 
+/// One alert: which rule fired for which team and day, with the numbers
+/// behind it and a sentence for humans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
+    /// The rule that fired.
     pub rule: AlertRuleName,
     /// Narrows the rule when one team can trip it several times a day for
     /// different things (the source of a stale-source alert).
     pub subject: Option<String>,
+    /// Id of the team the alert is about.
     pub team: String,
+    /// The day the alert is about: the gold record's date, the first held
+    /// day, or (stale source) the UTC day the staleness was seen.
     pub day: NaiveDate,
     /// The definition version of the metric behind the alert (0 when none).
     pub definition_version: u32,
+    /// The metric behind the alert; `None` for rules not about one metric.
     pub metric: Option<Metric>,
     /// The observed value and the threshold it crossed, when the rule has them.
     pub value: Option<f64>,
+    /// The threshold `value` crossed, in the same unit.
     pub threshold: Option<f64>,
     /// One human sentence.
     pub message: String,

@@ -26,6 +26,7 @@ use std::time::Duration;
 /// Most changes handed over per batch.
 const BATCH: usize = 256;
 
+/// The MongoDB [`GoldFeed`]: follows a change stream on gold; see the module docs.
 #[derive(Debug)]
 pub struct ChangeStreamFeed {
     warehouse: Arc<MongoWarehouse>,
@@ -36,6 +37,8 @@ pub struct ChangeStreamFeed {
 }
 
 impl ChangeStreamFeed {
+    /// A feed on `warehouse`'s gold that waits up to `wait` for the first
+    /// change of a batch. The stream is opened on the first call.
     pub fn new(warehouse: Arc<MongoWarehouse>, wait: Duration) -> Self {
         ChangeStreamFeed {
             warehouse,

@@ -2,6 +2,7 @@
 
 use dorafleet_warehouse::WarehouseError;
 
+/// Why the monitor failed, classed by what the caller should do next.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
     /// The warehouse is busy or unreachable: retry later; nothing was lost,

@@ -19,12 +19,15 @@ use std::time::Duration;
 /// One gold change and the checkpoint that resumes just after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedChange {
+    /// The gold record as changed.
     pub record: GoldRecord,
+    /// The checkpoint that resumes the feed just after this change.
     pub checkpoint: String,
     /// When the change was committed, if the feed knows (for latency).
     pub written_at: Option<DateTime<Utc>>,
 }
 
+/// A source of gold changes in commit order, resumable from a checkpoint.
 #[async_trait]
 pub trait GoldFeed: Send + std::fmt::Debug {
     /// The next changes after `after` (`None`: the start of the feed),
@@ -52,6 +55,7 @@ pub struct OutboxFeed {
 }
 
 impl OutboxFeed {
+    /// A feed on `warehouse`'s outbox that sleeps `poll_interval` when it is empty.
     pub fn new(warehouse: Arc<dyn GoldStore>, poll_interval: Duration) -> Self {
         OutboxFeed {
             warehouse,

@@ -15,9 +15,14 @@ use uuid::Uuid;
 /// A run's hold on a team's days.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldRun {
+    /// Id of the held team.
     pub team: String,
+    /// The days to alert on ([`held_runs`] gives only the first held day).
     pub days: Vec<NaiveDate>,
+    /// The run that holds them.
     pub run_id: Uuid,
+    /// Why, for humans: the sensor, the held span, its evidence and the
+    /// command that shows the run.
     pub reason: String,
 }
 

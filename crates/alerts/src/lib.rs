@@ -9,6 +9,8 @@
 //! - [`sink`]: where alerts go, with retries that never drop one;
 //! - [`receiver`]: a recording webhook for tests and the benchmark.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod alert;
 pub mod change_stream;
 mod error;

@@ -17,8 +17,11 @@ use tokio_util::sync::CancellationToken;
 /// One accepted request.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The payload's `alert_id` (empty if it had none).
     pub alert_id: String,
+    /// The JSON body as received.
     pub payload: Value,
+    /// When the request arrived.
     pub at: Instant,
 }
 
@@ -33,6 +36,8 @@ struct Inner {
     received: Mutex<Vec<Received>>,
 }
 
+/// A running recording webhook; clones share the same recordings. It keeps
+/// serving until [`Self::stop`].
 #[derive(Debug, Clone)]
 pub struct TestReceiver {
     url: String,
@@ -66,6 +71,7 @@ impl TestReceiver {
         Ok(TestReceiver { url, inner, stop })
     }
 
+    /// The webhook URL to post alerts to (`http://127.0.0.1:PORT/hook`).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -114,6 +120,7 @@ impl TestReceiver {
         }
     }
 
+    /// Stop serving (a graceful shutdown of the server).
     pub fn stop(&self) {
         self.stop.cancel();
     }

@@ -17,6 +17,7 @@ pub struct GoldRules {
 }
 
 impl GoldRules {
+    /// The rules as `config` enables them, with its thresholds.
     pub fn new(config: &MonitorConfig) -> Self {
         GoldRules {
             config: config.clone(),

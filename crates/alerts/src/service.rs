@@ -33,13 +33,17 @@ use tracing::{debug, info, warn};
 /// What a monitor did before it stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MonitorStats {
+    /// Gold changes handled (the checkpoint moved past them).
     pub changes: u64,
+    /// Alerts delivered to every sink and recorded as delivered.
     pub alerts_delivered: u64,
     /// Alerts whose key was already recorded (sent before a restart, or the
     /// same rule, team and day tripped again).
     pub alerts_skipped: u64,
 }
 
+/// The alert monitor: follows a [`GoldFeed`], evaluates the rules and
+/// delivers each alert to every sink; see the module docs for the guarantees.
 #[derive(Debug)]
 pub struct Monitor {
     warehouse: Arc<dyn Warehouse>,
@@ -69,6 +73,9 @@ impl From<dorafleet_warehouse::WarehouseError> for Stop {
 }
 
 impl Monitor {
+    /// A monitor reading changes from `feed` and delivering to every one of
+    /// `sinks`; `warehouse` keeps its checkpoint and the delivered keys, and
+    /// `config.monitor` gives its name, rules, intervals and retry schedule.
     pub fn new(
         warehouse: Arc<dyn Warehouse>,
         feed: Box<dyn GoldFeed>,

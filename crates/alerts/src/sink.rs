@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+/// Somewhere alerts are delivered to.
 #[async_trait]
 pub trait AlertSink: Send + Sync + std::fmt::Debug {
     /// A short name for logs and metrics.
@@ -27,6 +28,8 @@ pub struct WebhookSink {
 }
 
 impl WebhookSink {
+    /// A sink posting to `url`, each request limited to `timeout`; `Err` if
+    /// the HTTP client cannot be built.
     pub fn new(url: dorafleet_core::Secret, timeout: Duration) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -81,7 +84,9 @@ impl AlertSink for StdoutSink {
 /// How a failing sink is retried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetrySchedule {
+    /// The shortest delay between attempts; backoff grows from there.
     pub base: Duration,
+    /// The longest delay: backoff stops growing there.
     pub cap: Duration,
 }
 

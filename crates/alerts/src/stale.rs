@@ -12,7 +12,9 @@ use dorafleet_warehouse::BronzeStore;
 /// How fresh one team's data from one source is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceFreshness {
+    /// Team id.
     pub team: String,
+    /// The source.
     pub source: Source,
     /// The end of the newest successful extract over the team's targets of
     /// this source; `None` if none was ever extracted.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// One data endpoint of the simulator; serialized in snake case (`pull_commits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
@@ -30,6 +31,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every endpoint, in declaration order.
     pub const ALL: [Endpoint; 9] = [
         Endpoint::Pulls,
         Endpoint::PullCommits,
@@ -42,6 +44,7 @@ impl Endpoint {
         Endpoint::JenkinsBuilds,
     ];
 
+    /// The snake-case name, as serialized and displayed (`pull_commits`).
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Pulls => "pulls",
@@ -71,6 +74,7 @@ impl Endpoint {
         }
     }
 
+    /// The tool the endpoint belongs to.
     pub fn source(self) -> Source {
         match self {
             Endpoint::Pulls

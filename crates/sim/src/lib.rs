@@ -9,6 +9,8 @@
 //! ([`RunningSim`], [`serve`]) can misbehave on purpose ([`FaultRule`]) while
 //! recording every request ([`RequestLogEntry`]).
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod config_file;
 mod endpoint;
 mod faults;

@@ -4,8 +4,11 @@
 use crate::faults::FaultRule;
 use chrono::{NaiveDate, Utc};
 
+/// Everything that shapes one simulator run; [`Default`] gives the values
+/// documented on each field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimOptions {
+    /// Seed of the generated organisation and of the fault draws. Default 42.
     pub seed: u64,
     /// Days covered, ending at `end_date` (exclusive). Default 90.
     pub days: u32,

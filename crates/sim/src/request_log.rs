@@ -12,22 +12,30 @@ use std::collections::{BTreeMap, VecDeque};
 /// Entries kept in memory; older ones are dropped (the counters keep counting).
 pub(crate) const MAX_LOG_ENTRIES: usize = 200_000;
 
+/// One data request the simulator answered, with what it answered.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RequestLogEntry {
     /// 1-based arrival order since the server started.
     pub seq: u64,
     /// Arrival time, full precision.
     pub at: DateTime<Utc>,
+    /// The tool the request was addressed to.
     pub source: Source,
+    /// The endpoint it hit.
     pub endpoint: Endpoint,
+    /// HTTP method, e.g. `GET`.
     pub method: String,
+    /// Request path, including the source prefix (`/github/repos/...`).
     pub path: String,
+    /// Raw query string without the `?`; `None` if there was none.
     pub query: Option<String>,
+    /// HTTP status of the response.
     pub status: u16,
     /// Records in the response body (0 unless 200).
     pub records: u64,
     /// The fault that fired, e.g. `rate_limit retry_after=2`.
     pub fault: Option<String>,
+    /// The `Retry-After` the response carried, in seconds, if any.
     pub retry_after_secs: Option<u64>,
 }
 
@@ -48,12 +56,12 @@ pub(crate) struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn next_seq(&mut self) -> u64 {
+    pub(crate) fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
     }
 
-    pub fn record(&mut self, entry: RequestLogEntry) {
+    pub(crate) fn record(&mut self, entry: RequestLogEntry) {
         *self
             .stats
             .requests
@@ -82,15 +90,15 @@ impl RequestLog {
         self.entries.insert(position, entry);
     }
 
-    pub fn entries(&self) -> Vec<RequestLogEntry> {
+    pub(crate) fn entries(&self) -> Vec<RequestLogEntry> {
         self.entries.iter().cloned().collect()
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
 
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         self.stats.clone()
     }
 }

@@ -120,6 +120,7 @@ impl RunningSim {
         })
     }
 
+    /// The address actually bound (with the real port when bound to port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -134,6 +135,7 @@ impl RunningSim {
         format!("http://{addr}/{}", source.as_str())
     }
 
+    /// The shared state: organisation, ground truth, faults and request log.
     pub fn state(&self) -> &Arc<SimState> {
         &self.state
     }

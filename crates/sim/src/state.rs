@@ -14,6 +14,7 @@ use dorafleet_core::Source;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+/// Everything one running simulator's handlers share; see the module docs.
 #[derive(Debug)]
 pub struct SimState {
     organisation: Organisation,
@@ -39,7 +40,7 @@ impl HourlyBudget {
         }
     }
 
-    pub fn remaining(&self) -> u32 {
+    pub(crate) fn remaining(&self) -> u32 {
         self.limit.saturating_sub(self.used)
     }
 }
@@ -51,6 +52,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
+    /// Generates the organisation described by `opts`, with `opts.faults`
+    /// active, an empty log and a fresh GitHub hourly budget.
     pub fn new(opts: &SimOptions) -> SimState {
         SimState {
             organisation: generate(opts),
@@ -65,6 +68,7 @@ impl SimState {
         }
     }
 
+    /// The generated organisation being served.
     pub fn organisation(&self) -> &Organisation {
         &self.organisation
     }
@@ -94,10 +98,12 @@ impl SimState {
         lock(&self.log).stats()
     }
 
+    /// Replaces the active faults with `rules`.
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         lock(&self.faults).replace(rules);
     }
 
+    /// Adds `rule` after the active ones (the first matching rule that fires wins).
     pub fn add_fault(&self, rule: FaultRule) {
         lock(&self.faults).add(rule);
     }
@@ -107,6 +113,7 @@ impl SimState {
         lock(&self.faults).rules()
     }
 
+    /// Removes every active fault.
     pub fn clear_faults(&self) {
         lock(&self.faults).replace(Vec::new());
     }

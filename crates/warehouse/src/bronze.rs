@@ -20,7 +20,9 @@ pub struct BronzePage {
     pub seq: u32,
     /// The run (execution) the task belonged to.
     pub execution_id: Uuid,
+    /// The source system that answered (GitHub, Jira or Jenkins).
     pub source_system: Source,
+    /// The team and target the task extracted for.
     pub scope: Scope,
     /// Which list the page belongs to, e.g. `pulls`, `jira_search`.
     pub endpoint: String,
@@ -28,17 +30,22 @@ pub struct BronzePage {
     pub request: String,
     /// The page cursor within its list (page number or token).
     pub cursor: String,
+    /// The HTTP status code of the response.
     pub status: u16,
+    /// When the page was fetched (UTC); retention purges by this time.
     pub fetched_at: DateTime<Utc>,
     /// Items in the page's list.
     pub record_count: u64,
+    /// The response body, verbatim.
     pub body: String,
 }
 
 /// Progress of one extract task: the crawl state it resumes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractCheckpoint {
+    /// The extract task this is the progress of (one checkpoint per task).
     pub task_id: Uuid,
+    /// The run the task belongs to.
     pub run_id: Uuid,
     /// Pages stored so far (the next page's `seq`).
     pub pages_done: u32,
@@ -46,29 +53,44 @@ pub struct ExtractCheckpoint {
     pub state: String,
     /// Newest source timestamp seen so far, for the high-watermark.
     pub newest_seen: Option<DateTime<Utc>>,
+    /// The task finished its crawl ([`BronzeStore::complete_extract`] sets it).
     pub completed: bool,
 }
 
+/// Which bronze pages [`BronzeStore::bronze_pages`] returns: each field that
+/// is set must match; the default selects every page.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BronzeFilter {
+    /// Only pages of this run (the page's `execution_id`).
     pub run_id: Option<Uuid>,
+    /// Only pages of this extract task.
     pub task_id: Option<Uuid>,
+    /// Only pages from this source system.
     pub source: Option<Source>,
+    /// Only pages of this team's scopes.
     pub team: Option<String>,
+    /// Only pages of this target (`owner/repo`, project key, job name).
     pub target: Option<String>,
 }
 
+/// How much bronze one source holds, from [`BronzeStore::bronze_totals`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BronzeTotals {
+    /// The source system counted.
     pub source: Source,
+    /// Number of stored pages.
     pub pages: u64,
+    /// Sum of the pages' `record_count`.
     pub records: u64,
 }
 
 /// The time a scope's extraction covers without a gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
+    /// Start of the covered span (UTC).
     pub from: DateTime<Utc>,
+    /// End of the covered span (UTC): the high-watermark, where the next
+    /// incremental sync starts.
     pub to: DateTime<Utc>,
 }
 

@@ -4,32 +4,40 @@
 
 use dorafleet_core::{Cause, TaskError, cause};
 
+/// A warehouse failure, classed by what the caller should do next.
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
     /// The store is busy or unreachable; the operation may succeed if retried.
     #[error("warehouse unavailable (retry later): {context}")]
     Unavailable {
+        /// What failed, in words (the message without its class prefix).
         context: String,
+        /// The error underneath, if any.
         #[source]
         cause: Option<Cause>,
     },
     /// The configuration names a warehouse that cannot be opened; fix it and restart.
     #[error("warehouse misconfigured: {context}")]
     Config {
+        /// What failed, in words (the message without its class prefix).
         context: String,
+        /// The error underneath, if any.
         #[source]
         cause: Option<Cause>,
     },
     /// Stored data could not be read back (a bug or manual tampering); do not retry.
     #[error("warehouse data is corrupt: {context}")]
     Corrupt {
+        /// What failed, in words (the message without its class prefix).
         context: String,
+        /// The error underneath, if any.
         #[source]
         cause: Option<Cause>,
     },
 }
 
 impl WarehouseError {
+    /// [`WarehouseError::Unavailable`] without an underlying error.
     pub fn unavailable(context: impl Into<String>) -> Self {
         WarehouseError::Unavailable {
             context: context.into(),
@@ -37,6 +45,7 @@ impl WarehouseError {
         }
     }
 
+    /// [`WarehouseError::Unavailable`] caused by `err`.
     pub fn unavailable_from(
         context: impl Into<String>,
         err: impl std::error::Error + Send + Sync + 'static,
@@ -47,6 +56,7 @@ impl WarehouseError {
         }
     }
 
+    /// [`WarehouseError::Config`] without an underlying error.
     pub fn config(context: impl Into<String>) -> Self {
         WarehouseError::Config {
             context: context.into(),
@@ -54,6 +64,7 @@ impl WarehouseError {
         }
     }
 
+    /// [`WarehouseError::Config`] caused by `err`.
     pub fn config_from(
         context: impl Into<String>,
         err: impl std::error::Error + Send + Sync + 'static,
@@ -64,6 +75,7 @@ impl WarehouseError {
         }
     }
 
+    /// [`WarehouseError::Corrupt`] without an underlying error.
     pub fn corrupt(context: impl Into<String>) -> Self {
         WarehouseError::Corrupt {
             context: context.into(),
@@ -71,6 +83,7 @@ impl WarehouseError {
         }
     }
 
+    /// [`WarehouseError::Corrupt`] caused by `err`.
     pub fn corrupt_from(
         context: impl Into<String>,
         err: impl std::error::Error + Send + Sync + 'static,

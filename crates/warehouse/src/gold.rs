@@ -17,30 +17,42 @@ use uuid::Uuid;
 /// One day's value of one metric for one team. Its absence means "unknown".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoldRecord {
+    /// The UTC day the value is for.
     pub date: NaiveDate,
+    /// The team's configured id (`[[teams]] id`).
     pub team_id: String,
+    /// Which DORA metric this is.
     pub metric: Metric,
     /// `None` when the metric is undefined that day (no sample), which is
     /// different from unknown: the inputs were complete and there was nothing.
     pub value: Option<f64>,
+    /// Number of observations behind the value (for deployment frequency,
+    /// the day's deployments).
     pub sample_size: u64,
     /// The individual observations behind a median or a rate (hours, or 0/1
     /// per deployment), so a range can be summarised exactly.
     pub samples: Vec<f64>,
+    /// The version of the metric's definition the value was computed under
+    /// (see [`GoldStore::definition_version`]).
     pub definition_version: u32,
+    /// The run that computed the value.
     pub run_id: Uuid,
+    /// When the value was computed (UTC).
     pub computed_at: DateTime<Utc>,
     /// All sources of the team succeeded for that day.
     pub complete: bool,
 }
 
+/// Which gold records [`GoldStore::gold`] returns; the default selects all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GoldFilter {
+    /// Only these teams (by id); empty means every team.
     pub teams: Vec<String>,
+    /// Only these metrics; empty means every metric.
     pub metrics: Vec<Metric>,
-    /// Inclusive.
+    /// First day included (inclusive).
     pub from: Option<NaiveDate>,
-    /// Exclusive.
+    /// Day the range ends before (exclusive).
     pub to: Option<NaiveDate>,
 }
 
@@ -48,11 +60,14 @@ pub struct GoldFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GoldChangeKind {
+    /// The first record for its (date, team, metric).
     Inserted,
+    /// An existing record whose values changed.
     Updated,
 }
 
 impl GoldChangeKind {
+    /// The snake_case name, as serialized and stored.
     pub fn as_str(self) -> &'static str {
         match self {
             GoldChangeKind::Inserted => "inserted",
@@ -66,6 +81,7 @@ impl GoldChangeKind {
 pub struct GoldChange {
     /// Position in the feed: strictly increasing in commit order.
     pub seq: u64,
+    /// Whether the record was created or changed.
     pub kind: GoldChangeKind,
     /// The record as written.
     pub record: GoldRecord,

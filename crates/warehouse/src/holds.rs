@@ -15,6 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// Where a hold stands: open until released or cleared, once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
@@ -27,6 +28,7 @@ pub enum HoldStatus {
 }
 
 impl HoldStatus {
+    /// The snake_case name, as serialized, stored and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             HoldStatus::Open => "open",
@@ -61,7 +63,9 @@ impl FromStr for HoldStatus {
 pub struct HoldEvidence {
     /// What was measured, e.g. `github acme/api records 2026-09-01..2026-09-08`.
     pub measure: String,
+    /// The value measured (in the measure's unit, e.g. records or skipped pages).
     pub observed: f64,
+    /// The value the sensor expected, in the same unit.
     pub expected: f64,
     /// The rule that was broken, e.g. `observed < 50% of expected and 3.0σ below`.
     pub threshold: String,
@@ -72,29 +76,40 @@ pub struct HoldEvidence {
 /// How a hold was resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HoldResolution {
+    /// When the hold was resolved (UTC).
     pub at: DateTime<Utc>,
     /// Who: the operator for a release, `run <id>` for a clearing rerun.
     pub by: String,
+    /// Why it was resolved, as given by the operator or the rerun.
     pub reason: String,
 }
 
+/// A data-quality sensor's hold on some of a team's days, with its evidence
+/// and, once resolved, its resolution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hold {
+    /// Derived from the verdict by [`Hold::id_for`], so a retry stores it once.
     pub hold_id: Uuid,
     /// The run whose sensor placed it.
     pub run_id: Uuid,
+    /// The team whose days are held.
     pub team_id: String,
     /// `volume` or `pagination`.
     pub sensor: String,
     /// The scope it concerns as `source:target`, or `None` for the team's
     /// gold inputs as a whole.
     pub scope: Option<String>,
-    /// The held days, `[from, to)`.
+    /// The first held day (inclusive): the held days are `[from, to)`.
     pub from: NaiveDate,
+    /// The day after the last held day (exclusive).
     pub to: NaiveDate,
+    /// What the sensor saw.
     pub evidence: HoldEvidence,
+    /// Open, released or cleared.
     pub status: HoldStatus,
+    /// When the sensor placed the hold (UTC).
     pub created_at: DateTime<Utc>,
+    /// Who resolved it, when and why; `None` while it is open.
     pub resolution: Option<HoldResolution>,
 }
 
@@ -112,6 +127,8 @@ impl Hold {
         Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())
     }
 
+    /// Whether the hold keeps `day` out of gold: it is open and `day` is
+    /// in `[from, to)`.
     pub fn holds_day(&self, day: NaiveDate) -> bool {
         self.status == HoldStatus::Open && day >= self.from && day < self.to
     }
@@ -120,14 +137,18 @@ impl Hold {
 /// Which holds to read or resolve; every field narrows the selection.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HoldFilter {
+    /// Only holds placed by this run.
     pub run_id: Option<Uuid>,
+    /// Only holds on this team's days.
     pub team_id: Option<String>,
+    /// Only holds with this status.
     pub status: Option<HoldStatus>,
     /// Only holds created before this instant.
     pub created_before: Option<DateTime<Utc>>,
 }
 
 impl HoldFilter {
+    /// Whether `hold` passes every field that is set.
     pub fn matches(&self, hold: &Hold) -> bool {
         self.run_id.is_none_or(|r| r == hold.run_id)
             && self.team_id.as_deref().is_none_or(|t| t == hold.team_id)

@@ -12,6 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -27,6 +28,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The snake_case name, as serialized, stored and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
@@ -56,14 +58,22 @@ impl FromStr for RunStatus {
     }
 }
 
+/// One run: a planned set of tasks over a time window, as the coordinator
+/// tracks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The run's id, which each of its tasks carries as `run_id`.
     pub run_id: Uuid,
-    /// `incremental`, `range` or `standalone`.
+    /// How the run was planned: `incremental`, `range` or `rerun` (of a held
+    /// run's teams).
     pub kind: String,
+    /// The time the run's extracts cover (UTC, half-open).
     pub window: Window,
+    /// Where the run stands.
     pub status: RunStatus,
+    /// When the run was planned (UTC).
     pub created_at: DateTime<Utc>,
+    /// When the run record last changed (UTC).
     pub updated_at: DateTime<Utc>,
     /// The W3C `traceparent` of the run's root span, when traces are
     /// exported: every task the run publishes, by whichever coordinator,
@@ -72,16 +82,22 @@ pub struct RunRecord {
     pub traceparent: Option<String>,
 }
 
+/// Where a task stands, from the last event its workers reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
+    /// Planned (or replayed), and no outcome reported since.
     Pending,
+    /// An attempt failed and the task was republished to try again.
     Retrying,
+    /// An attempt succeeded; the task is finished.
     Done,
+    /// The task failed for good and was dead-lettered.
     Dead,
 }
 
 impl TaskState {
+    /// The snake_case name, as serialized, stored and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskState::Pending => "pending",
@@ -91,6 +107,7 @@ impl TaskState {
         }
     }
 
+    /// Whether the task has ended (done or dead); no further attempt follows.
     pub fn is_final(self) -> bool {
         matches!(self, TaskState::Done | TaskState::Dead)
     }
@@ -112,7 +129,9 @@ impl FromStr for TaskState {
 /// A task as the coordinator tracks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
+    /// The task as published (its id, run, stage, scope and window).
     pub envelope: TaskEnvelope,
+    /// Where the task stands.
     pub state: TaskState,
     /// Whether the broker confirmed the first publish. A task recorded but
     /// not yet published (the coordinator died in between) is published on
@@ -120,7 +139,10 @@ pub struct TaskRecord {
     pub published: bool,
     /// The worker that reported the last event.
     pub worker: Option<String>,
+    /// The number of the last attempt reported (1-based); 0 until the first
+    /// report, and again after a replay.
     pub attempts: u32,
+    /// When the record last changed (UTC).
     pub updated_at: DateTime<Utc>,
 }
 

@@ -16,6 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// Where an archived dead letter stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LetterStatus {
@@ -30,6 +31,7 @@ pub enum LetterStatus {
 }
 
 impl LetterStatus {
+    /// The snake_case name, as serialized, stored and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             LetterStatus::Dead => "dead",
@@ -64,37 +66,55 @@ impl FromStr for LetterStatus {
 /// One line of a letter's audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// When it happened (UTC).
     pub at: DateTime<Utc>,
     /// Who: `user@host` for operators, the role name for the system.
     pub actor: String,
     /// `archived`, `replay_claimed`, `replayed`, `replay_abandoned`, `discarded`.
     pub action: String,
+    /// The reason given, or a short note on what was done.
     pub detail: String,
 }
 
+/// A dead letter as the archive keeps it: the letter, where it stands and
+/// its audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchivedLetter {
+    /// The dead letter as it was archived.
     pub letter: DeadLetter,
+    /// Where it stands now.
     pub status: LetterStatus,
+    /// How many times it was replayed.
     pub replay_count: u32,
+    /// When it was archived (UTC).
     pub archived_at: DateTime<Utc>,
+    /// Everything done to it, oldest first.
     pub audit: Vec<AuditEntry>,
 }
 
 /// Which letters an operator means. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LetterFilter {
+    /// Only these letters, by their id.
     pub ids: Vec<Uuid>,
+    /// Only letters of tasks of this run.
     pub run_id: Option<Uuid>,
+    /// Only letters of tasks of this stage.
     pub stage: Option<Stage>,
+    /// Only letters of tasks of this source.
     pub source: Option<Source>,
+    /// Only letters of tasks of this team.
     pub team: Option<String>,
+    /// Only letters whose last failure was of this class.
     pub error_class: Option<ErrorClass>,
+    /// Only letters with this status.
     pub status: Option<LetterStatus>,
     /// Last failure at or after.
     pub since: Option<DateTime<Utc>>,
     /// Last failure before.
     pub until: Option<DateTime<Utc>>,
+    /// At most this many letters, the most recently failed first; a cap,
+    /// not a selection, so [`LetterFilter::is_empty`] ignores it.
     pub limit: Option<usize>,
 }
 
@@ -113,6 +133,9 @@ impl LetterFilter {
             && self.until.is_none()
     }
 
+    /// Whether a letter with this status passes every field that is set
+    /// (`limit` aside). Letters without a task (poison messages) fail any
+    /// run, stage, source or team condition.
     pub fn matches(&self, letter: &DeadLetter, status: LetterStatus) -> bool {
         (self.ids.is_empty() || self.ids.contains(&letter.id))
             && self

@@ -13,8 +13,12 @@
 //! scheme in [`open`]. Both must pass the same contract suite (the
 //! `testsuite` feature, one file per role).
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod bronze;
 #[cfg(feature = "testsuite")]
+// Each check's name is its documentation: `pub async fn <sentence>(w)`.
+#[allow(missing_docs)]
 pub mod contract;
 mod error;
 mod gold;
@@ -37,14 +41,15 @@ pub use ledger::{RunLedger, RunRecord, RunStatus, TaskRecord, TaskState};
 pub use letters::{ArchivedLetter, AuditEntry, LetterArchive, LetterFilter, LetterStatus};
 pub use monitor::{DeliveredAlert, MonitorState};
 pub use silver::{
-    DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment, SilverIncident, SilverStore,
-    TeamSilver,
+    DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
+    SilverIncident, SilverStore, TeamSilver,
 };
 pub use slots::RequestSlots;
 
 use dorafleet_core::config::WarehouseConfig;
 use std::sync::Arc;
 
+/// The warehouse's result type: [`WarehouseError`] unless said otherwise.
 pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
 
 /// The whole warehouse: every role. Held by what opens the store and hands

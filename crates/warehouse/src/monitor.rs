@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 /// An alert the monitor delivered, by its dedup key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveredAlert {
+    /// The alert's dedup key; one record per key.
     pub key: String,
     /// The alert as sent (JSON).
     pub payload: String,
+    /// When it was recorded as delivered (UTC).
     pub delivered_at: DateTime<Utc>,
 }
 

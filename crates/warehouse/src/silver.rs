@@ -93,9 +93,11 @@ impl std::fmt::Display for DeploymentOutcome {
 /// A deployment attempt, successful or not. Natural key: (source, key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SilverDeployment {
+    /// Where it was reported: GitHub (deployments) or Jenkins (builds).
     pub source: Source,
     /// `owner/repo#id` for GitHub deployments, `job#number` for Jenkins builds.
     pub key: String,
+    /// The team whose scope it was extracted for.
     pub team_id: String,
     /// The repo deployed (`owner/repo`).
     pub repo: String,
@@ -105,27 +107,36 @@ pub struct SilverDeployment {
     pub environment: String,
     /// The latest outcome the source reported.
     pub status: DeploymentOutcome,
+    /// When it was created or started (UTC).
     pub started_at: DateTime<Utc>,
     /// When it reached its final status; `None` while still running.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The commit deployed, when the source reports one.
     pub sha: Option<String>,
     /// contributor_id of whoever triggered it.
     pub deployer: Option<String>,
+    /// The run that last normalized it (an upsert replaces it).
     pub run_id: Uuid,
 }
 
 /// A merged pull request made by people. Natural key: (repo, number).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SilverChange {
+    /// The repository (`owner/repo`).
     pub repo: String,
+    /// The pull request's number in its repository.
     pub number: u64,
+    /// The team whose scope it was extracted for.
     pub team_id: String,
     /// contributor_id of the PR author.
     pub author: Option<String>,
     /// Earliest commit authored by a non-bot.
     pub first_commit_at: DateTime<Utc>,
+    /// When the pull request was merged (UTC).
     pub merged_at: DateTime<Utc>,
+    /// The merge commit, when GitHub reports one.
     pub merge_sha: Option<String>,
+    /// The run that last normalized it (an upsert replaces it).
     pub run_id: Uuid,
 }
 
@@ -134,27 +145,42 @@ pub struct SilverChange {
 /// definition change then needs no re-normalization). Natural key: `key`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SilverIncident {
+    /// The Jira issue key, e.g. `PAY-123`.
     pub key: String,
+    /// The Jira project key.
     pub project: String,
+    /// The team whose scope it was extracted for.
     pub team_id: String,
+    /// The Jira issue type's name (empty when Jira sent none).
     pub issue_type: String,
+    /// The Jira priority's name, if the issue has one.
     pub priority: Option<String>,
+    /// When the issue was created (UTC).
     pub created_at: DateTime<Utc>,
+    /// When the issue was resolved (UTC); `None` while unresolved.
     pub resolved_at: Option<DateTime<Utc>>,
     /// contributor_id of the reporter.
     pub reporter: Option<String>,
+    /// The run that last normalized it (an upsert replaces it).
     pub run_id: Uuid,
 }
 
 /// What one normalize task read and what it left out, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NormalizeCounts {
+    /// The run the normalize task belonged to.
     pub run_id: Uuid,
+    /// The source the task normalized (`None` in counts not tied to a task).
     pub source: Option<Source>,
+    /// The scope the task normalized (`None` in counts not tied to a task).
     pub scope: Option<Scope>,
+    /// Bronze pages read.
     pub pages: u64,
+    /// Deployments written to silver.
     pub deployments: u64,
+    /// Changes (merged pull requests) written to silver.
     pub changes: u64,
+    /// Incident candidates (Jira issues) written to silver.
     pub incidents: u64,
     /// Pull requests without a single human commit (dependabot and friends).
     pub bot_changes_filtered: u64,
@@ -179,6 +205,8 @@ pub struct NormalizeCounts {
 }
 
 impl NormalizeCounts {
+    /// Add another task's counts to these, field by field (unknown fields
+    /// by name); the run, source and scope stay these counts' own.
     pub fn add(&mut self, o: &NormalizeCounts) {
         self.pages += o.pages;
         self.deployments += o.deployments;
@@ -200,17 +228,24 @@ impl NormalizeCounts {
 /// The output of one normalize task, written in one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SilverBatch {
+    /// Deployments to upsert.
     pub deployments: Vec<SilverDeployment>,
+    /// Changes to upsert.
     pub changes: Vec<SilverChange>,
+    /// Incident candidates to upsert.
     pub incidents: Vec<SilverIncident>,
+    /// What the task read and left out, stored per (run, source, scope).
     pub counts: NormalizeCounts,
 }
 
 /// Everything silver knows about one team.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TeamSilver {
+    /// The team's deployments, of every source.
     pub deployments: Vec<SilverDeployment>,
+    /// The team's changes.
     pub changes: Vec<SilverChange>,
+    /// The team's incident candidates.
     pub incidents: Vec<SilverIncident>,
 }
 

@@ -19,27 +19,27 @@ pub(crate) struct FaultBook {
 }
 
 impl FaultBook {
-    pub fn new(seed: u64, rules: Vec<FaultRule>) -> FaultBook {
+    pub(crate) fn new(seed: u64, rules: Vec<FaultRule>) -> FaultBook {
         FaultBook {
             rules,
             rng: ChaCha8Rng::seed_from_u64(seed ^ FAULT_SEED_SALT),
         }
     }
 
-    pub fn rules(&self) -> Vec<FaultRule> {
+    pub(crate) fn rules(&self) -> Vec<FaultRule> {
         self.rules.clone()
     }
 
-    pub fn replace(&mut self, rules: Vec<FaultRule>) {
+    pub(crate) fn replace(&mut self, rules: Vec<FaultRule>) {
         self.rules = rules;
     }
 
-    pub fn add(&mut self, rule: FaultRule) {
+    pub(crate) fn add(&mut self, rule: FaultRule) {
         self.rules.push(rule);
     }
 
     /// The fault that fires for this request, consuming a count if it has one.
-    pub fn fire(
+    pub(crate) fn fire(
         &mut self,
         source: Source,
         endpoint: Endpoint,

@@ -21,6 +21,7 @@ use std::fmt;
 /// parsed from spec strings by [`FromStr`](std::str::FromStr) (see there for the grammar).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct FaultRule {
+    /// The tool whose requests the fault hits.
     pub source: Source,
     /// `None`: every data endpoint of the source.
     #[serde(default)]
@@ -29,36 +30,52 @@ pub struct FaultRule {
     /// key or Jenkins job: the fault hits only requests about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// What the fault does.
     #[serde(flatten)]
     pub kind: FaultKind,
+    /// When it fires; every matching request by default.
     #[serde(default = "Trigger::always")]
     pub trigger: Trigger,
 }
 
+/// What a fault does to a request it fires on; serialized with a `kind` tag.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
     /// 429 with `Retry-After: retry_after_secs`.
-    RateLimit { retry_after_secs: u64 },
+    RateLimit {
+        /// Seconds the client is told to wait.
+        retry_after_secs: u64,
+    },
     /// That error status (a 5xx, or a 4xx such as 404 for an endpoint the
     /// server does not offer) with a JSON error body.
     #[serde(alias = "server_error")]
-    ErrorStatus { status: u16 },
+    ErrorStatus {
+        /// The HTTP status to answer with.
+        status: u16,
+    },
     /// Wait, then answer normally.
-    Latency { ms: u64 },
+    Latency {
+        /// How long to wait, in milliseconds.
+        ms: u64,
+    },
     /// A normal-looking page whose next-page pointer skips a page (the Phantom Zero).
     TruncatedPagination,
     /// Rename the JSON key `from` to `to` in a `share` of the records of the
     /// response (all of them by default); which records is decided by
     /// [`drift_selects`], so the same records drift on every request.
     SchemaDrift {
+        /// The key as the API names it.
         from: String,
+        /// The name it is renamed to.
         to: String,
+        /// Share of the records renamed, 0.0–1.0.
         #[serde(default = "whole_share", skip_serializing_if = "is_whole_share")]
         share: f64,
     },
 }
 
+/// When a matching fault fires.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
@@ -91,12 +108,17 @@ pub fn drift_selects(ordinal: u64, share: f64) -> bool {
 }
 
 impl Trigger {
+    /// Fires on every matching request (`Rate(1.0)`), the default.
     pub fn always() -> Trigger {
         Trigger::Rate(1.0)
     }
 }
 
 impl FaultRule {
+    /// Whether the rule targets this request: same source, same endpoint (if
+    /// the rule names one) and, if the rule has a scope, a request about it
+    /// (the repo or job in the path, the project in the JQL query). Says
+    /// nothing about whether the trigger fires.
     pub fn matches(
         &self,
         source: Source,

@@ -9,7 +9,9 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid fault spec `{spec}`: {problem}")]
 pub struct FaultSpecError {
+    /// The spec string as given.
     pub spec: String,
+    /// What is wrong with it.
     pub problem: String,
 }
 

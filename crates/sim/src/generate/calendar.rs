@@ -20,7 +20,7 @@ pub(crate) struct Calendar {
 }
 
 impl Calendar {
-    pub fn new(end_date: NaiveDate, days: u32, rng: &mut impl Rng) -> Calendar {
+    pub(crate) fn new(end_date: NaiveDate, days: u32, rng: &mut impl Rng) -> Calendar {
         let end = midnight(end_date);
         let start = end - Duration::days(i64::from(days));
         let latest_offset = days.checked_sub(HOLIDAY_LENGTH_DAYS);
@@ -38,7 +38,7 @@ impl Calendar {
         }
     }
 
-    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+    pub(crate) fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
         let end = self.end.date_naive();
         self.start
             .date_naive()
@@ -46,13 +46,13 @@ impl Calendar {
             .take_while(move |d| *d < end)
     }
 
-    pub fn is_holiday(&self, day: NaiveDate) -> bool {
+    pub(crate) fn is_holiday(&self, day: NaiveDate) -> bool {
         self.holiday_start
             .is_some_and(|h| day >= h && day < h + Duration::days(i64::from(HOLIDAY_LENGTH_DAYS)))
     }
 
     /// Relative amount of human activity on `day` (1.0 = an ordinary weekday).
-    pub fn volume(&self, day: NaiveDate) -> f64 {
+    pub(crate) fn volume(&self, day: NaiveDate) -> f64 {
         let weekday = if is_weekend(day) { WEEKEND_VOLUME } else { 1.0 };
         let holiday = if self.is_holiday(day) {
             HOLIDAY_VOLUME

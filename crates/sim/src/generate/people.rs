@@ -68,7 +68,7 @@ pub(crate) struct PeopleFactory {
 }
 
 impl PeopleFactory {
-    pub fn person(&mut self, rng: &mut impl Rng, team: &str) -> Person {
+    pub(crate) fn person(&mut self, rng: &mut impl Rng, team: &str) -> Person {
         let (first_i, last_i) = loop {
             let pair = (
                 rng.random_range(0..FIRST_NAMES.len()),

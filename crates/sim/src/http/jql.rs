@@ -208,7 +208,7 @@ impl Parser {
 }
 
 impl Jql {
-    pub fn parse(text: &str) -> Result<Jql, JqlError> {
+    pub(crate) fn parse(text: &str) -> Result<Jql, JqlError> {
         let mut p = Parser {
             tokens: tokenize(text)?,
             next: 0,
@@ -263,7 +263,7 @@ impl Jql {
     }
 
     /// Real Jira refuses queries with no restriction at all on the new search API.
-    pub fn is_bounded(&self) -> bool {
+    pub(crate) fn is_bounded(&self) -> bool {
         self.clauses.iter().any(|c| match c {
             Clause::OneOf {
                 field: ListField::Project | ListField::Key,
@@ -275,7 +275,7 @@ impl Jql {
         })
     }
 
-    pub fn projects(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn projects(&self) -> impl Iterator<Item = &str> {
         self.clauses.iter().flat_map(|c| match c {
             Clause::OneOf {
                 field: ListField::Project,
@@ -286,7 +286,7 @@ impl Jql {
         })
     }
 
-    pub fn matches(&self, issue: &JiraIssue) -> bool {
+    pub(crate) fn matches(&self, issue: &JiraIssue) -> bool {
         self.clauses.iter().all(|c| match c {
             Clause::OneOf {
                 field,
@@ -320,7 +320,7 @@ impl Jql {
     }
 
     /// Orders by the ORDER BY fields (default `created ASC`), then by id.
-    pub fn compare(&self, a: &JiraIssue, b: &JiraIssue) -> Ordering {
+    pub(crate) fn compare(&self, a: &JiraIssue, b: &JiraIssue) -> Ordering {
         let default = [(OrderField::Created, Direction::Asc)];
         let order = if self.order.is_empty() {
             &default[..]

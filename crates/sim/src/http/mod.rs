@@ -38,7 +38,7 @@ pub(crate) struct RequestMeta {
 }
 
 impl RequestMeta {
-    pub fn new(
+    pub(crate) fn new(
         state: &SimState,
         endpoint: Endpoint,
         method: Method,
@@ -64,7 +64,7 @@ impl RequestMeta {
     }
 
     /// Query parameters in order, percent-decoded.
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
+    pub(crate) fn query_pairs(&self) -> Vec<(String, String)> {
         let uri: Uri = match &self.query {
             Some(q) => format!("/?{q}").parse().unwrap_or_default(),
             None => return Vec::new(),
@@ -74,7 +74,7 @@ impl RequestMeta {
             .unwrap_or_default()
     }
 
-    pub fn param(&self, name: &str) -> Option<String> {
+    pub(crate) fn param(&self, name: &str) -> Option<String> {
         self.query_pairs()
             .into_iter()
             .find(|(k, _)| k == name)
@@ -82,7 +82,7 @@ impl RequestMeta {
     }
 
     /// Absolute URL of this path on this server with the given query.
-    pub fn url_with_query(&self, query: &str) -> String {
+    pub(crate) fn url_with_query(&self, query: &str) -> String {
         if query.is_empty() {
             format!("http://{}{}", self.host, self.path)
         } else {
@@ -111,7 +111,7 @@ pub(crate) struct Drift {
 impl Shaping {
     /// Applies schema drift to one record, if it is one of the drifted share:
     /// its top level and Jira's `fields`.
-    pub fn reshape(&self, mut record: Value) -> Value {
+    pub(crate) fn reshape(&self, mut record: Value) -> Value {
         if let Some(drift) = &self.drift
             && (drift.share >= 1.0 || drift_selects(record_ordinal(&record), drift.share))
         {
@@ -169,7 +169,7 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    pub fn json(status: StatusCode, body: &Value, records: u64) -> Served {
+    pub(crate) fn json(status: StatusCode, body: &Value, records: u64) -> Served {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -184,7 +184,7 @@ impl Served {
     }
 
     /// An error in the source's own error format.
-    pub fn error(source: Source, status: StatusCode, message: &str) -> Served {
+    pub(crate) fn error(source: Source, status: StatusCode, message: &str) -> Served {
         let body = match source {
             Source::Github => json!({
                 "message": message,
@@ -197,7 +197,7 @@ impl Served {
         Served::json(status, &body, 0)
     }
 
-    pub fn header(&mut self, name: &'static str, value: impl ToString) {
+    pub(crate) fn header(&mut self, name: &'static str, value: impl ToString) {
         if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
             self.headers.insert(HeaderName::from_static(name), v);
         }

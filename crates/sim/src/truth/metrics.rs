@@ -5,10 +5,10 @@ use super::TruthRecord;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 
-pub const DEPLOYMENT_FREQUENCY: &str = "deployment_frequency";
-pub const LEAD_TIME_FOR_CHANGES: &str = "lead_time_for_changes";
-pub const CHANGE_FAILURE_RATE: &str = "change_failure_rate";
-pub const FAILED_DEPLOYMENT_RECOVERY_TIME: &str = "failed_deployment_recovery_time";
+pub(crate) const DEPLOYMENT_FREQUENCY: &str = "deployment_frequency";
+pub(crate) const LEAD_TIME_FOR_CHANGES: &str = "lead_time_for_changes";
+pub(crate) const CHANGE_FAILURE_RATE: &str = "change_failure_rate";
+pub(crate) const FAILED_DEPLOYMENT_RECOVERY_TIME: &str = "failed_deployment_recovery_time";
 
 /// A successful production deployment of `repo`.
 #[derive(Debug, Clone, PartialEq, Eq)]

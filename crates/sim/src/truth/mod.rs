@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use metrics::{Change, Deployment, Incident, team_truth};
 use serde::{Deserialize, Serialize};
 
-pub use metrics::{
+pub(crate) use metrics::{
     CHANGE_FAILURE_RATE, DEPLOYMENT_FREQUENCY, FAILED_DEPLOYMENT_RECOVERY_TIME,
     LEAD_TIME_FOR_CHANGES,
 };
@@ -32,10 +32,18 @@ pub const METRICS: [&str; 4] = [
 /// no recoveries); deployment frequency is always defined (0.0 is a verified zero).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TruthRecord {
+    /// Team id.
     pub team: String,
+    /// The UTC date the value is for.
     pub date: NaiveDate,
+    /// One of [`METRICS`].
     pub metric: String,
+    /// Deployments that day for deployment frequency; the median in hours
+    /// for lead time and recovery time; a 0.0–1.0 ratio for change failure rate.
     pub value: Option<f64>,
+    /// Events behind the value: the day's deployments (deployment frequency,
+    /// change failure rate), changes deployed that day (lead time), or
+    /// incidents resolved that day (recovery time).
     pub sample_size: u64,
 }
 

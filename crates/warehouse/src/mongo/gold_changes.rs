@@ -26,14 +26,16 @@ use mongodb::options::FullDocumentType;
 use serde::{Deserialize, Serialize};
 
 /// The server error code for a resume point that fell off the oplog.
-pub const CHANGE_STREAM_HISTORY_LOST: i32 = 286;
+pub(crate) const CHANGE_STREAM_HISTORY_LOST: i32 = 286;
 
+/// Why following the gold change stream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GoldFeedError {
     /// The resume token is older than the oplog: rescan gold since the last
     /// checkpoint, then open a fresh stream without a token.
     #[error("gold change history lost (rescan gold, then watch from now): {0}")]
     HistoryLost(String),
+    /// Any other failure, classed like every warehouse error.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
 }
@@ -58,6 +60,7 @@ pub struct GoldChange {
     /// Persist this after handling the change: resuming after it delivers
     /// the next change and never this one again.
     pub resume_token: ResumeToken,
+    /// `Insert`, `Update` or `Replace` (the stream follows no other kind).
     pub operation: OperationType,
     /// The record as it is now (`fullDocument: updateLookup`); `None` when
     /// it was deleted again before the lookup.

@@ -50,6 +50,8 @@ use std::time::Duration;
 /// The database used when the URL names none (`mongodb://host/` → `dorafleet`).
 pub const DEFAULT_DATABASE: &str = "dorafleet";
 
+/// The warehouse in a MongoDB replica set: every role, over one client and
+/// database. Cloning shares the client.
 #[derive(Debug, Clone)]
 pub struct MongoWarehouse {
     client: Client,

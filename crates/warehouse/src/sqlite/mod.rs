@@ -23,12 +23,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+/// The warehouse in one SQLite file (or in memory): every role, over one
+/// connection. Cloning shares the connection.
 #[derive(Debug, Clone)]
 pub struct SqliteWarehouse {
     conn: Arc<Mutex<Connection>>,
 }
 
 impl SqliteWarehouse {
+    /// Open (or create) the SQLite file at `path`, creating its directory
+    /// if needed; switch it to WAL and migrate the schema.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -41,6 +45,8 @@ impl SqliteWarehouse {
         Self::init(conn)
     }
 
+    /// A fresh, private in-memory warehouse (gone when the last clone is
+    /// dropped), with the schema created: for tests and `sqlite::memory:`.
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(unavailable)?;
         Self::init(conn)
