@@ -41,7 +41,7 @@ pub enum TaskEventKind {
         /// The number of the attempt that will run next.
         next_attempt: u32,
         /// How long until the retry is delivered (serialized in ms).
-        #[serde(with = "millis")]
+        #[serde(with = "crate::serde_time::millis")]
         delay: Duration,
         /// How the failure was classified.
         class: ErrorClass,
@@ -109,18 +109,5 @@ impl TaskEvent {
             stats,
             kind,
         }
-    }
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }

@@ -16,6 +16,7 @@ pub mod event;
 pub mod model;
 pub mod retry;
 pub mod secret;
+mod serde_time;
 
 pub use config::{
     AlertRuleName, BrokerConfig, Config, ConfigError, Definitions, IdentityConfig, LevelThresholds,

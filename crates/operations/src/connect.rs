@@ -6,7 +6,6 @@ use dorafleet_broker::{BrokerError, RabbitBroker, RabbitConfig};
 use dorafleet_core::Config;
 use dorafleet_warehouse::{Warehouse, WarehouseError};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The configured warehouse: SQLite or MongoDB, by the URL's scheme.
 pub async fn warehouse(config: &Config) -> Result<Arc<dyn Warehouse>, WarehouseError> {
@@ -31,12 +30,8 @@ pub async fn broker(
         prefix: b.prefix.clone(),
         prefetch: max_prefetch.map_or(b.prefetch, |m| b.prefetch.min(m.max(1))),
         delivery_limit: b.delivery_limit,
-        wait_tiers: b
-            .wait_tiers_ms
-            .iter()
-            .map(|ms| Duration::from_millis(*ms))
-            .collect(),
-        confirm_timeout: Duration::from_millis(b.confirm_timeout_ms),
+        wait_tiers: b.wait_tiers.clone(),
+        confirm_timeout: b.confirm_timeout,
     };
     let redacted = rabbit.redacted_url();
     RabbitBroker::connect(rabbit)

@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(config.teams, org.team_configs());
         assert_eq!(config.identities, org.identity_configs());
         assert!(config.teams.iter().all(|t| !t.deploy_jobs.is_empty()));
-        assert_eq!(config.sources.jira.base_url, "http://127.0.0.1:8181/jira");
+        assert_eq!(
+            config.sources.jira.base_url.as_str(),
+            "http://127.0.0.1:8181/jira"
+        );
         assert_eq!(
             config.monitor.rules,
             dorafleet_core::AlertRuleName::ALL.to_vec()

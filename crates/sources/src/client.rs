@@ -123,23 +123,22 @@ impl SourceClient {
     /// one is configured (else uses the inline token, if any), and sets up
     /// the rate gate at `requests_per_second`. Sends no request.
     pub fn new(source: Source, config: &SourceConfig) -> Result<SourceClient, SourceError> {
-        let base_url = Url::parse(&config.base_url)
-            .map_err(|e| e.to_string())
-            .and_then(|url| match url.scheme() {
-                "http" | "https" if url.has_host() => Ok(url),
-                _ => Err("expected an http:// or https:// URL with a host".to_owned()),
-            })
-            .map_err(|reason| SourceError::InvalidBaseUrl {
-                system: source,
-                url: config.base_url.clone(),
-                reason,
-            })?;
+        let base_url = match config.base_url.scheme() {
+            "http" | "https" if config.base_url.has_host() => config.base_url.clone(),
+            _ => {
+                return Err(SourceError::InvalidBaseUrl {
+                    system: source,
+                    url: config.base_url.to_string(),
+                    reason: "expected an http:// or https:// URL with a host".to_owned(),
+                });
+            }
+        };
         let invalid = |reason: &str| SourceError::InvalidConfig {
             system: source,
             reason: reason.to_owned(),
         };
         let rps = config.requests_per_second;
-        if config.timeout_ms == 0 {
+        if config.timeout.is_zero() {
             return Err(invalid("timeout_ms must be at least 1"));
         }
         let token = match (&config.token_file, &config.token) {
@@ -156,7 +155,7 @@ impl SourceClient {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .default_headers(default_headers(source))
-            .timeout(Duration::from_millis(config.timeout_ms))
+            .timeout(config.timeout)
             .build()
             .map_err(|e| SourceError::HttpClient {
                 system: source,

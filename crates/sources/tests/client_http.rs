@@ -272,7 +272,7 @@ async fn a_slow_server_times_out_as_transient() {
     let server =
         ScriptedServer::start(vec![Reply::new(200, "[]").delayed(Duration::from_secs(3))]).await;
     let mut config = server.config("", 50);
-    config.timeout_ms = 150;
+    config.timeout = std::time::Duration::from_millis(150);
     let client = SourceClient::new(Source::Jenkins, &config).unwrap();
     let err = client.get(&pulls_request()).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Transient, "{err}");

@@ -29,7 +29,7 @@ async fn start_sim(teams: usize) -> RunningSim {
 fn client(sim: &RunningSim, source: Source, requests_per_second: u32) -> SourceClient {
     let mut config = SourceConfig::with_base_url(&sim.base_url(source), requests_per_second);
     config.token = Some(Secret::new("sim-token"));
-    config.timeout_ms = 10_000;
+    config.timeout = std::time::Duration::from_millis(10_000);
     SourceClient::new(source, &config).unwrap()
 }
 

@@ -27,9 +27,9 @@ async fn sim(faults: &[&str]) -> RunningSim {
 
 fn client(sim: &RunningSim, source: Source) -> SourceClient {
     let config = SourceConfig {
-        base_url: sim.base_url(source),
+        base_url: sim.base_url(source).parse().unwrap(),
         requests_per_second: std::num::NonZeroU32::new(1000).unwrap(),
-        timeout_ms: 5_000,
+        timeout: std::time::Duration::from_millis(5_000),
         page_size: 10,
         ..SourceConfig::default()
     };

@@ -2,6 +2,7 @@
 
 use crate::secret::Secret;
 use serde::Deserialize;
+use std::time::Duration;
 
 /// The fleet's message broker (RabbitMQ).
 #[derive(Debug, Clone, Deserialize)]
@@ -18,9 +19,11 @@ pub struct BrokerConfig {
     /// message that crashes workers must not circulate forever).
     pub delivery_limit: u32,
     /// Backoff tiers: wait queues whose TTL sends retries back.
-    pub wait_tiers_ms: Vec<u64>,
+    #[serde(rename = "wait_tiers_ms", with = "crate::serde_time::millis_list")]
+    pub wait_tiers: Vec<Duration>,
     /// How long a publish waits for the broker's confirm before failing, in ms.
-    pub confirm_timeout_ms: u64,
+    #[serde(rename = "confirm_timeout_ms", with = "crate::serde_time::millis")]
+    pub confirm_timeout: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -30,8 +33,11 @@ impl Default for BrokerConfig {
             prefix: "dorafleet".into(),
             prefetch: 16,
             delivery_limit: 5,
-            wait_tiers_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000, 2_700_000],
-            confirm_timeout_ms: 10_000,
+            wait_tiers: [1_000, 5_000, 30_000, 120_000, 600_000, 2_700_000]
+                .into_iter()
+                .map(Duration::from_millis)
+                .collect(),
+            confirm_timeout: Duration::from_secs(10),
         }
     }
 }

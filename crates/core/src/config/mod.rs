@@ -196,6 +196,44 @@ mod tests {
     }
 
     #[test]
+    fn urls_and_durations_are_typed_when_read_and_keep_their_keys() {
+        let c = Config::from_toml(
+            "[sources.jenkins]\nbase_url = \"https://ci.example.com/jenkins\"\ntimeout_ms = 2500\n\
+             [broker]\nwait_tiers_ms = [500, 60000]\nconfirm_timeout_ms = 750",
+        )
+        .unwrap();
+        assert_eq!(
+            c.sources.jenkins.base_url.host_str(),
+            Some("ci.example.com")
+        );
+        assert_eq!(
+            c.sources.jenkins.timeout,
+            std::time::Duration::from_millis(2_500)
+        );
+        assert_eq!(c.broker.wait_tiers[1], std::time::Duration::from_secs(60));
+        assert_eq!(
+            c.broker.confirm_timeout,
+            std::time::Duration::from_millis(750)
+        );
+
+        for (text, key) in [
+            ("[sources.github]\nbase_url = \"not a url\"", "base_url"),
+            (
+                "[sources.github]\nbase_url = \"ftp://example.com\"",
+                "sources.github.base_url",
+            ),
+            ("[sources.jira]\ntimeout_ms = 0", "sources.jira.timeout_ms"),
+            (
+                "[broker]\nwait_tiers_ms = [1000, 0]",
+                "broker.wait_tiers_ms",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn monitor_rules_and_thresholds_are_read_and_checked() {
         let c = Config::from_toml(
             "[monitor]\nrules = [\"change_failure_rate\"]\nchange_failure_rate_above = 0.5",

@@ -6,6 +6,8 @@ use crate::secret::Secret;
 use serde::Deserialize;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
 
 /// The `[sources]` section: one [`SourceConfig`] per source.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,7 +57,9 @@ impl SourcesConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SourceConfig {
     /// The API's base URL (`http://` or `https://`).
-    pub base_url: String,
+    /// The API root: `https://api.github.com`, `https://HOST.atlassian.net`,
+    /// a Jenkins URL. Parsed when the configuration is read.
+    pub base_url: Url,
     /// The API token; ignored when `token_file` is set.
     pub token: Option<Secret>,
     /// Read before every request batch and re-read when the file changes, so a
@@ -68,7 +72,9 @@ pub struct SourceConfig {
     /// the configuration is read).
     pub requests_per_second: NonZeroU32,
     /// Timeout of each request, in ms (at least 1).
-    pub timeout_ms: u64,
+    /// How long one request may take (the `timeout_ms` key, in milliseconds).
+    #[serde(rename = "timeout_ms", with = "crate::serde_time::millis")]
+    pub timeout: Duration,
     /// Records asked for per page (clamped to 1–100).
     pub page_size: u32,
 }
@@ -78,17 +84,18 @@ impl SourceConfig {
     /// built-in defaults and tests (configuration files go through serde).
     ///
     /// # Panics
-    /// When `requests_per_second` is 0: no budget of zero requests exists.
+    /// When `requests_per_second` is 0 (no budget of zero requests exists)
+    /// or `base_url` does not parse.
     pub fn with_base_url(base_url: &str, requests_per_second: u32) -> Self {
         let requests_per_second = NonZeroU32::new(requests_per_second)
             .expect("a request budget of at least 1 per second");
         SourceConfig {
-            base_url: base_url.into(),
+            base_url: Url::parse(base_url).expect("a base URL that parses"),
             token: None,
             token_file: None,
             user: None,
             requests_per_second,
-            timeout_ms: 30_000,
+            timeout: Duration::from_secs(30),
             page_size: 100,
         }
     }

@@ -13,10 +13,13 @@ impl Config {
         for source in Source::ALL {
             let s = self.sources.get(source);
             let key = |field: &str| format!("sources.{source}.{field}");
-            if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
-                return invalid(key("base_url"), "must start with http:// or https://");
+            if !matches!(s.base_url.scheme(), "http" | "https") || !s.base_url.has_host() {
+                return invalid(
+                    key("base_url"),
+                    "must be an http:// or https:// URL with a host",
+                );
             }
-            if s.timeout_ms == 0 {
+            if s.timeout.is_zero() {
                 return invalid(key("timeout_ms"), "must be at least 1");
             }
             if !(1..=100).contains(&s.page_size) {
@@ -29,7 +32,7 @@ impl Config {
         if self.broker.prefetch == 0 {
             return invalid("broker.prefetch".into(), "must be at least 1");
         }
-        if self.broker.wait_tiers_ms.is_empty() || self.broker.wait_tiers_ms.contains(&0) {
+        if self.broker.wait_tiers.is_empty() || self.broker.wait_tiers.iter().any(|t| t.is_zero()) {
             return invalid(
                 "broker.wait_tiers_ms".into(),
                 "needs at least one tier, each above 0",

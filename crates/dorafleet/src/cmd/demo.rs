@@ -174,9 +174,12 @@ fn demo_config(sim: &RunningSim, rps: std::num::NonZeroU32) -> anyhow::Result<Co
     };
     for source in Source::ALL {
         let s = config.sources.get_mut(source);
-        s.base_url = sim.base_url(source);
+        s.base_url = sim
+            .base_url(source)
+            .parse()
+            .expect("the simulator's URL parses");
         s.requests_per_second = rps;
-        s.timeout_ms = 5_000;
+        s.timeout = std::time::Duration::from_millis(5_000);
     }
     Ok(config)
 }

@@ -99,7 +99,7 @@ impl ScriptedServer {
     pub fn config(&self, path: &str, requests_per_second: u32) -> SourceConfig {
         let mut config =
             SourceConfig::with_base_url(&format!("{}{path}", self.base_url), requests_per_second);
-        config.timeout_ms = 5_000;
+        config.timeout = std::time::Duration::from_millis(5_000);
         config
     }
 }

@@ -60,9 +60,12 @@ pub fn config(sim: &RunningSim, max_attempts: u32) -> Config {
     let mut config = Config::from_toml(&org.config_toml("http://127.0.0.1:1")).unwrap();
     for source in Source::ALL {
         let s = config.sources.get_mut(source);
-        s.base_url = sim.base_url(source);
+        s.base_url = sim
+            .base_url(source)
+            .parse()
+            .expect("the simulator's URL parses");
         s.requests_per_second = std::num::NonZeroU32::new(500).unwrap();
-        s.timeout_ms = 5_000;
+        s.timeout = std::time::Duration::from_millis(5_000);
         s.page_size = 25;
     }
     config.retry = RetryPolicy {
