@@ -13,9 +13,11 @@ pub mod holds;
 pub mod plan;
 pub mod progress;
 pub mod replay;
+pub mod written;
 
 pub use backfill::{BackfillRequest, BackfillSummary, FromLayer, backfill};
 pub use fleet::{Coordinator, CoordinatorError, CoordinatorOptions, Plan, RunOutcome};
 pub use holds::{HoldActionError, Released, release_run, rerun_held};
 pub use plan::{plan_extract, plan_extract_incremental};
 pub use progress::RunProgress;
+pub use written::{RunRecords, run_records};

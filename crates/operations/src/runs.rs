@@ -9,8 +9,8 @@ use dorafleet_coordinator::{Released, release_run, rerun_held};
 use dorafleet_core::{Config, Source, Stage};
 use dorafleet_standalone::RunSummary;
 use dorafleet_warehouse::{
-    ArchivedLetter, GoldFilter, Hold, HoldFilter, HoldStatus, LetterFilter, NormalizeCounts,
-    RunRecord, TaskRecord, TaskState, Warehouse,
+    ArchivedLetter, Hold, HoldFilter, HoldStatus, NormalizeCounts, RunRecord, TaskRecord,
+    TaskState, Warehouse,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,28 +143,13 @@ pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail
         .map(|s| (s, Tally::of(tasks.iter().filter(|t| t.envelope.stage == s))))
         .collect();
     let teams = team_gates(&tasks, &holds);
-    let bronze = warehouse
-        .bronze_totals(Some(run_id))
-        .await?
-        .into_iter()
+    let written = dorafleet_coordinator::run_records(warehouse, run_id).await?;
+    let bronze = written
+        .bronze
+        .iter()
         .map(|b| (b.source, b.pages, b.records))
         .collect();
-    let mut silver = NormalizeCounts::default();
-    for c in warehouse.normalize_counts(Some(run_id)).await? {
-        silver.add(&c);
-    }
-    let gold_records = warehouse
-        .gold(&GoldFilter::default())
-        .await?
-        .iter()
-        .filter(|g| g.run_id == run_id)
-        .count();
-    let letters = warehouse
-        .archived_letters(&LetterFilter {
-            run_id: Some(run_id),
-            ..LetterFilter::default()
-        })
-        .await?;
+    let (silver, gold_records, letters) = (written.silver, written.gold_records, written.letters);
     Ok(RunDetail {
         run,
         stages,

@@ -11,8 +11,7 @@ use dorafleet_coordinator::{Coordinator, CoordinatorOptions, Plan, RunProgress};
 use dorafleet_core::{Config, DeadLetter, Source, Stage, Window};
 use dorafleet_sources::SourceClient;
 use dorafleet_warehouse::{
-    GoldFilter, Hold, HoldFilter, LetterFilter, NormalizeCounts, TaskState, Warehouse,
-    WarehouseError,
+    Hold, HoldFilter, NormalizeCounts, TaskState, Warehouse, WarehouseError,
 };
 use dorafleet_worker::{Worker, WorkerOptions};
 use std::collections::{BTreeMap, BTreeSet};
@@ -309,28 +308,15 @@ async fn summarize(
         s.rate_limit_wait_ms = stats.rate_limit_wait_ms;
         s.http_statuses = stats.by_status.clone();
     }
-    for totals in warehouse.bronze_totals(Some(run_id)).await? {
+    let written = dorafleet_coordinator::run_records(warehouse, run_id).await?;
+    for totals in &written.bronze {
         let s = by_source.entry(totals.source).or_default();
         s.bronze_pages = totals.pages;
         s.bronze_records = totals.records;
     }
-    let mut normalized = NormalizeCounts::default();
-    for counts in warehouse.normalize_counts(Some(run_id)).await? {
-        normalized.add(&counts);
-    }
-    let gold_records = warehouse
-        .gold(&GoldFilter::default())
-        .await?
-        .iter()
-        .filter(|g| g.run_id == run_id)
-        .count();
-    let dead_letters_archived = warehouse
-        .archived_letters(&LetterFilter {
-            run_id: Some(run_id),
-            ..LetterFilter::default()
-        })
-        .await?
-        .len();
+    let normalized = written.silver;
+    let gold_records = written.gold_records;
+    let dead_letters_archived = written.letters.len();
     Ok(RunSummary {
         run_id,
         wall,
