@@ -84,5 +84,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "DORAFLEET_OBSERVABILITY__OTLP_PROTOCOL",
         "grpc (default, port 4317) or http (protobuf, port 4318)",
     ),
+    (
+        "DORAFLEET_ACTOR",
+        "who operator actions (replay, discard, release) are audited as; default: the OS user@host",
+    ),
     ("RUST_LOG", "log filter, e.g. info,dorafleet=debug"),
 ];
