@@ -72,25 +72,28 @@ pub async fn plan_extract_incremental(
     }))
 }
 
+/// One team with two repositories and a Jira project: the configuration the
+/// planning tests of this crate share.
+#[cfg(test)]
+pub(crate) fn two_repo_team() -> Config {
+    Config {
+        teams: vec![dorafleet_core::TeamConfig {
+            id: "payments".into(),
+            github_repos: vec!["acme/a".into(), "acme/b".into()],
+            jira_projects: vec!["PAY".into()],
+            ..dorafleet_core::TeamConfig::default()
+        }],
+        ..Config::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use dorafleet_core::TeamConfig;
     use dorafleet_warehouse::BronzeStore;
     use dorafleet_warehouse::sqlite::SqliteWarehouse;
 
-    fn config() -> Config {
-        Config {
-            teams: vec![TeamConfig {
-                id: "payments".into(),
-                github_repos: vec!["acme/a".into(), "acme/b".into()],
-                jira_projects: vec!["PAY".into()],
-                ..TeamConfig::default()
-            }],
-            ..Config::default()
-        }
-    }
 
     #[test]
     fn a_plan_has_one_extract_task_per_team_source_and_target() {
@@ -99,7 +102,7 @@ mod tests {
             from: now - Duration::days(1),
             to: now,
         };
-        let tasks = plan_extract(&config(), Uuid::now_v7(), &Source::ALL, |_, _| Some(w));
+        let tasks = plan_extract(&two_repo_team(), Uuid::now_v7(), &Source::ALL, |_, _| Some(w));
         let targets: Vec<_> = tasks
             .iter()
             .map(|t| (t.source.unwrap(), t.scope.target.clone().unwrap()))
@@ -149,7 +152,7 @@ mod tests {
             .await
             .unwrap();
         let tasks =
-            plan_extract_incremental(&config(), &warehouse, Uuid::now_v7(), &Source::ALL, now)
+            plan_extract_incremental(&two_repo_team(), &warehouse, Uuid::now_v7(), &Source::ALL, now)
                 .await
                 .unwrap();
         let jira = tasks

@@ -102,21 +102,10 @@ impl Coordinator {
 mod tests {
     use crate::fleet::fixtures::{Fleet, day};
     use dorafleet_broker::Route;
-    use dorafleet_core::{Config, Source, Stage, TeamConfig};
+    use dorafleet_core::{Config, Source, Stage};
     use dorafleet_warehouse::RunLedger;
     use dorafleet_warehouse::{RunStatus, TaskState};
 
-    fn config() -> Config {
-        Config {
-            teams: vec![TeamConfig {
-                id: "payments".into(),
-                github_repos: vec!["acme/a".into(), "acme/b".into()],
-                jira_projects: vec!["PAY".into()],
-                ..TeamConfig::default()
-            }],
-            ..Config::default()
-        }
-    }
 
     fn queue(source: Source) -> String {
         Route {
@@ -128,7 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_range_run_is_recorded_running_with_every_extract_recorded_and_published() {
-        let fleet = Fleet::new(config());
+        let fleet = Fleet::new(crate::plan::two_repo_team());
         let window = day();
 
         let run = fleet
