@@ -94,7 +94,6 @@ mod tests {
     use dorafleet_warehouse::BronzeStore;
     use dorafleet_warehouse::sqlite::SqliteWarehouse;
 
-
     #[test]
     fn a_plan_has_one_extract_task_per_team_source_and_target() {
         let now = Utc::now();
@@ -102,7 +101,9 @@ mod tests {
             from: now - Duration::days(1),
             to: now,
         };
-        let tasks = plan_extract(&two_repo_team(), Uuid::now_v7(), &Source::ALL, |_, _| Some(w));
+        let tasks = plan_extract(&two_repo_team(), Uuid::now_v7(), &Source::ALL, |_, _| {
+            Some(w)
+        });
         let targets: Vec<_> = tasks
             .iter()
             .map(|t| (t.source.unwrap(), t.scope.target.clone().unwrap()))
@@ -151,10 +152,15 @@ mod tests {
             )
             .await
             .unwrap();
-        let tasks =
-            plan_extract_incremental(&two_repo_team(), &warehouse, Uuid::now_v7(), &Source::ALL, now)
-                .await
-                .unwrap();
+        let tasks = plan_extract_incremental(
+            &two_repo_team(),
+            &warehouse,
+            Uuid::now_v7(),
+            &Source::ALL,
+            now,
+        )
+        .await
+        .unwrap();
         let jira = tasks
             .iter()
             .find(|t| t.source == Some(Source::Jira))

@@ -106,7 +106,6 @@ mod tests {
     use dorafleet_warehouse::RunLedger;
     use dorafleet_warehouse::{RunStatus, TaskState};
 
-
     fn queue(source: Source) -> String {
         Route {
             stage: Stage::Extract,
