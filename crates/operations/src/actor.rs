@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn the_os_user_is_read_from_the_kernel_and_the_password_file() {
         let status = "Name:\tdorafleet\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\n";
-        let passwd = "root:x:0:0:root:/root:/bin/bash\nmaria:x:1000:1000::/home/maria:/bin/sh\n";
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nmaria:x:1000:1000::/srv/maria:/bin/sh\n";
         assert_eq!(real_uid(status), Some("1000"));
         assert_eq!(user_of_uid(passwd, "1000").as_deref(), Some("maria"));
         assert_eq!(user_of_uid(passwd, "4242").as_deref(), Some("uid 4242"));
