@@ -7,7 +7,7 @@
 use chrono::{NaiveDate, NaiveTime};
 use dorafleet_core::{Config, Metric, Scope, Source, TaskError, Window};
 use dorafleet_stages::aggregate::team_gold;
-use dorafleet_stages::normalize::normalize_scope;
+use dorafleet_stages::normalize::normalize_into_silver;
 use dorafleet_warehouse::{BronzeFilter, NormalizeCounts, Warehouse};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -161,8 +161,8 @@ async fn renormalize_team(
                     ..BronzeFilter::default()
                 })
                 .await?;
-            let batch = normalize_scope(config, source, &scope, run_id, &pages)?;
-            warehouse.upsert_silver(&batch).await?;
+            let batch =
+                normalize_into_silver(warehouse, config, source, &scope, run_id, &pages).await?;
             summary.bronze_pages += pages.len() as u64;
             summary.silver_records +=
                 (batch.deployments.len() + batch.changes.len() + batch.incidents.len()) as u64;

@@ -31,14 +31,17 @@ pub struct RunDag {
     run_id: Uuid,
     window: Window,
     max_attempts: u32,
+    aggregate_from: DateTime<Utc>,
     nodes: HashMap<Uuid, (Node, String)>,
     teams: BTreeMap<String, TeamGate>,
 }
 
 impl RunDag {
     /// A DAG over the run's extract tasks (all of the same run and window).
-    pub fn new(extracts: &[TaskEnvelope]) -> Self {
-        let mut dag = Self::empty(extracts.first());
+    /// Its aggregate tasks recompute every day from `aggregate_from`
+    /// (`sync.earliest`) to the run's end.
+    pub fn new(extracts: &[TaskEnvelope], aggregate_from: DateTime<Utc>) -> Self {
+        let mut dag = Self::empty(extracts.first(), aggregate_from);
         for task in extracts {
             dag.add(task, false, false);
         }
@@ -48,9 +51,9 @@ impl RunDag {
     /// The DAG of a run from its stored tasks, as a restarted coordinator
     /// finds it: which scopes were normalized, which teams are blocked, which
     /// aggregates were already published.
-    pub fn restore(tasks: &[TaskRecord]) -> Self {
+    pub fn restore(tasks: &[TaskRecord], aggregate_from: DateTime<Utc>) -> Self {
         let extract = tasks.iter().find(|t| t.envelope.stage == Stage::Extract);
-        let mut dag = Self::empty(extract.map(|t| &t.envelope));
+        let mut dag = Self::empty(extract.map(|t| &t.envelope), aggregate_from);
         for t in tasks {
             dag.add(
                 &t.envelope,
@@ -61,7 +64,7 @@ impl RunDag {
         dag
     }
 
-    fn empty(first: Option<&TaskEnvelope>) -> Self {
+    fn empty(first: Option<&TaskEnvelope>, aggregate_from: DateTime<Utc>) -> Self {
         RunDag {
             run_id: first.map_or_else(Uuid::nil, |t| t.run_id),
             window: first.map_or(
@@ -72,6 +75,7 @@ impl RunDag {
                 |t| t.window,
             ),
             max_attempts: first.map_or(1, |t| t.max_attempts),
+            aggregate_from,
             nodes: HashMap::new(),
             teams: BTreeMap::new(),
         }
@@ -137,7 +141,7 @@ impl RunDag {
                         target: None,
                     },
                     Window {
-                        from: DateTime::<Utc>::UNIX_EPOCH,
+                        from: self.aggregate_from,
                         to: self.window.to,
                     },
                     self.max_attempts,
@@ -184,6 +188,10 @@ mod tests {
         )
     }
 
+    fn earliest() -> DateTime<Utc> {
+        dorafleet_core::config::SyncConfig::default().earliest_instant()
+    }
+
     fn event(task: &TaskEnvelope, kind: TaskEventKind) -> TaskEvent {
         TaskEvent::of(task, "w", TaskStats::default(), kind)
     }
@@ -191,7 +199,7 @@ mod tests {
     #[test]
     fn a_team_is_aggregated_only_after_all_its_scopes_are_normalized() {
         let (a, b) = (extract("t", "a"), extract("t", "b"));
-        let mut dag = RunDag::new(&[a.clone(), b.clone()]);
+        let mut dag = RunDag::new(&[a.clone(), b.clone()], earliest());
         let na = dag.on_event(&event(&a, TaskEventKind::Done));
         assert_eq!(na.len(), 1);
         assert_eq!(na[0].stage, Stage::Normalize);
@@ -211,7 +219,7 @@ mod tests {
     #[test]
     fn a_dead_task_blocks_its_team_and_only_its_team() {
         let (a, b, other) = (extract("t", "a"), extract("t", "b"), extract("u", "c"));
-        let mut dag = RunDag::new(&[a.clone(), b.clone(), other.clone()]);
+        let mut dag = RunDag::new(&[a.clone(), b.clone(), other.clone()], earliest());
         let dead = TaskEventKind::Dead {
             class: ErrorClass::Permanent,
             reason: "404".into(),
@@ -228,7 +236,7 @@ mod tests {
     #[test]
     fn a_restored_dag_continues_where_the_stored_tasks_left_off() {
         let (a, b) = (extract("t", "a"), extract("t", "b"));
-        let mut dag = RunDag::new(&[a.clone(), b.clone()]);
+        let mut dag = RunDag::new(&[a.clone(), b.clone()], earliest());
         let na = dag.on_event(&event(&a, TaskEventKind::Done)).remove(0);
         let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
         let record = |e: &TaskEnvelope, state| TaskRecord {
@@ -245,7 +253,7 @@ mod tests {
             record(&na, TaskState::Done),
             record(&nb, TaskState::Pending),
         ];
-        let mut restored = RunDag::restore(&stored);
+        let mut restored = RunDag::restore(&stored, earliest());
         let agg = restored.on_event(&event(&nb, TaskEventKind::Done));
         assert_eq!(agg.len(), 1, "the last normalize opens the gate");
         assert_eq!(agg[0].stage, Stage::Aggregate);

@@ -20,4 +20,5 @@ pub use fleet::{Coordinator, CoordinatorError, CoordinatorOptions, Plan, RunOutc
 pub use holds::{HoldActionError, Released, release_run, rerun_held};
 pub use plan::{plan_extract, plan_extract_incremental};
 pub use progress::RunProgress;
+pub use dorafleet_stages::extract::RecordQuality;
 pub use written::{RunRecords, run_records};

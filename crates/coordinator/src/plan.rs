@@ -36,8 +36,20 @@ pub fn plan_extract(
     tasks
 }
 
+/// `requested` cut to what may be extracted: never before `sync.earliest`,
+/// never after `now` (days that have not happened are unknown, not zero).
+/// `None` when nothing of it is left.
+pub fn bounded_window(config: &Config, requested: Window, now: DateTime<Utc>) -> Option<Window> {
+    let window = Window {
+        from: requested.from.max(config.sync.earliest_instant()),
+        to: requested.to.min(now),
+    };
+    (window.from < window.to).then_some(window)
+}
+
 /// Incremental plan: each scope from its high-watermark (or `sync.initial_days`
-/// back on its first run) up to `now`. Scopes already synced up to `now` are skipped.
+/// back on its first run, never before `sync.earliest`) up to `now`. Scopes
+/// already synced up to `now` are skipped.
 pub async fn plan_extract_incremental(
     config: &Config,
     warehouse: &dyn BronzeStore,
@@ -45,7 +57,8 @@ pub async fn plan_extract_incremental(
     sources: &[Source],
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskEnvelope>, WarehouseError> {
-    let first_from = now - Duration::days(i64::from(config.sync.initial_days));
+    let first_from = (now - Duration::days(i64::from(config.sync.initial_days)))
+        .max(config.sync.earliest_instant());
     let mut windows = Vec::new();
     for team in &config.teams {
         for &source in sources {
@@ -66,9 +79,7 @@ pub async fn plan_extract_incremental(
         windows
             .iter()
             .find(|((s, sc), _)| *s == source && sc == scope)
-            .map(|(_, from)| *from)
-            .filter(|from| *from < now)
-            .map(|from| Window { from, to: now })
+            .and_then(|(_, from)| bounded_window(config, Window { from: *from, to: now }, now))
     }))
 }
 
@@ -121,6 +132,29 @@ mod tests {
                 .iter()
                 .all(|t| t.stage == Stage::Extract && t.attempt == 1)
         );
+    }
+
+    #[test]
+    fn a_range_is_cut_to_earliest_and_now_and_a_range_entirely_in_the_future_is_nothing() {
+        let config = two_repo_team();
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let next_month = Window {
+            from: now - Duration::days(3),
+            to: now + Duration::days(30),
+        };
+        let cut = bounded_window(&config, next_month, now).unwrap();
+        assert_eq!((cut.from, cut.to), (next_month.from, now));
+        let from_year_1 = Window {
+            from: Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            to: now,
+        };
+        let cut = bounded_window(&config, from_year_1, now).unwrap();
+        assert_eq!(cut.from, config.sync.earliest_instant());
+        let future = Window {
+            from: now + Duration::days(1),
+            to: now + Duration::days(2),
+        };
+        assert_eq!(bounded_window(&config, future, now), None);
     }
 
     #[tokio::test]

@@ -1,7 +1,14 @@
 //! What one run wrote in each layer — bronze pages and records per source,
 //! normalize counts, gold records — and the dead letters it left. The run
 //! summary and `runs show` both report it, so it is counted in one place.
+//!
+//! What extract found (records rejected by validation, unknown fields,
+//! deleted items) is read from the extract tasks' checkpoints, which are
+//! kept whether the task succeeded or was dead-lettered: a task that died
+//! *because* too many records were rejected must not report zero.
 
+use dorafleet_core::Stage;
+use dorafleet_stages::extract::{RecordQuality, decode_state};
 use dorafleet_warehouse::{
     ArchivedLetter, BronzeTotals, GoldFilter, LetterFilter, NormalizeCounts, Warehouse,
     WarehouseError,
@@ -15,6 +22,11 @@ pub struct RunRecords {
     pub bronze: Vec<BronzeTotals>,
     /// Normalize counts summed over the run's scopes.
     pub silver: NormalizeCounts,
+    /// Extract's validation tally summed over the run's extract tasks, done
+    /// or dead.
+    pub extracted: RecordQuality,
+    /// Items the run's crawls found deleted after they were listed.
+    pub gone: u64,
     /// Gold records this run last wrote.
     pub gold_records: usize,
     /// Dead letters archived from the run's tasks.
@@ -43,9 +55,26 @@ pub async fn run_records(
             ..LetterFilter::default()
         })
         .await?;
+    let mut extracted = RecordQuality::default();
+    let mut gone = 0;
+    for task in warehouse.run_tasks(run_id).await? {
+        if task.envelope.stage != Stage::Extract {
+            continue;
+        }
+        let Some(checkpoint) = warehouse.extract_checkpoint(task.envelope.task_id).await? else {
+            continue;
+        };
+        // A checkpoint this version cannot read tells nothing to count.
+        if let Ok(state) = decode_state(&checkpoint.state) {
+            extracted.merge(&state.quality);
+            gone += state.gone;
+        }
+    }
     Ok(RunRecords {
         bronze,
         silver,
+        extracted,
+        gone,
         gold_records,
         letters,
     })

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod clock;
 pub mod config;
 pub mod dead_letter;
 pub mod envelope;
@@ -18,6 +19,7 @@ pub mod retry;
 pub mod secret;
 mod serde_time;
 
+pub use clock::Clock;
 pub use config::{
     AlertRuleName, BrokerConfig, Config, ConfigError, Definitions, IdentityConfig, LevelThresholds,
     MonitorConfig, SensorsConfig, SourceConfig, TeamConfig,

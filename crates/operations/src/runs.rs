@@ -118,6 +118,10 @@ pub struct RunDetail {
     pub bronze: Vec<(Source, u64, u64)>,
     /// What the run's normalize tasks read and left out, summed.
     pub silver: NormalizeCounts,
+    /// What the run's extract tasks rejected and met (done or dead), summed.
+    pub extracted: dorafleet_coordinator::RecordQuality,
+    /// Items the run's crawls found deleted after they were listed.
+    pub gone: u64,
     /// Gold records written by the run.
     pub gold_records: usize,
     /// The run's dead letters.
@@ -157,6 +161,8 @@ pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail
         holds,
         bronze,
         silver,
+        extracted: written.extracted,
+        gone: written.gone,
         gold_records,
         letters,
     })

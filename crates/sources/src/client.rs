@@ -194,8 +194,10 @@ impl SourceClient {
     }
 
     /// Sends one request once the rate budget and any server pause allow it,
-    /// and classifies the outcome: 2xx and 304 are pages, everything else a
-    /// transient, rate-limited or permanent `TaskError`.
+    /// and classifies the outcome: 2xx and 304 are pages, and so is a 404 on
+    /// a child list (the item was deleted since it was listed: the crawl
+    /// records it gone and goes on); everything else is a transient,
+    /// rate-limited or permanent `TaskError`.
     ///
     /// Each request is a span named after the route template (the endpoint
     /// kind, never the URL: its path and query name repos and carry
@@ -310,7 +312,8 @@ impl SourceClient {
             "fetched"
         );
 
-        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        let item_gone = status == StatusCode::NOT_FOUND && request.is_child();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED || item_gone {
             if limits.exhausted()
                 && let Some(wait) = limits.until_reset(fetched_at)
             {

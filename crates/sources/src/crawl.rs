@@ -11,7 +11,36 @@ use crate::{github, jenkins, jira};
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Scope, Source, TaskError, Window};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The records of a scope that earlier runs saw unfinished (a deployment
+/// without a final status, a build still running), which this crawl reads
+/// again besides its window. Lists are walked back to the oldest of them, and
+/// a GitHub deployment's statuses are asked for whether the list still shows
+/// it or not (a 404 then says it was deleted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    /// The watched items' ids in their lists: GitHub deployment ids, Jenkins
+    /// build numbers.
+    pub ids: BTreeSet<u64>,
+    /// When the oldest of them was created or started.
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Watch {
+    /// Whether nothing is watched.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// How far back a newest-first list must be walked: the window's start,
+    /// or the oldest watched item if it is older.
+    pub(crate) fn reach(&self, window: &Window) -> DateTime<Utc> {
+        self.since.map_or(window.from, |since| since.min(window.from))
+    }
+}
 
 /// What one page contributes to a crawl.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +65,9 @@ pub struct CrawlStep {
     /// (Jira's approximate count); the extract stage compares it with what
     /// the crawl saw.
     pub expected_total: Option<u64>,
+    /// The page is a 404 on a child list: its item was deleted after the
+    /// list showed it. Counted, not fatal.
+    pub gone: bool,
 }
 
 /// The first requests of an extract task for `scope.target` in `window`.
@@ -49,6 +81,18 @@ pub fn start_requests(
     window: &Window,
     page_size: u32,
 ) -> Vec<PageRequest> {
+    start_requests_watching(source, scope, window, page_size, &Watch::default())
+}
+
+/// [`start_requests`], plus what re-reads the `watch`ed items (GitHub: each
+/// watched deployment's statuses).
+pub fn start_requests_watching(
+    source: Source,
+    scope: &Scope,
+    window: &Window,
+    page_size: u32,
+    watch: &Watch,
+) -> Vec<PageRequest> {
     let Some(target) = scope
         .target
         .as_deref()
@@ -60,7 +104,7 @@ pub fn start_requests(
     };
     let page_size = page_size.clamp(1, 100);
     match source {
-        Source::Github => github::start_requests(target, page_size),
+        Source::Github => github::start_requests(target, page_size, watch),
         Source::Jira => vec![jira::start_request(target, window, page_size)],
         Source::Jenkins => vec![jenkins::start_request(target, page_size)],
     }
@@ -77,15 +121,34 @@ pub fn next_steps(
     window: &Window,
     page_size: u32,
 ) -> Result<CrawlStep, TaskError> {
+    next_steps_watching(source, page, window, page_size, &Watch::default())
+}
+
+/// [`next_steps`] of a crawl that also re-reads `watch`ed items: lists go
+/// back to the oldest of them, and no watched item's children are asked for
+/// twice.
+pub fn next_steps_watching(
+    source: Source,
+    page: &FetchedPage,
+    window: &Window,
+    page_size: u32,
+    watch: &Watch,
+) -> Result<CrawlStep, TaskError> {
+    if page.says_gone() {
+        return Ok(CrawlStep {
+            gone: true,
+            ..CrawlStep::default()
+        });
+    }
     if page.status == 304 {
         // Not modified: nothing new on this page, and no link to follow.
         return Ok(CrawlStep::default());
     }
     let _ = page_size; // page sizes travel inside the request URLs
     match source {
-        Source::Github => github::next_steps(page, window),
+        Source::Github => github::next_steps(page, window, watch),
         Source::Jira => jira::next_steps(page),
-        Source::Jenkins => jenkins::next_steps(page, window),
+        Source::Jenkins => jenkins::next_steps(page, window, watch),
     }
 }
 

@@ -85,7 +85,9 @@ pub mod validate;
 
 pub use budget::FleetBudget;
 pub use client::{ClientStats, SourceClient, SourceError};
-pub use crawl::{CrawlStep, next_steps, start_requests};
+pub use crawl::{
+    CrawlStep, Watch, next_steps, next_steps_watching, start_requests, start_requests_watching,
+};
 pub use page::{FetchedPage, PageRequest, endpoint};
 pub use urls::UrlError;
 pub use validate::{PageQuality, Rejection, validate_page};

@@ -41,6 +41,13 @@ pub mod endpoint {
     pub const JENKINS_BUILDS: &str = "jenkins_builds";
 }
 
+impl FetchedPage {
+    /// Whether this page says its item is gone (a 404 on a child list).
+    pub fn says_gone(&self) -> bool {
+        self.status == 404 && self.request.is_child()
+    }
+}
+
 impl PageRequest {
     /// A `GET` of `url` (absolute or relative to the base URL), the
     /// `page_no`-th page of an `endpoint` list.
@@ -67,6 +74,17 @@ impl PageRequest {
         self.endpoint == endpoint::JIRA_COUNT
     }
 
+    /// A request for the child list of an item a list showed (a pull
+    /// request's commits, a deployment's statuses). Such an item can be
+    /// deleted between the list and this request: a 404 here means the item
+    /// is gone, which is data, not a failure of the crawl.
+    pub fn is_child(&self) -> bool {
+        matches!(
+            self.endpoint.as_str(),
+            endpoint::PULL_COMMITS | endpoint::DEPLOYMENT_STATUSES
+        )
+    }
+
     /// `GET` or `POST`.
     pub fn method(&self) -> &'static str {
         if self.json_body.is_some() {
@@ -77,13 +95,14 @@ impl PageRequest {
     }
 }
 
-/// A response the client accepted (2xx or 304), with what the crawl and the
-/// bronze layer need from its headers.
+/// A response the client accepted (2xx, 304, or 404 for a child list, see
+/// [`PageRequest::is_child`]), with what the crawl and the bronze layer need
+/// from its headers.
 #[derive(Debug, Clone)]
 pub struct FetchedPage {
     /// The request this page answers.
     pub request: PageRequest,
-    /// The HTTP status: 2xx or 304.
+    /// The HTTP status: 2xx, 304, or 404 (a child list of a deleted item).
     pub status: u16,
     /// The response body, as received.
     pub body: String,

@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use dorafleet_core::{Config, Scope, Source, TaskError, Window};
 use dorafleet_warehouse::BronzeStore;
 
-/// The UTC days inside `range` that every scope of `team` covers completely.
+/// The UTC days inside `range` that every scope of `team` covers completely
+/// and that are over by the configuration's clock.
 pub async fn complete_days(
     warehouse: &dyn BronzeStore,
     config: &Config,
@@ -18,7 +19,8 @@ pub async fn complete_days(
         .iter()
         .find(|t| t.id == team)
         .ok_or_else(|| TaskError::permanent(format!("team `{team}` is not configured")))?;
-    let (mut from, mut to) = (range.from, range.to);
+    // A day is over only once now has passed its end.
+    let (mut from, mut to) = (range.from, range.to.min(config.now()));
     let mut scopes = 0;
     for source in Source::ALL {
         for target in team_config.targets(source) {

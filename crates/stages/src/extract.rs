@@ -14,11 +14,25 @@
 //! is above `quality.max_rejected_ratio` fails permanently — its dead letter
 //! names the counts and a sample of the reasons — instead of feeding a metric
 //! computed from a fraction of the data.
+//!
+//! Records that can still change are watched: a GitHub deployment without a
+//! final status, or a Jenkins build still running, that silver holds from an
+//! earlier run and that was created less than `sync.watch_hours` before the
+//! window's end is read again by every crawl of its scope (see
+//! `dorafleet_sources::Watch`) until it is final or too old. Pull requests
+//! and Jira issues need no watch: their lists are walked by `updated`, so a
+//! merge or a resolution brings them back by itself.
+//!
+//! A child list answering 404 means its item was deleted after the list
+//! showed it: the page is kept (status 404) for normalize to mark the item
+//! gone, and the crawl goes on. The scope's coverage never reaches past now.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{ErrorClass, Source, TaskEnvelope, TaskError, TaskStats};
-use dorafleet_sources::{PageQuality, PageRequest, SourceClient, next_steps, start_requests};
+use dorafleet_core::{Clock, ErrorClass, Scope, Source, TaskEnvelope, TaskError, TaskStats, Window};
+use dorafleet_sources::{
+    PageQuality, PageRequest, SourceClient, Watch, next_steps_watching, start_requests_watching,
+};
 use dorafleet_telemetry::metrics;
 use dorafleet_warehouse::{BronzePage, ExtractCheckpoint, Warehouse};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
@@ -41,6 +55,13 @@ pub struct CrawlState {
     /// Pagination gaps the crawl saw (see `CrawlStep::pagination_gap`).
     #[serde(default)]
     pub pagination_gaps: Vec<String>,
+    /// The unfinished records of earlier runs this crawl reads again, fixed
+    /// when the task starts so a resumed attempt walks the same lists.
+    #[serde(default)]
+    pub watch: Watch,
+    /// Child lists that answered 404: items deleted after they were listed.
+    #[serde(default)]
+    pub gone: u64,
 }
 
 /// Rejection reasons kept per task, enough to see what went wrong.
@@ -75,6 +96,20 @@ impl RecordQuality {
             ));
         }
         for (name, n) in &page.unknown_fields {
+            *self.unknown_fields.entry(name.clone()).or_default() += n;
+        }
+    }
+
+    /// Adds another task's tally (the sample keeps its first reasons).
+    pub fn merge(&mut self, other: &RecordQuality) {
+        self.records_seen += other.records_seen;
+        self.records_rejected += other.records_rejected;
+        for reason in &other.sample {
+            if self.sample.len() < REJECTION_SAMPLE {
+                self.sample.push(reason.clone());
+            }
+        }
+        for (name, n) in &other.unknown_fields {
             *self.unknown_fields.entry(name.clone()).or_default() += n;
         }
     }
@@ -121,6 +156,8 @@ pub struct ExtractHandler {
     warehouse: Arc<dyn Warehouse>,
     clients: HashMap<Source, (SourceClient, u32)>,
     max_rejected_ratio: f64,
+    watch_for: chrono::Duration,
+    clock: Clock,
 }
 
 impl ExtractHandler {
@@ -132,7 +169,17 @@ impl ExtractHandler {
             warehouse,
             clients: HashMap::new(),
             max_rejected_ratio: dorafleet_core::config::QualityConfig::default().max_rejected_ratio,
+            watch_for: dorafleet_core::config::SyncConfig::default().watch(),
+            clock: Clock::system(),
         }
+    }
+
+    /// Watch unfinished records for `watch_for` after their creation
+    /// (`sync.watch_hours`), and bound coverage by `clock`'s now.
+    pub fn with_time(mut self, watch_for: chrono::Duration, clock: Clock) -> Self {
+        self.watch_for = watch_for;
+        self.clock = clock;
+        self
     }
 
     /// Fail a task whose share of rejected records is above `ratio`
@@ -159,13 +206,24 @@ impl ExtractHandler {
         let (mut state, mut seq) = match saved {
             Some(cp) if cp.completed => return Ok(()),
             Some(cp) => (decode_state(&cp.state)?, cp.pages_done),
-            None => (
-                CrawlState {
-                    pending: start_requests(source, &task.scope, &task.window, *page_size).into(),
-                    ..CrawlState::default()
-                },
-                0,
-            ),
+            None => {
+                let watch = self.watch(source, &task.scope, task.window).await?;
+                let pending = start_requests_watching(
+                    source,
+                    &task.scope,
+                    &task.window,
+                    *page_size,
+                    &watch,
+                );
+                (
+                    CrawlState {
+                        pending: pending.into(),
+                        watch,
+                        ..CrawlState::default()
+                    },
+                    0,
+                )
+            }
         };
         while let Some(request) = state.pending.front().cloned() {
             stats.api_calls += 1;
@@ -181,8 +239,10 @@ impl ExtractHandler {
                 Err(e) => return Err(e),
             };
             stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
-            let step = next_steps(source, &page, &task.window, *page_size)?;
+            let step =
+                next_steps_watching(source, &page, &task.window, *page_size, &state.watch)?;
             state.pending.pop_front();
+            state.gone += u64::from(step.gone);
             state.pending.extend(step.follow_ups);
             state.newest_seen = state.newest_seen.max(step.newest_seen);
             state.quality.add(&request, &step.quality);
@@ -248,14 +308,63 @@ impl ExtractHandler {
             )
             .await?;
         }
+        if state.gone > 0 {
+            tracing::info!(%source, scope = %task.scope, gone = state.gone,
+                "items were deleted at the source after they were listed; normalize marks them gone");
+        }
         let done = self.checkpoint(task, seq, &state)?;
+        // Coverage never passes now: what has not happened yet is unknown.
+        let covered = Window {
+            from: task.window.from,
+            to: task.window.to.min(self.clock.now()),
+        };
         self.warehouse
-            .complete_extract(&done, source, &task.scope, task.window)
+            .complete_extract(&done, source, &task.scope, covered)
             .await?;
         if let Some(newest) = state.newest_seen {
             metrics::extracted_up_to(source.as_str(), newest.timestamp() as f64);
         }
         Ok(())
+    }
+
+    /// The scope's records silver holds unfinished, created within the
+    /// watch period before the window's end and before the window (the
+    /// window's own are listed anyway).
+    async fn watch(
+        &self,
+        source: Source,
+        scope: &Scope,
+        window: Window,
+    ) -> Result<Watch, TaskError> {
+        let Some(target) = scope.target.as_deref() else {
+            return Ok(Watch::default());
+        };
+        if source == Source::Jira {
+            return Ok(Watch::default());
+        }
+        let since = window.to - self.watch_for;
+        let silver = self.warehouse.team_silver(&scope.team).await?;
+        let mut watch = Watch::default();
+        for d in silver.deployments.iter().filter(|d| {
+            d.source == source
+                && d.status.is_open()
+                && d.started_at >= since
+                && d.started_at < window.from
+                && match source {
+                    Source::Github => d.repo == target && d.job.is_none(),
+                    _ => d.job.as_deref() == Some(target),
+                }
+        }) {
+            let Some(id) = d.key.rsplit_once('#').and_then(|(_, n)| n.parse().ok()) else {
+                continue;
+            };
+            watch.ids.insert(id);
+            watch.since = Some(watch.since.map_or(d.started_at, |s| s.min(d.started_at)));
+        }
+        if !watch.is_empty() {
+            tracing::debug!(%source, %scope, watched = watch.ids.len(), "reading unfinished records again");
+        }
+        Ok(watch)
     }
 
     fn checkpoint(
@@ -290,7 +399,8 @@ fn short_of_count(seen: u64, total: u64) -> Option<String> {
     })
 }
 
-fn decode_state(json: &str) -> Result<CrawlState, TaskError> {
+/// The crawl state stored in an extract checkpoint.
+pub fn decode_state(json: &str) -> Result<CrawlState, TaskError> {
     serde_json::from_str(json)
         .map_err(|e| TaskError::permanent_from("stored crawl checkpoint is unreadable", e))
 }

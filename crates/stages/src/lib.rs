@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod coverage;
 pub mod extract;
+pub mod guard;
 pub mod normalize;
 pub mod sensors;
 
@@ -26,7 +27,9 @@ use std::sync::Arc;
 
 /// The real handlers of `stages`: extract through `clients` (each with its
 /// page size), normalize and aggregate under `config`, all writing to
-/// `warehouse`. What every worker — fleet or standalone — runs.
+/// `warehouse`. What every worker — fleet or standalone — runs. Every
+/// handler sits behind [`guard::Guarded`]: tasks outside the configuration
+/// or outside [`sync.earliest`, now] are refused before they run.
 pub fn handlers(
     stages: &[Stage],
     warehouse: &Arc<dyn Warehouse>,
@@ -36,19 +39,27 @@ pub fn handlers(
     let mut handlers = Handlers::default();
     if stages.contains(&Stage::Extract) {
         let mut extract = ExtractHandler::new(Arc::clone(warehouse))
-            .with_max_rejected_ratio(config.quality.max_rejected_ratio);
+            .with_max_rejected_ratio(config.quality.max_rejected_ratio)
+            .with_time(config.sync.watch(), config.clock.clone());
         for (client, page_size) in clients {
             extract = extract.with_client(client, page_size);
         }
-        handlers = handlers.with(Stage::Extract, Arc::new(extract));
+        handlers = handlers.with(Stage::Extract, guarded(extract, config));
     }
     if stages.contains(&Stage::Normalize) {
         let handler = NormalizeHandler::new(Arc::clone(warehouse), Arc::clone(config));
-        handlers = handlers.with(Stage::Normalize, Arc::new(handler));
+        handlers = handlers.with(Stage::Normalize, guarded(handler, config));
     }
     if stages.contains(&Stage::Aggregate) {
         let handler = AggregateHandler::new(Arc::clone(warehouse), Arc::clone(config));
-        handlers = handlers.with(Stage::Aggregate, Arc::new(handler));
+        handlers = handlers.with(Stage::Aggregate, guarded(handler, config));
     }
     handlers
+}
+
+fn guarded(
+    handler: impl dorafleet_worker::StageHandler + 'static,
+    config: &Arc<Config>,
+) -> Arc<dyn dorafleet_worker::StageHandler> {
+    Arc::new(guard::Guarded::new(Arc::new(handler), Arc::clone(config)))
 }

@@ -16,7 +16,10 @@
 use async_trait::async_trait;
 use dorafleet_core::{Config, Scope, Source, TaskEnvelope, TaskError, TaskStats};
 use dorafleet_sources::{github, jenkins, jira};
-use dorafleet_warehouse::{BronzeFilter, BronzePage, NormalizeCounts, SilverBatch, Warehouse};
+use dorafleet_warehouse::{
+    BronzeFilter, BronzePage, DeploymentOutcome, NormalizeCounts, SilverBatch, SilverDeployment,
+    Warehouse,
+};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -42,6 +45,41 @@ pub fn normalize_scope(
     batch.counts.deployments = batch.deployments.len() as u64;
     batch.counts.changes = batch.changes.len() as u64;
     batch.counts.incidents = batch.incidents.len() as u64;
+    Ok(batch)
+}
+
+/// [`normalize_scope`], then the deployments the batch found deleted but does
+/// not hold (watched ones an earlier run listed) marked `deleted` from what
+/// silver holds, then the batch upserted. What the normalize stage and a
+/// backfill from bronze both do.
+pub async fn normalize_into_silver(
+    warehouse: &dyn Warehouse,
+    config: &Config,
+    source: Source,
+    scope: &Scope,
+    run_id: Uuid,
+    pages: &[BronzePage],
+) -> Result<SilverBatch, TaskError> {
+    let mut batch = normalize_scope(config, source, scope, run_id, pages)?;
+    if !batch.gone_deployments.is_empty() {
+        let stored = warehouse.team_silver(&scope.team).await?;
+        for (gone_source, key) in std::mem::take(&mut batch.gone_deployments) {
+            if let Some(known) = stored
+                .deployments
+                .iter()
+                .find(|d| d.source == gone_source && d.key == key)
+            {
+                batch.deployments.push(SilverDeployment {
+                    status: DeploymentOutcome::Deleted,
+                    finished_at: None,
+                    run_id,
+                    ..known.clone()
+                });
+            }
+        }
+        batch.counts.deployments = batch.deployments.len() as u64;
+    }
+    warehouse.upsert_silver(&batch).await?;
     Ok(batch)
 }
 
@@ -73,8 +111,15 @@ impl NormalizeHandler {
                 ..BronzeFilter::default()
             })
             .await?;
-        let batch = normalize_scope(&self.config, source, &task.scope, task.run_id, &pages)?;
-        self.warehouse.upsert_silver(&batch).await?;
+        let batch = normalize_into_silver(
+            self.warehouse.as_ref(),
+            &self.config,
+            source,
+            &task.scope,
+            task.run_id,
+            &pages,
+        )
+        .await?;
         dorafleet_telemetry::metrics::records_written(
             "silver",
             (batch.deployments.len() + batch.changes.len() + batch.incidents.len()) as u64,

@@ -84,6 +84,11 @@ pub struct RunSummary {
     pub by_source: BTreeMap<Source, SourceSummary>,
     /// What normalization kept and left out, summed over the run.
     pub normalized: NormalizeCounts,
+    /// What extract rejected and met, summed over the run's extract tasks,
+    /// dead-lettered ones included.
+    pub extracted: dorafleet_coordinator::RecordQuality,
+    /// Items the run's crawls found deleted after they were listed.
+    pub gone: u64,
     /// Gold records written by this run.
     pub gold_records: usize,
     /// Teams whose gold this run could not write (a task was dead-lettered).
@@ -315,6 +320,7 @@ async fn summarize(
         s.bronze_records = totals.records;
     }
     let normalized = written.silver;
+    let (extracted, gone) = (written.extracted, written.gone);
     let gold_records = written.gold_records;
     let dead_letters_archived = written.letters.len();
     Ok(RunSummary {
@@ -328,6 +334,8 @@ async fn summarize(
         dead_letters_archived,
         by_source,
         normalized,
+        extracted,
+        gone,
         gold_records,
         blocked_teams,
         holds: warehouse

@@ -31,6 +31,9 @@ pub enum DeploymentOutcome {
     Queued,
     /// No status yet (GitHub `pending`, or no status reported at all).
     Pending,
+    /// Deleted at the source after dorafleet had seen it (its statuses
+    /// answered 404): it never counts.
+    Deleted,
     /// Any other state a source reports, kept as it said it (lower case).
     Other(String),
 }
@@ -46,6 +49,7 @@ impl DeploymentOutcome {
             DeploymentOutcome::InProgress => "in_progress",
             DeploymentOutcome::Queued => "queued",
             DeploymentOutcome::Pending => "pending",
+            DeploymentOutcome::Deleted => "deleted",
             DeploymentOutcome::Other(s) => s,
         }
     }
@@ -53,6 +57,15 @@ impl DeploymentOutcome {
     /// Whether the deployment succeeded.
     pub fn is_success(&self) -> bool {
         *self == DeploymentOutcome::Success
+    }
+
+    /// Whether the source may still change it: no final status yet (queued,
+    /// in progress, pending). Such deployments are watched by later runs.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            DeploymentOutcome::InProgress | DeploymentOutcome::Queued | DeploymentOutcome::Pending
+        )
     }
 }
 
@@ -67,6 +80,7 @@ impl From<&str> for DeploymentOutcome {
             "in_progress" => DeploymentOutcome::InProgress,
             "queued" => DeploymentOutcome::Queued,
             "pending" => DeploymentOutcome::Pending,
+            "deleted" => DeploymentOutcome::Deleted,
             other => DeploymentOutcome::Other(other.to_owned()),
         }
     }
@@ -188,12 +202,21 @@ pub struct NormalizeCounts {
     pub bot_commits_filtered: u64,
     /// Jenkins builds that were aborted.
     pub aborted_builds_filtered: u64,
-    /// Jenkins builds still running.
+    /// Jenkins builds still running (kept in silver as `in_progress` and
+    /// read again by later runs until they finish).
     pub running_builds_skipped: u64,
     /// Builds of jobs that are not deploy jobs (CI).
     pub non_deploy_builds_skipped: u64,
     /// Pull requests closed without merging.
     pub unmerged_changes_skipped: u64,
+    /// Merged pull requests whose commit list held no usable commit (empty,
+    /// or every commit rejected): no lead time, and not a bot's change.
+    #[serde(default)]
+    pub changes_without_commits: u64,
+    /// Items deleted at the source after a list showed them (a child list
+    /// answered 404): deployments marked `deleted`, pull requests left out.
+    #[serde(default)]
+    pub items_gone: u64,
     /// Records left out because they failed schema validation (a field the
     /// pipeline needs was missing or did not fit).
     #[serde(default)]
@@ -218,6 +241,8 @@ impl NormalizeCounts {
         self.running_builds_skipped += o.running_builds_skipped;
         self.non_deploy_builds_skipped += o.non_deploy_builds_skipped;
         self.unmerged_changes_skipped += o.unmerged_changes_skipped;
+        self.changes_without_commits += o.changes_without_commits;
+        self.items_gone += o.items_gone;
         self.rejected_records += o.rejected_records;
         for (name, n) in &o.unknown_fields {
             *self.unknown_fields.entry(name.clone()).or_default() += n;
@@ -234,6 +259,11 @@ pub struct SilverBatch {
     pub changes: Vec<SilverChange>,
     /// Incident candidates to upsert.
     pub incidents: Vec<SilverIncident>,
+    /// Deployments (source, key) found deleted that this batch has no record
+    /// of (watched ones, listed by an earlier run): the normalize stage marks
+    /// the stored ones `deleted` before the batch is written.
+    #[serde(default)]
+    pub gone_deployments: Vec<(Source, String)>,
     /// What the task read and left out, stored per (run, source, scope).
     pub counts: NormalizeCounts,
 }
@@ -287,6 +317,7 @@ mod tests {
             "in_progress",
             "queued",
             "pending",
+            "deleted",
             "waiting",
         ] {
             assert_eq!(DeploymentOutcome::from(text).as_str(), text);

@@ -67,7 +67,10 @@ pub(super) fn run_of(extracts: &[TaskEnvelope]) -> ActiveRun {
             updated_at: now,
             traceparent: None,
         },
-        dag: RunDag::new(extracts),
+        dag: RunDag::new(
+            extracts,
+            dorafleet_core::config::SyncConfig::default().earliest_instant(),
+        ),
         tasks,
         retries: 0,
         pages: 0,

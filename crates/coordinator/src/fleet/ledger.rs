@@ -230,7 +230,10 @@ mod tests {
         let (a, c) = (extract(run_id, "t", "a"), extract(run_id, "u", "c"));
         let mut run = ended(run_of(&[a, c.clone()]), TaskState::Done);
         run.tasks.get_mut(&c.task_id).unwrap().state = TaskState::Dead;
-        run.dag = RunDag::restore(&run.tasks.values().cloned().collect::<Vec<_>>());
+        run.dag = RunDag::restore(
+            &run.tasks.values().cloned().collect::<Vec<_>>(),
+            dorafleet_core::config::SyncConfig::default().earliest_instant(),
+        );
         fleet.store(&run).await;
 
         let (finished, outcomes) = finish(&fleet, &mut run).await;

@@ -5,13 +5,13 @@
 use super::events::{ActiveRun, pending};
 use super::{Coordinator, CoordinatorError};
 use crate::dag::RunDag;
-use crate::plan::{plan_extract, plan_extract_incremental};
+use crate::plan::{bounded_window, plan_extract, plan_extract_incremental};
 use chrono::Utc;
 use dorafleet_core::Window;
 use dorafleet_telemetry::trace_context;
 use dorafleet_warehouse::{RunRecord, RunStatus, TaskRecord};
 use std::collections::HashMap;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
 impl Coordinator {
@@ -20,7 +20,7 @@ impl Coordinator {
         range: Option<Window>,
     ) -> Result<Option<ActiveRun>, CoordinatorError> {
         let run_id = Uuid::now_v7();
-        let now = Utc::now();
+        let now = self.config.now();
         // The root of the run's trace. Its context is recorded with the run,
         // so tasks published later (or by a restarted coordinator) join it.
         let span = info_span!(parent: None, "run", run_id = %run_id, kind = range.map_or("incremental", |_| "range"));
@@ -38,12 +38,22 @@ impl Coordinator {
         traceparent: Option<String>,
     ) -> Result<Option<ActiveRun>, CoordinatorError> {
         let (kind, tasks) = match range {
-            Some(window) => (
-                "range",
-                plan_extract(&self.config, run_id, &self.options.sources, |_, _| {
-                    Some(window)
-                }),
-            ),
+            Some(requested) => {
+                let Some(window) = bounded_window(&self.config, requested, now) else {
+                    warn!(%requested, now = %now.to_rfc3339(), earliest = %self.config.sync.earliest,
+                        "nothing to plan: the range lies after now or before sync.earliest");
+                    return Ok(None);
+                };
+                if window != requested {
+                    info!(%requested, planned = %window, "range cut to [sync.earliest, now]: days after now are unknown, never zero");
+                }
+                (
+                    "range",
+                    plan_extract(&self.config, run_id, &self.options.sources, |_, _| {
+                        Some(window)
+                    }),
+                )
+            }
             None => (
                 "incremental",
                 plan_extract_incremental(
@@ -79,7 +89,7 @@ impl Coordinator {
         };
         self.warehouse.save_run(&record).await?;
         let mut run = ActiveRun {
-            dag: RunDag::new(&tasks),
+            dag: RunDag::new(&tasks, self.config.sync.earliest_instant()),
             record,
             tasks: HashMap::new(),
             retries: 0,

@@ -61,7 +61,7 @@ impl Coordinator {
     pub(super) async fn load_run(&self, record: RunRecord) -> Result<ActiveRun, CoordinatorError> {
         let tasks = self.warehouse.run_tasks(record.run_id).await?;
         Ok(ActiveRun {
-            dag: RunDag::restore(&tasks),
+            dag: RunDag::restore(&tasks, self.config.sync.earliest_instant()),
             retries: tasks
                 .iter()
                 .map(|t| u64::from(t.attempts.saturating_sub(1)))

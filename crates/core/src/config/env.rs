@@ -57,6 +57,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "days extracted on the first run of a scope",
     ),
     (
+        "DORAFLEET_SYNC__EARLIEST / __WATCH_HOURS / __CLOCK_SKEW_SECS",
+        "earliest day any task may cover; hours unfinished records are re-read; tolerated clock skew",
+    ),
+    (
         "DORAFLEET_QUALITY__MAX_REJECTED_RATIO",
         "share of an extract task's records that may fail validation (0.0-1.0, default 0.05)",
     ),

@@ -66,6 +66,11 @@ pub struct Config {
     pub teams: Vec<TeamConfig>,
     /// `[[identities]]`: one person's identities across the tools.
     pub identities: Vec<IdentityConfig>,
+    /// What "now" is for every role built from this configuration: the
+    /// system clock; never read from the file (tests and simulations set a
+    /// manual one).
+    #[serde(skip)]
+    pub clock: crate::Clock,
 }
 
 /// Why the configuration could not be loaded.
@@ -127,6 +132,11 @@ impl Config {
                     .sum::<usize>()
             })
             .sum()
+    }
+
+    /// The current instant on [`clock`](Self::clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The team that owns a target of a source, if any.

@@ -113,16 +113,55 @@ impl WorkerConfig {
     }
 }
 
-/// The `[sync]` section: how far back a first sync reaches.
+/// The `[sync]` section: how far back a first sync reaches, the earliest
+/// instant any task may cover, and how long records that can still change
+/// are watched.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
     /// How far back the first run of a scope reaches, in days.
     pub initial_days: u32,
+    /// The earliest day (UTC) any run, task or backfill may cover. Windows
+    /// are clamped to it when planned, and a worker refuses a task that
+    /// reaches before it. Default 2000-01-01.
+    pub earliest: chrono::NaiveDate,
+    /// How long a record that can still change (a deployment without a
+    /// final status, a build still running) is read again by later runs,
+    /// counted from its creation, in hours. Past it, the record stays as it
+    /// was last seen. Default 168 (7 days).
+    pub watch_hours: u32,
+    /// How far ahead of a worker's clock a task's window may end (the
+    /// coordinator that planned it runs on another machine), in seconds.
+    /// Windows reaching further into the future are refused. Default 300.
+    pub clock_skew_secs: u32,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        SyncConfig { initial_days: 90 }
+        SyncConfig {
+            initial_days: 90,
+            earliest: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date"),
+            watch_hours: 168,
+            clock_skew_secs: 300,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Midnight UTC of [`earliest`](Self::earliest).
+    pub fn earliest_instant(&self) -> chrono::DateTime<chrono::Utc> {
+        self.earliest
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+    }
+
+    /// [`watch_hours`](Self::watch_hours) as a duration.
+    pub fn watch(&self) -> chrono::Duration {
+        chrono::Duration::hours(i64::from(self.watch_hours))
+    }
+
+    /// [`clock_skew_secs`](Self::clock_skew_secs) as a duration.
+    pub fn clock_skew(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.clock_skew_secs))
     }
 }

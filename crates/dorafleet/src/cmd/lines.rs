@@ -30,19 +30,35 @@ pub fn hold_line(h: &Hold) -> String {
     )
 }
 
+/// What the extract tasks met, dead-lettered ones included: records
+/// validation rejected out of those listed, unknown fields, items deleted
+/// at the source, e.g. "3 of 250 records rejected; unknown fields:
+/// createdDate ×3; 1 item deleted at the source".
+pub fn extract_line(q: &dorafleet_coordinator::RecordQuality, gone: u64) -> String {
+    let mut line = format!(
+        "{} of {} records rejected",
+        q.records_rejected, q.records_seen
+    );
+    line.push_str(&unknown_fields(&q.unknown_fields));
+    line.push_str(&format!("; {gone} item(s) deleted at the source"));
+    line
+}
+
+fn unknown_fields(fields: &std::collections::BTreeMap<String, u64>) -> String {
+    if fields.is_empty() {
+        return "; no unknown fields".into();
+    }
+    let unknown: Vec<String> = fields
+        .iter()
+        .map(|(name, count)| format!("{name} ×{count}"))
+        .collect();
+    format!("; unknown fields: {}", unknown.join(", "))
+}
+
 /// Records that failed schema validation and fields nobody knows (schema
 /// drift), e.g. "3 records rejected; unknown fields: createdDate ×3".
 pub fn schema_line(n: &NormalizeCounts) -> String {
     let mut line = format!("{} records rejected", n.rejected_records);
-    if n.unknown_fields.is_empty() {
-        line.push_str("; no unknown fields");
-    } else {
-        let unknown: Vec<String> = n
-            .unknown_fields
-            .iter()
-            .map(|(name, count)| format!("{name} ×{count}"))
-            .collect();
-        line.push_str(&format!("; unknown fields: {}", unknown.join(", ")));
-    }
+    line.push_str(&unknown_fields(&n.unknown_fields));
     line
 }

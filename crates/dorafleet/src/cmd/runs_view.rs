@@ -96,8 +96,19 @@ pub fn show(d: &RunDetail) -> String {
     let n = &d.silver;
     let _ = writeln!(
         out,
-        "  silver  {} deployments, {} changes, {} Jira issues (filtered: {} bot changes, {} aborted builds)",
-        n.deployments, n.changes, n.incidents, n.bot_changes_filtered, n.aborted_builds_filtered
+        "  silver  {} deployments, {} changes, {} Jira issues (filtered: {} bot changes, {} aborted builds; {} merged PRs without usable commits; {} gone)",
+        n.deployments,
+        n.changes,
+        n.incidents,
+        n.bot_changes_filtered,
+        n.aborted_builds_filtered,
+        n.changes_without_commits,
+        n.items_gone
+    );
+    let _ = writeln!(
+        out,
+        "  extract {}",
+        super::lines::extract_line(&d.extracted, d.gone)
     );
     let _ = writeln!(out, "  schema  {}", super::lines::schema_line(n));
     let _ = writeln!(out, "  gold    {} records", d.gold_records);

@@ -93,16 +93,22 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
     }
     let n = &summary.normalized;
     println!(
-        "silver: {} deployments, {} changes, {} Jira issues; filtered: {} bot changes, {} bot commits, {} aborted builds; skipped: {} running builds, {} CI builds, {} unmerged PRs",
+        "silver: {} deployments, {} changes, {} Jira issues; filtered: {} bot changes, {} bot commits, {} aborted builds; skipped: {} CI builds, {} unmerged PRs, {} merged PRs without usable commits; watched: {} running builds; gone: {}",
         n.deployments,
         n.changes,
         n.incidents,
         n.bot_changes_filtered,
         n.bot_commits_filtered,
         n.aborted_builds_filtered,
-        n.running_builds_skipped,
         n.non_deploy_builds_skipped,
-        n.unmerged_changes_skipped
+        n.unmerged_changes_skipped,
+        n.changes_without_commits,
+        n.running_builds_skipped,
+        n.items_gone
+    );
+    println!(
+        "extract: {}",
+        super::lines::extract_line(&summary.extracted, summary.gone)
     );
     println!("schema: {}", super::lines::schema_line(n));
     print!("gold: {} records", summary.gold_records);

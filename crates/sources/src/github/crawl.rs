@@ -2,12 +2,16 @@
 //!
 //! Pull requests are listed closed, most recently updated first, so the walk
 //! stops at the first page reaching before the window; each PR merged inside
-//! the window adds its commits. Deployments are listed newest first; each one
-//! created inside the window adds its statuses. `Link: rel="next"` is followed
-//! as given.
+//! the window adds its commits. A PR merged after an earlier run listed it
+//! open shows up again through its `updated_at`, so pull requests need no
+//! watch. Deployments are listed newest first; each one created inside the
+//! window adds its statuses, and so does each watched one (created earlier,
+//! without a final status then), whose statuses are asked for at the start
+//! and whose list position is reached by walking back to the oldest of them.
+//! `Link: rel="next"` is followed as given.
 
 use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
-use crate::crawl::{CrawlStep, decode_checked, next_page, page_error, page_jump};
+use crate::crawl::{CrawlStep, Watch, decode_checked, next_page, page_error, page_jump};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{child_of_list, relative};
 use crate::validate::PageQuality;
@@ -16,7 +20,7 @@ use dorafleet_core::{Source, TaskError, Window};
 /// Child lists are fetched with GitHub's largest page.
 const CHILD_PAGE_SIZE: &str = "100";
 
-pub(crate) fn start_requests(repo: &str, page_size: u32) -> Vec<PageRequest> {
+pub(crate) fn start_requests(repo: &str, page_size: u32, watch: &Watch) -> Vec<PageRequest> {
     let Some((owner, name)) = repo
         .split_once('/')
         .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
@@ -25,7 +29,7 @@ pub(crate) fn start_requests(repo: &str, page_size: u32) -> Vec<PageRequest> {
         return Vec::new();
     };
     let per_page = page_size.to_string();
-    vec![
+    [
         PageRequest::new(
             endpoint::PULLS,
             relative(
@@ -48,12 +52,28 @@ pub(crate) fn start_requests(repo: &str, page_size: u32) -> Vec<PageRequest> {
             1,
         ),
     ]
+    .into_iter()
+    .chain(watch.ids.iter().map(|id| {
+        PageRequest::new(
+            endpoint::DEPLOYMENT_STATUSES,
+            relative(
+                &["repos", owner, name, "deployments", &id.to_string(), "statuses"],
+                &[("per_page", CHILD_PAGE_SIZE)],
+            ),
+            1,
+        )
+    }))
+    .collect()
 }
 
-pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
+pub(crate) fn next_steps(
+    page: &FetchedPage,
+    window: &Window,
+    watch: &Watch,
+) -> Result<CrawlStep, TaskError> {
     match page.request.endpoint.as_str() {
         endpoint::PULLS => pulls(page, window),
-        endpoint::DEPLOYMENTS => deployments(page, window),
+        endpoint::DEPLOYMENTS => deployments(page, window, watch),
         endpoint::PULL_COMMITS => {
             let commits = decode_checked::<PullCommit>(Source::Github, page)?;
             Ok(child_list(page, commits.quality))
@@ -73,7 +93,7 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
 fn pulls(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
     list_with_children::<PullRequest>(
         page,
-        window,
+        window.from,
         ListShape {
             list: "pulls",
             children: "commits",
@@ -85,17 +105,17 @@ fn pulls(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
     )
 }
 
-fn deployments(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
+fn deployments(page: &FetchedPage, window: &Window, watch: &Watch) -> Result<CrawlStep, TaskError> {
     list_with_children::<Deployment>(
         page,
-        window,
+        watch.reach(window),
         ListShape {
             list: "deployments",
             children: "statuses",
             child_endpoint: endpoint::DEPLOYMENT_STATUSES,
         },
         |d| d.created_at,
-        |d| window.contains(d.created_at),
+        |d| window.contains(d.created_at) && !watch.ids.contains(&d.id),
         |d| d.id.to_string(),
     )
 }
@@ -109,10 +129,10 @@ struct ListShape {
 
 /// One page of a newest-first list: the items that `wants_children` get
 /// their child list requested, and the next page follows while the list may
-/// still reach into the window (judged by each item's `position`).
+/// still hold items at or after `reach` (judged by each item's `position`).
 fn list_with_children<T: serde::de::DeserializeOwned>(
     page: &FetchedPage,
-    window: &Window,
+    reach: chrono::DateTime<chrono::Utc>,
     shape: ListShape,
     position: impl Fn(&T) -> chrono::DateTime<chrono::Utc>,
     wants_children: impl Fn(&T) -> bool,
@@ -135,7 +155,7 @@ fn list_with_children<T: serde::de::DeserializeOwned>(
     let oldest = items.iter().map(&position).min();
     let mut pagination_gap = None;
     if let Some(next) = &page.link_next
-        && reaches_window(oldest, &checked.quality, window)
+        && reaches_back_to(oldest, &checked.quality, reach)
     {
         pagination_gap = page_jump(&page.request.url, next);
         follow_ups.insert(0, next_page(page, next.clone()));
@@ -147,20 +167,21 @@ fn list_with_children<T: serde::de::DeserializeOwned>(
         quality: checked.quality,
         pagination_gap,
         expected_total: None,
+        gone: false,
     })
 }
 
-/// Whether the list, newest first, may still hold items of the window after
-/// this page: its oldest valid item is inside it. A page whose records were
-/// all rejected tells nothing about where the list stands, so the walk goes
-/// on rather than lose the rest of the window; an empty page ends it.
-fn reaches_window(
+/// Whether the list, newest first, may still hold items at or after `reach`
+/// after this page: its oldest valid item is not older. A page whose records
+/// were all rejected tells nothing about where the list stands, so the walk
+/// goes on rather than lose the rest of the window; an empty page ends it.
+fn reaches_back_to(
     oldest_valid: Option<chrono::DateTime<chrono::Utc>>,
     quality: &PageQuality,
-    window: &Window,
+    reach: chrono::DateTime<chrono::Utc>,
 ) -> bool {
     match oldest_valid {
-        Some(oldest) => oldest >= window.from,
+        Some(oldest) => oldest >= reach,
         None => quality.records > 0,
     }
 }
@@ -181,5 +202,6 @@ fn child_list(page: &FetchedPage, quality: PageQuality) -> CrawlStep {
             .as_deref()
             .and_then(|next| page_jump(&page.request.url, next)),
         expected_total: None,
+        gone: false,
     }
 }

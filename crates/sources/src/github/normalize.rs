@@ -1,5 +1,11 @@
 //! GitHub pages → deployments (with their latest status) and changes (merged
 //! pull requests with their first human commit).
+//!
+//! A child list that answered 404 (see `PageRequest::is_child`) means its
+//! item was deleted after it was listed: a deleted deployment is written as
+//! `deleted` (never counted), or, when this run did not list it (a watched
+//! one), named in the batch for the stage to mark; a deleted pull request is
+//! left out. Both are counted as gone.
 
 use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
 use crate::normalize::{id_after, records};
@@ -8,7 +14,7 @@ use dorafleet_core::{Config, Scope, Source, TaskError};
 use dorafleet_warehouse::{
     BronzePage, DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// Statuses after which a deployment is over.
@@ -31,8 +37,20 @@ pub fn normalize(
     let mut commits: BTreeMap<u64, BTreeMap<String, PullCommit>> = BTreeMap::new();
     let mut deployments: BTreeMap<u64, Deployment> = BTreeMap::new();
     let mut statuses: BTreeMap<u64, BTreeMap<u64, DeploymentStatus>> = BTreeMap::new();
+    let mut gone_pulls: BTreeSet<u64> = BTreeSet::new();
+    let mut gone_deployments: BTreeSet<u64> = BTreeSet::new();
     let mut counts = NormalizeCounts::default();
-    for page in pages.iter().filter(|p| p.status == 200) {
+    for page in pages.iter().filter(|p| p.status == 200 || p.status == 404) {
+        if page.status == 404 {
+            match page.endpoint.as_str() {
+                endpoint::PULL_COMMITS => gone_pulls.insert(child_id(page, "pulls")?),
+                endpoint::DEPLOYMENT_STATUSES => {
+                    gone_deployments.insert(child_id(page, "deployments")?)
+                }
+                _ => false,
+            };
+            continue;
+        }
         match page.endpoint.as_str() {
             endpoint::PULLS => {
                 for pr in records::<PullRequest>(page, &mut counts)? {
@@ -71,7 +89,12 @@ pub fn normalize(
         ..SilverBatch::default()
     };
     let defs = &config.definitions;
+    let no_statuses = BTreeMap::new();
+    batch.counts.items_gone = (gone_pulls.len() + gone_deployments.len()) as u64;
     for (number, pr) in &pulls {
+        if gone_pulls.contains(number) {
+            continue;
+        }
         if pr.merged_at.is_none() {
             batch.counts.unmerged_changes_skipped += 1;
             continue;
@@ -85,7 +108,13 @@ pub fn normalize(
             pr_commits.values().partition(|c| !commit_is_bot(c, defs));
         batch.counts.bot_commits_filtered += bots.len() as u64;
         let Some(first_commit_at) = human.iter().filter_map(|c| c.authored_at()).min() else {
-            batch.counts.bot_changes_filtered += 1;
+            // Only bots wrote it; or GitHub listed no commit we could use
+            // (none, or all rejected), which says nothing about who wrote it.
+            if bots.is_empty() {
+                batch.counts.changes_without_commits += 1;
+            } else {
+                batch.counts.bot_changes_filtered += 1;
+            }
             continue;
         };
         batch.changes.push(SilverChange {
@@ -101,9 +130,18 @@ pub fn normalize(
             run_id,
         });
     }
+    for id in &gone_deployments {
+        if !deployments.contains_key(id) {
+            batch
+                .gone_deployments
+                .push((Source::Github, format!("{repo}#{id}")));
+        }
+    }
     for (id, deployment) in &deployments {
-        // Statuses are fetched only for deployments created inside the window.
-        let Some(list) = statuses.get(id) else {
+        let gone = gone_deployments.contains(id);
+        // Statuses are fetched only for deployments created inside the
+        // window, or watched; the others belong to another run.
+        let Some(list) = statuses.get(id).or(gone.then_some(&no_statuses)) else {
             continue;
         };
         // GitHub marks superseded deployments `inactive`; what counts is the
@@ -112,10 +150,16 @@ pub fn normalize(
             .values()
             .filter(|s| s.state != "inactive")
             .max_by_key(|s| (s.created_at, s.id));
-        let status = DeploymentOutcome::from(latest.map_or("pending", |s| s.state.as_str()));
-        let finished_at = latest
-            .filter(|s| FINAL_STATES.contains(&s.state.as_str()))
-            .map(|s| s.created_at);
+        let (status, finished_at) = if gone {
+            (DeploymentOutcome::Deleted, None)
+        } else {
+            (
+                DeploymentOutcome::from(latest.map_or("pending", |s| s.state.as_str())),
+                latest
+                    .filter(|s| FINAL_STATES.contains(&s.state.as_str()))
+                    .map(|s| s.created_at),
+            )
+        };
         batch.deployments.push(SilverDeployment {
             source: Source::Github,
             key: format!("{repo}#{id}"),

@@ -3,7 +3,7 @@
 //! short page inside the window is confirmed by one probe (see `next_steps`).
 
 use super::models::Build;
-use crate::crawl::{CrawlStep, decode_checked, next_page, page_error};
+use crate::crawl::{CrawlStep, Watch, decode_checked, next_page, page_error};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{query_param, relative, with_query_param};
 use dorafleet_core::{Source, TaskError, Window};
@@ -33,7 +33,14 @@ pub(crate) fn start_request(job: &str, page_size: u32) -> PageRequest {
     )
 }
 
-pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlStep, TaskError> {
+/// The builds list of one page. `watch` holds builds an earlier run saw
+/// running: the walk goes back to the oldest of them, so their page is
+/// fetched again and shows them finished.
+pub(crate) fn next_steps(
+    page: &FetchedPage,
+    window: &Window,
+    watch: &Watch,
+) -> Result<CrawlStep, TaskError> {
     if page.request.endpoint != endpoint::JENKINS_BUILDS {
         return Err(page_error(
             Source::Jenkins,
@@ -59,7 +66,8 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
     // read from the valid builds; a full page of rejected ones goes on.
     let oldest = builds.iter().map(|b| b.timestamp).min();
     let full_page = checked.quality.records >= size && size > 0;
-    let reaches_before_window = oldest.is_some_and(|t| t < window.from.timestamp_millis());
+    let reach = watch.reach(window).timestamp_millis();
+    let reaches_before_window = oldest.is_some_and(|t| t < reach);
     // Jenkins answers a range past the end of the list with fewer builds,
     // and a silently cut answer looks exactly the same. So a short page that
     // ends the list inside the window is checked once: the range right after
@@ -95,6 +103,7 @@ pub(crate) fn next_steps(page: &FetchedPage, window: &Window) -> Result<CrawlSte
         quality: checked.quality,
         pagination_gap,
         expected_total: None,
+        gone: false,
     })
 }
 

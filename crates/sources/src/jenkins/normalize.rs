@@ -1,6 +1,7 @@
-//! Jenkins pages → deployments: finished builds of configured deploy jobs.
-//! Aborted builds are filtered out, running ones skipped (a later run sees
-//! them finished), CI jobs' builds are not deployments; all are counted.
+//! Jenkins pages → deployments: builds of configured deploy jobs. Aborted
+//! builds are filtered out; running ones are kept as `in_progress` (so later
+//! runs watch them and read them again once finished); CI jobs' builds are
+//! not deployments; all are counted.
 
 use super::models::Build;
 use crate::normalize::records;
@@ -44,15 +45,17 @@ pub fn normalize(
         return Ok(batch);
     };
     for (number, build) in builds {
-        let (Some(result), Some(started_at), Some(finished_at)) = (
-            build.result.as_deref(),
-            build.started_at(),
-            build.finished_at(),
-        ) else {
-            batch.counts.running_builds_skipped += 1;
+        let Some(started_at) = build.started_at() else {
             continue;
         };
-        if result.eq_ignore_ascii_case("ABORTED") || result.eq_ignore_ascii_case("NOT_BUILT") {
+        let (status, finished_at) = match (build.result.as_deref(), build.finished_at()) {
+            (Some(result), Some(finished_at)) => (DeploymentOutcome::from(result), Some(finished_at)),
+            _ => {
+                batch.counts.running_builds_skipped += 1;
+                (DeploymentOutcome::InProgress, None)
+            }
+        };
+        if matches!(&status, DeploymentOutcome::Other(r) if r == "aborted" || r == "not_built") {
             batch.counts.aborted_builds_filtered += 1;
             continue;
         }
@@ -63,9 +66,9 @@ pub fn normalize(
             repo: repo.clone(),
             job: Some(job.clone()),
             environment: "production".into(),
-            status: DeploymentOutcome::from(result),
+            status,
             started_at,
-            finished_at: Some(finished_at),
+            finished_at,
             sha: None,
             deployer: build
                 .triggered_by()

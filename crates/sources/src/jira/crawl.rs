@@ -136,6 +136,7 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
         // Seen by the count after the last page (see the module docs).
         pagination_gap: None,
         expected_total: None,
+        gone: false,
     })
 }
 

@@ -41,6 +41,7 @@ fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
             reporter: None,
             run_id,
         }],
+        gone_deployments: Vec::new(),
         counts: NormalizeCounts {
             run_id,
             source: Some(Source::Github),
