@@ -94,7 +94,7 @@ async fn an_outage_replayed_by_filter_after_the_fault_is_lifted_brings_gold_to_t
         "{}",
         text(&out)
     );
-    let diffs = dorafleet_sim::differences(fleet.sim.state().ground_truth(), &fleet.gold().await);
+    let diffs = dorafleet_sim::differences(&fleet.sim.state().ground_truth(), &fleet.gold().await);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 
     let out = run(

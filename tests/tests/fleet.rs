@@ -85,7 +85,7 @@ async fn three_worker_processes_produce_the_ground_truth_within_the_fleet_wide_r
         "work was shared between processes:\n{stdout}"
     );
 
-    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     let busiest = busiest_second(&fleet);
     assert!(
         busiest[&Source::Github] <= 20,
@@ -133,7 +133,7 @@ async fn workers_killed_with_sigkill_mid_run_lose_no_task() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", fleet.worker_logs());
     assert!(stdout.contains("completed"), "{stdout}");
-    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     fleet.stop().await;
 }
 
@@ -188,7 +188,7 @@ async fn a_coordinator_killed_mid_run_is_resumed_without_repeating_finished_extr
     }
     let repeated: Vec<_> = ok_per_url.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "pages fetched twice: {repeated:?}");
-    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     fleet.stop().await;
 }
 
@@ -237,7 +237,7 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_keeps_co
         "the worker still consumes: {}",
         fleet.worker_logs()
     );
-    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     fleet.stop().await;
 }
 
@@ -327,7 +327,7 @@ async fn the_fleet_survives_a_rabbitmq_restart_mid_run() {
         String::from_utf8_lossy(&out.stderr),
         fleet.worker_logs()
     );
-    assert_gold_is_the_truth(&fleet.gold().await, fleet.sim.state().ground_truth());
+    assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     for child in &mut fleet.workers {
         assert!(
             child.try_wait().unwrap().is_none(),

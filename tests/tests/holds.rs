@@ -77,7 +77,7 @@ async fn a_held_run_is_shown_with_its_evidence_and_a_rerun_after_the_fix_brings_
     fleet.sim.state().clear_faults();
     let (code, out) = run(&fleet, &["runs", "rerun", &id, "--standalone"]).await;
     assert_eq!(code, Some(0), "{out}");
-    let diffs = dorafleet_sim::differences(fleet.sim.state().ground_truth(), &fleet.gold().await);
+    let diffs = dorafleet_sim::differences(&fleet.sim.state().ground_truth(), &fleet.gold().await);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
     let (_, shown) = run(&fleet, &["runs", "show", &id]).await;
     assert!(

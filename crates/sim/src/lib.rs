@@ -1,6 +1,11 @@
 //! The source simulator: a deterministic synthetic organisation served over
 //! HTTP with GitHub-, Jira- and Jenkins-compatible endpoints.
 //!
+//! The organisation is generated as a whole history and served as of a
+//! simulated clock ([`SimState::now`], `/_admin/clock`), so that the world
+//! evolves between two runs of a pipeline the way real sources do: late
+//! deployment outcomes, long builds, reopened incidents, deletions.
+//!
 //! It exists so that dorafleet can be demonstrated and tested end to end
 //! without real credentials, and so that every number the pipeline publishes
 //! can be checked against an oracle: the organisation is generated from a seed
@@ -27,10 +32,11 @@ pub use endpoint::Endpoint;
 pub use faults::{FaultKind, FaultRule, FaultSpecError, Trigger, drift_selects};
 pub use generate::generate;
 pub use model::{
-    BOT_LOGIN_SUFFIX, BuildResult, Commit, DeployMechanism, DeploymentStatus, GithubDeployment,
-    INCIDENT_ISSUE_TYPE, JenkinsBuild, JenkinsJob, JiraIssue, JiraProject, JobDescription, JobKind,
-    OrgDescription, Organisation, PRODUCTION_ENVIRONMENT, Person, PersonDescription, PullRequest,
-    Repo, SimTeam, StatusTransition, TeamDescription,
+    BOT_LOGIN_SUFFIX, BuildResult, Commit, DONE, DeployMechanism, DeploymentStatus,
+    GithubDeployment, IN_PROGRESS, INCIDENT_ISSUE_TYPE, JenkinsBuild, JenkinsJob, JiraIssue,
+    JiraProject, JobDescription, JobKind, OrgDescription, Organisation, PRODUCTION_ENVIRONMENT,
+    Person, PersonDescription, PullRequest, REOPENED, Repo, SimTeam, StatusTransition, TO_DO,
+    TeamDescription,
 };
 pub use options::SimOptions;
 pub use request_log::RequestLogEntry;

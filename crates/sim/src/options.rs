@@ -1,8 +1,9 @@
 //! What to simulate: the seed and size of the organisation, the covered date
-//! range, the faults active from the start and the GitHub hourly budget.
+//! range, the faults active from the start, the GitHub hourly budget and
+//! where the simulated clock starts.
 
 use crate::faults::FaultRule;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// Everything that shapes one simulator run; [`Default`] gives the values
 /// documented on each field.
@@ -20,6 +21,11 @@ pub struct SimOptions {
     pub faults: Vec<FaultRule>,
     /// Requests per hour before GitHub answers 403. Default 5000.
     pub github_hourly_limit: u32,
+    /// The instant the simulator's clock starts at (it stays there until set
+    /// or advanced, see [`SimState::set_now`](crate::SimState::set_now)).
+    /// Default `None`: the end of the covered range, where the world looks
+    /// finished up to the last day.
+    pub clock: Option<DateTime<Utc>>,
 }
 
 impl Default for SimOptions {
@@ -31,6 +37,7 @@ impl Default for SimOptions {
             end_date: Utc::now().date_naive(),
             faults: Vec::new(),
             github_hourly_limit: 5000,
+            clock: None,
         }
     }
 }

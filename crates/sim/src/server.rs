@@ -53,6 +53,8 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(admin::requests).delete(admin::clear_requests),
         )
         .route("/_admin/truth", get(admin::truth))
+        .route("/_admin/clock", get(admin::clock).put(admin::set_clock))
+        .route("/_admin/clock/advance", post(admin::advance_clock))
         .route("/_admin/org", get(admin::org))
         .route("/_admin/stats", get(admin::stats))
         .route(

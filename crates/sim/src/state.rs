@@ -1,6 +1,11 @@
 //! The state one running simulator shares between its request handlers: the
-//! organisation (immutable), the active faults, the request log and the
-//! GitHub hourly budget.
+//! generated history (immutable), the simulated clock with the view of the
+//! history as of it, the active faults, the request log and the GitHub
+//! hourly budget.
+//!
+//! The clock is simulated, not real: it stands still until a test or an
+//! operator sets or advances it, so what the APIs answer is deterministic.
+//! Only the GitHub hourly budget runs on real time, as a client's pacing does.
 
 use crate::endpoint::Endpoint;
 use crate::faults::{FaultBook, FaultKind, FaultRule};
@@ -12,16 +17,45 @@ use crate::truth::TruthRecord;
 use chrono::{DateTime, Duration, Utc};
 use dorafleet_core::Source;
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Everything one running simulator's handlers share; see the module docs.
 #[derive(Debug)]
 pub struct SimState {
-    organisation: Organisation,
-    truth: OnceLock<Vec<TruthRecord>>,
+    history: Organisation,
+    clock: Mutex<DateTime<Utc>>,
+    view: Mutex<Option<Stamped<Organisation>>>,
+    truth: Mutex<Option<Stamped<Vec<TruthRecord>>>>,
     faults: Mutex<FaultBook>,
     log: Mutex<RequestLog>,
     github_budget: Mutex<HourlyBudget>,
+}
+
+/// A value computed for one clock reading.
+#[derive(Debug)]
+struct Stamped<T> {
+    at: DateTime<Utc>,
+    value: Arc<T>,
+}
+
+/// The cached value for `at`, or a freshly computed one (then cached).
+fn cached<T>(
+    cache: &Mutex<Option<Stamped<T>>>,
+    at: DateTime<Utc>,
+    compute: impl FnOnce() -> T,
+) -> Arc<T> {
+    let mut slot = lock(cache);
+    match &*slot {
+        Some(stamped) if stamped.at == at => stamped.value.clone(),
+        _ => {
+            let value = Arc::new(compute());
+            *slot = Some(Stamped {
+                at,
+                value: value.clone(),
+            });
+            value
+        }
+    }
 }
 
 /// GitHub's primary rate limit: a fixed number of requests per hourly window.
@@ -52,12 +86,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
-    /// Generates the organisation described by `opts`, with `opts.faults`
-    /// active, an empty log and a fresh GitHub hourly budget.
+    /// Generates the history described by `opts`, with the clock at
+    /// `opts.clock` (default: the end of the range), `opts.faults` active, an
+    /// empty log and a fresh GitHub hourly budget.
     pub fn new(opts: &SimOptions) -> SimState {
+        let history = generate(opts);
+        let now = opts.clock.unwrap_or(history.end);
         SimState {
-            organisation: generate(opts),
-            truth: OnceLock::new(),
+            history,
+            clock: Mutex::new(now),
+            view: Mutex::new(None),
+            truth: Mutex::new(None),
             faults: Mutex::new(FaultBook::new(opts.seed, opts.faults.clone())),
             log: Mutex::new(RequestLog::default()),
             github_budget: Mutex::new(HourlyBudget {
@@ -68,14 +107,58 @@ impl SimState {
         }
     }
 
-    /// The generated organisation being served.
-    pub fn organisation(&self) -> &Organisation {
-        &self.organisation
+    /// The simulated instant the APIs answer as of.
+    pub fn now(&self) -> DateTime<Utc> {
+        *lock(&self.clock)
     }
 
-    /// The organisation's ground truth, computed once.
-    pub fn ground_truth(&self) -> &[TruthRecord] {
-        self.truth.get_or_init(|| self.organisation.ground_truth())
+    /// Moves the clock to `t` (backwards too).
+    pub fn set_now(&self, t: DateTime<Utc>) {
+        *lock(&self.clock) = t;
+    }
+
+    /// Moves the clock by `d`, stopping at the latest (or earliest)
+    /// representable instant rather than overflowing.
+    pub fn advance(&self, d: Duration) {
+        let mut now = lock(&self.clock);
+        *now = now
+            .checked_add_signed(d)
+            .unwrap_or(if d > Duration::zero() {
+                DateTime::<Utc>::MAX_UTC
+            } else {
+                DateTime::<Utc>::MIN_UTC
+            });
+    }
+
+    /// The organisation as the APIs show it now ([`Organisation::as_of`] the
+    /// clock), computed once per clock reading.
+    pub fn organisation(&self) -> Arc<Organisation> {
+        self.organisation_at(self.now())
+    }
+
+    /// The whole generated history, including what happens after the clock.
+    pub fn history(&self) -> &Organisation {
+        &self.history
+    }
+
+    /// The ground truth as of the clock: the truth of the current view on the
+    /// days of the range that are over (before the clock's date), computed
+    /// once per clock reading.
+    pub fn ground_truth(&self) -> Arc<Vec<TruthRecord>> {
+        let now = self.now();
+        cached(&self.truth, now, || {
+            self.organisation_at(now).days_over_truth(now)
+        })
+    }
+
+    /// The ground truth as the clock at `t` would give it (not cached).
+    pub fn ground_truth_at(&self, t: DateTime<Utc>) -> Vec<TruthRecord> {
+        self.history.ground_truth_as_of(t)
+    }
+
+    /// The view at `now`, from the cache when the clock still reads `now`.
+    fn organisation_at(&self, now: DateTime<Utc>) -> Arc<Organisation> {
+        cached(&self.view, now, || self.history.as_of(now))
     }
 
     /// The request log in arrival order (at most the most recent 200,000 entries).
@@ -136,7 +219,7 @@ impl SimState {
         lock(&self.log).record(entry);
     }
 
-    /// The budget as of `now`, after spending one request if `spend`.
+    /// The budget as of `now` (real time), after spending one request if `spend`.
     pub(crate) fn github_budget(&self, now: DateTime<Utc>, spend: bool) -> HourlyBudget {
         let mut budget = lock(&self.github_budget);
         budget.roll(now);

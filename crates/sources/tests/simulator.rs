@@ -115,7 +115,8 @@ async fn a_full_github_crawl_reads_every_record_the_simulator_serves() {
     for scope in scopes(&sim, Source::Github) {
         let crawled = crawl(&github, &scope, &window, u64::MAX).await.unwrap();
         let (owner, name) = scope.target.as_deref().unwrap().split_once('/').unwrap();
-        let repo = sim.state().organisation().repo(owner, name).unwrap();
+        let org = sim.state().organisation();
+        let repo = org.repo(owner, name).unwrap();
         let closed = repo.pulls.iter().filter(|p| p.closed_at.is_some()).count() as u64;
         let merged_commits: u64 = repo
             .pulls
@@ -184,9 +185,8 @@ async fn a_full_jira_crawl_reads_every_issue_updated_in_the_window() {
     let mut records = 0;
     for scope in scopes(&sim, Source::Jira) {
         let crawled = crawl(&jira, &scope, &window, u64::MAX).await.unwrap();
-        let project = sim
-            .state()
-            .organisation()
+        let org = sim.state().organisation();
+        let project = org
             .jira_projects
             .iter()
             .find(|p| Some(&p.key) == scope.target.as_ref())
@@ -217,11 +217,8 @@ async fn a_full_jenkins_crawl_reads_every_build() {
     let mut records = 0;
     for scope in scopes(&sim, Source::Jenkins) {
         let crawled = crawl(&jenkins, &scope, &window, u64::MAX).await.unwrap();
-        let job = sim
-            .state()
-            .organisation()
-            .job(scope.target.as_deref().unwrap())
-            .unwrap();
+        let org = sim.state().organisation();
+        let job = org.job(scope.target.as_deref().unwrap()).unwrap();
         assert_eq!(crawled.records(), job.builds.len() as u64, "{scope}");
         // Ranges of PAGE_SIZE until a short page (an empty one if it divides
         // evenly); a short page that is not empty is confirmed by one probe.

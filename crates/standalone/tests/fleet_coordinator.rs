@@ -98,7 +98,7 @@ async fn a_coordinated_run_ends_with_gold_equal_to_the_truth() {
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].run.status, RunStatus::Completed);
     assert_eq!(outcomes[0].dead, 0);
-    let diffs = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diffs = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
@@ -234,7 +234,7 @@ async fn a_coordinator_stopped_mid_run_is_resumed_without_repeating_finished_ext
         1,
         "no second run planned"
     );
-    let diffs = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diffs = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
@@ -329,7 +329,7 @@ async fn a_publish_failing_mid_batch_is_retried_without_recording_any_task_twice
         "a task recorded twice: {per_node:?}"
     );
     assert_eq!(tasks.len(), extracts * 2 + config.teams.len());
-    let diffs = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diffs = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 

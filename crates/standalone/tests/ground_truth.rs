@@ -14,7 +14,7 @@ async fn a_clean_run_produces_gold_equal_to_the_ground_truth() {
 
     let truth = sim.state().ground_truth();
     assert!(!truth.is_empty());
-    let diffs = differences(&gold(&warehouse).await, truth);
+    let diffs = differences(&gold(&warehouse).await, &truth);
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}",
@@ -43,7 +43,7 @@ async fn a_run_through_429s_5xx_and_latency_still_produces_the_ground_truth() {
     let summary = run(&config, &warehouse).await;
     assert!(summary.retries > 0, "faults were injected and retried");
     assert_eq!((summary.dead, summary.unfinished), (0, 0));
-    let diffs = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diffs = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}",

@@ -157,7 +157,7 @@ async fn a_clean_ninety_day_history_with_quiet_weekends_and_a_holiday_week_holds
     assert_eq!((summary.dead, summary.unfinished), (0, 0));
     let run = warehouse.run(summary.run_id).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Completed);
-    let diff = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diff = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diff.is_empty(), "{diff:#?}");
 }
 
@@ -263,7 +263,7 @@ async fn a_released_hold_opens_the_gate_and_gold_equals_the_truth() {
                 .as_ref()
                 .is_some_and(|r| r.by == "olga@ops" && r.reason == "a quiet week is real")
     }));
-    let diff = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diff = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diff.is_empty(), "{diff:#?}");
     assert!(
         release_run(
@@ -309,7 +309,7 @@ async fn a_jira_without_the_approximate_count_is_extracted_without_the_check() {
         .filter(|e| e.path.ends_with("/approximate-count") && e.status == 404)
         .count();
     assert_eq!(refused, 2, "one count asked per project, refused");
-    let diff = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diff = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diff.is_empty(), "{diff:#?}");
 }
 
@@ -351,6 +351,6 @@ async fn a_rerun_after_the_fault_is_lifted_clears_the_hold_and_gold_equals_the_t
     );
     let held_run = warehouse.run(summary.run_id).await.unwrap().unwrap();
     assert_eq!(held_run.status, RunStatus::Completed);
-    let diff = differences(&gold(&warehouse).await, sim.state().ground_truth());
+    let diff = differences(&gold(&warehouse).await, &sim.state().ground_truth());
     assert!(diff.is_empty(), "{diff:#?}");
 }

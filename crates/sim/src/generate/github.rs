@@ -5,6 +5,10 @@
 //! dependabot PRs with only bot commits, `github-actions[bot]` commits before
 //! the first human commit, PRs closed without merging, deployments that fail
 //! or are still in progress when the range ends.
+//!
+//! Nothing is cut at the end of the range: closes, merges and statuses keep
+//! their real times, and the view as of an instant hides what comes later
+//! (see `model::as_of`).
 
 use super::calendar::Calendar;
 use super::random::{poisson, seconds_between, sha, skewed_hours, time_of_day, weighted_index};
@@ -153,7 +157,7 @@ fn merged_human_pr(
     }
     commits.sort_by_key(|c| c.authored_at);
     let created_at = first + Duration::seconds(rng.random_range(0..=span / 3));
-    let updated_at = bounded(cal, merged_at + seconds_between(rng, 0, 900), merged_at);
+    let updated_at = merged_at + seconds_between(rng, 0, 900);
     PullRequest {
         number: 0,
         title: title(rng),
@@ -167,6 +171,7 @@ fn merged_human_pr(
         head_ref: format!("{}/{}", author.github_login, "change"),
         base_ref: "main".into(),
         commits,
+        deleted_at: None,
     }
 }
 
@@ -178,7 +183,6 @@ fn unmerged_human_pr(
     closed_at: Option<DateTime<Utc>>,
 ) -> PullRequest {
     let author = *members.choose(rng).expect("teams have members");
-    let closed_at = closed_at.filter(|c| *c < cal.end);
     let mut commits = Vec::new();
     for _ in 0..rng.random_range(1..=2) {
         let t = created_at - seconds_between(rng, 60, 24 * 3600);
@@ -192,13 +196,14 @@ fn unmerged_human_pr(
         author_login: author.github_login.clone(),
         author_is_bot: false,
         created_at,
-        updated_at: bounded(cal, last_touch, created_at),
+        updated_at: last_touch,
         closed_at,
         merged_at: None,
         merge_commit_sha: sha(rng),
         head_ref: format!("{}/{}", author.github_login, "experiment"),
         base_ref: "main".into(),
         commits,
+        deleted_at: None,
     }
 }
 
@@ -210,7 +215,7 @@ fn dependabot_pr(rng: &mut impl Rng, cal: &Calendar, created_at: DateTime<Utc>) 
     let commits = vec![bot_commit(rng, &DEPENDABOT, commit_at, &message)];
     let closes_at = created_at + skewed_hours(rng, 1.0, 71.0);
     let outcome = weighted_index(rng, &[75, 10, 15]);
-    let closed_at = (outcome < 2 && closes_at < cal.end).then_some(closes_at);
+    let closed_at = (outcome < 2).then_some(closes_at);
     let merged_at = closed_at.filter(|_| outcome == 0);
     PullRequest {
         number: 0,
@@ -218,13 +223,14 @@ fn dependabot_pr(rng: &mut impl Rng, cal: &Calendar, created_at: DateTime<Utc>) 
         author_login: DEPENDABOT.login.into(),
         author_is_bot: true,
         created_at,
-        updated_at: bounded(cal, closed_at.unwrap_or(created_at), created_at),
+        updated_at: closed_at.unwrap_or(created_at),
         closed_at,
         merged_at,
         merge_commit_sha: sha(rng),
         head_ref: format!("dependabot/{dependency}-{version}"),
         base_ref: "main".into(),
         commits,
+        deleted_at: None,
     }
 }
 
@@ -263,11 +269,6 @@ fn title(rng: &mut impl Rng) -> String {
     )
 }
 
-/// `wanted` if it lies before the end of the range, else `fallback`.
-fn bounded(cal: &Calendar, wanted: DateTime<Utc>, fallback: DateTime<Utc>) -> DateTime<Utc> {
-    if wanted < cal.end { wanted } else { fallback }
-}
-
 /// Deployments of a repository deployed through the GitHub Deployments API.
 /// Ids are assigned later, organisation-wide.
 pub(crate) fn deployments(
@@ -285,27 +286,13 @@ pub(crate) fn deployments(
             .chain(std::iter::repeat_n("staging", staging as usize))
         {
             let created_at = time_of_day(rng, day, 9, 19);
-            deployments.push(deployment(
-                rng,
-                cal,
-                members,
-                pulls,
-                environment,
-                created_at,
-            ));
+            deployments.push(deployment(rng, members, pulls, environment, created_at));
         }
     }
     if rng.random_bool(0.4) {
         // Still rolling out when the range ends.
         let created_at = cal.end - seconds_between(rng, 120, 480);
-        deployments.push(deployment(
-            rng,
-            cal,
-            members,
-            pulls,
-            "production",
-            created_at,
-        ));
+        deployments.push(deployment(rng, members, pulls, "production", created_at));
     }
     deployments.sort_by_key(|d| d.created_at);
     deployments
@@ -313,7 +300,6 @@ pub(crate) fn deployments(
 
 fn deployment(
     rng: &mut impl Rng,
-    cal: &Calendar,
     members: &[&Person],
     pulls: &[PullRequest],
     environment: &str,
@@ -329,12 +315,11 @@ fn deployment(
     let started = created_at + seconds_between(rng, 10, 90);
     let finished = started + seconds_between(rng, 120, 1200);
     let outcome = ["success", "failure", "error"][weighted_index(rng, &[85, 10, 5])];
-    let mut statuses = vec![status("queued", created_at, &creator)];
-    for (state, at) in [("in_progress", started), (outcome, finished)] {
-        if at < cal.end {
-            statuses.push(status(state, at, &creator));
-        }
-    }
+    let statuses = vec![
+        status("queued", created_at, &creator),
+        status("in_progress", started, &creator),
+        status(outcome, finished, &creator),
+    ];
     GithubDeployment {
         id: 0,
         sha: deployed_sha,
@@ -343,6 +328,7 @@ fn deployment(
         created_at,
         creator_login: creator,
         statuses,
+        deleted_at: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Builds of one Jenkins job: a deploy job (each SUCCESS is a production
 //! deployment) or a CI job (never a deployment). Some builds fail or are
 //! aborted, and the last build of some jobs is still running when the range
-//! ends (`building: true`, `result: null`).
+//! ends: in the history every build has its result and duration, and the
+//! view as of the end shows it `building: true`, `result: null`.
 
 use super::calendar::Calendar;
 use super::random::{poisson, time_of_day_ms, weighted_index};
@@ -27,12 +28,12 @@ pub(crate) fn builds(
     for day in cal.days() {
         for _ in 0..poisson(rng, per_weekday * cal.volume(day)) {
             let started_at = time_of_day_ms(rng, day, 8, 20);
-            builds.push(build(rng, cal, kind, members, started_at));
+            builds.push(build(rng, kind, members, started_at));
         }
     }
     if rng.random_bool(0.5) {
         let started_at = cal.end - Duration::milliseconds(rng.random_range(30_000..600_000));
-        builds.push(build(rng, cal, kind, members, started_at));
+        builds.push(build(rng, kind, members, started_at));
     }
     builds.sort_by_key(|b| b.started_at);
     let first_number = rng.random_range(1..400);
@@ -44,7 +45,6 @@ pub(crate) fn builds(
 
 fn build(
     rng: &mut impl Rng,
-    cal: &Calendar,
     kind: JobKind,
     members: &[&Person],
     started_at: chrono::DateTime<chrono::Utc>,
@@ -73,13 +73,12 @@ fn build(
         JobKind::Ci => rng.random_bool(0.3),
     }
     .then(|| members.choose(rng).expect("members").contributor_id.clone());
-    let building = started_at + Duration::milliseconds(duration_ms) >= cal.end;
     JenkinsBuild {
         number: 0,
-        result: (!building).then_some(result),
+        result: Some(result),
         started_at,
-        duration_ms: if building { 0 } else { duration_ms as u64 },
-        building,
+        duration_ms: duration_ms as u64,
+        building: false,
         started_by,
     }
 }

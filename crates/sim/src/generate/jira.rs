@@ -1,10 +1,13 @@
 //! Issues of one team's Jira project: everyday work (Story, Task, Bug) on
 //! weekdays, and incidents of every priority at any hour, most resolved some
-//! hours later, a few never.
+//! hours later, a few never. Resolutions keep their real time even after the
+//! end of the range; reopening comes later (`evolve`).
 
 use super::calendar::Calendar;
 use super::random::{poisson, skewed_hours, time_of_day_ms, weighted_index};
-use crate::model::{INCIDENT_ISSUE_TYPE, JiraIssue, Person, StatusTransition};
+use crate::model::{
+    DONE, IN_PROGRESS, INCIDENT_ISSUE_TYPE, JiraIssue, Person, StatusTransition, TO_DO,
+};
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use rand::seq::IndexedRandom;
@@ -93,6 +96,12 @@ pub(crate) fn issues(
     issues
 }
 
+/// When an issue not resolved within the range starts, and whether it does.
+fn unresolved_start(rng: &mut impl Rng, created: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+    let started = created + Duration::milliseconds(rng.random_range(600_000..86_400_000));
+    (started, rng.random_bool(0.6))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn issue(
     rng: &mut impl Rng,
@@ -110,7 +119,6 @@ fn issue(
         .random_bool(0.9)
         .then(|| members.choose(rng).expect("members").contributor_id.clone());
     let actor = assignee.clone().unwrap_or_else(|| reporter.clone());
-    let resolved = resolved.filter(|r| *r < cal.end);
     let mut transitions = Vec::new();
     let mut move_to = |from: &str, to: &str, at: DateTime<Utc>| {
         transitions.push(StatusTransition {
@@ -122,17 +130,31 @@ fn issue(
         })
     };
     match resolved {
-        Some(done) => {
+        Some(done) if done < cal.end => {
             let span = (done - created).num_milliseconds();
             let started = created
                 + Duration::milliseconds((span as f64 * rng.random_range(0.05..0.4)) as i64);
-            move_to("To Do", "In Progress", started);
-            move_to("In Progress", "Done", done);
+            move_to(TO_DO, IN_PROGRESS, started);
+            move_to(IN_PROGRESS, DONE, done);
+        }
+        Some(done) => {
+            // Resolved after the range: the draws of an issue unresolved by
+            // the end, so that the view as of the end is what it was when
+            // generation stopped there (and later issues draw the same).
+            let (started, picked) = unresolved_start(rng, created);
+            let after_end = created.max(cal.end);
+            let started = if picked && started < done {
+                started
+            } else {
+                after_end + (done - after_end) / 2
+            };
+            move_to(TO_DO, IN_PROGRESS, started);
+            move_to(IN_PROGRESS, DONE, done);
         }
         None => {
-            let started = created + Duration::milliseconds(rng.random_range(600_000..86_400_000));
-            if rng.random_bool(0.6) && started < cal.end {
-                move_to("To Do", "In Progress", started);
+            let (started, picked) = unresolved_start(rng, created);
+            if picked {
+                move_to(TO_DO, IN_PROGRESS, started);
             }
         }
     }
@@ -145,6 +167,7 @@ fn issue(
         priority: priority.into(),
         created,
         resolved,
+        resolution_unset: false,
         reporter,
         assignee,
         transitions,

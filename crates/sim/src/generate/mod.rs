@@ -3,8 +3,15 @@
 //! Generation is pure: the same [`SimOptions`] always yield the same
 //! [`Organisation`], so a test can regenerate the oracle a server was started
 //! with, and a demo shows the same numbers on every machine.
+//!
+//! What is generated is the whole history: activity happens on the days of
+//! the range, but what it leads to (a status, a finish, a merge, a
+//! resolution, a reopening, a deletion) keeps its real time even after the
+//! end. The simulator serves the history as of its clock
+//! ([`Organisation::as_of`]).
 
 mod calendar;
+mod evolve;
 mod github;
 mod jenkins;
 mod jira;
@@ -48,7 +55,9 @@ pub fn generate(opts: &SimOptions) -> Organisation {
         add_team(&mut org, &mut rng, &cal, &team_id, &project_key, &members);
         org.people.extend(members);
     }
-    number_everything(&mut org, &mut rng);
+    number_deployments(&mut org, &mut rng);
+    evolve::evolve(&mut org, opts.seed);
+    number_issues(&mut org);
     org
 }
 
@@ -137,8 +146,8 @@ fn add_team(
 }
 
 /// Ids that are unique across the organisation, in creation order, like the
-/// real services hand them out.
-fn number_everything(org: &mut Organisation, rng: &mut ChaCha8Rng) {
+/// real services hand them out: deployments and their statuses.
+fn number_deployments(org: &mut Organisation, rng: &mut ChaCha8Rng) {
     let mut deployment_id = rng.random_range(100_000_000..200_000_000u64);
     let mut status_id = rng.random_range(300_000_000..400_000_000u64);
     for repo in &mut org.repos {
@@ -151,6 +160,11 @@ fn number_everything(org: &mut Organisation, rng: &mut ChaCha8Rng) {
             }
         }
     }
+}
+
+/// Jira projects, issues and changelog entries, numbered after the evolution
+/// has added its transitions (no random draws).
+fn number_issues(org: &mut Organisation) {
     let mut issue_id = 10_000u64;
     let mut transition_id = 50_000u64;
     for (i, project) in org.jira_projects.iter_mut().enumerate() {

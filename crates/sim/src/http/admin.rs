@@ -1,6 +1,7 @@
 //! The admin API under `/_admin`: what tests and operators use to inspect
 //! and steer a running simulator (request log, ground truth, organisation,
-//! statistics, faults). Faults never apply here and nothing here is logged.
+//! statistics, faults, the simulated clock). Faults never apply here and
+//! nothing here is logged.
 
 use crate::faults::FaultRule;
 use crate::state::SimState;
@@ -9,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -43,7 +45,7 @@ pub(crate) async fn truth(
 }
 
 pub(crate) async fn org(State(state): State<Arc<SimState>>) -> Response {
-    Json(state.organisation().description()).into_response()
+    Json(state.history().description()).into_response()
 }
 
 pub(crate) async fn stats(State(state): State<Arc<SimState>>) -> Response {
@@ -93,6 +95,72 @@ pub(crate) async fn add_fault(State(state): State<Arc<SimState>>, body: Bytes) -
 pub(crate) async fn clear_faults(State(state): State<Arc<SimState>>) -> StatusCode {
     state.clear_faults();
     StatusCode::NO_CONTENT
+}
+
+/// `GET /_admin/clock`: `{"now": RFC 3339}`.
+pub(crate) async fn clock(State(state): State<Arc<SimState>>) -> Response {
+    clock_json(&state)
+}
+
+/// `PUT /_admin/clock` with `{"now": "RFC 3339"}`: moves the clock there.
+pub(crate) async fn set_clock(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SetClock {
+        now: String,
+    }
+    const EXPECTED: &str =
+        r#"expected {"now": "<RFC 3339 instant>"}, e.g. {"now": "2026-03-01T12:00:00Z"}"#;
+    let parsed = serde_json::from_slice::<SetClock>(&body)
+        .map_err(|e| format!("{EXPECTED}: {e}"))
+        .and_then(|request| {
+            DateTime::parse_from_rfc3339(request.now.trim())
+                .map(|t| t.to_utc())
+                .map_err(|e| format!("{EXPECTED}: `{}` is not RFC 3339: {e}", request.now))
+        });
+    match parsed {
+        Ok(t) => {
+            state.set_now(t);
+            clock_json(&state)
+        }
+        Err(problem) => bad_request(problem),
+    }
+}
+
+/// `POST /_admin/clock/advance` with `{"seconds": N}` (N ≥ 0, an integer).
+pub(crate) async fn advance_clock(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Advance {
+        seconds: u64,
+    }
+    const EXPECTED: &str = r#"expected {"seconds": N} with N a whole number of seconds >= 0"#;
+    let parsed = serde_json::from_slice::<Advance>(&body)
+        .map_err(|e| format!("{EXPECTED}: {e}"))
+        .and_then(|request| {
+            i64::try_from(request.seconds)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .filter(|d| state.now().checked_add_signed(*d).is_some())
+                .ok_or_else(|| {
+                    format!(
+                        "advancing by {} seconds leaves the representable time range",
+                        request.seconds
+                    )
+                })
+        });
+    match parsed {
+        Ok(d) => {
+            state.advance(d);
+            clock_json(&state)
+        }
+        Err(problem) => bad_request(problem),
+    }
+}
+
+fn clock_json(state: &SimState) -> Response {
+    let now = state.now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    Json(json!({ "now": now })).into_response()
 }
 
 fn rule_from_json(value: Value) -> Result<FaultRule, String> {

@@ -25,7 +25,8 @@ pub(crate) async fn pulls(
     headers: HeaderMap,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::Pulls, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let api = api_base(meta);
         let Some(repo) = org.repo(&owner, &repo) else {
@@ -78,7 +79,8 @@ pub(crate) async fn pull_commits(
     headers: HeaderMap,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::PullCommits, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let api = api_base(meta);
         let found = org.repo(&owner, &repo).and_then(|r| {
@@ -106,7 +108,8 @@ pub(crate) async fn deployments(
     headers: HeaderMap,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::Deployments, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let api = api_base(meta);
         let Some(repo) = org.repo(&owner, &repo) else {
@@ -140,7 +143,8 @@ pub(crate) async fn deployment_statuses(
     headers: HeaderMap,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::DeploymentStatuses, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let api = api_base(meta);
         let found = org.repo(&owner, &repo).and_then(|r| {

@@ -24,7 +24,8 @@ pub(crate) async fn job(
     headers: HeaderMap,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::JenkinsBuilds, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let Some(job) = org.job(&name) else {
             return Served::error(Source::Jenkins, StatusCode::NOT_FOUND, "Not Found");

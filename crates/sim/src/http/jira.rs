@@ -1,11 +1,13 @@
 //! Jira Cloud endpoints: the enhanced search `/rest/api/3/search/jql` (cursor
 //! `nextPageToken`, `isLast`, no `total`), an issue's changelog, and the old
 //! `/rest/api/3/search`, which answers 410 Gone like the real service since 2025.
+//! Status, resolution date and changelog are those of the view as of the
+//! simulator's clock: a reopened issue shows `Reopened` and no resolution.
 
 use super::jql::Jql;
 use super::{RequestMeta, Served, Shaping, exchange, jira_time, positive};
 use crate::endpoint::Endpoint;
-use crate::model::{JiraIssue, Organisation};
+use crate::model::{IN_PROGRESS, JiraIssue, Organisation, REOPENED, TO_DO};
 use crate::state::SimState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -46,7 +48,8 @@ pub(crate) async fn search_jql(
     body: Bytes,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::JiraSearch, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let request = match search_request(meta, &body) {
             Ok(r) => r,
@@ -116,7 +119,8 @@ pub(crate) async fn approximate_count(
         &uri,
         headers,
     );
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |_, _| {
         #[derive(Deserialize)]
         struct CountRequest {
@@ -204,7 +208,8 @@ pub(crate) async fn changelog(
     headers: HeaderMap,
 ) -> Response {
     let meta = RequestMeta::new(&state, Endpoint::JiraChangelog, method, &uri, headers);
-    let org = state.organisation();
+    let view = state.organisation();
+    let org: &Organisation = &view;
     exchange(&state, meta, |meta, shaping| {
         let Some(issue) = org.issue(&key) else {
             return Served::error(
@@ -280,8 +285,9 @@ fn api_base(meta: &RequestMeta) -> String {
 
 fn status_id(status: &str) -> &'static str {
     match status {
-        "To Do" => "10000",
-        "In Progress" => "3",
+        TO_DO => "10000",
+        IN_PROGRESS => "3",
+        REOPENED => "4",
         _ => "10001",
     }
 }
@@ -316,8 +322,8 @@ fn issue_json(
         .find(|p| p.key == issue.project_key);
     let status = issue.status();
     let (category_key, category_name, category_id) = match status {
-        "To Do" => ("new", "To Do", 2),
-        "In Progress" => ("indeterminate", "In Progress", 4),
+        TO_DO => ("new", "To Do", 2),
+        IN_PROGRESS | REOPENED => ("indeterminate", "In Progress", 4),
         _ => ("done", "Done", 3),
     };
     let type_id = match issue.issue_type.as_str() {

@@ -50,7 +50,9 @@ pub struct PullRequest {
     pub author_is_bot: bool,
     /// When it was opened.
     pub created_at: DateTime<Utc>,
-    /// When it was last changed (before the end of the range).
+    /// When it was last changed. In the generated history this is the final
+    /// value, which may lie after the end of the range; [`PullRequest::as_of`]
+    /// recomputes it for an instant.
     pub updated_at: DateTime<Utc>,
     /// When it was closed, merged or not; `None` while open.
     pub closed_at: Option<DateTime<Utc>>,
@@ -63,8 +65,12 @@ pub struct PullRequest {
     pub head_ref: String,
     /// Name of the target branch (`main`).
     pub base_ref: String,
-    /// Chronological by authored time.
+    /// Chronological by authored time (a commit from a machine with a wrong
+    /// clock may be authored after the merge; it is pushed, and listed, last).
     pub commits: Vec<Commit>,
+    /// When the pull request was deleted (it is absent from every view from
+    /// then on); `None` if it never is.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl PullRequest {
@@ -102,7 +108,8 @@ pub struct Commit {
     pub author_email: String,
     /// Git author date.
     pub authored_at: DateTime<Utc>,
-    /// Git committer date.
+    /// Git committer date, taken as the time the commit was pushed: a commit
+    /// is visible from then on.
     pub committed_at: DateTime<Utc>,
     /// Commit message.
     pub message: String,
@@ -132,6 +139,9 @@ pub struct GithubDeployment {
     pub creator_login: String,
     /// Chronological.
     pub statuses: Vec<DeploymentStatus>,
+    /// When the deployment was deleted (it is absent from every view from
+    /// then on, statuses included); `None` if it never is.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl GithubDeployment {

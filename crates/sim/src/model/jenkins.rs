@@ -68,13 +68,14 @@ impl BuildResult {
 pub struct JenkinsBuild {
     /// Build number, ascending by start time.
     pub number: u64,
-    /// `None` while building.
+    /// `None` while building (in a view, see [`JenkinsBuild::as_of`]).
     pub result: Option<BuildResult>,
     /// Start time (Jenkins' `timestamp`, millisecond precision).
     pub started_at: DateTime<Utc>,
     /// 0 while building, like Jenkins.
     pub duration_ms: u64,
-    /// Still running when the range ends.
+    /// Still running at the instant of the view; never in the generated
+    /// history, where every build has its real result and duration.
     pub building: bool,
     /// Contributor id of whoever started it; `None` for SCM-triggered builds.
     pub started_by: Option<String>,

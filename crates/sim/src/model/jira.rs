@@ -35,8 +35,13 @@ pub struct JiraIssue {
     pub priority: String,
     /// When it was created (millisecond precision).
     pub created: DateTime<Utc>,
-    /// When it was resolved (moved to Done); `None` while unresolved.
+    /// Jira's `resolutiondate`: the time of the last move into Done while
+    /// the issue is Done with a resolution set; `None` otherwise (unresolved,
+    /// reopened, or Done without a resolution, see `resolution_unset`).
     pub resolved: Option<DateTime<Utc>>,
+    /// The issue went to Done without a resolution ever being set, so Jira
+    /// shows `resolutiondate: null` even while it is Done.
+    pub resolution_unset: bool,
     /// Contributor id of the reporter.
     pub reporter: String,
     /// Contributor id of the assignee; `None` when unassigned.
@@ -48,7 +53,7 @@ pub struct JiraIssue {
 impl JiraIssue {
     /// The current status: the target of the last transition, else `To Do`.
     pub fn status(&self) -> &str {
-        self.transitions.last().map_or("To Do", |t| t.to.as_str())
+        self.transitions.last().map_or(TO_DO, |t| t.to.as_str())
     }
 
     /// Time of the last transition, else the creation time.
@@ -56,6 +61,15 @@ impl JiraIssue {
         self.transitions.last().map_or(self.created, |t| t.at)
     }
 }
+
+/// The status an issue starts in.
+pub const TO_DO: &str = "To Do";
+/// The status of work under way.
+pub const IN_PROGRESS: &str = "In Progress";
+/// The status of finished work (sets the resolution unless it is unset).
+pub const DONE: &str = "Done";
+/// The status of an issue reopened after it was Done (clears the resolution).
+pub const REOPENED: &str = "Reopened";
 
 /// One status change of a Jira issue (a changelog entry).
 #[derive(Debug, Clone, PartialEq, Eq)]

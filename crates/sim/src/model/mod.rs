@@ -10,6 +10,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use dorafleet_core::{IdentityConfig, TeamConfig};
 
+mod as_of;
 mod description;
 mod github;
 mod jenkins;

@@ -2,6 +2,10 @@
 //! from the generated events themselves and never from HTTP responses, so
 //! that it is an independent oracle for whatever the pipeline computes from
 //! what the simulator serves.
+//!
+//! The truth of the simulator's clock is the truth of the view as of the
+//! clock, on the days that are over ([`Organisation::ground_truth_as_of`]):
+//! a pipeline that ran at that instant could have seen exactly those events.
 
 mod metrics;
 #[cfg(test)]
@@ -10,7 +14,7 @@ mod tests;
 use crate::model::{
     DeployMechanism, INCIDENT_ISSUE_TYPE, JobKind, Organisation, PRODUCTION_ENVIRONMENT,
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use metrics::{Change, Deployment, Incident, team_truth};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +64,23 @@ impl Organisation {
                 team_truth(&team.id, &dates, &deployments, &changes, &incidents)
             })
             .collect()
+    }
+
+    /// The truth a clock reading `t` gives: the truth of [`Organisation::as_of`]
+    /// `t` (on this organisation as the full history), on the days of the
+    /// range that are over at `t` (dates before `t`'s date). A day's values
+    /// can still change after it is over, when a late event arrives (a
+    /// deployment's outcome, a reopened incident).
+    pub fn ground_truth_as_of(&self, t: DateTime<Utc>) -> Vec<TruthRecord> {
+        self.as_of(t).days_over_truth(t)
+    }
+
+    /// This organisation's truth (a view as of `t`) on the dates before `t`'s date.
+    pub(crate) fn days_over_truth(&self, t: DateTime<Utc>) -> Vec<TruthRecord> {
+        let today = t.date_naive();
+        let mut truth = self.ground_truth();
+        truth.retain(|r| r.date < today);
+        truth
     }
 
     /// Successful production deployments of a team, from both mechanisms.
