@@ -9,6 +9,9 @@
 #                               (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/fleet.rs)
 #   scripts/bench.sh replay     archive 10,000 dead letters from RabbitMQ, then replay them
 #   scripts/bench.sh sensors    volume sensor false holds and detection on simulated histories
+#   scripts/bench.sh incremental API requests of an hourly incremental run on the evolving
+#                               world, against a full re-crawl of the covered window
+#                               (knobs: DORAFLEET_BENCH_TEAMS, DORAFLEET_BENCH_HOURS)
 #   scripts/bench.sh alerts     gold write -> webhook received latency over 1,000 alerts
 #                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
 set -euo pipefail
@@ -42,6 +45,11 @@ run_sensors() {
   cargo bench --locked -p dorafleet-standalone --bench sensors
 }
 
+run_incremental() {
+  log "incremental: API requests per hourly run on the evolving world vs a full re-crawl"
+  cargo bench --locked -p dorafleet-standalone --bench incremental
+}
+
 run_alerts() {
   log "alerts: 1,000 gold changes, each an alert, from the gold write to the webhook"
   cargo bench --locked -p dorafleet-alerts --bench alerts
@@ -52,7 +60,8 @@ case "$which" in
   fleet) run_fleet ;;
   replay) run_replay ;;
   sensors) run_sensors ;;
+  incremental) run_incremental ;;
   alerts) run_alerts ;;
-  all) run_backfill; run_fleet; run_replay; run_sensors; run_alerts ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, sensors, alerts, all)" ;;
+  all) run_backfill; run_fleet; run_replay; run_sensors; run_incremental; run_alerts ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, sensors, incremental, alerts, all)" ;;
 esac

@@ -16,9 +16,9 @@ pub mod replay;
 pub mod written;
 
 pub use backfill::{BackfillRequest, BackfillSummary, FromLayer, backfill};
+pub use dorafleet_stages::extract::RecordQuality;
 pub use fleet::{Coordinator, CoordinatorError, CoordinatorOptions, Plan, RunOutcome};
 pub use holds::{HoldActionError, Released, release_run, rerun_held};
 pub use plan::{plan_extract, plan_extract_incremental};
 pub use progress::RunProgress;
-pub use dorafleet_stages::extract::RecordQuality;
 pub use written::{RunRecords, run_records};

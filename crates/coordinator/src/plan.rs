@@ -79,7 +79,16 @@ pub async fn plan_extract_incremental(
         windows
             .iter()
             .find(|((s, sc), _)| *s == source && sc == scope)
-            .and_then(|(_, from)| bounded_window(config, Window { from: *from, to: now }, now))
+            .and_then(|(_, from)| {
+                bounded_window(
+                    config,
+                    Window {
+                        from: *from,
+                        to: now,
+                    },
+                    now,
+                )
+            })
     }))
 }
 

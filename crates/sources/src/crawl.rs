@@ -38,7 +38,8 @@ impl Watch {
     /// How far back a newest-first list must be walked: the window's start,
     /// or the oldest watched item if it is older.
     pub(crate) fn reach(&self, window: &Window) -> DateTime<Utc> {
-        self.since.map_or(window.from, |since| since.min(window.from))
+        self.since
+            .map_or(window.from, |since| since.min(window.from))
     }
 }
 

@@ -29,7 +29,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{Clock, ErrorClass, Scope, Source, TaskEnvelope, TaskError, TaskStats, Window};
+use dorafleet_core::{
+    Clock, ErrorClass, Scope, Source, TaskEnvelope, TaskError, TaskStats, Window,
+};
 use dorafleet_sources::{
     PageQuality, PageRequest, SourceClient, Watch, next_steps_watching, start_requests_watching,
 };
@@ -208,13 +210,8 @@ impl ExtractHandler {
             Some(cp) => (decode_state(&cp.state)?, cp.pages_done),
             None => {
                 let watch = self.watch(source, &task.scope, task.window).await?;
-                let pending = start_requests_watching(
-                    source,
-                    &task.scope,
-                    &task.window,
-                    *page_size,
-                    &watch,
-                );
+                let pending =
+                    start_requests_watching(source, &task.scope, &task.window, *page_size, &watch);
                 (
                     CrawlState {
                         pending: pending.into(),
@@ -239,8 +236,7 @@ impl ExtractHandler {
                 Err(e) => return Err(e),
             };
             stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
-            let step =
-                next_steps_watching(source, &page, &task.window, *page_size, &state.watch)?;
+            let step = next_steps_watching(source, &page, &task.window, *page_size, &state.watch)?;
             state.pending.pop_front();
             state.gone += u64::from(step.gone);
             state.pending.extend(step.follow_ups);

@@ -150,9 +150,7 @@ impl Default for SyncConfig {
 impl SyncConfig {
     /// Midnight UTC of [`earliest`](Self::earliest).
     pub fn earliest_instant(&self) -> chrono::DateTime<chrono::Utc> {
-        self.earliest
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
+        self.earliest.and_time(chrono::NaiveTime::MIN).and_utc()
     }
 
     /// [`watch_hours`](Self::watch_hours) as a duration.

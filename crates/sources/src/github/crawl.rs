@@ -57,7 +57,14 @@ pub(crate) fn start_requests(repo: &str, page_size: u32, watch: &Watch) -> Vec<P
         PageRequest::new(
             endpoint::DEPLOYMENT_STATUSES,
             relative(
-                &["repos", owner, name, "deployments", &id.to_string(), "statuses"],
+                &[
+                    "repos",
+                    owner,
+                    name,
+                    "deployments",
+                    &id.to_string(),
+                    "statuses",
+                ],
                 &[("per_page", CHILD_PAGE_SIZE)],
             ),
             1,

@@ -200,3 +200,136 @@ fn commit_is_bot(c: &PullCommit, defs: &dorafleet_core::Definitions) -> bool {
         (None, None) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use crate::page::endpoint;
+    use chrono::Utc;
+    use dorafleet_core::{Config, Scope, Source};
+    use dorafleet_warehouse::BronzePage;
+    use serde_json::{Value, json};
+    use uuid::Uuid;
+
+    const REPO: &str = "acme/shop";
+
+    fn scope() -> Scope {
+        Scope {
+            team: "payments".into(),
+            target: Some(REPO.into()),
+        }
+    }
+
+    fn page(endpoint: &str, request: String, records: Vec<Value>) -> BronzePage {
+        BronzePage {
+            task_id: Uuid::nil(),
+            seq: 0,
+            execution_id: Uuid::nil(),
+            source_system: Source::Github,
+            scope: scope(),
+            endpoint: endpoint.into(),
+            request,
+            cursor: "1".into(),
+            status: 200,
+            fetched_at: Utc::now(),
+            record_count: records.len() as u64,
+            body: Value::Array(records).to_string(),
+        }
+    }
+
+    fn merged_pull(number: u64) -> Value {
+        json!({
+            "number": number,
+            "state": "closed",
+            "user": {"login": "alice", "type": "User"},
+            "created_at": "2026-03-01T09:00:00Z",
+            "updated_at": "2026-03-02T10:00:00Z",
+            "closed_at": "2026-03-02T10:00:00Z",
+            "merged_at": "2026-03-02T10:00:00Z",
+            "merge_commit_sha": format!("m{number}")
+        })
+    }
+
+    fn commit(sha: &str, login: &str, kind: &str) -> Value {
+        json!({
+            "sha": sha,
+            "commit": {"author": {"name": login, "email": "x@example.com",
+                                  "date": "2026-03-01T08:00:00Z"}},
+            "author": {"login": login, "type": kind}
+        })
+    }
+
+    fn pages_for(number: u64, commits: Vec<Value>) -> Vec<BronzePage> {
+        vec![
+            page(
+                endpoint::PULLS,
+                format!("/repos/{REPO}/pulls?state=closed&page=1"),
+                vec![merged_pull(number)],
+            ),
+            page(
+                endpoint::PULL_COMMITS,
+                format!("/repos/{REPO}/pulls/{number}/commits?per_page=100"),
+                commits,
+            ),
+        ]
+    }
+
+    fn run(pages: &[BronzePage]) -> dorafleet_warehouse::SilverBatch {
+        normalize(&Config::default(), &scope(), Uuid::nil(), pages).unwrap()
+    }
+
+    #[test]
+    fn a_merged_pull_with_an_empty_commit_list_counts_as_without_commits_not_as_a_bot_change() {
+        let batch = run(&pages_for(7, vec![]));
+        assert!(batch.changes.is_empty(), "{:?}", batch.changes);
+        assert_eq!(batch.counts.changes_without_commits, 1);
+        assert_eq!(batch.counts.bot_changes_filtered, 0);
+        assert_eq!(batch.counts.bot_commits_filtered, 0);
+    }
+
+    #[test]
+    fn a_merged_pull_whose_commits_are_all_rejected_counts_as_without_commits_not_as_a_bot_change()
+    {
+        // `commit.author.date` renamed: the commit fails its schema.
+        let drifted = json!({
+            "sha": "c1",
+            "commit": {"author": {"name": "alice", "when": "2026-03-01T08:00:00Z"}},
+            "author": {"login": "alice", "type": "User"}
+        });
+        let without_sha = json!({"commit": {}, "author": {"login": "bob", "type": "User"}});
+        let batch = run(&pages_for(8, vec![drifted, without_sha]));
+        assert!(batch.changes.is_empty(), "{:?}", batch.changes);
+        assert_eq!(batch.counts.rejected_records, 2, "{:?}", batch.counts);
+        assert_eq!(batch.counts.changes_without_commits, 1);
+        assert_eq!(batch.counts.bot_changes_filtered, 0);
+    }
+
+    #[test]
+    fn a_merged_pull_with_only_bot_commits_still_counts_as_a_bot_change() {
+        let batch = run(&pages_for(
+            9,
+            vec![
+                commit("b1", "dependabot[bot]", "Bot"),
+                commit("b2", "renovate[bot]", "Bot"),
+            ],
+        ));
+        assert!(batch.changes.is_empty(), "{:?}", batch.changes);
+        assert_eq!(batch.counts.bot_changes_filtered, 1);
+        assert_eq!(batch.counts.bot_commits_filtered, 2);
+        assert_eq!(batch.counts.changes_without_commits, 0);
+    }
+
+    #[test]
+    fn a_merged_pull_with_a_human_commit_is_written_as_a_change() {
+        let batch = run(&pages_for(10, vec![commit("h1", "alice", "User")]));
+        assert_eq!(batch.changes.len(), 1);
+        assert_eq!(batch.changes[0].number, 10);
+        assert_eq!(
+            (
+                batch.counts.changes_without_commits,
+                batch.counts.bot_changes_filtered
+            ),
+            (0, 0)
+        );
+    }
+}

@@ -49,7 +49,9 @@ pub fn normalize(
             continue;
         };
         let (status, finished_at) = match (build.result.as_deref(), build.finished_at()) {
-            (Some(result), Some(finished_at)) => (DeploymentOutcome::from(result), Some(finished_at)),
+            (Some(result), Some(finished_at)) => {
+                (DeploymentOutcome::from(result), Some(finished_at))
+            }
             _ => {
                 batch.counts.running_builds_skipped += 1;
                 (DeploymentOutcome::InProgress, None)
