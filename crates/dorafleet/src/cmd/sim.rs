@@ -33,6 +33,12 @@ pub struct SimArgs {
     /// SOURCE[/ENDPOINT]:KIND[=PARAM][@RATE|#COUNT].
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<FaultRule>,
+    /// Where the simulator's clock starts, RFC 3339 (e.g.
+    /// `2026-03-10T09:00:00Z`): the APIs serve the world as it was then, and
+    /// the clock moves only through `PUT /_admin/clock` and
+    /// `POST /_admin/clock/advance`. Default: the end of the history.
+    #[arg(long, value_name = "INSTANT")]
+    pub clock: Option<chrono::DateTime<chrono::Utc>>,
     /// GitHub's hourly request budget the simulator enforces.
     #[arg(long, default_value_t = 5000)]
     pub github_hourly_limit: u32,
@@ -48,6 +54,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         teams: args.teams,
         faults: args.faults,
         github_hourly_limit: args.github_hourly_limit,
+        clock: args.clock,
         ..SimOptions::default()
     };
     if let Some(end) = args.end_date {
@@ -70,7 +77,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     for source in Source::ALL {
         println!("  {source:<8} base URL http://{addr}/{source}");
     }
-    println!("  admin: /_admin/requests /_admin/truth /_admin/org /_admin/stats /_admin/faults");
+    println!(
+        "  admin: /_admin/requests /_admin/truth /_admin/org /_admin/stats /_admin/faults /_admin/clock"
+    );
     println!(
         "  teams: {}",
         org.team_configs()
