@@ -60,7 +60,10 @@ async fn a_held_run_is_shown_with_its_evidence_and_a_rerun_after_the_fix_brings_
         ],
     )
     .await;
-    assert!(table.contains("unknown: held by a sensor"), "{table}");
+    assert!(
+        table.contains("held by the pagination sensor on jenkins:"),
+        "{table}"
+    );
     assert!(
         table.contains("freshness (newest record extracted):"),
         "{table}"

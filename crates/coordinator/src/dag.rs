@@ -1,7 +1,9 @@
 //! The run's DAG and its gates: a scope is normalized once its extract
-//! succeeded, and a team is aggregated once every one of its scopes was
-//! normalized. A team with a dead-lettered task is blocked: no aggregate is
-//! published for it, so no gold is written from incomplete inputs.
+//! succeeded, and a team is aggregated once every one of its scopes is
+//! settled — normalized, or dead-lettered. A dead scope does not stop the
+//! team's other metrics: the aggregate leaves out the metrics that read its
+//! source (gates per metric, see `dorafleet_stages::aggregate`), and when a
+//! replay brings the scope back, the team is aggregated again.
 
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Scope, Stage, TaskEnvelope, TaskEvent, TaskEventKind, Window};
@@ -16,12 +18,47 @@ enum Node {
     Aggregate,
 }
 
+/// Where one scope of a team stands in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScopeState {
+    Open,
+    Normalized,
+    Dead,
+}
+
 #[derive(Debug, Default)]
 struct TeamGate {
-    scopes: usize,
-    normalized: usize,
-    blocked: bool,
-    aggregate_published: bool,
+    scopes: BTreeMap<String, ScopeState>,
+    /// A scope settled since the team's last aggregate was published.
+    unaggregated: bool,
+}
+
+impl TeamGate {
+    fn settle(&mut self, scope: String, state: ScopeState) {
+        if self.scopes.insert(scope, state) != Some(state) {
+            self.unaggregated = true;
+        }
+    }
+
+    fn blocked(&self) -> bool {
+        self.scopes.values().any(|s| *s == ScopeState::Dead)
+    }
+
+    /// Whether an aggregate is due: every scope settled, at least one
+    /// normalized, and something changed since the last one.
+    fn aggregate_due(&self) -> bool {
+        self.unaggregated
+            && self.scopes.values().all(|s| *s != ScopeState::Open)
+            && self.scopes.values().any(|s| *s == ScopeState::Normalized)
+    }
+}
+
+fn scope_key(task_source: Option<dorafleet_core::Source>, scope: &Scope) -> String {
+    format!(
+        "{}:{}",
+        task_source.map_or("-", |s| s.as_str()),
+        scope.target.as_deref().unwrap_or("-")
+    )
 }
 
 /// One run's tasks as a DAG, with each team's gate: which tasks an event
@@ -61,6 +98,14 @@ impl RunDag {
                 t.state == TaskState::Dead,
             );
         }
+        // A team with no aggregate yet gets one once its scopes are settled;
+        // one with an aggregate gets another only when a scope settles anew
+        // (a replayed task).
+        for (team, gate) in &mut dag.teams {
+            gate.unaggregated = !tasks
+                .iter()
+                .any(|t| t.envelope.stage == Stage::Aggregate && t.envelope.scope.team == *team);
+        }
         dag
     }
 
@@ -81,6 +126,8 @@ impl RunDag {
         }
     }
 
+    /// Adds a stored task: its scope is open (pending, retrying, a replay
+    /// under way), normalized or dead.
     fn add(&mut self, task: &TaskEnvelope, done: bool, dead: bool) {
         let node = match task.stage {
             Stage::Extract => Node::Extract,
@@ -90,13 +137,18 @@ impl RunDag {
         let team = task.scope.team.clone();
         self.nodes.insert(task.task_id, (node, team.clone()));
         let gate = self.teams.entry(team).or_default();
-        match node {
-            Node::Extract => gate.scopes += 1,
-            Node::Normalize if done => gate.normalized += 1,
-            Node::Aggregate => gate.aggregate_published = true,
-            Node::Normalize => {}
+        if node == Node::Aggregate {
+            return;
         }
-        gate.blocked |= dead;
+        let key = scope_key(task.source, &task.scope);
+        let state = gate.scopes.entry(key).or_insert(ScopeState::Open);
+        if dead {
+            *state = ScopeState::Dead;
+        } else if !done {
+            *state = ScopeState::Open;
+        } else if node == Node::Normalize {
+            *state = ScopeState::Normalized;
+        }
     }
 
     /// The tasks that become ready because of `event`.
@@ -107,10 +159,12 @@ impl RunDag {
         let Some(gate) = self.teams.get_mut(&team) else {
             return Vec::new();
         };
+        let key = scope_key(event.source, &event.scope);
         match (&event.kind, node) {
+            (TaskEventKind::Dead { .. }, Node::Aggregate) => Vec::new(),
             (TaskEventKind::Dead { .. }, _) => {
-                gate.blocked = true;
-                Vec::new()
+                gate.settle(key, ScopeState::Dead);
+                self.aggregate_if_due(&team)
             }
             (TaskEventKind::Done, Node::Extract) => {
                 let task = TaskEnvelope::new(
@@ -125,29 +179,8 @@ impl RunDag {
                 vec![task]
             }
             (TaskEventKind::Done, Node::Normalize) => {
-                gate.normalized += 1;
-                if gate.normalized < gate.scopes || gate.blocked || gate.aggregate_published {
-                    return Vec::new();
-                }
-                gate.aggregate_published = true;
-                // Aggregate recomputes every complete day up to the run's end:
-                // new incidents can change the failure rate of earlier days.
-                let task = TaskEnvelope::new(
-                    self.run_id,
-                    Stage::Aggregate,
-                    None,
-                    Scope {
-                        team: team.clone(),
-                        target: None,
-                    },
-                    Window {
-                        from: self.aggregate_from,
-                        to: self.window.to,
-                    },
-                    self.max_attempts,
-                );
-                self.nodes.insert(task.task_id, (Node::Aggregate, team));
-                vec![task]
+                gate.settle(key, ScopeState::Normalized);
+                self.aggregate_if_due(&team)
             }
             (TaskEventKind::Done, Node::Aggregate) | (TaskEventKind::Retrying { .. }, _) => {
                 Vec::new()
@@ -155,11 +188,42 @@ impl RunDag {
         }
     }
 
-    /// Teams whose gold this run could not write because a task died.
+    /// The team's aggregate task, if one is due.
+    fn aggregate_if_due(&mut self, team: &str) -> Vec<TaskEnvelope> {
+        let Some(gate) = self.teams.get_mut(team) else {
+            return Vec::new();
+        };
+        if !gate.aggregate_due() {
+            return Vec::new();
+        }
+        gate.unaggregated = false;
+        let team = team.to_owned();
+        // Aggregate recomputes every complete day up to the run's end:
+        // new incidents can change the failure rate of earlier days.
+        let task = TaskEnvelope::new(
+            self.run_id,
+            Stage::Aggregate,
+            None,
+            Scope {
+                team: team.clone(),
+                target: None,
+            },
+            Window {
+                from: self.aggregate_from,
+                to: self.window.to,
+            },
+            self.max_attempts,
+        );
+        self.nodes.insert(task.task_id, (Node::Aggregate, team));
+        vec![task]
+    }
+
+    /// Teams with a dead-lettered task: the metrics reading its source are
+    /// not updated by this run.
     pub fn blocked_teams(&self) -> BTreeSet<String> {
         self.teams
             .iter()
-            .filter(|(_, g)| g.blocked)
+            .filter(|(_, g)| g.blocked())
             .map(|(t, _)| t.clone())
             .collect()
     }
@@ -217,20 +281,75 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_task_blocks_its_team_and_only_its_team() {
+    fn a_dead_scope_does_not_stop_its_teams_aggregate_and_marks_only_its_team() {
         let (a, b, other) = (extract("t", "a"), extract("t", "b"), extract("u", "c"));
         let mut dag = RunDag::new(&[a.clone(), b.clone(), other.clone()], earliest());
-        let dead = TaskEventKind::Dead {
-            class: ErrorClass::Permanent,
-            reason: "404".into(),
-            dead_letter_id: Uuid::nil(),
-        };
-        assert!(dag.on_event(&event(&a, dead)).is_empty());
+        assert!(dag.on_event(&event(&a, dead())).is_empty());
         let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
-        assert!(dag.on_event(&event(&nb, TaskEventKind::Done)).is_empty());
+        let agg = dag.on_event(&event(&nb, TaskEventKind::Done));
+        assert_eq!(agg.len(), 1, "the team's other scope is aggregated");
+        assert_eq!(agg[0].stage, Stage::Aggregate);
         let nc = dag.on_event(&event(&other, TaskEventKind::Done)).remove(0);
         assert_eq!(dag.on_event(&event(&nc, TaskEventKind::Done)).len(), 1);
         assert_eq!(dag.blocked_teams(), BTreeSet::from(["t".to_owned()]));
+    }
+
+    #[test]
+    fn a_team_whose_scopes_all_died_gets_no_aggregate() {
+        let a = extract("t", "a");
+        let mut dag = RunDag::new(std::slice::from_ref(&a), earliest());
+        assert!(dag.on_event(&event(&a, dead())).is_empty());
+    }
+
+    #[test]
+    fn a_replayed_scope_that_normalizes_aggregates_its_team_again() {
+        let (a, b) = (extract("t", "a"), extract("t", "b"));
+        let mut dag = RunDag::new(&[a.clone(), b.clone()], earliest());
+        dag.on_event(&event(&a, dead()));
+        let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
+        assert_eq!(dag.on_event(&event(&nb, TaskEventKind::Done)).len(), 1);
+        let mut replayed = a.clone();
+        replayed.replay += 1;
+        let na = dag
+            .on_event(&event(&replayed, TaskEventKind::Done))
+            .remove(0);
+        let again = dag.on_event(&event(&na, TaskEventKind::Done));
+        assert_eq!(again.len(), 1, "a second aggregate");
+        assert!(dag.blocked_teams().is_empty());
+    }
+
+    #[test]
+    fn a_restored_run_with_a_scope_under_replay_aggregates_again_once_it_normalizes() {
+        let (a, b) = (extract("t", "a"), extract("t", "b"));
+        let mut dag = RunDag::new(&[a.clone(), b.clone()], earliest());
+        dag.on_event(&event(&a, dead()));
+        let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
+        let agg = dag.on_event(&event(&nb, TaskEventKind::Done)).remove(0);
+        let record = |e: &TaskEnvelope, state| TaskRecord {
+            envelope: e.clone(),
+            state,
+            published: true,
+            worker: None,
+            attempts: 1,
+            updated_at: Utc::now(),
+        };
+        let stored = vec![
+            record(&a, TaskState::Pending),
+            record(&b, TaskState::Done),
+            record(&nb, TaskState::Done),
+            record(&agg, TaskState::Done),
+        ];
+        let mut restored = RunDag::restore(&stored, earliest());
+        let na = restored.on_event(&event(&a, TaskEventKind::Done)).remove(0);
+        assert_eq!(restored.on_event(&event(&na, TaskEventKind::Done)).len(), 1);
+    }
+
+    fn dead() -> TaskEventKind {
+        TaskEventKind::Dead {
+            class: ErrorClass::Permanent,
+            reason: "404".into(),
+            dead_letter_id: Uuid::nil(),
+        }
     }
 
     #[test]

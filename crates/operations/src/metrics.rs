@@ -5,7 +5,7 @@
 use crate::OperationError;
 use chrono::{DateTime, NaiveDate, Utc};
 use dorafleet_core::{Config, Scope, Source};
-use dorafleet_dora::report::{TeamReport, team_report};
+use dorafleet_dora::report::{ScopeCoverage, TeamReport, team_report};
 use dorafleet_warehouse::{GoldFilter, HoldFilter, HoldStatus, Warehouse};
 
 /// Teams to report: the ones asked for (each must be configured, when any
@@ -52,14 +52,45 @@ pub async fn team_reports(
         })
         .await
         .map_err(OperationError::from)?;
-    Ok(teams
-        .iter()
-        .map(|t| {
-            let mut report = team_report(t, &gold, from, to, &config.levels);
-            report.mark_held(&holds);
-            report
-        })
-        .collect())
+    let mut reports = Vec::with_capacity(teams.len());
+    for team in &teams {
+        let mut report = team_report(team, &gold, from, to, &config.levels);
+        let scopes = scope_coverage(warehouse, config, team).await?;
+        report.explain_unknowns(&config.definitions, &scopes, &holds);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// What each configured scope of `team` has been extracted over.
+async fn scope_coverage(
+    warehouse: &dyn Warehouse,
+    config: &Config,
+    team: &str,
+) -> Result<Vec<ScopeCoverage>, MetricsError> {
+    let mut scopes = Vec::new();
+    let Some(team_config) = config.teams.iter().find(|t| t.id == team) else {
+        return Ok(scopes);
+    };
+    for source in Source::ALL {
+        for target in team_config.targets(source) {
+            let scope = Scope {
+                team: team.to_owned(),
+                target: Some(target.clone()),
+            };
+            let covered = warehouse
+                .coverage(source, &scope)
+                .await
+                .map_err(OperationError::from)?
+                .map(|w| (w.from, w.to));
+            scopes.push(ScopeCoverage {
+                source,
+                target: target.clone(),
+                covered,
+            });
+        }
+    }
+    Ok(scopes)
 }
 
 /// Why team reports could not be made.

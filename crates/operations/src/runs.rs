@@ -6,7 +6,7 @@
 use crate::OperationError;
 use crate::execution::{Dispatch, Execution};
 use dorafleet_coordinator::{Released, release_run, rerun_held};
-use dorafleet_core::{Config, Source, Stage};
+use dorafleet_core::{Config, Definitions, Metric, Source, Stage};
 use dorafleet_standalone::RunSummary;
 use dorafleet_warehouse::{
     ArchivedLetter, Hold, HoldFilter, HoldStatus, NormalizeCounts, RunRecord, TaskRecord,
@@ -73,10 +73,11 @@ impl Tally {
     }
 }
 
-/// Where a team's gold stands in a run.
+/// Where a team's gold (or one metric of it) stands in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
-    /// A task was dead-lettered: no gold from this run.
+    /// A task was dead-lettered: no gold from this run for the metrics
+    /// reading its source.
     Closed,
     /// A sensor kept days out of gold until released or rerun.
     Held,
@@ -99,8 +100,21 @@ pub struct TeamGate {
     pub normalize: Tally,
     /// Its aggregate tasks by state.
     pub aggregate: Tally,
+    /// Where its gold stands as a whole: closed or held when any metric is.
+    pub gate: Gate,
+    /// Where each metric's gold stands, in [`Metric::ALL`] order.
+    pub metrics: Vec<MetricGate>,
+}
+
+/// One metric's gate for one team in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricGate {
+    /// The metric.
+    pub metric: Metric,
     /// Where its gold stands.
     pub gate: Gate,
+    /// The input scopes (`source:target`) that close or hold it.
+    pub because_of: Vec<String>,
 }
 
 /// Everything `runs show` tells about one run.
@@ -130,7 +144,11 @@ pub struct RunDetail {
 
 /// Everything about run `run_id`: tasks per stage and team, gates, holds,
 /// records per layer, dead letters.
-pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail, OperationError> {
+pub async fn detail(
+    warehouse: &dyn Warehouse,
+    definitions: &Definitions,
+    run_id: Uuid,
+) -> Result<RunDetail, OperationError> {
     let run = warehouse
         .run(run_id)
         .await?
@@ -146,7 +164,7 @@ pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail
         .into_iter()
         .map(|s| (s, Tally::of(tasks.iter().filter(|t| t.envelope.stage == s))))
         .collect();
-    let teams = team_gates(&tasks, &holds);
+    let teams = team_gates(&tasks, &holds, definitions);
     let written = dorafleet_coordinator::run_records(warehouse, run_id).await?;
     let bronze = written
         .bronze
@@ -168,7 +186,7 @@ pub async fn detail(warehouse: &dyn Warehouse, run_id: Uuid) -> Result<RunDetail
     })
 }
 
-fn team_gates(tasks: &[TaskRecord], holds: &[Hold]) -> Vec<TeamGate> {
+fn team_gates(tasks: &[TaskRecord], holds: &[Hold], definitions: &Definitions) -> Vec<TeamGate> {
     let mut by_team: BTreeMap<&str, Vec<&TaskRecord>> = BTreeMap::new();
     for t in tasks {
         by_team
@@ -185,6 +203,13 @@ fn team_gates(tasks: &[TaskRecord], holds: &[Hold]) -> Vec<TeamGate> {
                 of(Stage::Normalize),
                 of(Stage::Aggregate),
             );
+            let progress = if aggregate.done > 0 {
+                Gate::Passed
+            } else if aggregate.total == 0 {
+                Gate::Waiting
+            } else {
+                Gate::Aggregating
+            };
             let gate = if ts.iter().any(|t| t.state == TaskState::Dead) {
                 Gate::Closed
             } else if holds
@@ -192,22 +217,80 @@ fn team_gates(tasks: &[TaskRecord], holds: &[Hold]) -> Vec<TeamGate> {
                 .any(|h| h.team_id == team && h.status == HoldStatus::Open)
             {
                 Gate::Held
-            } else if aggregate.done > 0 {
-                Gate::Passed
-            } else if aggregate.total == 0 {
-                Gate::Waiting
             } else {
-                Gate::Aggregating
+                progress
             };
+            let metrics = Metric::ALL
+                .into_iter()
+                .map(|metric| metric_gate(metric, team, &ts, holds, definitions, progress))
+                .collect();
             TeamGate {
                 team: team.to_owned(),
                 extract,
                 normalize,
                 aggregate,
                 gate,
+                metrics,
             }
         })
         .collect()
+}
+
+/// One metric's gate: closed by a dead task of a source it reads, held by an
+/// open hold on such a source (or on the whole team), else where the team's
+/// aggregation stands (`progress`).
+fn metric_gate(
+    metric: Metric,
+    team: &str,
+    tasks: &[&TaskRecord],
+    holds: &[Hold],
+    definitions: &Definitions,
+    progress: Gate,
+) -> MetricGate {
+    let inputs = definitions.inputs(metric);
+    let scope_of = |t: &TaskRecord| {
+        format!(
+            "{}:{}",
+            t.envelope.source.map_or("-", |s| s.as_str()),
+            t.envelope.scope.target.as_deref().unwrap_or("-")
+        )
+    };
+    let mut dead: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Dead)
+        .filter(|t| t.envelope.source.is_some_and(|s| inputs.contains(&s)))
+        .map(|t| scope_of(t))
+        .collect();
+    dead.dedup();
+    if !dead.is_empty() {
+        return MetricGate {
+            metric,
+            gate: Gate::Closed,
+            because_of: dead,
+        };
+    }
+    let held: Vec<String> = holds
+        .iter()
+        .filter(|h| h.team_id == team && h.status == HoldStatus::Open)
+        .filter(|h| h.source().is_none_or(|s| inputs.contains(&s)))
+        .map(|h| {
+            h.scope
+                .clone()
+                .unwrap_or_else(|| "the team's inputs".into())
+        })
+        .collect();
+    if !held.is_empty() {
+        return MetricGate {
+            metric,
+            gate: Gate::Held,
+            because_of: held,
+        };
+    }
+    MetricGate {
+        metric,
+        gate: progress,
+        because_of: Vec::new(),
+    }
 }
 
 /// Accept a held run's data as real: release its holds (audited), write
@@ -279,7 +362,7 @@ mod tests {
             task("web", Stage::Aggregate, TaskState::Done),
             task("ops", Stage::Extract, TaskState::Done),
         ];
-        let gates = team_gates(&tasks, &[]);
+        let gates = team_gates(&tasks, &[], &Definitions::default());
         let gate = |t: &str| gates.iter().find(|g| g.team == t).unwrap().gate;
         assert_eq!(gate("pay"), Gate::Closed);
         assert_eq!(gate("web"), Gate::Passed);

@@ -1,25 +1,32 @@
 //! Aggregate: silver → gold, for one team.
 //!
-//! Gold is written only for days the team's inputs fully cover: every scope
-//! of every source of the team must have been extracted over the whole UTC
-//! day. A day outside that coverage gets no record at all, which is how
-//! "unknown" is stored — never as a zero. Before it writes, the team passes
-//! the volume sensor (see [`crate::sensors`]); a day any open hold covers
-//! gets no gold either.
+//! Gates are per metric: a metric's gold is written only for days its
+//! inputs fully cover — every scope of each source the metric reads
+//! (`Definitions::inputs`) must have been extracted over the whole UTC day.
+//! A day outside that coverage gets no record for the metric, which is how
+//! "unknown" is stored — never as a zero — while the metrics that do not read
+//! the missing source go on. Before it writes, the team passes the volume
+//! sensor (see [`crate::sensors`]); a day an open hold covers gets no gold
+//! for the metrics that read the held scope's source. A source with a
+//! dead-lettered task in this run blanks the metrics that read it for the
+//! run: the coverage its extract claimed may rest on silver it never wrote.
+//! A value equal to the stored one is not written again, so its provenance
+//! (run, computation time) stays that of the run that computed it.
 
-use crate::coverage::complete_days;
+use crate::coverage::complete_days_of;
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
-use dorafleet_core::{Config, Metric, TaskEnvelope, TaskError, TaskStats, Window};
+use dorafleet_core::{Config, Metric, Source, TaskEnvelope, TaskError, TaskStats, Window};
 use dorafleet_dora as dora;
-use dorafleet_warehouse::{GoldRecord, TeamSilver, Warehouse};
+use dorafleet_warehouse::{GoldFilter, GoldRecord, TaskState, TeamSilver, Warehouse};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// Gold records of `team` for the complete days in `range`, under the
-/// configured definitions, stamped with `run_id`.
+/// Gold records of `team` for the days in `range` each metric's inputs
+/// cover completely, under the configured definitions, stamped with `run_id`.
 pub async fn team_gold(
     warehouse: &dyn Warehouse,
     config: &Config,
@@ -29,10 +36,22 @@ pub async fn team_gold(
     run_id: Uuid,
 ) -> Result<Vec<GoldRecord>, TaskError> {
     let silver = warehouse.team_silver(team).await?;
-    team_gold_from(warehouse, config, team, &silver, range, metrics, run_id).await
+    team_gold_from(
+        warehouse,
+        config,
+        team,
+        &silver,
+        range,
+        metrics,
+        &BTreeSet::new(),
+        run_id,
+    )
+    .await
 }
 
-/// [`team_gold`] from the team's silver already read.
+/// [`team_gold`] from the team's silver already read, leaving out the
+/// metrics that read one of the `blocked` sources.
+#[allow(clippy::too_many_arguments)]
 pub async fn team_gold_from(
     warehouse: &dyn Warehouse,
     config: &Config,
@@ -40,43 +59,104 @@ pub async fn team_gold_from(
     silver: &TeamSilver,
     range: Window,
     metrics: &[Metric],
+    blocked: &BTreeSet<Source>,
     run_id: Uuid,
 ) -> Result<Vec<GoldRecord>, TaskError> {
     let holds = crate::sensors::open_holds(warehouse, team).await?;
-    let days: Vec<NaiveDate> = complete_days(warehouse, config, team, range)
-        .await?
-        .into_iter()
-        .filter(|day| !holds.iter().any(|h| h.holds_day(*day)))
-        .collect();
-    if days.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut versions = Vec::with_capacity(metrics.len());
-    for &metric in metrics {
-        let fingerprint = config.definitions.fingerprint(metric);
-        versions.push((
-            metric,
-            warehouse.definition_version(metric, &fingerprint).await?,
-        ));
-    }
     let computed_at = Utc::now();
-    Ok(dora::compute(&config.definitions, silver, &days, metrics)
-        .into_iter()
-        .map(|v| GoldRecord {
-            date: v.date,
-            team_id: team.to_owned(),
-            metric: v.metric,
-            value: v.value,
-            sample_size: v.sample_size,
-            samples: v.samples,
-            definition_version: versions
-                .iter()
-                .find(|(m, _)| *m == v.metric)
-                .map_or(0, |(_, version)| *version),
-            run_id,
-            computed_at,
-            complete: true,
+    let mut gold = Vec::new();
+    for &metric in metrics {
+        let inputs = config.definitions.inputs(metric);
+        if inputs.iter().any(|s| blocked.contains(s)) {
+            continue;
+        }
+        let days: Vec<NaiveDate> = complete_days_of(warehouse, config, team, range, &inputs)
+            .await?
+            .into_iter()
+            .filter(|day| !holds.iter().any(|h| h.holds_day_for(*day, &inputs)))
+            .collect();
+        if days.is_empty() {
+            continue;
+        }
+        let fingerprint = config.definitions.fingerprint(metric);
+        let version = warehouse.definition_version(metric, &fingerprint).await?;
+        gold.extend(
+            dora::compute(&config.definitions, silver, &days, &[metric])
+                .into_iter()
+                .map(|v| GoldRecord {
+                    date: v.date,
+                    team_id: team.to_owned(),
+                    metric: v.metric,
+                    value: v.value,
+                    sample_size: v.sample_size,
+                    samples: v.samples,
+                    definition_version: version,
+                    run_id,
+                    computed_at,
+                    complete: true,
+                }),
+        );
+    }
+    Ok(gold)
+}
+
+/// The records of `gold` that differ from what gold already holds for their
+/// (team, day, metric): value, samples or definition version. The others
+/// are not written again, so their provenance stays.
+pub async fn changed_only(
+    warehouse: &dyn Warehouse,
+    team: &str,
+    gold: Vec<GoldRecord>,
+) -> Result<Vec<GoldRecord>, TaskError> {
+    let stored = warehouse
+        .gold(&GoldFilter {
+            teams: vec![team.to_owned()],
+            ..GoldFilter::default()
         })
+        .await?;
+    let stored: BTreeMap<(NaiveDate, Metric), &GoldRecord> =
+        stored.iter().map(|g| ((g.date, g.metric), g)).collect();
+    Ok(gold
+        .into_iter()
+        .filter(|g| {
+            stored.get(&(g.date, g.metric)).is_none_or(|s| {
+                !same_value(s.value, g.value)
+                    || s.sample_size != g.sample_size
+                    || s.samples.len() != g.samples.len()
+                    || s.samples.iter().zip(&g.samples).any(|(a, b)| !same(*a, *b))
+                    || s.definition_version != g.definition_version
+            })
+        })
+        .collect())
+}
+
+/// Equal as stored numbers: a backend may hand a float back one rounding
+/// step away from the one written.
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn same_value(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// The sources with a task of `team` dead-lettered in run `run_id`: the
+/// metrics reading them are left alone by this run's aggregate.
+pub async fn blocked_sources(
+    warehouse: &dyn Warehouse,
+    run_id: Uuid,
+    team: &str,
+) -> Result<BTreeSet<Source>, TaskError> {
+    Ok(warehouse
+        .run_tasks(run_id)
+        .await?
+        .iter()
+        .filter(|t| t.state == TaskState::Dead && t.envelope.scope.team == team)
+        .filter_map(|t| t.envelope.source)
         .collect())
 }
 
@@ -133,6 +213,11 @@ impl StageHandler for AggregateHandler {
             for hold in &cleared {
                 tracing::info!(team = %team, hold_id = %hold.hold_id, held_by_run = %hold.run_id, "hold cleared: the re-extracted data passed the sensors");
             }
+            let blocked = blocked_sources(self.warehouse.as_ref(), task.run_id, team).await?;
+            if !blocked.is_empty() {
+                tracing::warn!(team = %team, ?blocked,
+                    "a task of these sources was dead-lettered: the metrics reading them stay as they are");
+            }
             let gold = team_gold_from(
                 self.warehouse.as_ref(),
                 &self.config,
@@ -140,10 +225,12 @@ impl StageHandler for AggregateHandler {
                 &silver,
                 task.window,
                 &Metric::ALL,
+                &blocked,
                 task.run_id,
             )
             .instrument(tracing::info_span!("aggregate", team = %task.scope.team))
             .await?;
+            let gold = changed_only(self.warehouse.as_ref(), team, gold).await?;
             self.warehouse
                 .upsert_gold(&gold)
                 .instrument(tracing::info_span!("gold write", records = gold.len()))

@@ -14,6 +14,18 @@ pub async fn complete_days(
     team: &str,
     range: Window,
 ) -> Result<Vec<NaiveDate>, TaskError> {
+    complete_days_of(warehouse, config, team, range, &Source::ALL).await
+}
+
+/// [`complete_days`] counting only the team's scopes of `sources` (a
+/// metric's inputs): a source the metric does not read cannot blank it.
+pub async fn complete_days_of(
+    warehouse: &dyn BronzeStore,
+    config: &Config,
+    team: &str,
+    range: Window,
+    sources: &[Source],
+) -> Result<Vec<NaiveDate>, TaskError> {
     let team_config = config
         .teams
         .iter()
@@ -22,7 +34,7 @@ pub async fn complete_days(
     // A day is over only once now has passed its end.
     let (mut from, mut to) = (range.from, range.to.min(config.now()));
     let mut scopes = 0;
-    for source in Source::ALL {
+    for &source in sources {
         for target in team_config.targets(source) {
             scopes += 1;
             let scope = Scope {

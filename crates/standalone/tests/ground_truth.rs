@@ -53,11 +53,11 @@ async fn a_run_through_429s_5xx_and_latency_still_produces_the_ground_truth() {
 }
 
 #[tokio::test]
-async fn running_the_pipeline_twice_leaves_the_same_silver_and_gold() {
+async fn running_the_pipeline_twice_leaves_the_same_silver_and_gold_with_its_first_provenance() {
     let sim = sim(2, &[]).await;
     let config = config(&sim, 5);
     let warehouse = warehouse();
-    run(&config, &warehouse).await;
+    let first = run(&config, &warehouse).await;
     let first_gold = gold(&warehouse).await;
     let mut first_silver = Vec::new();
     for team in &config.teams {
@@ -68,9 +68,10 @@ async fn running_the_pipeline_twice_leaves_the_same_silver_and_gold() {
     let second_gold = gold(&warehouse).await;
     assert_eq!(values(&first_gold), values(&second_gold));
     assert!(
-        second_gold.iter().all(|g| g.run_id == second.run_id),
-        "gold rewritten by run 2"
+        second_gold.iter().all(|g| g.run_id == first.run_id),
+        "values that did not change are not written again: run 1 stays their provenance"
     );
+    assert_eq!(second.gold_records, 0, "run 2 wrote nothing new");
     for (team, before) in config.teams.iter().zip(first_silver) {
         let mut after = warehouse.team_silver(&team.id).await.unwrap();
         // Only run ids may move.

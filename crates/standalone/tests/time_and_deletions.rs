@@ -563,9 +563,10 @@ async fn rejections_of_a_dead_lettered_extract_task_are_reported_by_the_summary_
     );
     assert!(extracted.records_rejected > summary.normalized.rejected_records);
 
-    let detail = dorafleet_operations::runs::detail(warehouse.as_ref(), summary.run_id)
-        .await
-        .unwrap();
+    let detail =
+        dorafleet_operations::runs::detail(warehouse.as_ref(), &config.definitions, summary.run_id)
+            .await
+            .unwrap();
     assert_eq!(&detail.extracted, extracted);
     assert_eq!(detail.gone, summary.gone);
 }

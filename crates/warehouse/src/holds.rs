@@ -132,6 +132,23 @@ impl Hold {
     pub fn holds_day(&self, day: NaiveDate) -> bool {
         self.status == HoldStatus::Open && day >= self.from && day < self.to
     }
+
+    /// The source of the scope it concerns (`source:target`), `None` for a
+    /// hold on the team's inputs as a whole.
+    pub fn source(&self) -> Option<dorafleet_core::Source> {
+        let scope = self.scope.as_deref()?;
+        let (source, _) = scope.split_once(':')?;
+        source.parse().ok()
+    }
+
+    /// Whether it holds `day` for a metric computed from `inputs`: a hold on
+    /// one scope holds only the metrics that read its source (a Jira hold
+    /// keeps the incident metrics out, not deployment frequency); a hold on
+    /// the team as a whole, or on a scope whose source cannot be read, holds
+    /// every metric.
+    pub fn holds_day_for(&self, day: NaiveDate, inputs: &[dorafleet_core::Source]) -> bool {
+        self.holds_day(day) && self.source().is_none_or(|s| inputs.contains(&s))
+    }
 }
 
 /// Which holds to read or resolve; every field narrows the selection.
@@ -176,4 +193,54 @@ pub trait HoldStore: Send + Sync + std::fmt::Debug {
         status: HoldStatus,
         resolution: &HoldResolution,
     ) -> Result<Vec<Hold>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dorafleet_core::Source;
+
+    fn hold(scope: Option<&str>) -> Hold {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        Hold {
+            hold_id: Uuid::nil(),
+            run_id: Uuid::nil(),
+            team_id: "payments".into(),
+            sensor: "pagination".into(),
+            scope: scope.map(str::to_owned),
+            from: day,
+            to: day + chrono::Duration::days(1),
+            evidence: HoldEvidence {
+                measure: String::new(),
+                observed: 0.0,
+                expected: 0.0,
+                threshold: String::new(),
+                detail: String::new(),
+            },
+            status: HoldStatus::Open,
+            created_at: Utc::now(),
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn a_hold_on_a_jira_scope_holds_only_the_metrics_that_read_jira() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let jira = hold(Some("jira:PAY"));
+        assert_eq!(jira.source(), Some(Source::Jira));
+        assert!(jira.holds_day_for(day, &[Source::Github, Source::Jira]));
+        assert!(!jira.holds_day_for(day, &[Source::Github, Source::Jenkins]));
+        assert!(!jira.holds_day_for(day + chrono::Duration::days(1), &[Source::Jira]));
+    }
+
+    #[test]
+    fn a_hold_on_the_whole_team_or_an_unreadable_scope_holds_every_metric() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        for h in [hold(None), hold(Some("something else"))] {
+            assert!(h.holds_day_for(day, &[Source::Github]), "{:?}", h.scope);
+        }
+        let mut released = hold(None);
+        released.status = HoldStatus::Released;
+        assert!(!released.holds_day_for(day, &[Source::Github]));
+    }
 }

@@ -70,6 +70,25 @@ impl Definitions {
             }
     }
 
+    /// The sources `metric` is computed from, under these definitions: its
+    /// gate opens for a team's day only when every scope of each of them
+    /// covers the day. Deployments come from `deployment_sources`; lead time
+    /// adds GitHub (the changes), the failure rate and recovery time add
+    /// Jira (the incidents). Part of the versioned definition through
+    /// `deployment_sources`, which the fingerprint already holds.
+    pub fn inputs(&self, metric: Metric) -> Vec<Source> {
+        let mut sources = self.deployment_sources.clone();
+        let extra = match metric {
+            Metric::DeploymentFrequency => None,
+            Metric::LeadTimeForChanges => Some(Source::Github),
+            Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime => Some(Source::Jira),
+        };
+        sources.extend(extra);
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+
     /// Whether an issue of this type and priority counts as an incident.
     pub fn counts_as_incident(&self, issue_type: &str, priority: Option<&str>) -> bool {
         self.incident_issue_types
@@ -249,6 +268,31 @@ mod tests {
     /// `Definitions::default().fingerprint(DeploymentFrequency)` before
     /// `deployment_sources` was added.
     const FINGERPRINT_V1_DF: &str = "97cd28a760e243ab";
+
+    #[test]
+    fn each_metric_names_the_sources_it_is_computed_from() {
+        let d = Definitions::default();
+        let (gh, jira, jenkins) = (Source::Github, Source::Jira, Source::Jenkins);
+        assert_eq!(d.inputs(Metric::DeploymentFrequency), vec![gh, jenkins]);
+        assert_eq!(d.inputs(Metric::LeadTimeForChanges), vec![gh, jenkins]);
+        assert_eq!(d.inputs(Metric::ChangeFailureRate), vec![gh, jira, jenkins]);
+        assert_eq!(
+            d.inputs(Metric::FailedDeploymentRecoveryTime),
+            vec![gh, jira, jenkins]
+        );
+        let jenkins_only = Definitions {
+            deployment_sources: vec![jenkins],
+            ..Definitions::default()
+        };
+        assert_eq!(
+            jenkins_only.inputs(Metric::DeploymentFrequency),
+            vec![jenkins]
+        );
+        assert_eq!(
+            jenkins_only.inputs(Metric::LeadTimeForChanges),
+            vec![gh, jenkins]
+        );
+    }
 
     #[test]
     fn fingerprints_ignore_order_and_case() {

@@ -63,7 +63,8 @@ pub async fn run(config: Option<&Path>, args: RunsArgs) -> anyhow::Result<ExitCo
             );
         }
         RunsAction::Show { id } => {
-            let detail = runs::detail(warehouse.as_ref(), parse_run_id(&id)?).await?;
+            let detail =
+                runs::detail(warehouse.as_ref(), &config.definitions, parse_run_id(&id)?).await?;
             print!("{}", runs_view::show(&detail));
         }
         RunsAction::Release { id, reason } => {

@@ -34,9 +34,7 @@ pub fn list(rows: &[RunRow]) -> String {
 
 fn gate(g: Gate, normalized: &Tally, extracts: &Tally) -> String {
     match g {
-        Gate::Closed => {
-            "closed: a task was dead-lettered (see `dorafleet dlq list --run RUN`)".to_owned()
-        }
+        Gate::Closed => "closed for the metrics reading a dead-lettered scope (below; see `dorafleet dlq list --run RUN`)".to_owned(),
         Gate::Held => {
             "held: a sensor kept its days out of gold (see holds; `runs release` or `runs rerun`)"
                 .to_owned()
@@ -78,6 +76,23 @@ pub fn show(d: &RunDetail) -> String {
             t.aggregate.total,
             gate(t.gate, &t.normalize, &t.extract)
         );
+        if matches!(t.gate, Gate::Closed | Gate::Held) {
+            for m in &t.metrics {
+                let because = if m.because_of.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", m.because_of.join(", "))
+                };
+                let state = match m.gate {
+                    Gate::Closed => "unknown: input dead-lettered",
+                    Gate::Held => "held",
+                    Gate::Passed => "passed",
+                    Gate::Waiting => "waiting",
+                    Gate::Aggregating => "aggregating",
+                };
+                let _ = writeln!(out, "    {:<32} {state}{because}", m.metric.as_str());
+            }
+        }
     }
     if !d.holds.is_empty() {
         out.push_str("\nholds:\n");

@@ -116,7 +116,7 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
         println!();
     } else {
         println!(
-            "; no gold for {} (a task was dead-lettered: see the dead letters)",
+            "; a task was dead-lettered for {}: the metrics reading its source are unknown for the days it missed (see the dead letters and the table below)",
             summary
                 .blocked_teams
                 .iter()

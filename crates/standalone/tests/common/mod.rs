@@ -139,6 +139,32 @@ pub fn differences(gold: &[GoldRecord], truth: &[TruthRecord]) -> Vec<String> {
     dorafleet_sim::differences(truth, &observed)
 }
 
+/// Whether `metric` (a truth record's name) reads `source` under the
+/// default definitions.
+pub fn reads(metric: &str, source: Source) -> bool {
+    let metric: Metric = metric.parse().expect("a metric name");
+    dorafleet_core::Definitions::default()
+        .inputs(metric)
+        .contains(&source)
+}
+
+/// `truth` without the records of `team` whose metric reads `source`: what
+/// gold must equal when that input of that team is down, held or faulty.
+pub fn truth_without(truth: &[TruthRecord], team: &str, source: Source) -> Vec<TruthRecord> {
+    truth
+        .iter()
+        .filter(|t| t.team != team || !reads(&t.metric, source))
+        .cloned()
+        .collect()
+}
+
+/// Whether no gold record of `team` is of a metric reading `source`.
+pub fn no_gold_reading(gold: &[GoldRecord], team: &str, source: Source) -> bool {
+    gold.iter()
+        .filter(|g| g.team_id == team)
+        .all(|g| !reads(g.metric.as_str(), source))
+}
+
 /// Gold values keyed for comparison, without run ids and computation times.
 pub fn values(gold: &[GoldRecord]) -> Vec<(String, NaiveDate, Metric, Option<f64>, u64, u32)> {
     gold.iter()
