@@ -192,6 +192,187 @@ async fn a_coordinator_killed_mid_run_is_resumed_without_repeating_finished_extr
     fleet.stop().await;
 }
 
+/// Each task's (run, task, state, published, worker, attempts, updated_at)
+/// and each run's (id, status, updated_at): everything a coordinator writes.
+async fn ledger_snapshot(fleet: &Fleet) -> Vec<String> {
+    let w = fleet.warehouse();
+    let mut rows = Vec::new();
+    for run in w.runs(100).await.unwrap() {
+        rows.push(format!(
+            "run {} {} {}",
+            run.run_id, run.status, run.updated_at
+        ));
+        for t in w.run_tasks(run.run_id).await.unwrap() {
+            rows.push(format!(
+                "task {} {} {:?} {} {:?} {} {}",
+                t.envelope.run_id,
+                t.envelope.task_id,
+                t.state,
+                t.published,
+                t.worker,
+                t.attempts,
+                t.updated_at
+            ));
+        }
+    }
+    rows
+}
+
+/// Every page (a 200 GET, by path and query) the simulator served more than once.
+fn pages_fetched_twice(fleet: &Fleet) -> Vec<(String, usize)> {
+    let mut ok_per_url: HashMap<String, usize> = HashMap::new();
+    for e in fleet
+        .sim
+        .state()
+        .request_log()
+        .iter()
+        .filter(|e| e.status == 200 && e.method == "GET")
+    {
+        *ok_per_url
+            .entry(format!(
+                "{}?{}",
+                e.path,
+                e.query.clone().unwrap_or_default()
+            ))
+            .or_default() += 1;
+    }
+    ok_per_url.into_iter().filter(|(_, n)| *n > 1).collect()
+}
+
+/// Whether no process holds the write lock of the SQLite file at `db` now.
+fn sqlite_write_lock_is_free(db: &std::path::Path) -> bool {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::ZERO).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
+}
+
+/// Wait for a process to exit; if it does not within [`RUN_LIMIT`], kill
+/// it and fail with every log of the fleet.
+async fn finish_or_dump(mut child: std::process::Child, fleet: &Fleet) -> std::process::Output {
+    let deadline = std::time::Instant::now() + RUN_LIMIT;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "process {} did not finish within {RUN_LIMIT:?}:\n{}",
+                child.id(),
+                fleet.worker_logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_paused_past_its_lease_writes_nothing_on_waking_and_never_repeats_the_range()
+{
+    let mut fleet = Fleet::start(2, &["github:latency=20@1"], 100).await;
+    fleet.spawn_worker("a");
+    fleet.spawn_worker("b");
+    let range = fleet.range_args();
+    let mut args = vec!["coordinator", "--lease-ttl-secs", "3", "--name", "first"];
+    args.extend(range.iter().map(String::as_str));
+    // A short AMQP heartbeat, so RabbitMQ notices the paused process and
+    // hands the events it held to the standby (as it would after any pause
+    // longer than the heartbeat).
+    let first = fleet
+        .command(&args)
+        .env(
+            "DORAFLEET_BROKER__URL",
+            format!("{}?heartbeat=1", fleet_support::AMQP),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(fleet.dir.path().join("coordinator-first.log")).unwrap())
+        .spawn()
+        .unwrap();
+    eventually(
+        RUN_LIMIT,
+        "the first coordinator planned the run",
+        || async { !fleet.warehouse().runs(1).await.unwrap().is_empty() },
+    )
+    .await;
+    // The standby: the same command under another name.
+    let mut second_args = vec!["coordinator", "--lease-ttl-secs", "3", "--name", "second"];
+    second_args.extend(range.iter().map(String::as_str));
+    let second = fleet
+        .command(&second_args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(fleet.dir.path().join("coordinator-second.log")).unwrap())
+        .spawn()
+        .unwrap();
+    eventually(RUN_LIMIT, "an extract done", || async {
+        extracts_done(&fleet).await >= 1
+    })
+    .await;
+    let pid = first.id().to_string();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    // Paused at a moment it holds no SQLite write lock: a process paused
+    // inside a write transaction stalls every writer of the shared file,
+    // which is not what this test is about.
+    loop {
+        signal("-STOP");
+        if sqlite_write_lock_is_free(&fleet.db) {
+            break;
+        }
+        signal("-CONT");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The standby takes the lease once it lapses and finishes the run.
+    let out = finish_or_dump(second, &fleet).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        fleet.worker_logs()
+    );
+    let runs = fleet.warehouse().runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    assert!(
+        stdout.contains(&runs[0].run_id.to_string()),
+        "the standby finished the first's run: {stdout}"
+    );
+    let settled = ledger_snapshot(&fleet).await;
+
+    // The first wakes up after its lease passed on.
+    signal("-CONT");
+    let out = finish_or_dump(first, &fleet).await;
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(fleet.dir.path().join("coordinator-first.log")).unwrap()
+    );
+    assert_eq!(
+        ledger_snapshot(&fleet).await,
+        settled,
+        "the woken coordinator wrote to the ledger:\n{logs}"
+    );
+    let repeated = pages_fetched_twice(&fleet);
+    assert!(
+        repeated.is_empty(),
+        "pages fetched twice (the range was extracted again): {repeated:?}\n{logs}"
+    );
+    assert!(
+        logs.contains("finished by another coordinator"),
+        "the woken coordinator says why it has nothing to do:\n{logs}"
+    );
+    assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
+    fleet.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_keeps_consuming() {
     let mut fleet = Fleet::start(1, &[], 100).await;

@@ -543,3 +543,52 @@ async fn a_consumer_whose_queue_is_deleted_redeclares_it_and_resumes() {
     })
     .await;
 }
+
+/// Every log line written while the guard lives, as text.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn closing_a_broker_whose_consumers_were_just_dropped_logs_no_error() {
+    let config = common::config();
+    let Some(broker) = common::connect_with(config.clone()).await else {
+        return;
+    };
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    broker.publish(&extract(Source::Github)).await.unwrap();
+    let tasks = broker
+        .consume_tasks(&[route(Source::Github), route(Source::Jira)])
+        .await
+        .unwrap();
+    let events = broker.consume_events().await.unwrap();
+    // The way a role exits: its streams are dropped, then the broker closed.
+    drop(tasks);
+    drop(events);
+    broker.close().await.unwrap();
+    drop(guard);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !logs.contains("ERROR") && !logs.contains("closing the RabbitMQ connection failed"),
+        "a clean close logs no error:\n{logs}"
+    );
+    if let Some(cleaner) = common::connect_with(config).await {
+        common::cleanup(cleaner).run().await;
+    }
+}

@@ -1,9 +1,15 @@
 //! A dead letter: a task (or an undecodable message) that will not be retried,
 //! with everything an operator needs to understand and replay it.
+//!
+//! A dead letter is stored and shown (`dlq show`), so its texts — the
+//! reason, every attempt's message, a poison message's body — are scrubbed
+//! of secrets when it is built ([`crate::secret::scrub`]), behind the
+//! scrubbing the error texts already had.
 
 use crate::envelope::{AttemptRecord, TaskEnvelope};
 use crate::error::ErrorClass;
 use crate::model::{Scope, Source, Stage, Window};
+use crate::secret::scrub_owned;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -51,17 +57,27 @@ impl DeadLetter {
         attempts.push(last);
         let first = attempts.first().map_or_else(Utc::now, |a| a.at);
         let latest = attempts.last().map_or_else(Utc::now, |a| a.at);
+        let mut envelope = task.clone();
+        for attempt in &mut envelope.history {
+            scrub_in_place(&mut attempt.message);
+        }
         DeadLetter {
             id: Uuid::now_v7(),
-            envelope: Some(task.clone()),
+            envelope: Some(envelope),
             raw_body: None,
             stage: Some(task.stage),
             source: task.source,
             scope: Some(task.scope.clone()),
             window: Some(task.window),
             error_class: attempts.last().map_or(ErrorClass::Permanent, |a| a.class),
-            reason,
-            attempts,
+            reason: scrub_owned(reason),
+            attempts: attempts
+                .into_iter()
+                .map(|mut a| {
+                    scrub_in_place(&mut a.message);
+                    a
+                })
+                .collect(),
             first_failed_at: first,
             last_failed_at: latest,
             trace_id: None,
@@ -71,11 +87,19 @@ impl DeadLetter {
     /// A message that is not a task we can run (poison): kept verbatim, never retried.
     pub fn for_poison(body: &[u8], reason: String, worker: &str) -> Self {
         let now = Utc::now();
-        let keep = &body[..body.len().min(RAW_BODY_KEEP_BYTES)];
+        let reason = scrub_owned(reason);
+        // Scrubbed before it is cut, so a secret across the cut cannot
+        // survive in part.
+        let mut kept = scrub_owned(String::from_utf8_lossy(body).into_owned());
+        let mut cut = kept.len().min(RAW_BODY_KEEP_BYTES);
+        while !kept.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        kept.truncate(cut);
         DeadLetter {
             id: Uuid::now_v7(),
             envelope: None,
-            raw_body: Some(String::from_utf8_lossy(keep).into_owned()),
+            raw_body: Some(kept),
             stage: None,
             source: None,
             scope: None,
@@ -94,5 +118,56 @@ impl DeadLetter {
             last_failed_at: now,
             trace_id: None,
         }
+    }
+}
+
+fn scrub_in_place(text: &mut String) {
+    *text = scrub_owned(std::mem::take(text));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Stage;
+
+    #[test]
+    fn a_dead_letter_keeps_no_registered_secret_nor_url_password() {
+        let _token = crate::Secret::new("tok_letter_unit_1");
+        let poison = DeadLetter::for_poison(
+            b"{\"auth\":\"Bearer tok_letter_unit_1\",\"via\":\"amqp://u:letter_pw@h\"}",
+            "undecodable: Bearer tok_letter_unit_1".into(),
+            "w1",
+        );
+        let text = serde_json::to_string(&poison).unwrap();
+        assert!(!text.contains("tok_letter_unit_1"), "{text}");
+        assert!(!text.contains("letter_pw"), "{text}");
+        assert!(text.contains("Bearer ***"), "{text}");
+
+        let task = TaskEnvelope::new(
+            uuid::Uuid::now_v7(),
+            Stage::Aggregate,
+            None,
+            crate::Scope {
+                team: "t".into(),
+                target: None,
+            },
+            crate::Window {
+                from: Utc::now() - chrono::Duration::days(1),
+                to: Utc::now(),
+            },
+            3,
+        );
+        let last = AttemptRecord {
+            attempt: 1,
+            at: Utc::now(),
+            worker: "w1".into(),
+            class: ErrorClass::Permanent,
+            message: "HTTP 401 echo tok_letter_unit_1".into(),
+            progressed: false,
+        };
+        let letter = DeadLetter::for_task(&task, last, "echo tok_letter_unit_1".into());
+        let text = serde_json::to_string(&letter).unwrap();
+        assert!(!text.contains("tok_letter_unit_1"), "{text}");
+        assert_eq!(letter.attempts[0].message, "HTTP 401 echo ***");
     }
 }

@@ -1,7 +1,16 @@
 //! Failure classes. Errors are classified where they happen (an HTTP 429 in the
 //! source client, a schema violation in a parser), so the worker only has to
 //! read the class to know what to do next.
+//!
+//! Error texts leave the process (logs, dead letters, task events, spans),
+//! and a server may have quoted a secret into them, so they are scrubbed
+//! ([`crate::secret::scrub`]) when a message is built through the
+//! constructors, and again whenever an error is rendered (`Display`,
+//! [`chain`], [`TaskError::detail`]) — which also covers causes (a driver
+//! error quoting a connection URL) and secrets registered after the error
+//! was built.
 
+use crate::secret::{scrub, scrub_owned};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -49,7 +58,7 @@ pub fn cause(err: impl std::error::Error + Send + Sync + 'static) -> Cause {
 /// The error and every cause beneath it, joined by `: ` — what an operator
 /// needs to see in a log line or a dead letter ("… error sending request:
 /// connection refused"). A cause whose text the message above it already
-/// contains is not repeated.
+/// contains is not repeated. The text is scrubbed of secrets.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut next = err.source();
@@ -61,14 +70,14 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         next = cause.source();
     }
-    text
+    scrub_owned(text)
 }
 
 /// A task failure, already classified, with the error that caused it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TaskError {
     /// Worth retrying after a backoff ([`ErrorClass::Transient`]).
-    #[error("transient failure (will retry with backoff): {message}")]
+    #[error("transient failure (will retry with backoff): {}", scrub(.message))]
     Transient {
         /// What failed.
         message: String,
@@ -77,7 +86,7 @@ pub enum TaskError {
         cause: Option<Cause>,
     },
     /// The server asked to wait before trying again ([`ErrorClass::RateLimited`]).
-    #[error("rate limited (will retry after {}s): {message}", after.as_secs_f64())]
+    #[error("rate limited (will retry after {}s): {}", after.as_secs_f64(), scrub(.message))]
     RetryAfter {
         /// How long the server asked to wait.
         after: Duration,
@@ -85,7 +94,7 @@ pub enum TaskError {
         message: String,
     },
     /// Not worth retrying ([`ErrorClass::Permanent`]).
-    #[error("permanent failure (dead-lettered, not retried): {message}")]
+    #[error("permanent failure (dead-lettered, not retried): {}", scrub(.message))]
     Permanent {
         /// What failed.
         message: String,
@@ -111,7 +120,7 @@ impl TaskError {
     /// A transient failure of `msg`, without a cause.
     pub fn transient(msg: impl Into<String>) -> Self {
         TaskError::Transient {
-            message: msg.into(),
+            message: scrub_owned(msg.into()),
             cause: None,
         }
     }
@@ -119,7 +128,7 @@ impl TaskError {
     /// A permanent failure of `msg`, without a cause.
     pub fn permanent(msg: impl Into<String>) -> Self {
         TaskError::Permanent {
-            message: msg.into(),
+            message: scrub_owned(msg.into()),
             cause: None,
         }
     }
@@ -130,7 +139,7 @@ impl TaskError {
         err: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         TaskError::Transient {
-            message: msg.into(),
+            message: scrub_owned(msg.into()),
             cause: Some(cause(err)),
         }
     }
@@ -141,7 +150,7 @@ impl TaskError {
         err: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         TaskError::Permanent {
-            message: msg.into(),
+            message: scrub_owned(msg.into()),
             cause: Some(cause(err)),
         }
     }
@@ -163,7 +172,9 @@ impl TaskError {
         }
     }
 
-    /// The bare message, without the class prefix the `Display` adds.
+    /// The bare message, without the class prefix the `Display` adds
+    /// (scrubbed when built through the constructors; render with
+    /// `Display` or [`detail`](Self::detail) before it leaves the process).
     pub fn message(&self) -> &str {
         match self {
             TaskError::Transient { message, .. }
@@ -203,6 +214,38 @@ mod tests {
             repeated.detail(),
             "permanent failure (dead-lettered, not retried): stored checkpoint: connection refused"
         );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request for url (https://bot:url_pw_err_1@git.example/api)")]
+    struct SendingTo;
+
+    #[test]
+    fn error_texts_are_scrubbed_of_secrets_in_messages_and_causes() {
+        let _token = crate::Secret::new("tok_error_unit_1");
+        let echoed =
+            TaskError::permanent("GET /x: HTTP 401: {\"auth\":\"Bearer tok_error_unit_1\"}");
+        assert_eq!(
+            echoed.message(),
+            "GET /x: HTTP 401: {\"auth\":\"Bearer ***\"}"
+        );
+        assert!(!echoed.to_string().contains("tok_error_unit_1"), "{echoed}");
+
+        let from_cause = TaskError::transient_from("GET /x", SendingTo);
+        let detail = from_cause.detail();
+        assert!(!detail.contains("url_pw_err_1"), "{detail}");
+        assert!(
+            detail.contains("https://bot:***@git.example/api"),
+            "{detail}"
+        );
+
+        // built directly (not through a constructor): rendering still scrubs
+        let direct = TaskError::RetryAfter {
+            after: Duration::from_secs(1),
+            message: "HTTP 429 echo tok_error_unit_1".into(),
+        };
+        assert!(!direct.to_string().contains("tok_error_unit_1"), "{direct}");
+        assert!(!direct.detail().contains("tok_error_unit_1"), "{direct}");
     }
 
     #[test]

@@ -29,6 +29,11 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormatArg::Human)]
     log_format: LogFormatArg,
 
+    /// Who operator actions (replay, discard, release, rerun) are recorded
+    /// as in the audit trail; default: DORAFLEET_ACTOR, else the OS user@host.
+    #[arg(long, global = true, value_name = "NAME")]
+    actor: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +75,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    cmd::quiet_on_broken_pipe();
     let cli = Cli::parse();
+    cmd::set_actor(cli.actor.as_deref());
     let format = match cli.log_format {
         LogFormatArg::Human => dorafleet_telemetry::LogFormat::Human,
         LogFormatArg::Json => dorafleet_telemetry::LogFormat::Json,

@@ -231,3 +231,74 @@ fn metrics_after_a_demo_show_days_outside_the_extracted_window_as_unknown() {
         "7 complete days x 4 metrics: {out}"
     );
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    let mut child = dorafleet()
+        // Far more than a pipe holds, so the writer meets the closed pipe.
+        .args(["sim", "--print-config", "--teams", "400"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone, like `| head -1`: the next write meets a broken pipe.
+    let out = child.wait_with_output().unwrap();
+    assert!(!first.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "the status of a SIGPIPE death"
+    );
+}
+
+#[test]
+fn the_actor_flag_names_who_an_operator_action_is_recorded_as() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("w.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let letter = dorafleet_core::DeadLetter::for_poison(b"not a task", "garbage".into(), "test");
+    runtime.block_on(async {
+        let warehouse =
+            dorafleet_warehouse::sqlite::SqliteWarehouse::open(url.trim_start_matches("sqlite:"))
+                .unwrap();
+        use dorafleet_warehouse::LetterArchive;
+        warehouse.store_dead_letter(&letter).await.unwrap();
+    });
+    let out = dorafleet()
+        .env("DORAFLEET_WAREHOUSE__URL", &url)
+        .env("DORAFLEET_ACTOR", "from-env@ops")
+        .args([
+            "dlq",
+            "discard",
+            &letter.id.to_string(),
+            "--reason",
+            "noise",
+            "--yes",
+        ])
+        .args(["--actor", "olga@ops"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = dorafleet()
+        .env("DORAFLEET_WAREHOUSE__URL", &url)
+        .args(["dlq", "show", &letter.id.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("olga@ops discarded"), "{text}");
+    assert!(
+        !text.contains("from-env@ops"),
+        "the flag wins over the variable: {text}"
+    );
+}

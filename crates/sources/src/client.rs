@@ -4,6 +4,15 @@
 //! connection pool, the rate budget and server pauses, the token, and the
 //! cumulative call statistics. It also classifies every failure where it
 //! happens, so the worker only reads the class of the returned `TaskError`.
+//!
+//! Whatever the server does, a request stays bounded: redirects are followed
+//! only within the configured origin (scheme, host, port), at most five in a
+//! row — a hop elsewhere fails permanently naming both origins, like a
+//! foreign `Link` target, and nothing from it is read or stored; a body is
+//! read as a stream and never beyond `sources.<source>.max_response_bytes`
+//! (an answer declared or found larger fails permanently; an error answer's
+//! body is read up to 64 KiB for its excerpt); and the credentials of the
+//! request are redacted from any body excerpt an error quotes.
 
 use crate::limiter::RateGate;
 use crate::link::next_link;
@@ -25,6 +34,36 @@ const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));
 
 /// Longest body excerpt quoted in an error message.
 const EXCERPT_CHARS: usize = 200;
+
+/// Redirects followed in a row within the configured origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// Most of an error answer's body that is read (only an excerpt is quoted).
+const REFUSAL_BODY_BYTES: u64 = 64 * 1024;
+
+/// Why the client refused to follow a redirect. Carried as the cause of the
+/// reqwest error, so that [`transport_error`] can tell it apart.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefusal {
+    /// The same rule as for `Link` targets (see `urls::resolve`): the token
+    /// goes with every request, and an answer from elsewhere is not the
+    /// source's.
+    #[error(
+        "refusing a redirect to {found}: not the configured origin {expected}; the answer is neither read nor stored"
+    )]
+    ForeignOrigin {
+        /// The origin the redirect points at.
+        found: String,
+        /// The origin of the configured base URL.
+        expected: String,
+    },
+    /// Redirects within the origin that do not end.
+    #[error("more than {MAX_REDIRECTS} redirects in a row, last to {last}")]
+    TooMany {
+        /// The last redirect target.
+        last: String,
+    },
+}
 
 /// Why a client could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +135,10 @@ struct Inner {
     token: TokenSource,
     user: Option<String>,
     gate: RateGate,
+    /// `sources.<source>.max_pages_per_task`, for the crawl to read.
+    max_pages_per_task: u32,
+    /// `sources.<source>.max_response_bytes`, enforced while bodies stream in.
+    max_response_bytes: u64,
     /// The fleet's shared schedule, when this process is one worker of many.
     fleet: std::sync::OnceLock<Arc<dyn crate::FleetBudget>>,
     stats: Mutex<ClientStats>,
@@ -141,6 +184,12 @@ impl SourceClient {
         if config.timeout.is_zero() {
             return Err(invalid("timeout_ms must be at least 1"));
         }
+        if config.max_pages_per_task == 0 {
+            return Err(invalid("max_pages_per_task must be at least 1"));
+        }
+        if config.max_response_bytes == 0 {
+            return Err(invalid("max_response_bytes must be at least 1"));
+        }
         let token = match (&config.token_file, &config.token) {
             (Some(path), _) => {
                 TokenSource::File(TokenFile::open(path).map_err(|e| SourceError::TokenFile {
@@ -156,6 +205,7 @@ impl SourceClient {
             .user_agent(USER_AGENT)
             .default_headers(default_headers(source))
             .timeout(config.timeout)
+            .redirect(same_origin_redirects(&base_url))
             .build()
             .map_err(|e| SourceError::HttpClient {
                 system: source,
@@ -169,6 +219,8 @@ impl SourceClient {
                 token,
                 user: config.user.clone().filter(|u| !u.is_empty()),
                 gate: RateGate::new(rps),
+                max_pages_per_task: config.max_pages_per_task,
+                max_response_bytes: config.max_response_bytes,
                 fleet: std::sync::OnceLock::new(),
                 stats: Mutex::new(ClientStats::default()),
             }),
@@ -186,6 +238,32 @@ impl SourceClient {
     /// The source this client talks to.
     pub fn source(&self) -> Source {
         self.inner.source
+    }
+
+    /// Pages one extract task of this source may fetch
+    /// (`sources.<source>.max_pages_per_task`).
+    pub fn max_pages_per_task(&self) -> u32 {
+        self.inner.max_pages_per_task
+    }
+
+    /// The largest response body this client reads
+    /// (`sources.<source>.max_response_bytes`).
+    pub fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
+    }
+
+    /// What makes `request` the same request as another, whatever way its
+    /// URL is written (relative to the base URL, or absolute as a `Link`
+    /// target gives it): the method, the absolute URL and the body. A crawl
+    /// uses it to notice a list that leads back to a page it already
+    /// fetched. `None` when the URL cannot be sent at all (the request then
+    /// fails on its own).
+    pub fn request_identity(&self, request: &PageRequest) -> Option<String> {
+        let url = resolve(&self.inner.base_url, &request.url).ok()?;
+        Some(match &request.json_body {
+            None => format!("{} {url}", request.method()),
+            Some(body) => format!("{} {url} {body}", request.method()),
+        })
     }
 
     /// A snapshot of the cumulative counters since the client was built.
@@ -267,14 +345,25 @@ impl SourceClient {
                 None => builder.bearer_auth(token.expose()),
             };
         }
+        let http_request = builder
+            .build()
+            .map_err(|e| TaskError::permanent_from(format!("{what}: cannot build request"), e))?;
+        // What a server may echo back and an error message must not repeat.
+        let secrets = Secrets::of(
+            token.as_ref().map(|t| t.expose()),
+            http_request
+                .headers()
+                .get(reqwest::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        );
 
         inner.lock_stats().api_calls += 1;
-        let response = match builder.send().await {
+        let response = match inner.http.execute(http_request).await {
             Ok(response) => response,
             Err(e) => {
                 dorafleet_telemetry::metrics::api_request(inner.source.as_str(), "error", waited);
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(&what, e));
+                return Err(transport_error(&what, e, &inner.base_url));
             }
         };
         let status = response.status();
@@ -296,12 +385,52 @@ impl SourceClient {
         };
         let link_next = header_text("link").and_then(|v| next_link(&v));
         let etag = header_text("etag");
-        let body = match response.text().await {
-            Ok(body) => body,
+        let item_gone = status == StatusCode::NOT_FOUND && request.is_child();
+        let is_page = status.is_success() || status == StatusCode::NOT_MODIFIED || item_gone;
+        let limit = inner.max_response_bytes;
+        let too_large = |what_was_seen: String| {
+            TaskError::permanent(format!(
+                "{what}: HTTP {status}: the response body is larger than sources.{}.max_response_bytes = {limit} bytes ({what_was_seen}); it is not stored, and retrying would fetch it again. Raise the key if this source really sends pages that large",
+                inner.source
+            ))
+        };
+        if is_page
+            && let Some(declared) = response.content_length()
+            && declared > limit
+        {
+            return Err(too_large(format!(
+                "Content-Length {declared}; none of it was read"
+            )));
+        }
+        let mut response = response;
+        let read_limit = if is_page {
+            limit
+        } else {
+            limit.min(REFUSAL_BODY_BYTES)
+        };
+        let (body, cut) = match read_at_most(&mut response, read_limit).await {
+            Ok(read) => read,
             Err(e) => {
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(&format!("{what}: HTTP {status}"), e));
+                return Err(transport_error(
+                    &format!("{what}: HTTP {status}"),
+                    e,
+                    &inner.base_url,
+                ));
             }
+        };
+        // Dropping the response mid-body closes the connection: the rest is
+        // never read.
+        drop(response);
+        if is_page && cut {
+            return Err(too_large(format!(
+                "reading stopped after {} bytes",
+                body.len()
+            )));
+        }
+        let body = match String::from_utf8(body) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
         tracing::debug!(
             source = %inner.source,
@@ -312,8 +441,7 @@ impl SourceClient {
             "fetched"
         );
 
-        let item_gone = status == StatusCode::NOT_FOUND && request.is_child();
-        if status.is_success() || status == StatusCode::NOT_MODIFIED || item_gone {
+        if is_page {
             if limits.exhausted()
                 && let Some(wait) = limits.until_reset(fetched_at)
             {
@@ -332,6 +460,7 @@ impl SourceClient {
                 rate_limit_wait: waited,
             });
         }
+        let body = secrets.redact(&body);
         let refusal = self.refusal(&what, status, &limits, fetched_at, &body);
         if let Some(after) = refusal.retry_after() {
             self.pause_fleet(after).await;
@@ -403,6 +532,93 @@ impl Inner {
     }
 }
 
+/// Follows redirects only within `base`'s origin (scheme, host and port),
+/// at most [`MAX_REDIRECTS`] in a row; any other hop fails the request.
+fn same_origin_redirects(base: &Url) -> reqwest::redirect::Policy {
+    let expected = base.origin();
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let found = attempt.url().origin();
+        if found != expected {
+            let refusal = RedirectRefusal::ForeignOrigin {
+                found: found.ascii_serialization(),
+                expected: expected.ascii_serialization(),
+            };
+            attempt.error(refusal)
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            let last = attempt.url().to_string();
+            attempt.error(RedirectRefusal::TooMany { last })
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Reads at most `limit` bytes of `response`'s body. The flag says the body
+/// held more: reading stopped there, and the rest was never received into
+/// memory (at most one network chunk beyond the limit is seen).
+async fn read_at_most(
+    response: &mut reqwest::Response,
+    limit: u64,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let expected = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(expected.min(limit).min(1 << 20));
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// The credentials of one request, as they could come back in a body that
+/// echoes the request (the token itself, and the `Authorization` value,
+/// e.g. Basic's base64 of `user:token`).
+struct Secrets(Vec<String>);
+
+impl Secrets {
+    fn of(token: Option<&str>, authorization: Option<&str>) -> Secrets {
+        let mut secrets = Vec::new();
+        let mut add = |s: &str| {
+            let s = s.trim();
+            if !s.is_empty() {
+                secrets.push(s.to_owned());
+                // JSON may escape `/` (base64 has them).
+                if s.contains('/') {
+                    secrets.push(s.replace('/', "\\/"));
+                }
+            }
+        };
+        if let Some(token) = token {
+            add(token);
+        }
+        if let Some(value) = authorization {
+            add(value
+                .split_once(' ')
+                .map_or(value, |(_, credentials)| credentials));
+        }
+        // Longest first, so that a secret inside another is not half-replaced.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Secrets(secrets)
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.0 {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        text
+    }
+}
+
 fn default_headers(source: Source) -> HeaderMap {
     let mut headers = HeaderMap::new();
     match source {
@@ -427,9 +643,26 @@ fn default_headers(source: Source) -> HeaderMap {
 /// request reqwest could not even build is not.
 /// The reqwest error is kept as the cause: its chain names what really failed
 /// (DNS, TLS, a refused connection), which its own message often does not.
-fn transport_error(what: &str, error: reqwest::Error) -> TaskError {
+/// A redirect the client refused (to another origin, or one too many) is
+/// permanent: the server answers the same way next time.
+fn transport_error(what: &str, error: reqwest::Error, base: &Url) -> TaskError {
     if error.is_builder() {
         return TaskError::permanent_from(format!("{what}: cannot build request"), error);
+    }
+    if error.is_redirect() {
+        let mut cause = std::error::Error::source(&error);
+        while let Some(e) = cause {
+            if let Some(refusal) = e.downcast_ref::<RedirectRefusal>() {
+                let message = format!("{what}: {refusal}");
+                return TaskError::permanent_from(message, error);
+            }
+            cause = e.source();
+        }
+        let origin = base.origin().ascii_serialization();
+        return TaskError::permanent_from(
+            format!("{what}: redirect refused (configured origin {origin})"),
+            error,
+        );
     }
     let kind = if error.is_timeout() {
         "timed out"
@@ -443,7 +676,10 @@ fn transport_error(what: &str, error: reqwest::Error) -> TaskError {
 
 /// `: <first 200 characters of the body, whitespace collapsed>`, or nothing.
 fn excerpt(body: &str) -> String {
-    let collapsed = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed = dorafleet_core::secret::scrub(body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if collapsed.is_empty() {
         return String::new();
     }

@@ -26,6 +26,21 @@
 //! A child list answering 404 means its item was deleted after the list
 //! showed it: the page is kept (status 404) for normalize to mark the item
 //! gone, and the crawl goes on. The scope's coverage never reaches past now.
+//!
+//! A crawl is bounded, whatever the server answers:
+//! - a list request (not a child list, not a check) that the crawl already
+//!   fetched — a `next` link back to the same or an earlier page, a Jira
+//!   `nextPageToken` that repeats — fails the task permanently, naming the
+//!   request, its page number and the page it repeats (the fetched lists are
+//!   remembered in the checkpoint, so a resumed attempt still sees a cycle);
+//! - a task that has stored `sources.<source>.max_pages_per_task` pages and
+//!   still has requests pending fails permanently, naming the limit and the
+//!   next request;
+//! - the worker stops an attempt past `worker.task_deadline_secs` (transient:
+//!   the next attempt resumes from the checkpoint).
+//!
+//! A task failed that way is dead-lettered and its scope gets no gold for
+//! the run, like any other extract that did not succeed.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -64,6 +79,31 @@ pub struct CrawlState {
     /// Child lists that answered 404: items deleted after they were listed.
     #[serde(default)]
     pub gone: u64,
+    /// The list requests fetched so far, each as a fingerprint of its
+    /// identity (method, absolute URL, body; see
+    /// `SourceClient::request_identity`) with its page number: a crawl
+    /// asked to fetch one again is going round in circles. Fingerprints (not
+    /// URLs) keep the checkpoint small however long the crawl.
+    #[serde(default)]
+    pub fetched_lists: BTreeMap<u64, u32>,
+}
+
+/// A stable 64-bit FNV-1a fingerprint: the same on every machine and Rust
+/// version, as it is stored in checkpoints.
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The fingerprint of a list request (see [`CrawlState::fetched_lists`]);
+/// `None` for child lists (a list that shifts while it is walked can show an
+/// item twice) and checks.
+fn list_fingerprint(client: &SourceClient, request: &PageRequest) -> Option<u64> {
+    if request.is_child() || request.is_check() {
+        return None;
+    }
+    client.request_identity(request).map(|id| fingerprint(&id))
 }
 
 /// Rejection reasons kept per task, enough to see what went wrong.
@@ -222,7 +262,27 @@ impl ExtractHandler {
                 )
             }
         };
+        let max_pages = client.max_pages_per_task();
         while let Some(request) = state.pending.front().cloned() {
+            if seq >= max_pages {
+                return Err(TaskError::permanent(format!(
+                    "{source} crawl of {} stopped after {seq} pages, the limit sources.{source}.max_pages_per_task = {max_pages}, with {} request(s) still pending, next {} page {} ({}): a list that does not end is a broken or hostile source; nothing of this crawl is used. Raise the key if the scope really has more pages",
+                    task.scope,
+                    state.pending.len(),
+                    request.endpoint,
+                    request.page_no,
+                    request.url,
+                )));
+            }
+            let list_key = list_fingerprint(client, &request);
+            if let Some(key) = list_key
+                && let Some(first) = state.fetched_lists.get(&key)
+            {
+                return Err(TaskError::permanent(format!(
+                    "{source} crawl of {} goes round in circles: {} page {} ({}) is the same request as page {first}, already fetched ({seq} pages fetched in this task); the source's next link or page token repeats. Stopped; nothing of this crawl is used",
+                    task.scope, request.endpoint, request.page_no, request.url,
+                )));
+            }
             stats.api_calls += 1;
             let page = match client.get(&request).await {
                 Ok(page) => page,
@@ -238,6 +298,9 @@ impl ExtractHandler {
             stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
             let step = next_steps_watching(source, &page, &task.window, *page_size, &state.watch)?;
             state.pending.pop_front();
+            if let Some(key) = list_key {
+                state.fetched_lists.insert(key, request.page_no);
+            }
             state.gone += u64::from(step.gone);
             state.pending.extend(step.follow_ups);
             state.newest_seen = state.newest_seen.max(step.newest_seen);

@@ -246,7 +246,8 @@ fn spawn_worker(
             retry: config.retry.clone(),
             drain_timeout: Duration::from_secs(5),
         },
-    );
+    )
+    .with_task_deadline(config.worker.task_deadline());
     let stop = stop.clone();
     tokio::spawn(async move {
         worker

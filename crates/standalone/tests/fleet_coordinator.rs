@@ -113,6 +113,7 @@ async fn a_second_coordinator_waits_while_the_first_holds_the_lease() {
             .acquire_lease("coordinator", "first", Duration::from_secs(60))
             .await
             .unwrap()
+            .is_some()
     );
     let shutdown = CancellationToken::new();
     let second = tokio::spawn({

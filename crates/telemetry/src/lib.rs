@@ -12,9 +12,10 @@
 
 pub mod metrics;
 pub mod ops;
+pub mod scrub;
 pub mod trace_context;
 mod tracing_setup;
 
 pub use tracing_setup::{
-    LogFormat, OtlpExport, OtlpProtocol, Settings, SetupError, TelemetryGuard, setup,
+    LogFormat, OtlpExport, OtlpProtocol, Settings, SetupError, TelemetryGuard, log_layer, setup,
 };

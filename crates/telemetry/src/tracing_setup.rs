@@ -7,7 +7,11 @@
 //! worker without emptying its traces, and the exporter only ever sees
 //! spans from dorafleet's crates, never those of the HTTP and gRPC stacks it
 //! exports through (which would trace their own exports forever).
+//!
+//! Both layers scrub secrets ([`crate::scrub`]): each log line on its way to
+//! the writer, each span on its way to the exporter.
 
+use crate::scrub::{ScrubbingExporter, ScrubbingMakeWriter};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
@@ -111,15 +115,7 @@ pub enum SetupError {
 /// Calling it twice is harmless: the second call installs nothing and
 /// returns a guard that exports nothing.
 pub fn setup(settings: &Settings) -> Result<TelemetryGuard, SetupError> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&settings.default_filter));
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let logs = match settings.log_format {
-        LogFormat::Human => logs.with_filter(filter).boxed(),
-        LogFormat::Json => logs.json().with_filter(filter).boxed(),
-    };
+    let logs = log_layer(settings, std::io::stderr);
     let Some(otlp) = &settings.otlp else {
         let _ = Registry::default().with(logs).try_init();
         return Ok(TelemetryGuard { provider: None });
@@ -144,6 +140,25 @@ pub fn setup(settings: &Settings) -> Result<TelemetryGuard, SetupError> {
     })
 }
 
+/// The log layer [`setup`] installs, writing to `writer` instead of stderr
+/// (tests capture logs with it): filtered by `RUST_LOG` or the settings'
+/// default, human or JSON, every line scrubbed of secrets.
+pub fn log_layer<S, W>(settings: &Settings, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(&settings.default_filter));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(ScrubbingMakeWriter::new(writer))
+        .with_target(false);
+    match settings.log_format {
+        LogFormat::Human => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
+    }
+}
+
 fn provider(otlp: &OtlpExport, service_name: &str) -> Result<SdkTracerProvider, SetupError> {
     let failed = |e: opentelemetry_otlp::ExporterBuildError| SetupError::Exporter {
         endpoint: otlp.endpoint.clone(),
@@ -166,7 +181,7 @@ fn provider(otlp: &OtlpExport, service_name: &str) -> Result<SdkTracerProvider, 
         .with_service_name(service_name.to_owned())
         .build();
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(ScrubbingExporter::new(exporter))
         .with_resource(resource)
         .build())
 }

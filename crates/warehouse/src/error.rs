@@ -34,6 +34,28 @@ pub enum WarehouseError {
         #[source]
         cause: Option<Cause>,
     },
+    /// The warehouse this process opened is no longer the one its URL names
+    /// (the SQLite file was deleted or replaced under it): whatever it writes
+    /// would be lost. Do not retry; restart against the warehouse in use.
+    #[error("warehouse replaced: {context}")]
+    Replaced {
+        /// What happened, in words (the message without its class prefix).
+        context: String,
+        /// The error underneath, if any.
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// A write fenced by a lease generation that is no longer the lease's
+    /// current one: another holder took the lease since. The writer must
+    /// stop acting for the lease (step down) and reload what it knew.
+    #[error("write refused, the lease moved on: {context}")]
+    Fenced {
+        /// What happened, in words (the message without its class prefix).
+        context: String,
+        /// The error underneath, if any.
+        #[source]
+        cause: Option<Cause>,
+    },
 }
 
 impl WarehouseError {
@@ -94,12 +116,35 @@ impl WarehouseError {
         }
     }
 
+    /// [`WarehouseError::Replaced`] without an underlying error.
+    pub fn replaced(context: impl Into<String>) -> Self {
+        WarehouseError::Replaced {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// [`WarehouseError::Fenced`] without an underlying error.
+    pub fn fenced(context: impl Into<String>) -> Self {
+        WarehouseError::Fenced {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// Whether this is [`WarehouseError::Fenced`]: the writer lost its lease.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, WarehouseError::Fenced { .. })
+    }
+
     /// What the failure says without the class prefix.
     pub fn context(&self) -> &str {
         match self {
             WarehouseError::Unavailable { context, .. }
             | WarehouseError::Config { context, .. }
-            | WarehouseError::Corrupt { context, .. } => context,
+            | WarehouseError::Corrupt { context, .. }
+            | WarehouseError::Replaced { context, .. }
+            | WarehouseError::Fenced { context, .. } => context,
         }
     }
 
@@ -108,7 +153,9 @@ impl WarehouseError {
         match self {
             WarehouseError::Unavailable { cause, .. }
             | WarehouseError::Config { cause, .. }
-            | WarehouseError::Corrupt { cause, .. } => cause.as_ref(),
+            | WarehouseError::Corrupt { cause, .. }
+            | WarehouseError::Replaced { cause, .. }
+            | WarehouseError::Fenced { cause, .. } => cause.as_ref(),
         }
     }
 }

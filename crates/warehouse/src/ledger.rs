@@ -146,6 +146,48 @@ pub struct TaskRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The fencing token of a lease holder: the lease's name and the generation
+/// [`RunLedger::acquire_lease`] returned. A write carrying it succeeds only
+/// while the lease's current generation is still this one, so a holder that
+/// lost the lease (paused past its TTL while another took over) cannot
+/// write, whatever it believes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// The lease's name.
+    pub name: String,
+    /// The generation the holder got when it took the lease.
+    pub generation: u64,
+}
+
+impl Fence {
+    /// The token of generation `generation` of lease `name`.
+    pub fn new(name: impl Into<String>, generation: u64) -> Self {
+        Fence {
+            name: name.into(),
+            generation,
+        }
+    }
+}
+
+impl fmt::Display for Fence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lease `{}` generation {}", self.name, self.generation)
+    }
+}
+
+/// The message of a write refused because `fence` is stale.
+pub(crate) fn fenced_message(fence: &Fence, current: Option<u64>) -> String {
+    let now = match current {
+        Some(g) => format!("generation {g}"),
+        None => "no holder".to_owned(),
+    };
+    format!(
+        "this write carries {fence}, but the lease is now at {now}: another holder took it \
+         (this process was paused or cut off past the lease's TTL); stop acting for the lease \
+         (step down) and reload the state from the warehouse"
+    )
+}
+
 /// Runs, the state of every task, and the leases that let one coordinator act.
 #[async_trait]
 pub trait RunLedger: Send + Sync + std::fmt::Debug {
@@ -161,18 +203,33 @@ pub trait RunLedger: Send + Sync + std::fmt::Debug {
     /// Create or update task records (by task id), in one transaction.
     async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()>;
 
+    /// [`save_run`](Self::save_run) by the holder of a lease: in the same
+    /// transaction, refused with [`WarehouseError::Fenced`](crate::WarehouseError::Fenced)
+    /// (nothing written) unless `fence` is the lease's current generation.
+    async fn save_run_fenced(&self, run: &RunRecord, fence: &Fence) -> Result<()>;
+
+    /// [`save_tasks`](Self::save_tasks) by the holder of a lease, refused
+    /// like [`save_run_fenced`](Self::save_run_fenced) when `fence` is stale.
+    async fn save_tasks_fenced(&self, tasks: &[TaskRecord], fence: &Fence) -> Result<()>;
+
     /// Every task of a run, in creation order.
     async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>>;
 
     /// Take or renew the lease `name` for `holder` until `now + ttl`. Returns
-    /// whether `holder` holds it: it is free, expired, or already theirs.
+    /// the lease's generation when `holder` holds it (it was free, expired,
+    /// or already theirs), `None` when another does. Taking the lease over
+    /// (it was free, released or another's and expired) moves the
+    /// generation on by one; a renewal by the holder keeps it. Generations
+    /// never go back, releases included: a [`Fence`] of an older one is
+    /// refused by every fenced write.
     async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         ttl: std::time::Duration,
-    ) -> Result<bool>;
+    ) -> Result<Option<u64>>;
 
-    /// Give the lease up (only if `holder` holds it).
+    /// Give the lease up (only if `holder` holds it). Its generation stays,
+    /// so the next holder gets the one after it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
 }

@@ -37,7 +37,7 @@ pub use bronze::{
 pub use error::WarehouseError;
 pub use gold::{GoldChange, GoldChangeKind, GoldFilter, GoldRecord, GoldStore};
 pub use holds::{Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus, HoldStore};
-pub use ledger::{RunLedger, RunRecord, RunStatus, TaskRecord, TaskState};
+pub use ledger::{Fence, RunLedger, RunRecord, RunStatus, TaskRecord, TaskState};
 pub use letters::{ArchivedLetter, AuditEntry, LetterArchive, LetterFilter, LetterStatus};
 pub use monitor::{DeliveredAlert, MonitorState};
 pub use silver::{

@@ -109,3 +109,75 @@ async fn processes_sharing_a_file_never_get_request_slots_closer_than_the_interv
         );
     }
 }
+
+/// A run record, for the file-identity checks below.
+fn a_run() -> dorafleet_warehouse::RunRecord {
+    let now = chrono::Utc::now();
+    dorafleet_warehouse::RunRecord {
+        run_id: uuid::Uuid::now_v7(),
+        kind: "range".into(),
+        window: dorafleet_core::Window {
+            from: now - chrono::Duration::days(1),
+            to: now,
+        },
+        status: dorafleet_warehouse::RunStatus::Running,
+        created_at: now,
+        updated_at: now,
+        traceparent: None,
+    }
+}
+
+#[tokio::test]
+async fn a_warehouse_file_deleted_under_an_open_warehouse_fails_every_call_naming_the_path() {
+    use dorafleet_warehouse::{RunLedger, WarehouseError};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let w = SqliteWarehouse::open(&path).unwrap();
+    w.save_run(&a_run()).await.unwrap();
+
+    std::fs::remove_file(&path).unwrap();
+
+    let err = w.save_run(&a_run()).await.unwrap_err();
+    assert!(matches!(err, WarehouseError::Replaced { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("sqlite:{}", path.display())) && message.contains("deleted"),
+        "{message}"
+    );
+    assert!(message.contains("restart"), "{message}");
+    // Reads too: what the old file holds is not what the operator sees.
+    assert!(matches!(
+        w.runs(10).await.unwrap_err(),
+        WarehouseError::Replaced { .. }
+    ));
+    // Permanent: a task that meets it is not retried.
+    let task = dorafleet_core::TaskError::from(err);
+    assert_eq!(task.class(), dorafleet_core::ErrorClass::Permanent);
+}
+
+#[tokio::test]
+async fn a_warehouse_file_replaced_under_an_open_warehouse_fails_and_the_new_file_is_untouched() {
+    use dorafleet_warehouse::{RunLedger, WarehouseError};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let w = SqliteWarehouse::open(&path).unwrap();
+    w.save_run(&a_run()).await.unwrap();
+    // Another warehouse file moved over the path (a restore, a copy).
+    let other = dir.path().join("restored.db");
+    drop(SqliteWarehouse::open(&other).unwrap());
+    std::fs::rename(&other, &path).unwrap();
+
+    let run = a_run();
+    let err = w.save_run(&run).await.unwrap_err();
+    assert!(matches!(err, WarehouseError::Replaced { .. }), "{err}");
+    assert!(err.to_string().contains("replaced"), "{err}");
+    let fresh = SqliteWarehouse::open(&path).unwrap();
+    assert_eq!(
+        fresh.run(run.run_id).await.unwrap(),
+        None,
+        "the refused write reached nothing the path shows"
+    );
+    // A process opened on the file in place works as ever.
+    fresh.save_run(&run).await.unwrap();
+    assert_eq!(fresh.run(run.run_id).await.unwrap(), Some(run));
+}

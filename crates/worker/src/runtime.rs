@@ -7,6 +7,12 @@
 //! - a body that is not a task (undecodable, unknown version, oversized) is
 //!   dead-lettered at once with the reason, never retried, never fatal;
 //! - a handler that panics is caught and its task dead-lettered;
+//! - an attempt that runs past the task deadline (`worker.task_deadline_secs`)
+//!   is stopped and fails as transient: it may succeed later, and its next
+//!   attempt resumes from its checkpoint. Its counters are lost with it, so
+//!   it counts as an attempt without progress: a task that hits the deadline
+//!   `retry.max_attempts` times in a row is dead-lettered, which bounds the
+//!   time any task can take;
 //! - on shutdown the worker stops taking deliveries, lets in-flight ones finish
 //!   within a deadline, and hands back whatever is left unacked.
 
@@ -46,16 +52,27 @@ pub struct Worker {
     broker: Arc<dyn Broker>,
     handlers: Handlers,
     options: WorkerOptions,
+    task_deadline: Duration,
 }
 
 impl Worker {
-    /// A worker taking tasks from `broker` and running them with `handlers`.
+    /// A worker taking tasks from `broker` and running them with `handlers`,
+    /// with the default task deadline (see
+    /// [`with_task_deadline`](Self::with_task_deadline)).
     pub fn new(broker: Arc<dyn Broker>, handlers: Handlers, options: WorkerOptions) -> Self {
         Worker {
             broker,
             handlers,
             options,
+            task_deadline: dorafleet_core::config::WorkerConfig::default().task_deadline(),
         }
+    }
+
+    /// Stop any attempt that runs longer than `deadline`
+    /// (`worker.task_deadline_secs`) and fail it as transient.
+    pub fn with_task_deadline(mut self, deadline: Duration) -> Self {
+        self.task_deadline = deadline;
+        self
     }
 
     /// Consume `routes` until `shutdown` is cancelled or the broker closes.
@@ -187,12 +204,29 @@ impl Worker {
         // A separate tokio task, so a panicking handler is caught here instead
         // of taking the worker down (and redelivering the poison forever).
         let span = Span::current();
-        match tokio::spawn(async move { handler.handle(&owned).await }.instrument(span)).await {
-            Ok(outcome) => outcome,
-            Err(join) => HandlerOutcome::failed(
+        let mut running =
+            tokio::spawn(async move { handler.handle(&owned).await }.instrument(span));
+        match tokio::time::timeout(self.task_deadline, &mut running).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join)) => HandlerOutcome::failed(
                 TaskStats::default(),
                 TaskError::permanent(format!("stage handler crashed: {join}")),
             ),
+            Err(_) => {
+                // Stopped at its next await; waited for (briefly), so that
+                // nothing of this attempt runs on beside the next one.
+                running.abort();
+                let _ = tokio::time::timeout(Duration::from_secs(5), running).await;
+                warn!(task_id = %task.task_id, route = %task.route(),
+                    deadline_secs = self.task_deadline.as_secs_f64(), "task ran past its deadline; stopped");
+                HandlerOutcome::failed(
+                    TaskStats::default(),
+                    TaskError::transient(format!(
+                        "the attempt ran past the task deadline of {}s (worker.task_deadline_secs) and was stopped; the next attempt resumes from its last checkpoint",
+                        self.task_deadline.as_secs_f64()
+                    )),
+                )
+            }
         }
     }
 

@@ -78,6 +78,10 @@ struct Harness {
 }
 
 async fn start(handler: Arc<dyn StageHandler>) -> Harness {
+    start_with_deadline(handler, Duration::from_secs(60)).await
+}
+
+async fn start_with_deadline(handler: Arc<dyn StageHandler>, deadline: Duration) -> Harness {
     let broker = InProcessBroker::new();
     let shared: Arc<dyn Broker> = Arc::new(broker.clone());
     let events = shared.consume_events().await.unwrap();
@@ -96,7 +100,8 @@ async fn start(handler: Arc<dyn StageHandler>) -> Harness {
             },
             drain_timeout: Duration::from_secs(1),
         },
-    );
+    )
+    .with_task_deadline(deadline);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let worker = tokio::spawn(async move {
@@ -260,5 +265,62 @@ async fn a_panicking_handler_dead_letters_its_task_instead_of_crashing_the_worke
     h.broker.publish(&task(3)).await.unwrap();
     let letter: DeadLetter = next_json(&mut h.letters).await;
     assert!(letter.reason.contains("crashed"), "{}", letter.reason);
+    h.stop().await;
+}
+
+/// Never finishes its first attempt (a crawl that never ends); succeeds on
+/// the next. Counts the attempts whose work was dropped unfinished.
+#[derive(Debug, Default)]
+struct HangsOnce {
+    calls: AtomicU32,
+    abandoned: Arc<AtomicU32>,
+}
+
+struct CountsDrop(Arc<AtomicU32>);
+
+impl Drop for CountsDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl StageHandler for HangsOnce {
+    async fn handle(&self, _task: &TaskEnvelope) -> HandlerOutcome {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let _guard = CountsDrop(Arc::clone(&self.abandoned));
+            std::future::pending::<()>().await;
+        }
+        HandlerOutcome::ok(TaskStats::default())
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_past_the_task_deadline_is_stopped_and_retried_as_transient() {
+    let handler = Arc::new(HangsOnce::default());
+    let mut h = start_with_deadline(handler.clone(), Duration::from_millis(200)).await;
+    h.broker.publish(&task(3)).await.unwrap();
+
+    let first: TaskEvent = next_json(&mut h.events).await;
+    match &first.kind {
+        TaskEventKind::Retrying {
+            next_attempt: 2,
+            class: ErrorClass::Transient,
+            message,
+            ..
+        } => assert!(
+            message.contains("ran past the task deadline of 0.2s (worker.task_deadline_secs)")
+                && message.contains("resumes from its last checkpoint"),
+            "{message}"
+        ),
+        other => panic!("expected a transient retry, got {other:?}"),
+    }
+    let second: TaskEvent = next_json(&mut h.events).await;
+    assert_eq!((second.attempt, second.kind), (2, TaskEventKind::Done));
+    assert_eq!(
+        handler.abandoned.load(Ordering::SeqCst),
+        1,
+        "the hung attempt was stopped, not left running"
+    );
     h.stop().await;
 }

@@ -35,6 +35,8 @@ struct State {
     generation: u64,
     /// The confirm-mode channel publishes go through.
     publisher: Option<Channel>,
+    /// The consumers' channels, closed one by one before the connection.
+    consumers: Vec<Channel>,
 }
 
 #[derive(Debug)]
@@ -185,17 +187,50 @@ impl Connector {
         Ok(channel)
     }
 
+    /// Remember a consumer's channel, so `close` closes it before the
+    /// connection (channels of lost connections are forgotten).
+    pub(crate) async fn track(&self, channel: &Channel) {
+        let mut state = self.state.lock().await;
+        state.consumers.retain(|c| c.status().connected());
+        state.consumers.push(channel.clone());
+    }
+
     /// Close the connection; every stream ends and later calls fail with `Closed`.
+    ///
+    /// Channels are closed first, each awaited: a connection closed while
+    /// a dropped channel is still closing in the background fails, and
+    /// lapin reports that as an ERROR on what is a clean exit.
     pub(crate) async fn close(&self) {
         self.closed.cancel();
-        let (connection, publisher) = {
+        let (connection, publisher, consumers) = {
             let mut state = self.state.lock().await;
-            (state.connection.take(), state.publisher.take())
+            (
+                state.connection.take(),
+                state.publisher.take(),
+                std::mem::take(&mut state.consumers),
+            )
         };
-        drop(publisher);
         let Some(connection) = connection.filter(|c| c.status().connected()) else {
             return;
         };
+        for channel in publisher.iter().chain(&consumers) {
+            if channel.status().connected() {
+                let closing = channel.close(200, "dorafleet broker closed".into());
+                // A channel the server already closed answers with an error: nothing to do.
+                let _ = tokio::time::timeout(Duration::from_secs(5), closing).await;
+            }
+        }
+        // Channels whose last handle was dropped close in the background;
+        // give them a moment (bounded) to finish first.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while consumers
+            .iter()
+            .chain(&publisher)
+            .any(|c| c.status().closing())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let closing = connection.close(200, "dorafleet broker closed".into());
         match tokio::time::timeout(Duration::from_secs(5), closing).await {
             Ok(Ok(())) => {}

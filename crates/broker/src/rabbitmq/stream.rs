@@ -114,6 +114,7 @@ async fn consume(
         .map_err(|e| super::connector::unavailable(context("set the prefetch"), e))?;
     // A queue may have been deleted since the connection declared it.
     connector.declare_topology(&channel).await?;
+    connector.track(&channel).await;
     let mut events = SelectAll::new();
     for queue in queues {
         let consumer = channel

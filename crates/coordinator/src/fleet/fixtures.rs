@@ -120,6 +120,11 @@ pub(super) struct Fleet {
 
 impl Fleet {
     pub(super) fn new(config: Config) -> Self {
+        Self::with_plan(config, Plan::ResumeOnly)
+    }
+
+    /// A coordinator that plans as `plan` says.
+    pub(super) fn with_plan(config: Config, plan: Plan) -> Self {
         let broker = InProcessBroker::new();
         let warehouse = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
         let coordinator = Coordinator::new(
@@ -129,7 +134,7 @@ impl Fleet {
             CoordinatorOptions {
                 name: "test".into(),
                 lease_ttl: Duration::from_secs(30),
-                plan: Plan::ResumeOnly,
+                plan,
                 sources: Source::ALL.to_vec(),
                 progress: None,
             },

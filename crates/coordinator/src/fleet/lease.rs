@@ -2,8 +2,15 @@
 //! coordinators is safe — the second waits as a standby. The lease lives in
 //! the warehouse with a TTL; its holder renews it while it leads and gives up
 //! leadership as soon as it may no longer hold it, so two never act at once.
+//!
+//! Giving up in time is not enough on its own: a coordinator paused past the
+//! TTL (SIGSTOP, a frozen VM) wakes up believing it leads, and acts before
+//! its next renewal tells it otherwise. So each taking of the lease has a
+//! generation, the [`Fence`] every state write of the coordinator carries:
+//! the warehouse refuses a write whose generation is no longer the lease's,
+//! and the coordinator that gets [`WarehouseError::Fenced`] steps down.
 
-use dorafleet_warehouse::{Warehouse, WarehouseError};
+use dorafleet_warehouse::{Fence, Warehouse, WarehouseError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -12,39 +19,43 @@ use tracing::{info, warn};
 const LEASE: &str = "coordinator";
 
 /// Wait until `name` holds the lease, trying every third of its TTL.
-/// Returns false when shut down before getting the lease.
+/// Returns the fence of its writes, or `None` when shut down before getting
+/// the lease.
 pub(super) async fn wait_for_lease(
     warehouse: &dyn Warehouse,
     name: &str,
     ttl: Duration,
     shutdown: &CancellationToken,
-) -> Result<bool, WarehouseError> {
+) -> Result<Option<Fence>, WarehouseError> {
     let mut announced = false;
     loop {
         if shutdown.is_cancelled() {
-            return Ok(false);
+            return Ok(None);
         }
-        if warehouse.acquire_lease(LEASE, name, ttl).await? {
-            info!(%name, "holding the coordinator lease");
-            return Ok(true);
+        if let Some(generation) = warehouse.acquire_lease(LEASE, name, ttl).await? {
+            info!(%name, generation, "holding the coordinator lease");
+            return Ok(Some(Fence::new(LEASE, generation)));
         }
         if !announced {
             info!("standby: another coordinator holds the lease");
             announced = true;
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(false),
+            _ = shutdown.cancelled() => return Ok(None),
             _ = tokio::time::sleep(ttl / 3) => {}
         }
     }
 }
 
 /// Renew the lease every third of its TTL; give up leadership (cancel
-/// `leadership`) as soon as a renewal fails or the lease could have expired.
+/// `leadership`) as soon as a renewal fails, the lease could have expired,
+/// or it was taken again under another generation than `fence`'s (another
+/// coordinator held it meanwhile: what this one knows is stale).
 pub(super) async fn keep_lease(
     warehouse: Arc<dyn Warehouse>,
     name: String,
     ttl: Duration,
+    fence: Fence,
     leadership: CancellationToken,
 ) {
     let mut last_renewed = tokio::time::Instant::now();
@@ -54,8 +65,19 @@ pub(super) async fn keep_lease(
             _ = tokio::time::sleep(ttl / 3) => {}
         }
         match warehouse.acquire_lease(LEASE, &name, ttl).await {
-            Ok(true) => last_renewed = tokio::time::Instant::now(),
-            Ok(false) => {
+            Ok(Some(generation)) if generation == fence.generation => {
+                last_renewed = tokio::time::Instant::now();
+            }
+            Ok(Some(generation)) => {
+                warn!(
+                    held = fence.generation,
+                    now = generation,
+                    "the coordinator lease was held by another coordinator meanwhile (this one was paused past its TTL); stepping down"
+                );
+                leadership.cancel();
+                return;
+            }
+            Ok(None) => {
                 warn!("another coordinator took the lease");
                 leadership.cancel();
                 return;
@@ -100,7 +122,7 @@ mod tests {
         name: &'static str,
         ttl: Duration,
         shutdown: &CancellationToken,
-    ) -> tokio::task::JoinHandle<Result<bool, WarehouseError>> {
+    ) -> tokio::task::JoinHandle<Result<Option<Fence>, WarehouseError>> {
         let (warehouse, shutdown) = (Arc::clone(warehouse), shutdown.clone());
         tokio::spawn(async move { wait_for_lease(warehouse.as_ref(), name, ttl, &shutdown).await })
     }
@@ -111,16 +133,16 @@ mod tests {
         // Renewed every 500 ms: far inside its TTL even on a busy machine.
         let ttl = Duration::from_millis(1500);
         let shutdown = CancellationToken::new();
-        assert!(
-            wait_for_lease(warehouse.as_ref(), "first", ttl, &shutdown)
-                .await
-                .unwrap()
-        );
+        let fence = wait_for_lease(warehouse.as_ref(), "first", ttl, &shutdown)
+            .await
+            .unwrap()
+            .expect("the first holds the lease");
         let leadership = CancellationToken::new();
         let keeper = tokio::spawn(keep_lease(
             Arc::clone(&warehouse),
             "first".into(),
             ttl,
+            fence,
             leadership.clone(),
         ));
         let mut second = waiting(&warehouse, "second", ttl, &shutdown);
@@ -137,9 +159,16 @@ mod tests {
         release_lease(warehouse.as_ref(), "first").await.unwrap();
 
         let got = timeout(PATIENCE, second).await.unwrap().unwrap().unwrap();
-        assert!(got, "the second holds the lease once the first released it");
         assert!(
-            !warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap(),
+            got.is_some(),
+            "the second holds the lease once the first released it"
+        );
+        assert!(
+            warehouse
+                .acquire_lease(LEASE, "first", ttl)
+                .await
+                .unwrap()
+                .is_none(),
             "and the first cannot take it back"
         );
     }
@@ -153,9 +182,16 @@ mod tests {
             wait_for_lease(warehouse.as_ref(), "first", ttl, &shutdown)
                 .await
                 .unwrap()
+                .is_some()
         );
         let taken = Instant::now();
-        assert!(!warehouse.acquire_lease(LEASE, "second", ttl).await.unwrap());
+        assert!(
+            warehouse
+                .acquire_lease(LEASE, "second", ttl)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let got = timeout(PATIENCE, waiting(&warehouse, "second", ttl, &shutdown))
             .await
@@ -163,7 +199,7 @@ mod tests {
             .unwrap()
             .unwrap();
 
-        assert!(got);
+        assert!(got.is_some());
         assert!(
             taken.elapsed() >= ttl,
             "not before the first's lease expired"
@@ -180,6 +216,7 @@ mod tests {
             wait_for_lease(warehouse.as_ref(), "first", ttl, &shutdown)
                 .await
                 .unwrap()
+                .is_some()
         );
         let standby_shutdown = CancellationToken::new();
         let mut second = waiting(&warehouse, "second", ttl, &standby_shutdown);
@@ -198,7 +235,7 @@ mod tests {
             .unwrap()
             .unwrap();
 
-        assert!(!got, "shut down before getting the lease");
+        assert!(got.is_none(), "shut down before getting the lease");
         assert!(asked.elapsed() < Duration::from_secs(2));
     }
 
@@ -213,9 +250,13 @@ mod tests {
             .await
             .unwrap();
 
-        assert!(!got);
+        assert!(got.is_none());
         assert!(
-            warehouse.acquire_lease(LEASE, "second", ttl).await.unwrap(),
+            warehouse
+                .acquire_lease(LEASE, "second", ttl)
+                .await
+                .unwrap()
+                .is_some(),
             "the lease is still free"
         );
     }
@@ -225,41 +266,100 @@ mod tests {
         let warehouse = warehouse();
         // Its first renewal comes a second after the takeover below.
         let ttl = Duration::from_secs(3);
-        assert!(warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap());
+        let generation = warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap();
         let leadership = CancellationToken::new();
         let keeper = tokio::spawn(keep_lease(
             Arc::clone(&warehouse),
             "first".into(),
             ttl,
+            Fence::new(LEASE, generation.unwrap()),
             leadership.clone(),
         ));
         // The first's lease is taken over (as after a pause longer than its TTL).
         release_lease(warehouse.as_ref(), "first").await.unwrap();
-        assert!(warehouse.acquire_lease(LEASE, "second", ttl).await.unwrap());
+        assert!(
+            warehouse
+                .acquire_lease(LEASE, "second", ttl)
+                .await
+                .unwrap()
+                .is_some()
+        );
 
         timeout(PATIENCE, leadership.cancelled())
             .await
             .expect("the first gave up leadership");
         timeout(PATIENCE, keeper).await.unwrap().unwrap();
         assert!(
-            !warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap(),
+            warehouse
+                .acquire_lease(LEASE, "first", ttl)
+                .await
+                .unwrap()
+                .is_none(),
             "the second still holds it"
         );
+    }
+
+    #[tokio::test]
+    async fn the_keeper_steps_down_when_it_got_the_lease_back_under_a_new_generation() {
+        let warehouse = warehouse();
+        let ttl = Duration::from_secs(3);
+        let generation = warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap();
+        let leadership = CancellationToken::new();
+        let keeper = tokio::spawn(keep_lease(
+            Arc::clone(&warehouse),
+            "first".into(),
+            ttl,
+            Fence::new(LEASE, generation.unwrap()),
+            leadership.clone(),
+        ));
+        // While the first was paused, the second held the lease and gave it
+        // back: the first's next renewal takes a free lease, under a new
+        // generation, and what it knew from before is stale.
+        release_lease(warehouse.as_ref(), "first").await.unwrap();
+        assert!(
+            warehouse
+                .acquire_lease(LEASE, "second", ttl)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        release_lease(warehouse.as_ref(), "second").await.unwrap();
+
+        timeout(PATIENCE, leadership.cancelled())
+            .await
+            .expect("the first gave up leadership");
+        timeout(PATIENCE, keeper).await.unwrap().unwrap();
     }
 
     #[tokio::test]
     async fn releasing_the_lease_lets_another_take_it_at_once() {
         let warehouse = warehouse();
         let ttl = Duration::from_secs(60);
-        assert!(warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap());
+        assert!(
+            warehouse
+                .acquire_lease(LEASE, "first", ttl)
+                .await
+                .unwrap()
+                .is_some()
+        );
         release_lease(warehouse.as_ref(), "second").await.unwrap();
         assert!(
-            !warehouse.acquire_lease(LEASE, "second", ttl).await.unwrap(),
+            warehouse
+                .acquire_lease(LEASE, "second", ttl)
+                .await
+                .unwrap()
+                .is_none(),
             "only its holder releases a lease"
         );
 
         release_lease(warehouse.as_ref(), "first").await.unwrap();
 
-        assert!(warehouse.acquire_lease(LEASE, "second", ttl).await.unwrap());
+        assert!(
+            warehouse
+                .acquire_lease(LEASE, "second", ttl)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -22,14 +22,14 @@ impl Coordinator {
     ) -> Result<(), CoordinatorError> {
         for run_id in &changes.reopened {
             if let Some(run) = active.get(run_id) {
-                self.warehouse.save_run(&run.record).await?;
+                self.save_run(&run.record).await?;
             }
         }
         let changed = task_records(active, changes.updated.iter().chain(&changes.released));
         if changed.is_empty() {
             return Ok(());
         }
-        self.warehouse.save_tasks(&changed).await?;
+        self.save_tasks(&changed).await?;
         let mut released = task_records(active, changes.released.iter());
         let trace = |run_id: Uuid| {
             active
@@ -76,7 +76,7 @@ impl Coordinator {
             RunStatus::Completed
         };
         run.record.updated_at = Utc::now();
-        self.warehouse.save_run(&run.record).await?;
+        self.save_run(&run.record).await?;
         let mut by_worker = BTreeMap::new();
         for t in run.tasks.values() {
             if let Some(w) = &t.worker {

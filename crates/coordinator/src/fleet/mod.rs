@@ -20,6 +20,15 @@
 //! back, and the runs it touched are reloaded from their records (their DAGs
 //! rebuilt) before they are used again. Applying an event again is harmless:
 //! an event of a task already final is ignored.
+//!
+//! Every write of the coordinator's state (runs and task records) carries
+//! the generation of the lease it took (a [`Fence`]), and the warehouse
+//! refuses it once another coordinator took the lease since: a coordinator
+//! paused past its lease writes nothing when it wakes, steps down, and, once
+//! it leads again, goes on from the records. A run planned over a range
+//! (`Plan::Once`) has an id fixed for the coordinator's lifetime, so one that
+//! another coordinator finished meanwhile is seen finished, never planned
+//! and extracted again.
 
 mod events;
 #[cfg(test)]
@@ -36,14 +45,14 @@ use crate::archive::archive_dead_letters;
 use crate::progress::RunProgress;
 use dorafleet_broker::{Broker, BrokerError, Delivery};
 use dorafleet_core::{Config, Source, TaskEvent, Window};
-use dorafleet_warehouse::{RunRecord, RunStatus, Warehouse, WarehouseError};
+use dorafleet_warehouse::{Fence, RunRecord, RunStatus, TaskRecord, Warehouse, WarehouseError};
 use events::{ActiveRun, Changes, apply_to, decode_events, take_delivered};
 use lease::{keep_lease, release_lease, wait_for_lease};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 use uuid::Uuid;
 
 /// When the coordinator plans runs.
@@ -123,6 +132,26 @@ pub enum CoordinatorError {
     Warehouse(#[from] WarehouseError),
 }
 
+impl CoordinatorError {
+    /// Whether the warehouse refused a write because another coordinator
+    /// took the lease since this one took it: step down.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, CoordinatorError::Warehouse(e) if e.is_fenced())
+    }
+
+    /// Whether going on cannot help: the lease was lost (step down) or the
+    /// warehouse is not the one in use any more (stop). Any other failure
+    /// of a batch of events is retried with the batch.
+    fn ends_leadership(&self) -> bool {
+        matches!(
+            self,
+            CoordinatorError::Warehouse(
+                WarehouseError::Fenced { .. } | WarehouseError::Replaced { .. }
+            )
+        )
+    }
+}
+
 /// The fleet coordinator: plans runs, publishes their tasks, follows the
 /// workers' events and opens the stages' gates (see the module docs).
 #[derive(Debug)]
@@ -131,6 +160,12 @@ pub struct Coordinator {
     warehouse: Arc<dyn Warehouse>,
     config: Arc<Config>,
     options: CoordinatorOptions,
+    /// The lease generation this coordinator's writes carry while it leads
+    /// (`None` before it first took the lease: unit tests drive it so).
+    fence: Mutex<Option<Fence>>,
+    /// The id of the run `Plan::Once` plans: one per coordinator, so that
+    /// leading again after losing the lease never plans the range twice.
+    once_run: Uuid,
 }
 
 impl Coordinator {
@@ -147,6 +182,29 @@ impl Coordinator {
             warehouse,
             config,
             options,
+            fence: Mutex::new(None),
+            once_run: Uuid::now_v7(),
+        }
+    }
+
+    /// The fence of this coordinator's writes, while it leads.
+    fn fence(&self) -> Option<Fence> {
+        self.fence.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Record a run, fenced by the lease this coordinator holds.
+    async fn save_run(&self, run: &RunRecord) -> Result<(), WarehouseError> {
+        match self.fence() {
+            Some(fence) => self.warehouse.save_run_fenced(run, &fence).await,
+            None => self.warehouse.save_run(run).await,
+        }
+    }
+
+    /// Record tasks, fenced by the lease this coordinator holds.
+    async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<(), WarehouseError> {
+        match self.fence() {
+            Some(fence) => self.warehouse.save_tasks_fenced(tasks, &fence).await,
+            None => self.warehouse.save_tasks(tasks).await,
         }
     }
 
@@ -160,15 +218,20 @@ impl Coordinator {
     ) -> Result<(), CoordinatorError> {
         loop {
             let (name, ttl) = (&self.options.name, self.options.lease_ttl);
-            if !wait_for_lease(self.warehouse.as_ref(), name, ttl, &shutdown).await? {
+            let Some(fence) = wait_for_lease(self.warehouse.as_ref(), name, ttl, &shutdown).await?
+            else {
                 return Ok(());
-            }
-            let finished = self.lead(&shutdown, &mut on_run_end).await;
+            };
+            *self.fence.lock().unwrap_or_else(|p| p.into_inner()) = Some(fence.clone());
+            let finished = self.lead(&shutdown, fence, &mut on_run_end).await;
             let _ = release_lease(self.warehouse.as_ref(), name).await;
             match finished {
                 Ok(true) => return Ok(()),
                 Ok(false) if shutdown.is_cancelled() => return Ok(()),
                 Ok(false) => warn!("lost the coordinator lease; back to standby"),
+                Err(e) if e.is_fenced() => {
+                    warn!(error = %e, "another coordinator took the lease: this one's writes are refused; back to standby, to go on from the records once it leads again");
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -178,6 +241,7 @@ impl Coordinator {
     async fn lead(
         &self,
         shutdown: &CancellationToken,
+        fence: Fence,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
     ) -> Result<bool, CoordinatorError> {
         let leadership = shutdown.child_token();
@@ -185,6 +249,7 @@ impl Coordinator {
             Arc::clone(&self.warehouse),
             self.options.name.clone(),
             self.options.lease_ttl,
+            fence,
             leadership.clone(),
         ));
         let archiver = tokio::spawn({
@@ -211,9 +276,17 @@ impl Coordinator {
         let mut active = self.resume(on_run_end).await?;
         if let Plan::Once { range } = &self.options.plan
             && active.is_empty()
-            && let Some(run) = self.plan_run(*range).await?
         {
-            active.insert(run.record.run_id, run);
+            if let Some(run) = self.warehouse.run(self.once_run).await? {
+                // Planned by this coordinator before it lost the lease, and
+                // not unfinished (resume found nothing): another finished it.
+                info!(run_id = %run.run_id, status = %run.status,
+                    "the run this coordinator planned was finished by another coordinator while this one did not lead: nothing left to do");
+                return Ok(true);
+            }
+            if let Some(run) = self.plan_run(*range).await? {
+                active.insert(run.record.run_id, run);
+            }
         }
         let every = match self.options.plan {
             Plan::Every(interval) => interval,
@@ -236,7 +309,7 @@ impl Coordinator {
                 delivery = events.next() => match delivery {
                     Some(d) => {
                         let batch = take_delivered(d, &mut events).await;
-                        self.on_events(batch, &mut active, on_run_end, leadership).await;
+                        self.on_events(batch, &mut active, on_run_end, leadership).await?;
                     }
                     None => return Ok(false),
                 },
@@ -247,22 +320,28 @@ impl Coordinator {
     /// Apply a batch of deliveries, then ack them. If the batch cannot be
     /// applied none is acked: all come back (applying an event again is
     /// harmless), and the runs they belong to are reloaded before next use.
+    /// Fails only when leading cannot go on (the lease was lost, or the
+    /// warehouse replaced): the events go back for whoever leads next.
     async fn on_events(
         &self,
         deliveries: Vec<Delivery>,
         active: &mut HashMap<Uuid, ActiveRun>,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
         leadership: &CancellationToken,
-    ) {
+    ) -> Result<(), CoordinatorError> {
         let (events, deliveries) = decode_events(deliveries).await;
         if events.is_empty() {
-            return;
+            return Ok(());
         }
         match self.apply(&events, active, on_run_end).await {
             Ok(()) => {
                 for delivery in deliveries {
                     let _ = delivery.ack().await;
                 }
+            }
+            Err(e) if e.ends_leadership() => {
+                drop(deliveries);
+                return Err(e);
             }
             Err(e) => {
                 warn!(error = %e, events = events.len(), first_task_id = %events[0].task_id, "could not apply task events; they will be redelivered");
@@ -279,6 +358,7 @@ impl Coordinator {
                 }
             }
         }
+        Ok(())
     }
 
     /// Apply events in memory, record every changed and released task in

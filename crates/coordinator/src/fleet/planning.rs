@@ -19,7 +19,12 @@ impl Coordinator {
         &self,
         range: Option<Window>,
     ) -> Result<Option<ActiveRun>, CoordinatorError> {
-        let run_id = Uuid::now_v7();
+        // A range run of `Plan::Once` has the coordinator's own id, so
+        // leading again never plans it twice (see `lead_inner`).
+        let run_id = match self.options.plan {
+            super::Plan::Once { .. } => self.once_run,
+            _ => Uuid::now_v7(),
+        };
         let now = self.config.now();
         // The root of the run's trace. Its context is recorded with the run,
         // so tasks published later (or by a restarted coordinator) join it.
@@ -87,7 +92,7 @@ impl Coordinator {
             updated_at: now,
             traceparent,
         };
-        self.warehouse.save_run(&record).await?;
+        self.save_run(&record).await?;
         let mut run = ActiveRun {
             dag: RunDag::new(&tasks, self.config.sync.earliest_instant()),
             record,
@@ -99,7 +104,7 @@ impl Coordinator {
         };
         let mut records: Vec<TaskRecord> = tasks.into_iter().map(pending).collect();
         info!(%run_id, kind, tasks = records.len(), %window, "planned run");
-        self.warehouse.save_tasks(&records).await?;
+        self.save_tasks(&records).await?;
         let trace = run.record.traceparent.clone();
         self.publish_recorded(&mut records, &|_| trace.clone())
             .await?;
@@ -152,6 +157,42 @@ mod tests {
         assert!(run.tasks.values().all(|t| t.published));
         assert_eq!(fleet.broker.depth(&queue(Source::Github)), 2);
         assert_eq!(fleet.broker.depth(&queue(Source::Jira)), 1);
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_leading_again_does_not_plan_its_range_run_that_another_finished() {
+        let window = day();
+        let fleet = Fleet::with_plan(
+            crate::plan::two_repo_team(),
+            crate::fleet::Plan::Once {
+                range: Some(window),
+            },
+        );
+        let run = fleet.coordinator.plan_run(Some(window)).await.unwrap();
+        let mut record = run.expect("a run was planned").record;
+        // Another coordinator finished it while this one was paused.
+        record.status = RunStatus::Completed;
+        fleet.warehouse.save_run(&record).await.unwrap();
+        let published = fleet.broker.depth(&queue(Source::Github));
+
+        let mut ended = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            fleet
+                .coordinator
+                .run(tokio_util::sync::CancellationToken::new(), |o| {
+                    ended.push(o.run.run_id)
+                }),
+        )
+        .await
+        .expect("it returns: nothing is left to do")
+        .unwrap();
+
+        let runs = fleet.warehouse.runs(10).await.unwrap();
+        assert_eq!(runs.len(), 1, "the range was not planned again: {runs:#?}");
+        assert_eq!(runs[0].status, RunStatus::Completed);
+        assert_eq!(fleet.broker.depth(&queue(Source::Github)), published);
+        assert!(ended.is_empty());
     }
 
     #[tokio::test]

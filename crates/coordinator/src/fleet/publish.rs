@@ -37,7 +37,7 @@ impl Coordinator {
         for r in records.iter_mut() {
             r.published = true;
         }
-        self.warehouse.save_tasks(records).await?;
+        self.save_tasks(records).await?;
         Ok(())
     }
 

@@ -49,6 +49,9 @@ impl Coordinator {
             .cloned()
             .collect();
         if !unpublished.is_empty() {
+            // Only while this coordinator still holds the lease (an empty,
+            // fenced write): a coordinator that lost it publishes nothing.
+            self.save_tasks(&[]).await?;
             info!(run_id = %run.record.run_id, unpublished = unpublished.len(), "publishing recorded tasks");
             let trace = run.record.traceparent.clone();
             self.publish_recorded(&mut unpublished, &|_| trace.clone())

@@ -41,6 +41,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "records per page requested",
     ),
     (
+        "DORAFLEET_SOURCES__<SOURCE>__MAX_PAGES_PER_TASK",
+        "pages one extract task may fetch before it fails permanently (default 10000)",
+    ),
+    (
+        "DORAFLEET_SOURCES__<SOURCE>__MAX_RESPONSE_BYTES",
+        "largest response body accepted, enforced while streaming (default 33554432 = 32 MiB)",
+    ),
+    (
         "DORAFLEET_RETRY__BASE_MS / __FACTOR / __CAP_MS / __MAX_ATTEMPTS",
         "task retry policy",
     ),
@@ -51,6 +59,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "DORAFLEET_WORKER__NAME",
         "worker name recorded in attempt histories",
+    ),
+    (
+        "DORAFLEET_WORKER__TASK_DEADLINE_SECS",
+        "wall-clock limit of one task attempt; past it the attempt fails as transient and resumes from its checkpoint (default 1800)",
     ),
     (
         "DORAFLEET_SYNC__INITIAL_DAYS",

@@ -25,7 +25,9 @@ pub use sensors::SensorsConfig;
 pub use settings::{
     ObservabilityConfig, OtlpProtocol, QualityConfig, SyncConfig, WarehouseConfig, WorkerConfig,
 };
-pub use sources::{SourceConfig, SourcesConfig};
+pub use sources::{
+    DEFAULT_MAX_PAGES_PER_TASK, DEFAULT_MAX_RESPONSE_BYTES, SourceConfig, SourcesConfig,
+};
 pub use teams::TeamConfig;
 
 use crate::retry::RetryPolicy;
@@ -115,9 +117,33 @@ impl Config {
     fn extract(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            // A value quoted back by a type error may be a URL with a password.
+            .map_err(|e| ConfigError::Invalid(crate::secret::scrub_owned(e.to_string())))?;
         config.validate()?;
+        config.register_secrets();
         Ok(config)
+    }
+
+    /// Register every secret of this configuration for
+    /// [`scrub`](crate::secret::scrub): the tokens, the broker and webhook
+    /// URLs (already registered as [`Secret`](crate::Secret)s when read)
+    /// and the passwords of the warehouse URL and of source base URLs.
+    /// Loading registers them; call it again for a configuration built in
+    /// code.
+    pub fn register_secrets(&self) {
+        use crate::secret::{register, register_url_password};
+        register_url_password(&self.warehouse.url);
+        register(self.broker.url.expose());
+        if let Some(hook) = &self.monitor.webhook_url {
+            register(hook.expose());
+        }
+        for source in Source::ALL {
+            let s = self.sources.get(source);
+            register_url_password(s.base_url.as_str());
+            if let Some(token) = &s.token {
+                register(token.expose());
+            }
+        }
     }
 
     /// How many extract scopes (team × source × target) a run over every
@@ -234,6 +260,18 @@ mod tests {
             ),
             ("[sources.jira]\ntimeout_ms = 0", "sources.jira.timeout_ms"),
             (
+                "[sources.jira]\nmax_pages_per_task = 0",
+                "sources.jira.max_pages_per_task",
+            ),
+            (
+                "[sources.github]\nmax_response_bytes = 0",
+                "sources.github.max_response_bytes",
+            ),
+            (
+                "[worker]\ntask_deadline_secs = 0",
+                "worker.task_deadline_secs",
+            ),
+            (
                 "[broker]\nwait_tiers_ms = [1000, 0]",
                 "broker.wait_tiers_ms",
             ),
@@ -264,6 +302,25 @@ mod tests {
         );
         let err = Config::from_toml("[monitor]\nwebhook_url = \"hooks.example\"").unwrap_err();
         assert!(err.to_string().contains("monitor.webhook_url"), "{err}");
+    }
+
+    #[test]
+    fn loading_registers_every_configured_secret() {
+        let c = Config::from_toml(
+            "[warehouse]\nurl = \"mongodb://dw:wh_pw_cfg_1@db:27017/dorafleet\"\n\
+             [broker]\nurl = \"amqp://fleet:br_pw_cfg_1@rabbit:5672/%2f\"\n\
+             [sources.jira]\nbase_url = \"https://me:src_pw_cfg_1@jira.example\"\n\
+             [sources.github]\ntoken = \"ghp_tok_cfg_1\"\n\
+             [monitor]\nwebhook_url = \"https://hooks.example/T0/B0/hook_cfg_1\"",
+        )
+        .unwrap();
+        let text = "wh_pw_cfg_1 br_pw_cfg_1 src_pw_cfg_1 ghp_tok_cfg_1 \
+                    https://hooks.example/T0/B0/hook_cfg_1 mongodb://db:27017/dorafleet";
+        assert_eq!(
+            crate::secret::scrub(text),
+            "*** *** *** *** *** mongodb://db:27017/dorafleet"
+        );
+        assert!(c.sources.github.token.is_some());
     }
 
     #[test]

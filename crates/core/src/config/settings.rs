@@ -92,6 +92,12 @@ pub struct WorkerConfig {
     /// The worker's name in attempt histories and events; unset: host-pid
     /// (see [`WorkerConfig::resolved_name`]).
     pub name: Option<String>,
+    /// Wall-clock limit of one task attempt, in seconds (at least 1). An
+    /// attempt past it is stopped and fails as transient: it may succeed
+    /// later and resumes from its checkpoint. Such an attempt counts as one
+    /// without progress, so a task that hits the deadline
+    /// `retry.max_attempts` times in a row is dead-lettered.
+    pub task_deadline_secs: u64,
 }
 
 impl Default for WorkerConfig {
@@ -99,11 +105,17 @@ impl Default for WorkerConfig {
         WorkerConfig {
             concurrency: 4,
             name: None,
+            task_deadline_secs: 1_800,
         }
     }
 }
 
 impl WorkerConfig {
+    /// `task_deadline_secs` as a duration.
+    pub fn task_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.task_deadline_secs)
+    }
+
     /// The name recorded in attempt histories: configured, or host-pid.
     pub fn resolved_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {

@@ -77,7 +77,23 @@ pub struct SourceConfig {
     pub timeout: Duration,
     /// Records asked for per page (clamped to 1–100).
     pub page_size: u32,
+    /// Pages one extract task may fetch, over all its attempts (at least 1).
+    /// A crawl that reaches it fails permanently: a list that never ends is
+    /// a broken or hostile server, not data.
+    pub max_pages_per_task: u32,
+    /// Largest response body accepted, in bytes (at least 1). Enforced while
+    /// the body streams in (and from `Content-Length` before), so a worker
+    /// holds at most this much of one response; a larger answer fails the
+    /// task permanently.
+    pub max_response_bytes: u64,
 }
+
+/// Default of `sources.<source>.max_pages_per_task`.
+pub const DEFAULT_MAX_PAGES_PER_TASK: u32 = 10_000;
+
+/// Default of `sources.<source>.max_response_bytes`: 32 MiB, far above any
+/// page of 100 records the three APIs send.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl SourceConfig {
     /// A source at `base_url` with a budget of `requests_per_second`, for
@@ -97,6 +113,8 @@ impl SourceConfig {
             requests_per_second,
             timeout: Duration::from_secs(30),
             page_size: 100,
+            max_pages_per_task: DEFAULT_MAX_PAGES_PER_TASK,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -25,6 +25,12 @@ impl Config {
             if !(1..=100).contains(&s.page_size) {
                 return invalid(key("page_size"), "must be between 1 and 100");
             }
+            if s.max_pages_per_task == 0 {
+                return invalid(key("max_pages_per_task"), "must be at least 1");
+            }
+            if s.max_response_bytes == 0 {
+                return invalid(key("max_response_bytes"), "must be at least 1");
+            }
         }
         if self.broker.prefix.trim().is_empty() {
             return invalid("broker.prefix".into(), "is empty");
@@ -53,6 +59,9 @@ impl Config {
         self.monitor.validate().map_err(ConfigError::Invalid)?;
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency".into(), "must be at least 1");
+        }
+        if self.worker.task_deadline_secs == 0 {
+            return invalid("worker.task_deadline_secs".into(), "must be at least 1");
         }
         let mut seen = HashSet::new();
         let mut owner: HashMap<(&str, &str), &str> = HashMap::new();

@@ -66,8 +66,36 @@ pub fn source_clients(config: &Config) -> anyhow::Result<Vec<(SourceClient, u32)
         .context("configuring the source clients")
 }
 
-/// Who an operator action is recorded as: `DORAFLEET_ACTOR`, else the OS
-/// user and host.
+/// The `--actor` given on the command line, if any.
+static ACTOR: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Remember `--actor` for [`operator`].
+pub fn set_actor(actor: Option<&str>) {
+    let _ = ACTOR.set(actor.map(str::to_owned));
+}
+
+/// Who an operator action is recorded as: `--actor`, else `DORAFLEET_ACTOR`,
+/// else the OS user and host.
 pub fn operator() -> String {
-    dorafleet_operations::actor::resolve(None)
+    dorafleet_operations::actor::resolve(ACTOR.get().and_then(|a| a.as_deref()))
+}
+
+/// A reader that closed the pipe early (`dorafleet metrics | head -1`) is
+/// not an error of dorafleet's: exit quietly with the status a process
+/// killed by SIGPIPE has (141), instead of the panic Rust's `print!` raises
+/// on a broken pipe (exit 101, a backtrace hint on stderr).
+pub fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -88,7 +88,8 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
             retry,
             drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         },
-    );
+    )
+    .with_task_deadline(config.worker.task_deadline());
     info!(%name, "worker starting");
     worker.run(&routes, shutdown).await?;
     broker.close().await?;

@@ -62,36 +62,190 @@ pub async fn runs_and_task_states_are_saved_and_updated(w: Arc<dyn Warehouse>) {
 
 pub async fn a_lease_has_one_holder_until_it_expires_or_is_released(w: Arc<dyn Warehouse>) {
     let long = std::time::Duration::from_secs(60);
-    assert!(w.acquire_lease("coordinator", "a", long).await.unwrap());
+    let held = |g: Option<u64>| g.is_some();
+    assert!(held(
+        w.acquire_lease("coordinator", "a", long).await.unwrap()
+    ));
     assert!(
-        w.acquire_lease("coordinator", "a", long).await.unwrap(),
+        held(w.acquire_lease("coordinator", "a", long).await.unwrap()),
         "renewal"
     );
-    assert!(!w.acquire_lease("coordinator", "b", long).await.unwrap());
+    assert!(!held(
+        w.acquire_lease("coordinator", "b", long).await.unwrap()
+    ));
     assert!(
-        w.acquire_lease("other", "b", long).await.unwrap(),
+        held(w.acquire_lease("other", "b", long).await.unwrap()),
         "leases are per name"
     );
     w.release_lease("coordinator", "b").await.unwrap();
     assert!(
-        !w.acquire_lease("coordinator", "b", long).await.unwrap(),
+        !held(w.acquire_lease("coordinator", "b", long).await.unwrap()),
         "only the holder releases"
     );
     w.release_lease("coordinator", "a").await.unwrap();
-    assert!(
+    assert!(held(
         w.acquire_lease("coordinator", "b", std::time::Duration::ZERO)
             .await
             .unwrap()
-    );
+    ));
     // b's lease expired at once: a gets it as soon as the clock moves on.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !w.acquire_lease("coordinator", "a", long).await.unwrap() {
+    while !held(w.acquire_lease("coordinator", "a", long).await.unwrap()) {
         assert!(
             std::time::Instant::now() < deadline,
             "an expired lease is never free"
         );
         tokio::task::yield_now().await;
     }
+}
+
+pub async fn lease_generations_move_on_with_each_takeover_and_never_go_back(w: Arc<dyn Warehouse>) {
+    let long = std::time::Duration::from_secs(60);
+    let first = w.acquire_lease("coordinator", "a", long).await.unwrap();
+    let first = first.expect("a free lease is taken");
+    assert_eq!(
+        w.acquire_lease("coordinator", "a", long).await.unwrap(),
+        Some(first),
+        "a renewal keeps the generation"
+    );
+    assert_eq!(
+        w.acquire_lease("coordinator", "b", long).await.unwrap(),
+        None
+    );
+    w.release_lease("coordinator", "a").await.unwrap();
+    let second = w.acquire_lease("coordinator", "b", long).await.unwrap();
+    let second = second.expect("a released lease is free");
+    assert!(second > first, "{second} after {first}");
+    w.release_lease("coordinator", "b").await.unwrap();
+    let third = w.acquire_lease("coordinator", "a", long).await.unwrap();
+    let third = third.expect("a released lease is free");
+    assert!(
+        third > second,
+        "taking a released lease back moves on too: {third} after {second}"
+    );
+    // An expired lease taken over by another moves on as well.
+    w.release_lease("coordinator", "a").await.unwrap();
+    let zero = std::time::Duration::ZERO;
+    let fourth = w.acquire_lease("coordinator", "a", zero).await.unwrap();
+    let fourth = fourth.expect("free");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let fifth = loop {
+        if let Some(g) = w.acquire_lease("coordinator", "b", long).await.unwrap() {
+            break g;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::task::yield_now().await;
+    };
+    assert!(fifth > fourth, "{fifth} after {fourth}");
+}
+
+pub async fn fenced_writes_of_a_stale_lease_generation_are_refused_and_write_nothing(
+    w: Arc<dyn Warehouse>,
+) {
+    let long = std::time::Duration::from_secs(60);
+    let now = Utc::now();
+    let window = Window {
+        from: now - Duration::days(1),
+        to: now,
+    };
+    let generation = w.acquire_lease("coordinator", "a", long).await.unwrap();
+    let a = Fence::new("coordinator", generation.expect("free"));
+    let mut run = RunRecord {
+        run_id: Uuid::now_v7(),
+        kind: "range".into(),
+        window,
+        status: RunStatus::Running,
+        created_at: now,
+        updated_at: now,
+        traceparent: None,
+    };
+    let mut task = TaskRecord {
+        envelope: TaskEnvelope::new(
+            run.run_id,
+            Stage::Extract,
+            Some(Source::Github),
+            scope("payments", "acme/ledger"),
+            window,
+            3,
+        ),
+        state: TaskState::Pending,
+        published: false,
+        worker: None,
+        attempts: 0,
+        updated_at: now,
+    };
+    let other = TaskRecord {
+        envelope: TaskEnvelope::new(
+            run.run_id,
+            Stage::Extract,
+            Some(Source::Jira),
+            scope("payments", "PAY"),
+            window,
+            3,
+        ),
+        ..task.clone()
+    };
+    // The holder writes while its generation is the lease's.
+    w.save_run_fenced(&run, &a).await.unwrap();
+    w.save_tasks_fenced(&[task.clone()], &a).await.unwrap();
+    w.save_tasks_fenced(&[task.clone(), other.clone()], &a)
+        .await
+        .unwrap();
+
+    // a is paused past its lease; b takes it over and finishes the run.
+    w.release_lease("coordinator", "a").await.unwrap();
+    let generation = w.acquire_lease("coordinator", "b", long).await.unwrap();
+    let b = Fence::new("coordinator", generation.expect("free"));
+    let mut finished = task.clone();
+    finished.state = TaskState::Done;
+    finished.worker = Some("w".into());
+    w.save_tasks_fenced(&[finished.clone()], &b).await.unwrap();
+    let mut completed = run.clone();
+    completed.status = RunStatus::Completed;
+    w.save_run_fenced(&completed, &b).await.unwrap();
+
+    // a wakes up and writes what it believed: refused, nothing written.
+    task.state = TaskState::Retrying;
+    let err = w.save_tasks_fenced(&[task.clone()], &a).await.unwrap_err();
+    assert!(matches!(err, WarehouseError::Fenced { .. }), "{err}");
+    assert!(err.to_string().contains("step down"), "{err}");
+    let err = w
+        .save_tasks_fenced(&[task.clone(), other.clone()], &a)
+        .await
+        .unwrap_err();
+    assert!(err.is_fenced(), "{err}");
+    run.status = RunStatus::Blocked;
+    let err = w.save_run_fenced(&run, &a).await.unwrap_err();
+    assert!(err.is_fenced(), "{err}");
+    let brand_new = RunRecord {
+        run_id: Uuid::now_v7(),
+        ..run.clone()
+    };
+    let err = w.save_run_fenced(&brand_new, &a).await.unwrap_err();
+    assert!(err.is_fenced(), "{err}");
+    assert_eq!(w.run(completed.run_id).await.unwrap(), Some(completed));
+    assert_eq!(w.run(brand_new.run_id).await.unwrap(), None);
+    let tasks = w.run_tasks(run.run_id).await.unwrap();
+    let states: Vec<TaskState> = tasks.iter().map(|t| t.state).collect();
+    assert_eq!(tasks.len(), 2);
+    assert!(states.contains(&TaskState::Done), "{states:?}");
+    assert!(!states.contains(&TaskState::Retrying), "{states:?}");
+
+    // Even once b gave the lease back, a's generation stays stale; taking
+    // the lease again gives a a new one, which writes.
+    w.release_lease("coordinator", "b").await.unwrap();
+    let err = w.save_tasks_fenced(&[task.clone()], &a).await.unwrap_err();
+    assert!(err.is_fenced(), "{err}");
+    let generation = w.acquire_lease("coordinator", "a", long).await.unwrap();
+    let again = Fence::new("coordinator", generation.expect("free"));
+    assert_ne!(again, a);
+    w.save_tasks_fenced(&[task], &again).await.unwrap();
+    // A fence of a lease never taken is refused too.
+    let err = w
+        .save_tasks_fenced(&[other], &Fence::new("nobody", 1))
+        .await
+        .unwrap_err();
+    assert!(err.is_fenced(), "{err}");
 }
 
 pub async fn concurrent_lease_requests_have_exactly_one_winner(w: Arc<dyn Warehouse>) {
@@ -102,5 +256,5 @@ pub async fn concurrent_lease_requests_have_exactly_one_winner(w: Arc<dyn Wareho
             .unwrap()
     })
     .await;
-    assert_eq!(taken.iter().filter(|t| **t).count(), 1);
+    assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1);
 }

@@ -242,6 +242,15 @@ pub async fn only_dead_letters_are_discarded_and_filters_select_letters(w: Arc<d
         .len(),
         1
     );
+    assert!(
+        select(LetterFilter {
+            limit: Some(0),
+            ..LetterFilter::default()
+        })
+        .await
+        .is_empty(),
+        "a limit of 0 selects nothing"
+    );
     let discarded = &w
         .archived_letters(&LetterFilter {
             ids: vec![jira.id],

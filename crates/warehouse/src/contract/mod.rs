@@ -7,10 +7,10 @@
 //! MongoDB are held to exactly the same behaviour.
 
 use crate::{
-    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, GoldChangeKind, GoldFilter, GoldRecord,
-    Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus, LetterFilter, LetterStatus,
-    NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange, SilverDeployment,
-    SilverIncident, TaskRecord, TaskState, Warehouse,
+    BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, Fence, GoldChangeKind, GoldFilter,
+    GoldRecord, Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus, LetterFilter,
+    LetterStatus, NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange,
+    SilverDeployment, SilverIncident, TaskRecord, TaskState, Warehouse, WarehouseError,
 };
 use chrono::{Duration, TimeZone, Utc};
 use dorafleet_core::{
@@ -50,6 +50,8 @@ macro_rules! warehouse_contract_suite {
             dead_letters_are_archived_once_and_read_back_whole,
             runs_and_task_states_are_saved_and_updated,
             a_lease_has_one_holder_until_it_expires_or_is_released,
+            lease_generations_move_on_with_each_takeover_and_never_go_back,
+            fenced_writes_of_a_stale_lease_generation_are_refused_and_write_nothing,
             request_slots_are_spaced_by_the_interval_and_holds_push_them_back,
             a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit_trail,
             a_claimed_letter_is_not_claimed_twice_until_its_claim_is_stale,

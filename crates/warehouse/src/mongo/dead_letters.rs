@@ -190,10 +190,10 @@ pub(super) async fn archived(db: &Database, filter: &LetterFilter) -> Result<Vec
         if !filter.matches(&a.letter, a.status) {
             continue;
         }
-        out.push(a);
         if filter.limit.is_some_and(|l| out.len() >= l) {
             break;
         }
+        out.push(a);
     }
     Ok(out)
 }

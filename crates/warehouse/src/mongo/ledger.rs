@@ -1,20 +1,30 @@
 //! Runs, task records and leases.
 //!
-//! A lease is one document changed by single atomic updates: it is taken by
-//! an upsert whose filter only matches a free, expired or own lease
-//! (otherwise the upsert collides with the existing `_id` and the lease is
-//! someone else's).
+//! A lease is one document changed by single atomic updates: its holder
+//! renews it by an update matching its own name, and a lease is taken over
+//! by an upsert whose filter only matches a missing or expired one (otherwise
+//! the upsert collides with the existing `_id` and the lease is someone
+//! else's); a takeover increments its `generation`, the fencing token.
+//!
+//! A fenced write runs in a transaction that first increments the lease
+//! document's `fence_checks` where `generation` is the writer's: no match
+//! means the lease moved on and nothing is written, and because the
+//! transaction wrote the lease document, a takeover committing meanwhile is
+//! a write conflict (one of the two is retried and then sees the other),
+//! never a write skew.
 
 use super::codec::{parse_ts, parse_uuid, ts};
 use super::indexes::{LEASES, RUNS, TASKS};
 use super::{MongoWarehouse, by_id, classify, codec::corrupt, is_duplicate_key};
-use crate::{Result, RunRecord, TaskRecord};
+use crate::ledger::fenced_message;
+use crate::{Fence, Result, RunRecord, TaskRecord, WarehouseError};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dorafleet_core::{TaskEnvelope, Window};
 use futures::{FutureExt, TryStreamExt};
-use mongodb::Database;
 use mongodb::bson::{Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{ClientSession, Collection, Database};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -51,22 +61,26 @@ impl RunDoc {
     }
 }
 
+/// The upsert of a run: created once; saving it again only moves its status on.
+fn run_upsert(run: &RunRecord) -> (Document, Document) {
+    let update = doc! {
+        "$set": { "status": run.status.as_str(), "updated_at": ts(run.updated_at) },
+        "$setOnInsert": {
+            "kind": &run.kind,
+            "window_from": ts(run.window.from),
+            "window_to": ts(run.window.to),
+            "created_at": ts(run.created_at),
+            "traceparent": run.traceparent.clone(),
+        },
+    };
+    (by_id(run.run_id.to_string()), update)
+}
+
 /// A run is created once; saving it again only moves its status on.
 pub(super) async fn save_run(db: &Database, run: &RunRecord) -> Result<()> {
+    let (filter, update) = run_upsert(run);
     db.collection::<Document>(RUNS)
-        .update_one(
-            by_id(run.run_id.to_string()),
-            doc! {
-                "$set": { "status": run.status.as_str(), "updated_at": ts(run.updated_at) },
-                "$setOnInsert": {
-                    "kind": &run.kind,
-                    "window_from": ts(run.window.from),
-                    "window_to": ts(run.window.to),
-                    "created_at": ts(run.created_at),
-                    "traceparent": run.traceparent.clone(),
-                },
-            },
-        )
+        .update_one(filter, update)
         .upsert(true)
         .await
         .map_err(classify)?;
@@ -192,40 +206,131 @@ pub(super) async fn run_tasks(db: &Database, run_id: Uuid) -> Result<Vec<TaskRec
     docs.into_iter().map(TaskDoc::into_record).collect()
 }
 
+/// Upserts of `collection` behind the check of `fence`, in one transaction.
+async fn save_fenced(
+    w: &MongoWarehouse,
+    collection: &str,
+    upserts: Vec<(Document, Document)>,
+    fence: &Fence,
+) -> Result<()> {
+    let generation = i64::try_from(fence.generation)
+        .map_err(|e| WarehouseError::corrupt_from("lease generation", e))?;
+    let leases = w.db.collection::<Document>(LEASES);
+    let coll = w.db.collection::<Document>(collection);
+    let context = (leases.clone(), coll, upserts, fence.name.clone());
+    let current = w
+        .transaction(context, move |s, (leases, coll, upserts, name)| {
+            async move {
+                if !touch_fence(leases, name, generation, s).await? {
+                    return Ok(false);
+                }
+                for (filter, update) in upserts.iter() {
+                    coll.update_one(filter.clone(), update.clone())
+                        .upsert(true)
+                        .session(&mut *s)
+                        .await?;
+                }
+                Ok(true)
+            }
+            .boxed()
+        })
+        .await?;
+    if current {
+        return Ok(());
+    }
+    let now = leases
+        .find_one(by_id(fence.name.clone()))
+        .await
+        .map_err(classify)?
+        .map(|d| generation_of(&d))
+        .transpose()?;
+    Err(WarehouseError::fenced(fenced_message(fence, now)))
+}
+
+/// Write the lease document if its generation is `generation` (so that a
+/// concurrent takeover conflicts with this transaction); false if it is not.
+async fn touch_fence(
+    leases: &Collection<Document>,
+    name: &str,
+    generation: i64,
+    s: &mut ClientSession,
+) -> mongodb::error::Result<bool> {
+    let touched = leases
+        .update_one(
+            doc! { "_id": name, "generation": generation },
+            doc! { "$inc": { "fence_checks": 1_i64 } },
+        )
+        .session(s)
+        .await?;
+    Ok(touched.matched_count == 1)
+}
+
+/// A lease document's generation (0 for one written before generations).
+fn generation_of(lease: &Document) -> Result<u64> {
+    match lease.get("generation") {
+        None => Ok(0),
+        Some(g) => g
+            .as_i64()
+            .or_else(|| g.as_i32().map(i64::from))
+            .and_then(|g| u64::try_from(g).ok())
+            .ok_or_else(|| WarehouseError::corrupt(format!("lease generation {g}"))),
+    }
+}
+
 pub(super) async fn acquire_lease(
     db: &Database,
     name: &str,
     holder: &str,
     ttl: Duration,
-) -> Result<bool> {
+) -> Result<Option<u64>> {
     let now = Utc::now();
     let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
-    // Matches the lease only when it is ours or expired. When it exists and
-    // is neither, the upsert tries to insert a second `_id: name` and the
-    // server refuses with a duplicate key: the lease is held by another.
-    // (The server retries duplicate-key upserts itself only for pure
-    // equality filters, which this `$or` is not.)
-    let taken = db
-        .collection::<Document>(LEASES)
-        .update_one(
+    let leases = db.collection::<Document>(LEASES);
+    // A renewal: the holder's own lease keeps its generation. (A lease
+    // document from before generations is only ever taken over, below.)
+    let renewed = leases
+        .find_one_and_update(
+            doc! { "_id": name, "holder": holder, "generation": { "$exists": true } },
+            doc! { "$set": { "expires_at": ts(expires) } },
+        )
+        .return_document(ReturnDocument::After)
+        .await
+        .map_err(classify)?;
+    if let Some(lease) = renewed {
+        return generation_of(&lease).map(Some);
+    }
+    // A takeover matches the lease only when it is missing, released or
+    // expired. When it exists and is none of these, the upsert tries to
+    // insert a second `_id: name` and the server refuses with a duplicate
+    // key: the lease is held by another. (The server retries duplicate-key
+    // upserts itself only for pure equality filters, which this is not.)
+    let taken = leases
+        .find_one_and_update(
+            doc! { "_id": name, "expires_at": { "$lt": ts(now) } },
             doc! {
-                "_id": name,
-                "$or": [ { "holder": holder }, { "expires_at": { "$lt": ts(now) } } ],
+                "$set": { "holder": holder, "expires_at": ts(expires) },
+                "$inc": { "generation": 1_i64 },
             },
-            doc! { "$set": { "holder": holder, "expires_at": ts(expires) } },
         )
         .upsert(true)
+        .return_document(ReturnDocument::After)
         .await;
     match taken {
-        Ok(_) => Ok(true),
-        Err(e) if is_duplicate_key(&e) => Ok(false),
+        Ok(Some(lease)) => generation_of(&lease).map(Some),
+        Ok(None) => Ok(None),
+        Err(e) if is_duplicate_key(&e) => Ok(None),
         Err(e) => Err(classify(e)),
     }
 }
 
 pub(super) async fn release_lease(db: &Database, name: &str, holder: &str) -> Result<()> {
+    // The document stays, expired and without a holder: its generation must
+    // never go back.
     db.collection::<Document>(LEASES)
-        .delete_one(doc! { "_id": name, "holder": holder })
+        .update_one(
+            doc! { "_id": name, "holder": holder },
+            doc! { "$set": { "holder": "", "expires_at": ts(DateTime::UNIX_EPOCH) } },
+        )
         .await
         .map_err(classify)?;
     Ok(())
@@ -253,7 +358,15 @@ impl crate::RunLedger for MongoWarehouse {
         run_tasks(&self.db, run_id).await
     }
 
-    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+    async fn save_run_fenced(&self, run: &RunRecord, fence: &Fence) -> Result<()> {
+        save_fenced(self, RUNS, vec![run_upsert(run)], fence).await
+    }
+
+    async fn save_tasks_fenced(&self, tasks: &[TaskRecord], fence: &Fence) -> Result<()> {
+        save_fenced(self, TASKS, tasks.iter().map(task_upsert).collect(), fence).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<u64>> {
         acquire_lease(&self.db, name, holder, ttl).await
     }
 

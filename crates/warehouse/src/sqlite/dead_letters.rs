@@ -117,10 +117,10 @@ pub(super) fn archived(
             if !filter.matches(&a.letter, a.status) {
                 continue;
             }
-            out.push(a);
             if filter.limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
+            out.push(a);
         }
     }
     let mut stmt = conn

@@ -2,11 +2,12 @@
 
 use super::SqliteWarehouse;
 use super::{parse_ts, parse_uuid, ts, unavailable};
-use crate::{Result, RunRecord, TaskRecord, WarehouseError};
+use crate::ledger::fenced_message;
+use crate::{Fence, Result, RunRecord, TaskRecord, WarehouseError};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dorafleet_core::Window;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ fn corrupt(what: &str) -> impl Fn(String) -> WarehouseError + '_ {
     move |e| WarehouseError::corrupt(format!("{what}: {e}"))
 }
 
-pub(super) fn save_run(conn: &mut Connection, run: &RunRecord) -> Result<()> {
+pub(super) fn save_run(conn: &Connection, run: &RunRecord) -> Result<()> {
     conn.execute(
         "INSERT INTO runs (run_id, kind, window_from, window_to, status, created_at, updated_at,
              traceparent)
@@ -80,6 +81,47 @@ fn select_runs(
 
 pub(super) fn save_tasks(conn: &mut Connection, tasks: &[TaskRecord]) -> Result<()> {
     let tx = super::write_tx(conn)?;
+    insert_tasks(&tx, tasks)?;
+    tx.commit().map_err(unavailable)
+}
+
+/// [`save_run`] in one transaction with the check of `fence`.
+fn save_run_fenced(conn: &mut Connection, run: &RunRecord, fence: &Fence) -> Result<()> {
+    let tx = super::write_tx(conn)?;
+    check_fence(&tx, fence)?;
+    save_run(&tx, run)?;
+    tx.commit().map_err(unavailable)
+}
+
+/// [`save_tasks`] in one transaction with the check of `fence`.
+fn save_tasks_fenced(conn: &mut Connection, tasks: &[TaskRecord], fence: &Fence) -> Result<()> {
+    let tx = super::write_tx(conn)?;
+    check_fence(&tx, fence)?;
+    insert_tasks(&tx, tasks)?;
+    tx.commit().map_err(unavailable)
+}
+
+/// Refuse unless `fence` is the lease's current generation. Inside a write
+/// transaction (which SQLite serialises with every other writer, lease
+/// takeovers included), so the check holds until the commit.
+fn check_fence(conn: &Connection, fence: &Fence) -> Result<()> {
+    let current: Option<i64> = conn
+        .query_row(
+            "SELECT generation FROM leases WHERE name = ?1",
+            params![fence.name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let current = current.and_then(|g| u64::try_from(g).ok());
+    if current == Some(fence.generation) {
+        Ok(())
+    } else {
+        Err(WarehouseError::fenced(fenced_message(fence, current)))
+    }
+}
+
+fn insert_tasks(tx: &Connection, tasks: &[TaskRecord]) -> Result<()> {
     {
         let mut stmt = tx
             .prepare_cached(
@@ -111,7 +153,7 @@ pub(super) fn save_tasks(conn: &mut Connection, tasks: &[TaskRecord]) -> Result<
             .map_err(unavailable)?;
         }
     }
-    tx.commit().map_err(unavailable)
+    Ok(())
 }
 
 pub(super) fn run_tasks(conn: &mut Connection, run_id: Uuid) -> Result<Vec<TaskRecord>> {
@@ -146,24 +188,37 @@ pub(super) fn acquire_lease(
     name: &str,
     holder: &str,
     ttl: Duration,
-) -> Result<bool> {
+) -> Result<Option<u64>> {
     let now = Utc::now();
     let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
-    let changed = conn
-        .execute(
-            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-             WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
+    // One statement, so atomic: the upsert changes the row only when it is
+    // the holder's or expired, and a takeover moves the generation on (SET
+    // expressions read the row as it was).
+    let generation: Option<i64> = conn
+        .query_row(
+            "INSERT INTO leases (name, holder, expires_at, generation) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (name) DO UPDATE SET
+                 generation = CASE WHEN leases.holder = excluded.holder
+                     THEN leases.generation ELSE leases.generation + 1 END,
+                 holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at < ?4
+             RETURNING generation",
             params![name, holder, ts(expires), ts(now)],
+            |r| r.get(0),
         )
+        .optional()
         .map_err(unavailable)?;
-    Ok(changed == 1)
+    generation
+        .map(|g| u64::try_from(g).map_err(|e| WarehouseError::corrupt_from("lease generation", e)))
+        .transpose()
 }
 
 pub(super) fn release_lease(conn: &mut Connection, name: &str, holder: &str) -> Result<()> {
+    // The row stays, expired and without a holder: its generation must
+    // never go back.
     conn.execute(
-        "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
-        params![name, holder],
+        "UPDATE leases SET holder = '', expires_at = ?3 WHERE name = ?1 AND holder = ?2",
+        params![name, holder, ts(DateTime::UNIX_EPOCH)],
     )
     .map_err(unavailable)?;
     Ok(())
@@ -193,12 +248,24 @@ impl crate::RunLedger for SqliteWarehouse {
         self.with_conn(move |c| run_tasks(c, run_id)).await
     }
 
+    async fn save_run_fenced(&self, run: &RunRecord, fence: &Fence) -> Result<()> {
+        let (run, fence) = (run.clone(), fence.clone());
+        self.with_conn(move |c| save_run_fenced(c, &run, &fence))
+            .await
+    }
+
+    async fn save_tasks_fenced(&self, tasks: &[TaskRecord], fence: &Fence) -> Result<()> {
+        let (tasks, fence) = (tasks.to_vec(), fence.clone());
+        self.with_conn(move |c| save_tasks_fenced(c, &tasks, &fence))
+            .await
+    }
+
     async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         ttl: std::time::Duration,
-    ) -> Result<bool> {
+    ) -> Result<Option<u64>> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.with_conn(move |c| acquire_lease(c, &name, &holder, ttl))
             .await

@@ -245,6 +245,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN traceparent TEXT;
     "#,
+    // 8: lease generations, the fencing token of the holder's writes.
+    r#"
+    ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
