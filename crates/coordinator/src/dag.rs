@@ -325,14 +325,6 @@ mod tests {
         dag.on_event(&event(&a, dead()));
         let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
         let agg = dag.on_event(&event(&nb, TaskEventKind::Done)).remove(0);
-        let record = |e: &TaskEnvelope, state| TaskRecord {
-            envelope: e.clone(),
-            state,
-            published: true,
-            worker: None,
-            attempts: 1,
-            updated_at: Utc::now(),
-        };
         let stored = vec![
             record(&a, TaskState::Pending),
             record(&b, TaskState::Done),
@@ -342,6 +334,17 @@ mod tests {
         let mut restored = RunDag::restore(&stored, earliest());
         let na = restored.on_event(&event(&a, TaskEventKind::Done)).remove(0);
         assert_eq!(restored.on_event(&event(&na, TaskEventKind::Done)).len(), 1);
+    }
+
+    fn record(e: &TaskEnvelope, state: TaskState) -> TaskRecord {
+        TaskRecord {
+            envelope: e.clone(),
+            state,
+            published: true,
+            worker: None,
+            attempts: 1,
+            updated_at: Utc::now(),
+        }
     }
 
     fn dead() -> TaskEventKind {
@@ -358,14 +361,6 @@ mod tests {
         let mut dag = RunDag::new(&[a.clone(), b.clone()], earliest());
         let na = dag.on_event(&event(&a, TaskEventKind::Done)).remove(0);
         let nb = dag.on_event(&event(&b, TaskEventKind::Done)).remove(0);
-        let record = |e: &TaskEnvelope, state| TaskRecord {
-            envelope: e.clone(),
-            state,
-            published: true,
-            worker: None,
-            attempts: 1,
-            updated_at: Utc::now(),
-        };
         let stored = vec![
             record(&a, TaskState::Done),
             record(&b, TaskState::Done),

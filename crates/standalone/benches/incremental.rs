@@ -13,10 +13,9 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use common::{clients, config, warehouse};
+use common::{config, warehouse};
 use dorafleet_core::{Clock, Config, Source, Window};
 use dorafleet_sim::{RunningSim, SimOptions};
-use dorafleet_standalone::{StandaloneOptions, run_standalone};
 use dorafleet_warehouse::Warehouse;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,21 +38,7 @@ async fn run_counting(
     warehouse: &Arc<dyn Warehouse>,
 ) -> BTreeMap<Source, u64> {
     sim.state().clear_request_log();
-    run_standalone(
-        range,
-        Arc::clone(warehouse),
-        clients(config),
-        Arc::new(config.clone()),
-        StandaloneOptions {
-            sources: Source::ALL.to_vec(),
-            concurrency: 4,
-            worker_name: "bench".into(),
-            deadline: std::time::Duration::from_secs(600),
-        },
-        |_| {},
-    )
-    .await
-    .expect("the run finishes");
+    common::plan_and_run(range, config, warehouse).await;
     let mut by_source = BTreeMap::new();
     for entry in sim.state().request_log() {
         *by_source.entry(entry.source).or_insert(0) += 1;

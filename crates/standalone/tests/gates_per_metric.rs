@@ -9,7 +9,7 @@ use common::{clients, config, differences, gold, run, sim, truth_without, wareho
 use dorafleet_broker::InProcessBroker;
 use dorafleet_coordinator::replay::{ReplayOptions, replay};
 use dorafleet_core::Source;
-use dorafleet_standalone::{StandaloneOptions, finish_in_process};
+use dorafleet_standalone::finish_in_process;
 use dorafleet_warehouse::{GoldRecord, LetterFilter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,12 +102,7 @@ async fn one_source_down_for_the_whole_run_then_replayed(down: Source) {
         Arc::clone(&warehouse),
         clients(&config),
         Arc::new(config.clone()),
-        StandaloneOptions {
-            sources: Source::ALL.to_vec(),
-            concurrency: 4,
-            worker_name: "test".into(),
-            deadline: Duration::from_secs(120),
-        },
+        common::options(),
         |_| {},
     )
     .await

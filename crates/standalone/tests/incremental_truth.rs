@@ -7,10 +7,9 @@
 mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use common::{clients, config, differences, gold, sim_over, values, warehouse};
-use dorafleet_core::{Clock, Config, Source, Window};
+use common::{config, differences, gold, sim_over, values, warehouse};
+use dorafleet_core::{Clock, Config, Window};
 use dorafleet_sim::RunningSim;
-use dorafleet_standalone::{StandaloneOptions, run_standalone};
 use dorafleet_warehouse::Warehouse;
 use std::sync::Arc;
 
@@ -41,21 +40,7 @@ async fn run_once(
     config: &Config,
     warehouse: &Arc<dyn Warehouse>,
 ) -> Option<u64> {
-    let summary = run_standalone(
-        range,
-        Arc::clone(warehouse),
-        clients(config),
-        Arc::new(config.clone()),
-        StandaloneOptions {
-            sources: Source::ALL.to_vec(),
-            concurrency: 4,
-            worker_name: "test".into(),
-            deadline: std::time::Duration::from_secs(60),
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let summary = common::plan_and_run(range, config, warehouse).await;
     summary.map(|s| {
         assert_eq!(
             (s.dead, s.unfinished),

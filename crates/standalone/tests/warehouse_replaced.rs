@@ -4,11 +4,10 @@
 mod common;
 
 use common::{config, run_over, sim, window};
-use dorafleet_standalone::{StandaloneOptions, run_standalone};
+use dorafleet_standalone::run_standalone;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
 use dorafleet_warehouse::{RunLedger, Warehouse};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[tokio::test]
 async fn a_run_on_a_warehouse_whose_file_was_deleted_fails_and_records_nothing_completed() {
@@ -27,12 +26,7 @@ async fn a_run_on_a_warehouse_whose_file_was_deleted_fails_and_records_nothing_c
         Arc::clone(&warehouse),
         common::clients(&config),
         Arc::new(config.clone()),
-        StandaloneOptions {
-            sources: dorafleet_core::Source::ALL.to_vec(),
-            concurrency: 2,
-            worker_name: "test".into(),
-            deadline: Duration::from_secs(60),
-        },
+        common::options(),
         |_| {},
     )
     .await;

@@ -261,20 +261,29 @@ mod tests {
         );
     }
 
+    /// "first" takes the lease and a keeper renews it, until leadership ends.
+    async fn first_keeps_the_lease(
+        warehouse: &Arc<dyn Warehouse>,
+        ttl: Duration,
+    ) -> (tokio::task::JoinHandle<()>, CancellationToken) {
+        let generation = warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap();
+        let leadership = CancellationToken::new();
+        let keeper = tokio::spawn(keep_lease(
+            Arc::clone(warehouse),
+            "first".into(),
+            ttl,
+            Fence::new(LEASE, generation.expect("the lease was free")),
+            leadership.clone(),
+        ));
+        (keeper, leadership)
+    }
+
     #[tokio::test]
     async fn the_keeper_steps_down_when_another_holder_took_the_lease() {
         let warehouse = warehouse();
         // Its first renewal comes a second after the takeover below.
         let ttl = Duration::from_secs(3);
-        let generation = warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap();
-        let leadership = CancellationToken::new();
-        let keeper = tokio::spawn(keep_lease(
-            Arc::clone(&warehouse),
-            "first".into(),
-            ttl,
-            Fence::new(LEASE, generation.unwrap()),
-            leadership.clone(),
-        ));
+        let (keeper, leadership) = first_keeps_the_lease(&warehouse, ttl).await;
         // The first's lease is taken over (as after a pause longer than its TTL).
         release_lease(warehouse.as_ref(), "first").await.unwrap();
         assert!(
@@ -303,15 +312,7 @@ mod tests {
     async fn the_keeper_steps_down_when_it_got_the_lease_back_under_a_new_generation() {
         let warehouse = warehouse();
         let ttl = Duration::from_secs(3);
-        let generation = warehouse.acquire_lease(LEASE, "first", ttl).await.unwrap();
-        let leadership = CancellationToken::new();
-        let keeper = tokio::spawn(keep_lease(
-            Arc::clone(&warehouse),
-            "first".into(),
-            ttl,
-            Fence::new(LEASE, generation.unwrap()),
-            leadership.clone(),
-        ));
+        let (keeper, leadership) = first_keeps_the_lease(&warehouse, ttl).await;
         // While the first was paused, the second held the lease and gave it
         // back: the first's next renewal takes a free lease, under a new
         // generation, and what it knew from before is stale.

@@ -96,28 +96,44 @@ pub async fn run(config: &Config, warehouse: &Arc<dyn Warehouse>) -> RunSummary 
     run_over(window(), config, warehouse).await
 }
 
+/// How the tests run the pipeline in process: every source, 4 tasks at once.
+pub fn options() -> StandaloneOptions {
+    StandaloneOptions {
+        sources: Source::ALL.to_vec(),
+        concurrency: 4,
+        worker_name: "test".into(),
+        deadline: Duration::from_secs(120),
+    }
+}
+
 /// One standalone run over `window`.
 pub async fn run_over(
     window: Window,
     config: &Config,
     warehouse: &Arc<dyn Warehouse>,
 ) -> RunSummary {
+    plan_and_run(Some(window), config, warehouse)
+        .await
+        .expect("a run was planned")
+}
+
+/// One standalone run over `range`, or incremental without one; `None`
+/// when there was nothing to plan.
+pub async fn plan_and_run(
+    range: Option<Window>,
+    config: &Config,
+    warehouse: &Arc<dyn Warehouse>,
+) -> Option<RunSummary> {
     run_standalone(
-        Some(window),
+        range,
         Arc::clone(warehouse),
         clients(config),
         Arc::new(config.clone()),
-        StandaloneOptions {
-            sources: Source::ALL.to_vec(),
-            concurrency: 4,
-            worker_name: "test".into(),
-            deadline: Duration::from_secs(120),
-        },
+        options(),
         |_| {},
     )
     .await
     .unwrap()
-    .expect("a run was planned")
 }
 
 pub async fn gold(warehouse: &Arc<dyn Warehouse>) -> Vec<GoldRecord> {
