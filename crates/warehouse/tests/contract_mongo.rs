@@ -155,4 +155,111 @@ mod mongo_only {
         );
         drop_database(w).await;
     }
+
+    /// The counter document that hands out outbox writer slots.
+    async fn set_writer_counter(w: &MongoWarehouse, seq: mongodb::bson::Bson) {
+        w.database()
+            .collection::<Document>("sequences")
+            .update_one(
+                mongodb::bson::doc! { "_id": "gold_outbox_writers" },
+                mongodb::bson::doc! { "$set": { "seq": seq } },
+            )
+            .upsert(true)
+            .await
+            .unwrap();
+    }
+
+    async fn reopen(w: &MongoWarehouse) -> MongoWarehouse {
+        let url = std::env::var("MONGODB_URI").unwrap();
+        MongoWarehouse::open_database(&url, w.database().name(), None)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_outbox_counter_stored_as_int32_or_double_still_gives_the_next_upsert_a_fresh_id() {
+        use mongodb::bson::Bson;
+        let Some(w) = fresh_database(None).await else {
+            return;
+        };
+        let first = record("payments", 1.0);
+        w.upsert_gold(std::slice::from_ref(&first)).await.unwrap();
+        let mut last = first;
+        // Another driver or the shell may store the counter as any number
+        // type; the next writer reads it and gets an id of its own.
+        for (i, stored) in [Bson::Int32(41), Bson::Double(7.0), Bson::Int64(4095)]
+            .into_iter()
+            .enumerate()
+        {
+            set_writer_counter(&w, stored.clone()).await;
+            let next = GoldRecord {
+                value: Some(2.0 + i as f64),
+                samples: vec![2.0 + i as f64],
+                ..last.clone()
+            };
+            reopen(&w)
+                .await
+                .upsert_gold(std::slice::from_ref(&next))
+                .await
+                .unwrap_or_else(|e| panic!("counter stored as {stored:?}: {e}"));
+            last = next;
+        }
+        let feed = w.gold_changes_after(0, 10).await.unwrap();
+        assert_eq!(feed.len(), 4, "{feed:?}");
+        assert!(feed.windows(2).all(|p| p[0].seq < p[1].seq), "{feed:?}");
+        assert_eq!(feed[3].record, last);
+        drop_database(w).await;
+    }
+
+    #[tokio::test]
+    async fn an_outbox_counter_that_is_not_a_number_fails_loudly_and_writes_nothing() {
+        let Some(w) = fresh_database(None).await else {
+            return;
+        };
+        set_writer_counter(&w, mongodb::bson::Bson::String("seven".into())).await;
+        let err = w
+            .upsert_gold(&[record("payments", 1.0)])
+            .await
+            .expect_err("a corrupt counter must not default to some id");
+        assert!(
+            matches!(err, dorafleet_warehouse::WarehouseError::Corrupt { .. })
+                && err.to_string().contains("outbox writer counter"),
+            "{err}"
+        );
+        assert!(
+            w.gold(&Default::default()).await.unwrap().is_empty(),
+            "no gold written without its outbox entry"
+        );
+        drop_database(w).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_gold_transactions_share_no_counter_document() {
+        let Some(w) = fresh_database(None).await else {
+            return;
+        };
+        let teams: Vec<String> = (0..8).map(|i| format!("team-{i}")).collect();
+        let mut jobs = tokio::task::JoinSet::new();
+        for team in &teams {
+            let (w, r) = (w.clone(), record(team, 1.0));
+            jobs.spawn(async move { w.upsert_gold(&[r]).await });
+        }
+        while let Some(done) = jobs.join_next().await {
+            done.unwrap().unwrap();
+        }
+        // One writer slot claimed for the handle, not one increment per transaction.
+        let counter = w
+            .database()
+            .collection::<Document>("sequences")
+            .find_one(mongodb::bson::doc! { "_id": "gold_outbox_writers" })
+            .await
+            .unwrap()
+            .expect("the writer counter exists");
+        assert_eq!(counter.get_i64("seq"), Ok(1), "{counter:?}");
+        let feed = w.gold_changes_after(0, 100).await.unwrap();
+        let mut seqs: Vec<u64> = feed.iter().map(|c| c.seq).collect();
+        seqs.dedup();
+        assert_eq!(seqs.len(), teams.len(), "{feed:?}");
+        drop_database(w).await;
+    }
 }

@@ -44,6 +44,7 @@ macro_rules! warehouse_contract_suite {
             completed_extracts_extend_coverage_without_ever_claiming_a_gap,
             silver_upserts_by_natural_key_so_a_repeat_changes_nothing,
             gold_upserts_per_team_day_and_metric_and_filters_by_range,
+            gold_values_and_samples_read_back_bit_for_bit_from_gold_and_the_feed,
             a_new_definition_fingerprint_gets_the_next_version,
             totals_count_pages_and_records_per_source_and_run,
             purge_removes_only_pages_older_than_the_cutoff,

@@ -13,6 +13,7 @@ use futures::{FutureExt, TryStreamExt};
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A gold record as stored; also what the gold change stream decodes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,10 +93,13 @@ pub(super) async fn upsert(w: &MongoWarehouse, records: &[GoldRecord]) -> Result
     // recomputation (the stream delivers the batch's events at commit).
     // Each insert or real value change is appended to the gold outbox in the
     // same transaction (see `monitor.rs`); an identical recomputation is not.
-    let db = w.db.clone();
+    // The writer slot is claimed once per handle, outside any transaction:
+    // no document is written by every gold transaction (see `monitor.rs`).
+    let slot = w.outbox.slot(&w.db).await?;
+    let (db, ids) = (w.db.clone(), Arc::clone(&w.outbox));
     w.transaction(
-        (gold, docs, records.to_vec(), db),
-        |s, (gold, docs, records, db)| {
+        (gold, docs, records.to_vec(), db, ids),
+        |s, (gold, docs, records, db, ids)| {
             async move {
                 for (g, record) in docs.iter().zip(records.iter()) {
                     let stored = gold.find_one(g.natural_key()).session(&mut *s).await?;
@@ -109,7 +113,7 @@ pub(super) async fn upsert(w: &MongoWarehouse, records: &[GoldRecord]) -> Result
                         .session(&mut *s)
                         .await?;
                     if let Some(kind) = kind {
-                        super::monitor::append(db, s, record, kind).await?;
+                        super::monitor::append(db, s, ids.next(slot), record, kind).await?;
                     }
                 }
                 Ok(())

@@ -45,6 +45,7 @@ use crate::Result;
 use futures::future::BoxFuture;
 use mongodb::options::{ClientOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Database, bson::doc};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The database used when the URL names none (`mongodb://host/` → `dorafleet`).
@@ -56,6 +57,8 @@ pub const DEFAULT_DATABASE: &str = "dorafleet";
 pub struct MongoWarehouse {
     client: Client,
     db: Database,
+    /// Ids of this handle's gold outbox entries (see `monitor.rs`).
+    outbox: Arc<monitor::OutboxIds>,
 }
 
 impl MongoWarehouse {
@@ -94,7 +97,11 @@ impl MongoWarehouse {
         let db = client.database(database);
         indexes::require_replica_set(&db).await?;
         indexes::ensure(&db, bronze_retention).await?;
-        Ok(MongoWarehouse { client, db })
+        Ok(MongoWarehouse {
+            client,
+            db,
+            outbox: Arc::default(),
+        })
     }
 
     /// The database holding the warehouse (tests drop it when done).

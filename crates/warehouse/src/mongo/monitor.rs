@@ -2,12 +2,22 @@
 //! checkpoints and delivered alerts.
 //!
 //! The monitor follows gold on MongoDB through a change stream (see
-//! `gold_changes.rs`); the outbox exists so that both backends keep the same
-//! contract (`gold_changes_after`), and that monitor purges it by age alone
-//! (its rescan after a lost resume token reads gold). Its sequence comes from one
-//! counter document incremented inside the gold upsert's transaction: two
-//! transactions writing gold conflict on it and the driver retries one, so
-//! sequence order is commit order, as on SQLite.
+//! `gold_changes.rs`), never this outbox: its rescan after a lost resume
+//! token reads gold itself, and it only purges the outbox by age. The outbox
+//! is kept so that both backends serve the same `GoldStore` contract
+//! (`gold_changes_after`), but its ids come from no shared document: a
+//! counter incremented in every gold transaction made concurrent aggregate
+//! tasks conflict on that one document on a replica set (the driver retried
+//! whole gold transactions against each other). Instead each warehouse
+//! handle claims a writer slot once (one counter increment per process, not
+//! per transaction) and numbers its changes
+//! `(microseconds since 2020-01-01, strictly increasing per handle) << 12 | slot`.
+//! Ids are unique across processes (distinct slots) and increase within one
+//! process and over time (so they are never reused after a purge, and they
+//! are far above the small ids of the former counter), but across processes
+//! their order is clock order, not commit order: unlike SQLite's, this
+//! outbox is not a gap-free feed for a reader that follows it concurrently
+//! with several writers. That is why the monitor reads the change stream.
 
 use super::MongoWarehouse;
 use super::codec::{parse_ts, ts};
@@ -17,27 +27,109 @@ use crate::{DeliveredAlert, GoldChange, GoldChangeKind, GoldRecord, Result, Ware
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Database};
+use std::sync::Mutex;
+use tokio::sync::OnceCell;
 
-const OUTBOX_SEQUENCE: &str = "gold_outbox";
+/// The counter document handing out writer slots (one increment per
+/// warehouse handle that writes gold).
+pub(crate) const OUTBOX_WRITERS: &str = "gold_outbox_writers";
 
-/// Append one change to the outbox inside the caller's transaction.
+/// Low bits of an outbox id: the writer slot.
+const SLOT_BITS: u32 = 12;
+
+/// Outbox ids count microseconds from here (2020-01-01T00:00:00Z), so that
+/// `micros << SLOT_BITS` fits an `i64` until about 2091.
+const EPOCH_MICROS: i64 = 1_577_836_800_000_000;
+
+/// The outbox ids one warehouse handle (and its clones) hands out.
+#[derive(Debug, Default)]
+pub(super) struct OutboxIds {
+    slot: OnceCell<i64>,
+    last_micros: Mutex<i64>,
+}
+
+impl OutboxIds {
+    /// This handle's writer slot, claimed on first use.
+    pub(super) async fn slot(&self, db: &Database) -> Result<i64> {
+        self.slot.get_or_try_init(|| claim_slot(db)).await.copied()
+    }
+
+    /// The next id of this handle: after every id it handed out before, and
+    /// (clock permitting) after every id of an earlier process.
+    pub(super) fn next(&self, slot: i64) -> i64 {
+        let now = Utc::now().timestamp_micros() - EPOCH_MICROS;
+        let mut last = self
+            .last_micros
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = now.max(*last + 1);
+        (*last << SLOT_BITS) | slot
+    }
+}
+
+/// Take the next writer slot: one atomic increment of a counter document.
+async fn claim_slot(db: &Database) -> Result<i64> {
+    let counters = db.collection::<Document>(SEQUENCES);
+    let counter = match counters
+        .find_one_and_update(by_id(OUTBOX_WRITERS), doc! { "$inc": { "seq": 1_i64 } })
+        .upsert(true)
+        .return_document(ReturnDocument::After)
+        .await
+    {
+        Ok(counter) => counter,
+        Err(e) => {
+            // The server refuses `$inc` on a value that is not a number:
+            // say that the counter is corrupt rather than "unavailable".
+            if let Ok(Some(stored)) = counters.find_one(by_id(OUTBOX_WRITERS)).await
+                && let Err(why) = counter_value(&stored, "seq")
+            {
+                return Err(WarehouseError::corrupt(format!(
+                    "outbox writer counter: {why}"
+                )));
+            }
+            return Err(classify(e));
+        }
+    }
+    .ok_or_else(|| {
+        WarehouseError::corrupt("the outbox writer counter was not returned by its upsert")
+    })?;
+    let claimed = counter_value(&counter, "seq")
+        .map_err(|e| WarehouseError::corrupt(format!("outbox writer counter: {e}")))?;
+    Ok(claimed.rem_euclid(1 << SLOT_BITS))
+}
+
+/// A counter field as an integer, whatever numeric BSON type holds it
+/// (`Int32`, `Int64`, or a `Double` with an integral value: a shell or
+/// another driver may have written it so); anything else is an error,
+/// never a default that would hand out an id again.
+pub(crate) fn counter_value(d: &Document, field: &str) -> std::result::Result<i64, String> {
+    match d.get(field) {
+        Some(Bson::Int64(n)) => Ok(*n),
+        Some(Bson::Int32(n)) => Ok(i64::from(*n)),
+        Some(Bson::Double(x))
+            if x.is_finite() && x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 =>
+        {
+            // Integral and below 2^53: exact as an i64.
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(*x as i64)
+        }
+        Some(other) => Err(format!("`{field}` is {other:?}, not an integer")),
+        None => Err(format!("`{field}` is missing")),
+    }
+}
+
+/// Append one change to the outbox inside the caller's transaction, under
+/// id `seq` (see [`OutboxIds`]).
 pub(super) async fn append(
     db: &Database,
     session: &mut ClientSession,
+    seq: i64,
     record: &GoldRecord,
     kind: GoldChangeKind,
 ) -> mongodb::error::Result<()> {
-    let counter = db
-        .collection::<Document>(SEQUENCES)
-        .find_one_and_update(by_id(OUTBOX_SEQUENCE), doc! { "$inc": { "seq": 1_i64 } })
-        .upsert(true)
-        .return_document(ReturnDocument::After)
-        .session(&mut *session)
-        .await?;
-    let seq = counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(1);
     let json = serde_json::to_string(record)
         .map_err(|e| super::errors::abort_corrupt(format!("gold change does not encode: {e}")))?;
     db.collection::<Document>(GOLD_OUTBOX)
@@ -92,7 +184,7 @@ pub(super) async fn purge_changes(
 
 fn decode_change(d: &Document) -> Result<GoldChange> {
     let corrupt = |e: String| WarehouseError::corrupt(format!("gold change: {e}"));
-    let seq = d.get_i64("_id").map_err(|e| corrupt(e.to_string()))?;
+    let seq = counter_value(d, "_id").map_err(corrupt)?;
     let kind = match d.get_str("kind").map_err(|e| corrupt(e.to_string()))? {
         "inserted" => GoldChangeKind::Inserted,
         "updated" => GoldChangeKind::Updated,
