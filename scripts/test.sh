@@ -27,21 +27,24 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # --workspace also builds the dorafleet binary (its package has integration
 # tests), which the system tests in tests/ start as processes.
 #
-# Tests marked #[ignore] restart the shared RabbitMQ: they run after the
-# suite, alone, so no other test sees the broker go away.
+# Tests marked #[ignore] run after the suite, alone: the ones that restart
+# the shared RabbitMQ (no other test may see the broker go away) and the
+# fleet on the MongoDB emulator (too slow to share two cores with the suite).
 if cargo nextest --version >/dev/null 2>&1; then
   log "cargo nextest run"
   cargo nextest run --workspace --locked --no-fail-fast "$@"
   if [ $# -eq 0 ]; then
-    log "tests that restart RabbitMQ (alone)"
-    cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 --run-ignored only -E 'test(rabbitmq_restart)'
+    log "tests that run alone: RabbitMQ restarts, the fleet on MongoDB"
+    cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 --run-ignored only \
+      -E 'test(rabbitmq_restart) | test(a_fleet_on_mongodb)'
   fi
 else
   log "cargo test (cargo-nextest not installed)"
   cargo test --workspace --locked --no-fail-fast "$@"
   if [ $# -eq 0 ]; then
-    log "tests that restart RabbitMQ (alone)"
+    log "tests that run alone: RabbitMQ restarts, the fleet on MongoDB"
     cargo test --workspace --locked --no-fail-fast -- --ignored --test-threads 1 rabbitmq_restart
+    cargo test --workspace --locked --no-fail-fast -- --ignored --test-threads 1 a_fleet_on_mongodb
   fi
 fi
 

@@ -101,7 +101,10 @@ async fn wait_for_alert(receiver: &TestReceiver, id: &str) {
     .await;
 }
 
+// A fleet on the emulator (a Python server) needs the machine to itself: the
+// test command runs it after the suite, alone, with the RabbitMQ restarts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs alone after the suite: scripts/test.sh"]
 async fn a_fleet_on_mongodb_produces_the_ground_truth_and_its_monitor_alerts_once_across_a_restart()
 {
     let Ok(uri) = std::env::var("MONGODB_URI") else {
