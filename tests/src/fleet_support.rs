@@ -204,15 +204,24 @@ impl Fleet {
             .gold(&GoldFilter::default())
             .await
             .unwrap()
-            .into_iter()
-            .map(|g| TruthRecord {
-                team: g.team_id,
-                date: g.date,
-                metric: g.metric.as_str().to_owned(),
-                value: g.value,
-                sample_size: g.sample_size,
-            })
+            .iter()
+            .map(truth_shaped)
             .collect()
+    }
+
+    /// Run a range coordinator to its end; it must exit 0 and say the run
+    /// completed. Its stdout.
+    pub async fn range_run_completes(&self, limit: Duration) -> String {
+        let out = finish(self.spawn_range_coordinator(), limit).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.worker_logs()
+        );
+        assert!(stdout.contains("completed"), "{stdout}");
+        stdout
     }
 
     pub fn worker_logs(&self) -> String {
@@ -288,6 +297,17 @@ pub async fn finish(child: Child, limit: Duration) -> Output {
                 .status();
             panic!("coordinator {pid} did not finish within {limit:?}");
         }
+    }
+}
+
+/// A gold record as the simulator's truth is shaped, for comparing them.
+pub fn truth_shaped(g: &dorafleet_warehouse::GoldRecord) -> TruthRecord {
+    TruthRecord {
+        team: g.team_id.clone(),
+        date: g.date,
+        metric: g.metric.as_str().to_owned(),
+        value: g.value,
+        sample_size: g.sample_size,
     }
 }
 

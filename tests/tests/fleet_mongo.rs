@@ -18,7 +18,7 @@ use dorafleet_sim::TruthRecord;
 use dorafleet_warehouse::contract::gold_record;
 use dorafleet_warehouse::mongo::MongoWarehouse;
 use dorafleet_warehouse::{GoldFilter, GoldRecord, GoldStore, MonitorState};
-use fleet_support::{Fleet, eventually, finish, free_port, http_get};
+use fleet_support::{Fleet, eventually, free_port, http_get, truth_shaped};
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -183,28 +183,14 @@ async fn a_fleet_on_mongodb_produces_the_ground_truth_and_its_monitor_alerts_onc
     for name in ["a", "b"] {
         fleet.spawn_worker(name);
     }
-    let out = finish(fleet.spawn_range_coordinator(), RUN_LIMIT).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        fleet.worker_logs()
-    );
-    assert!(stdout.contains("completed"), "{stdout}");
+    fleet.range_run_completes(RUN_LIMIT).await;
     let run_done = started.elapsed();
 
     let gold = w.gold(&GoldFilter::default()).await.unwrap();
     let fleet_gold: Vec<TruthRecord> = gold
         .iter()
         .filter(|g| g.team_id != "probe")
-        .map(|g| TruthRecord {
-            team: g.team_id.clone(),
-            date: g.date,
-            metric: g.metric.as_str().to_owned(),
-            value: g.value,
-            sample_size: g.sample_size,
-        })
+        .map(truth_shaped)
         .collect();
     let diffs = dorafleet_sim::differences(&fleet.sim.state().ground_truth(), &fleet_gold);
     assert!(
