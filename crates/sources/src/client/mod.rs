@@ -18,11 +18,10 @@ use crate::limiter::RateGate;
 use crate::link::next_link;
 use crate::page::{FetchedPage, PageRequest};
 use crate::server_limits::RateLimitHeaders;
-use crate::token::{TokenFile, TokenSource};
+use crate::token::TokenSource;
 use crate::urls::resolve;
 use chrono::Utc;
-use dorafleet_core::{Source, SourceConfig, TaskError};
-use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use dorafleet_core::{Source, TaskError};
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -30,81 +29,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
 
+mod build;
+mod response;
+pub use build::SourceError;
+use response::{Secrets, excerpt, read_at_most, transport_error};
+
 const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));
-
-/// Longest body excerpt quoted in an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// Redirects followed in a row within the configured origin.
-const MAX_REDIRECTS: usize = 5;
 
 /// Most of an error answer's body that is read (only an excerpt is quoted).
 const REFUSAL_BODY_BYTES: u64 = 64 * 1024;
-
-/// Why the client refused to follow a redirect. Carried as the cause of the
-/// reqwest error, so that [`transport_error`] can tell it apart.
-#[derive(Debug, thiserror::Error)]
-enum RedirectRefusal {
-    /// The same rule as for `Link` targets (see `urls::resolve`): the token
-    /// goes with every request, and an answer from elsewhere is not the
-    /// source's.
-    #[error(
-        "refusing a redirect to {found}: not the configured origin {expected}; the answer is neither read nor stored"
-    )]
-    ForeignOrigin {
-        /// The origin the redirect points at.
-        found: String,
-        /// The origin of the configured base URL.
-        expected: String,
-    },
-    /// Redirects within the origin that do not end.
-    #[error("more than {MAX_REDIRECTS} redirects in a row, last to {last}")]
-    TooMany {
-        /// The last redirect target.
-        last: String,
-    },
-}
-
-/// Why a client could not be built from its configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// `base_url` does not parse, or is not `http(s)://` with a host.
-    #[error("{system}: base URL `{url}` is invalid: {reason}")]
-    InvalidBaseUrl {
-        /// The source being configured.
-        system: Source,
-        /// The configured base URL, as given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The configured `token_file` cannot be read, or holds no token.
-    #[error("{system}: cannot read token file {path}: {reason}")]
-    TokenFile {
-        /// The source being configured.
-        system: Source,
-        /// The token file's path, as configured.
-        path: String,
-        /// The I/O or parse error.
-        reason: String,
-    },
-    /// A setting is out of range (e.g. `timeout_ms` of 0).
-    #[error("{system}: invalid configuration: {reason}")]
-    InvalidConfig {
-        /// The source being configured.
-        system: Source,
-        /// Which setting, and why.
-        reason: String,
-    },
-    /// `reqwest` could not build its client (usually TLS initialisation).
-    #[error("{system}: cannot build the HTTP client (TLS initialisation?): {reason}")]
-    HttpClient {
-        /// The source being configured.
-        system: Source,
-        /// The builder's error.
-        reason: String,
-    },
-}
 
 /// Cumulative counters of one client since it was built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -161,72 +94,6 @@ impl std::fmt::Debug for SourceClient {
 }
 
 impl SourceClient {
-    /// A client of `source` from its configuration: checks the base URL
-    /// (`http(s)://` with a host) and `timeout_ms`, opens the token file if
-    /// one is configured (else uses the inline token, if any), and sets up
-    /// the rate gate at `requests_per_second`. Sends no request.
-    pub fn new(source: Source, config: &SourceConfig) -> Result<SourceClient, SourceError> {
-        let base_url = match config.base_url.scheme() {
-            "http" | "https" if config.base_url.has_host() => config.base_url.clone(),
-            _ => {
-                return Err(SourceError::InvalidBaseUrl {
-                    system: source,
-                    url: config.base_url.to_string(),
-                    reason: "expected an http:// or https:// URL with a host".to_owned(),
-                });
-            }
-        };
-        let invalid = |reason: &str| SourceError::InvalidConfig {
-            system: source,
-            reason: reason.to_owned(),
-        };
-        let rps = config.requests_per_second;
-        if config.timeout.is_zero() {
-            return Err(invalid("timeout_ms must be at least 1"));
-        }
-        if config.max_pages_per_task == 0 {
-            return Err(invalid("max_pages_per_task must be at least 1"));
-        }
-        if config.max_response_bytes == 0 {
-            return Err(invalid("max_response_bytes must be at least 1"));
-        }
-        let token = match (&config.token_file, &config.token) {
-            (Some(path), _) => {
-                TokenSource::File(TokenFile::open(path).map_err(|e| SourceError::TokenFile {
-                    system: source,
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?)
-            }
-            (None, Some(secret)) if !secret.is_empty() => TokenSource::Fixed(secret.clone()),
-            (None, _) => TokenSource::None,
-        };
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(default_headers(source))
-            .timeout(config.timeout)
-            .redirect(same_origin_redirects(&base_url))
-            .build()
-            .map_err(|e| SourceError::HttpClient {
-                system: source,
-                reason: e.to_string(),
-            })?;
-        Ok(SourceClient {
-            inner: Arc::new(Inner {
-                source,
-                base_url,
-                http,
-                token,
-                user: config.user.clone().filter(|u| !u.is_empty()),
-                gate: RateGate::new(rps),
-                max_pages_per_task: config.max_pages_per_task,
-                max_response_bytes: config.max_response_bytes,
-                fleet: std::sync::OnceLock::new(),
-                stats: Mutex::new(ClientStats::default()),
-            }),
-        })
-    }
-
     /// Share the source's budget with the rest of the fleet: every request
     /// also takes a slot from `budget`, and server pauses apply fleet-wide.
     /// Set once; later calls are ignored.
@@ -532,203 +399,17 @@ impl Inner {
     }
 }
 
-/// Follows redirects only within `base`'s origin (scheme, host and port),
-/// at most [`MAX_REDIRECTS`] in a row; any other hop fails the request.
-fn same_origin_redirects(base: &Url) -> reqwest::redirect::Policy {
-    let expected = base.origin();
-    reqwest::redirect::Policy::custom(move |attempt| {
-        let found = attempt.url().origin();
-        if found != expected {
-            let refusal = RedirectRefusal::ForeignOrigin {
-                found: found.ascii_serialization(),
-                expected: expected.ascii_serialization(),
-            };
-            attempt.error(refusal)
-        } else if attempt.previous().len() > MAX_REDIRECTS {
-            let last = attempt.url().to_string();
-            attempt.error(RedirectRefusal::TooMany { last })
-        } else {
-            attempt.follow()
-        }
-    })
-}
-
-/// Reads at most `limit` bytes of `response`'s body. The flag says the body
-/// held more: reading stopped there, and the rest was never received into
-/// memory (at most one network chunk beyond the limit is seen).
-async fn read_at_most(
-    response: &mut reqwest::Response,
-    limit: u64,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let expected = response
-        .content_length()
-        .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(0);
-    let mut body = Vec::with_capacity(expected.min(limit).min(1 << 20));
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok((body, true));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((body, false))
-}
-
-/// The credentials of one request, as they could come back in a body that
-/// echoes the request (the token itself, and the `Authorization` value,
-/// e.g. Basic's base64 of `user:token`).
-struct Secrets(Vec<String>);
-
-impl Secrets {
-    fn of(token: Option<&str>, authorization: Option<&str>) -> Secrets {
-        let mut secrets = Vec::new();
-        let mut add = |s: &str| {
-            let s = s.trim();
-            if !s.is_empty() {
-                secrets.push(s.to_owned());
-                // JSON may escape `/` (base64 has them).
-                if s.contains('/') {
-                    secrets.push(s.replace('/', "\\/"));
-                }
-            }
-        };
-        if let Some(token) = token {
-            add(token);
-        }
-        if let Some(value) = authorization {
-            add(value
-                .split_once(' ')
-                .map_or(value, |(_, credentials)| credentials));
-        }
-        // Longest first, so that a secret inside another is not half-replaced.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Secrets(secrets)
-    }
-
-    fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.0 {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "[redacted]");
-            }
-        }
-        text
-    }
-}
-
-fn default_headers(source: Source) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    match source {
-        Source::Github => {
-            headers.insert(
-                ACCEPT,
-                HeaderValue::from_static("application/vnd.github+json"),
-            );
-            headers.insert(
-                "x-github-api-version",
-                HeaderValue::from_static("2022-11-28"),
-            );
-        }
-        Source::Jira | Source::Jenkins => {
-            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        }
-    }
-    headers
-}
-
-/// Timeouts, refused connections and cut-off bodies are worth retrying; a
-/// request reqwest could not even build is not.
-/// The reqwest error is kept as the cause: its chain names what really failed
-/// (DNS, TLS, a refused connection), which its own message often does not.
-/// A redirect the client refused (to another origin, or one too many) is
-/// permanent: the server answers the same way next time.
-fn transport_error(what: &str, error: reqwest::Error, base: &Url) -> TaskError {
-    if error.is_builder() {
-        return TaskError::permanent_from(format!("{what}: cannot build request"), error);
-    }
-    if error.is_redirect() {
-        let mut cause = std::error::Error::source(&error);
-        while let Some(e) = cause {
-            if let Some(refusal) = e.downcast_ref::<RedirectRefusal>() {
-                let message = format!("{what}: {refusal}");
-                return TaskError::permanent_from(message, error);
-            }
-            cause = e.source();
-        }
-        let origin = base.origin().ascii_serialization();
-        return TaskError::permanent_from(
-            format!("{what}: redirect refused (configured origin {origin})"),
-            error,
-        );
-    }
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    TaskError::transient_from(format!("{what}: {kind}"), error)
-}
-
-/// `: <first 200 characters of the body, whitespace collapsed>`, or nothing.
-fn excerpt(body: &str) -> String {
-    let collapsed = dorafleet_core::secret::scrub(body)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if collapsed.is_empty() {
-        return String::new();
-    }
-    let mut cut: String = collapsed.chars().take(EXCERPT_CHARS).collect();
-    if cut.len() < collapsed.len() {
-        cut.push('…');
-    }
-    format!(": {cut}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_base_url_without_http_is_refused() {
-        let config = SourceConfig::with_base_url("ftp://example.com", 5);
-        let err = SourceClient::new(Source::Jira, &config).unwrap_err();
-        assert!(matches!(err, SourceError::InvalidBaseUrl { .. }), "{err}");
-        assert!(err.to_string().contains("ftp://example.com"), "{err}");
-    }
-
-    #[test]
-    fn an_unreadable_token_file_is_refused_at_start() {
-        let mut config = SourceConfig::with_base_url("https://api.github.com", 5);
-        config.token_file = Some("/nonexistent/dorafleet-token".into());
-        let err = SourceClient::new(Source::Github, &config).unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/dorafleet-token"),
-            "{err}"
-        );
-    }
-
-    #[test]
     fn the_client_debug_output_never_shows_the_token() {
-        let mut config = SourceConfig::with_base_url("https://api.github.com", 5);
+        let mut config = dorafleet_core::SourceConfig::with_base_url("https://api.github.com", 5);
         config.token = Some(dorafleet_core::Secret::new("ghp_verysecret"));
         let client = SourceClient::new(Source::Github, &config).unwrap();
         let shown = format!("{client:?}");
         assert!(!shown.contains("verysecret"), "{shown}");
         assert!(shown.contains("api.github.com"), "{shown}");
-    }
-
-    #[test]
-    fn long_bodies_are_cut_in_error_messages() {
-        let body = "x ".repeat(500);
-        let shown = excerpt(&body);
-        assert!(shown.chars().count() < 210, "{}", shown.len());
-        assert!(shown.ends_with('…'));
-        assert_eq!(excerpt("  \n"), "");
     }
 }
