@@ -70,10 +70,12 @@ pub fn is_deployment(d: &SilverDeployment, defs: &Definitions) -> bool {
 pub fn value_of(metric: Metric, samples: &[f64]) -> Option<f64> {
     match metric {
         Metric::DeploymentFrequency => Some(samples.len() as f64),
-        Metric::ChangeFailureRate => {
+        Metric::ChangeFailureRate | Metric::DeploymentReworkRate => {
             (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
         }
-        Metric::LeadTimeForChanges | Metric::FailedDeploymentRecoveryTime => median(samples),
+        Metric::LeadTimeForChanges
+        | Metric::FailedDeploymentRecoveryTime
+        | Metric::TimeToRestoreService => median(samples),
     }
 }
 

@@ -47,12 +47,19 @@ pub fn level(metric: Metric, value: f64, t: &LevelThresholds) -> Level {
         Metric::DeploymentFrequency => (&t.deployments_per_day, true),
         Metric::LeadTimeForChanges => (&t.lead_time_hours, false),
         Metric::ChangeFailureRate => (&t.change_failure_rate, false),
-        Metric::FailedDeploymentRecoveryTime => (&t.recovery_hours, false),
+        Metric::FailedDeploymentRecoveryTime | Metric::TimeToRestoreService => {
+            (&t.recovery_hours, false)
+        }
+        // Placeholder until levels are chosen by report year.
+        Metric::DeploymentReworkRate => (&t.change_failure_rate, false),
     };
     let meets = |bound: f64| {
         if higher_is_better {
             value >= bound
-        } else if metric == Metric::ChangeFailureRate {
+        } else if matches!(
+            metric,
+            Metric::ChangeFailureRate | Metric::DeploymentReworkRate
+        ) {
             value <= bound
         } else {
             value < bound

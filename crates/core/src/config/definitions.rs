@@ -29,6 +29,30 @@ pub struct Definitions {
     /// `production_environments` says). Drop one to count the other alone,
     /// e.g. when Jenkins triggers the GitHub deployments it would double.
     pub deployment_sources: Vec<Source>,
+    /// An incident links to the team's last deployment before it only when
+    /// that deployment finished at most this many hours earlier (168: a
+    /// week, past any weekend or long weekend, short of the weeks-old links
+    /// an unbounded rule makes).
+    pub incident_link_window_hours: u32,
+    /// Lead-time samples longer than this many days are dropped as
+    /// impossible (counted), like negative ones.
+    pub max_lead_time_days: u32,
+    /// Credit changes merged before the coverage of their repository (or
+    /// of its deploy job) began to the first deployment after it. Off: such
+    /// a deployment would absorb every old change; they are counted instead.
+    pub credit_changes_before_coverage: bool,
+    /// Jira statuses of the Done category. An issue without a
+    /// `resolutiondate` that sits in one of these (or in its current status
+    /// when Jira says that status is in the Done category) is resolved at
+    /// the instant it last entered that category.
+    pub done_statuses: Vec<String>,
+    /// Head branches (and GitHub deployment refs) of rework: glob patterns.
+    pub rework_branch_patterns: Vec<String>,
+    /// Pull request titles of rework: glob patterns.
+    pub rework_title_patterns: Vec<String>,
+    /// A change whose title or head branch names the key of one of the
+    /// team's incidents is rework.
+    pub rework_incident_keys: bool,
 }
 
 impl Default for Definitions {
@@ -39,6 +63,13 @@ impl Default for Definitions {
             excluded_priorities: Vec::new(),
             bot_patterns: vec!["*[bot]".into()],
             deployment_sources: vec![Source::Github, Source::Jenkins],
+            incident_link_window_hours: 168,
+            max_lead_time_days: 365,
+            credit_changes_before_coverage: false,
+            done_statuses: vec!["Done".into(), "Closed".into(), "Resolved".into()],
+            rework_branch_patterns: vec!["hotfix/*".into(), "hotfix-*".into(), "revert-*".into()],
+            rework_title_patterns: vec!["Revert *".into(), "hotfix*".into(), "[hotfix]*".into()],
+            rework_incident_keys: true,
         }
     }
 }
@@ -77,16 +108,39 @@ impl Definitions {
     /// Jira (the incidents). Part of the versioned definition through
     /// `deployment_sources`, which the fingerprint already holds.
     pub fn inputs(&self, metric: Metric) -> Vec<Source> {
+        if metric == Metric::TimeToRestoreService {
+            return vec![Source::Jira];
+        }
         let mut sources = self.deployment_sources.clone();
-        let extra = match metric {
-            Metric::DeploymentFrequency => None,
-            Metric::LeadTimeForChanges => Some(Source::Github),
-            Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime => Some(Source::Jira),
+        let extra: &[Source] = match metric {
+            Metric::DeploymentFrequency | Metric::TimeToRestoreService => &[],
+            Metric::LeadTimeForChanges => &[Source::Github],
+            Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime => &[Source::Jira],
+            Metric::DeploymentReworkRate => &[Source::Github, Source::Jira],
         };
-        sources.extend(extra);
+        sources.extend_from_slice(extra);
         sources.sort();
         sources.dedup();
         sources
+    }
+
+    /// Whether a Jira status name is one of `done_statuses` (ignoring case).
+    pub fn is_done_status(&self, status: &str) -> bool {
+        self.done_statuses
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(status.trim()))
+    }
+
+    /// Whether a pull request's title or head branch marks rework by the
+    /// patterns (the incident-key rule needs the incidents; see the dora crate).
+    pub fn is_rework_by_pattern(&self, title: &str, head_ref: &str) -> bool {
+        self.rework_title_patterns
+            .iter()
+            .any(|p| glob_match(p, title))
+            || self
+                .rework_branch_patterns
+                .iter()
+                .any(|p| glob_match(p, head_ref))
     }
 
     /// Whether an issue of this type and priority counts as an incident.
@@ -119,12 +173,54 @@ impl Definitions {
                 .collect();
             parts.push(("deployment_sources", sorted(&names)));
         }
+        let incidents = |parts: &mut Vec<(&str, Vec<String>)>| {
+            parts.push(("incident_issue_types", sorted(&self.incident_issue_types)));
+            parts.push(("excluded_priorities", sorted(&self.excluded_priorities)));
+        };
+        let link_window = vec![self.incident_link_window_hours.to_string()];
+        let resolution = sorted(&self.done_statuses);
         match metric {
             Metric::DeploymentFrequency => {}
-            Metric::LeadTimeForChanges => parts.push(("bot_patterns", sorted(&self.bot_patterns))),
-            Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime => {
-                parts.push(("incident_issue_types", sorted(&self.incident_issue_types)));
-                parts.push(("excluded_priorities", sorted(&self.excluded_priorities)));
+            Metric::LeadTimeForChanges => {
+                parts.push(("bot_patterns", sorted(&self.bot_patterns)));
+                parts.push(("rules", vec![RULES_V2.into()]));
+                parts.push((
+                    "max_lead_time_days",
+                    vec![self.max_lead_time_days.to_string()],
+                ));
+                parts.push((
+                    "credit_changes_before_coverage",
+                    vec![self.credit_changes_before_coverage.to_string()],
+                ));
+            }
+            Metric::ChangeFailureRate => {
+                incidents(&mut parts);
+                parts.push(("rules", vec![RULES_V2.into()]));
+                parts.push(("incident_link_window_hours", link_window));
+            }
+            Metric::FailedDeploymentRecoveryTime => {
+                incidents(&mut parts);
+                parts.push(("rules", vec![RULES_V2.into()]));
+                parts.push(("incident_link_window_hours", link_window));
+                parts.push(("done_statuses", resolution));
+            }
+            Metric::DeploymentReworkRate => {
+                incidents(&mut parts);
+                parts.push(("bot_patterns", sorted(&self.bot_patterns)));
+                parts.push((
+                    "rework_branch_patterns",
+                    sorted(&self.rework_branch_patterns),
+                ));
+                parts.push(("rework_title_patterns", sorted(&self.rework_title_patterns)));
+                parts.push((
+                    "rework_incident_keys",
+                    vec![self.rework_incident_keys.to_string()],
+                ));
+            }
+            Metric::TimeToRestoreService => {
+                parts.clear();
+                incidents(&mut parts);
+                parts.push(("done_statuses", resolution));
             }
         }
         let text = format!("{}:{parts:?}", metric.as_str());
@@ -135,6 +231,12 @@ impl Definitions {
         format!("{hash:016x}")
     }
 }
+
+/// The rule set of the metrics whose rules changed in version 2 (commit
+/// linkage and sample hygiene for lead time, the link window for the failure
+/// rate, recovery from the failed deployment): part of their fingerprints, so
+/// gold computed by the version-1 rules gets a new definition version.
+const RULES_V2: &str = "v2";
 
 fn sorted(v: &[String]) -> Vec<String> {
     let mut v: Vec<String> = v.iter().map(|s| s.to_lowercase()).collect();
@@ -234,7 +336,10 @@ mod tests {
             let changed = before.fingerprint(metric) != after.fingerprint(metric);
             let incident_based = matches!(
                 metric,
-                Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime
+                Metric::ChangeFailureRate
+                    | Metric::FailedDeploymentRecoveryTime
+                    | Metric::DeploymentReworkRate
+                    | Metric::TimeToRestoreService
             );
             assert_eq!(changed, incident_based, "{metric}");
         }
