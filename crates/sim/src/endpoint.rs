@@ -16,6 +16,8 @@ pub enum Endpoint {
     PullCommits,
     /// GitHub `GET /repos/{o}/{r}/deployments`.
     Deployments,
+    /// GitHub `GET /repos/{o}/{r}/commits` (the default branch's history).
+    RepoCommits,
     /// GitHub `GET /repos/{o}/{r}/deployments/{id}/statuses`.
     DeploymentStatuses,
     /// Jira `GET|POST /rest/api/3/search/jql`.
@@ -32,10 +34,11 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::Pulls,
         Endpoint::PullCommits,
         Endpoint::Deployments,
+        Endpoint::RepoCommits,
         Endpoint::DeploymentStatuses,
         Endpoint::JiraSearch,
         Endpoint::JiraApproximateCount,
@@ -50,6 +53,7 @@ impl Endpoint {
             Endpoint::Pulls => "pulls",
             Endpoint::PullCommits => "pull_commits",
             Endpoint::Deployments => "deployments",
+            Endpoint::RepoCommits => "repo_commits",
             Endpoint::DeploymentStatuses => "deployment_statuses",
             Endpoint::JiraSearch => "jira_search",
             Endpoint::JiraApproximateCount => "jira_approximate_count",
@@ -65,6 +69,7 @@ impl Endpoint {
             Endpoint::Pulls => "pulls",
             Endpoint::PullCommits => "commits",
             Endpoint::Deployments => "deployments",
+            Endpoint::RepoCommits => "history",
             Endpoint::DeploymentStatuses => "statuses",
             Endpoint::JiraSearch => "search",
             Endpoint::JiraApproximateCount => "count",
@@ -80,6 +85,7 @@ impl Endpoint {
             Endpoint::Pulls
             | Endpoint::PullCommits
             | Endpoint::Deployments
+            | Endpoint::RepoCommits
             | Endpoint::DeploymentStatuses => Source::Github,
             Endpoint::JiraSearch
             | Endpoint::JiraApproximateCount
@@ -104,7 +110,7 @@ impl fmt::Display for Endpoint {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, deployment_statuses, jira_search, jira_approximate_count, jira_changelog, jira_old_search, jenkins_builds"
+    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, repo_commits, deployment_statuses, jira_search, jira_approximate_count, jira_changelog, jira_old_search, jenkins_builds"
 )]
 pub struct UnknownEndpoint(pub String);
 

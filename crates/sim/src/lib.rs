@@ -34,9 +34,9 @@ pub use generate::generate;
 pub use model::{
     BOT_LOGIN_SUFFIX, BuildResult, Commit, DONE, DeployMechanism, DeploymentStatus,
     GithubDeployment, IN_PROGRESS, INCIDENT_ISSUE_TYPE, JenkinsBuild, JenkinsJob, JiraIssue,
-    JiraProject, JobDescription, JobKind, OrgDescription, Organisation, PRODUCTION_ENVIRONMENT,
-    Person, PersonDescription, PullRequest, REOPENED, Repo, SimTeam, StatusTransition, TO_DO,
-    TeamDescription,
+    JiraProject, JobDescription, JobKind, MainCommit, OrgDescription, Organisation,
+    PRODUCTION_ENVIRONMENT, Person, PersonDescription, PullRequest, REOPENED, Repo, SimTeam,
+    StatusTransition, TO_DO, TeamDescription,
 };
 pub use options::SimOptions;
 pub use request_log::RequestLogEntry;

@@ -2,7 +2,7 @@
 //! [`RunningSim`] for tests (port 0, explicit shutdown) and [`serve`] for the
 //! CLI, which passes its own shutdown signal.
 
-use crate::http::{admin, github, jenkins, jira};
+use crate::http::{admin, github, github_history, jenkins, jira};
 use crate::options::SimOptions;
 use crate::state::SimState;
 use axum::Router;
@@ -25,6 +25,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/github/repos/{owner}/{repo}/pulls/{number}/commits",
             get(github::pull_commits),
+        )
+        .route(
+            "/github/repos/{owner}/{repo}/commits",
+            get(github_history::commits),
         )
         .route(
             "/github/repos/{owner}/{repo}/deployments",

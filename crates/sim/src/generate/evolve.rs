@@ -7,7 +7,9 @@
 //! - incidents reopened after their resolution and resolved again, and
 //!   incidents moved to Done without a resolution date;
 //! - deployments deleted before they finish and closed pull requests deleted;
-//! - commits authored on a machine whose clock was a day ahead.
+//! - commits authored on a machine whose clock was a day ahead;
+//! - redeploys of older commits, hotfixes, reverts and the commits deploy
+//!   builds record (`late_changes`, drawn last).
 //!
 //! These draws come from their own random stream, after the base world is
 //! drawn, so the base world (and who did what when) stays what it was before
@@ -40,8 +42,8 @@ const REOPENED_INCIDENTS: f64 = 0.08;
 /// Share of resolved incidents moved to Done without a resolution date.
 const UNSET_RESOLUTIONS: f64 = 0.05;
 
-/// Applies the late events to `org` (ids of deployments and statuses are
-/// already assigned; Jira transitions are numbered afterwards).
+/// Applies the late events to `org` (ids of deployments and statuses and
+/// Jira transitions are assigned afterwards).
 pub(crate) fn evolve(org: &mut Organisation, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(EVOLUTION_STREAM);
@@ -68,6 +70,7 @@ pub(crate) fn evolve(org: &mut Organisation, seed: u64) {
             evolve_incident(&mut rng, issue);
         }
     }
+    super::late_changes::apply(org, &mut rng);
 }
 
 fn evolve_pull(rng: &mut ChaCha8Rng, pull: &mut PullRequest) {

@@ -234,7 +234,7 @@ fn dependabot_pr(rng: &mut impl Rng, cal: &Calendar, created_at: DateTime<Utc>) 
     }
 }
 
-fn human_commit(rng: &mut impl Rng, who: &Person, at: DateTime<Utc>) -> Commit {
+pub(crate) fn human_commit(rng: &mut impl Rng, who: &Person, at: DateTime<Utc>) -> Commit {
     Commit {
         sha: sha(rng),
         author_login: who.github_login.clone(),
@@ -332,7 +332,7 @@ fn deployment(
     }
 }
 
-fn status(state: &str, at: DateTime<Utc>, creator: &str) -> DeploymentStatus {
+pub(crate) fn status(state: &str, at: DateTime<Utc>, creator: &str) -> DeploymentStatus {
     DeploymentStatus {
         id: 0,
         state: state.into(),

@@ -80,5 +80,6 @@ fn build(
         duration_ms: duration_ms as u64,
         building: false,
         started_by,
+        commit: None,
     }
 }

@@ -15,6 +15,7 @@ mod evolve;
 mod github;
 mod jenkins;
 mod jira;
+mod late_changes;
 mod people;
 mod random;
 
@@ -55,8 +56,10 @@ pub fn generate(opts: &SimOptions) -> Organisation {
         add_team(&mut org, &mut rng, &cal, &team_id, &project_key, &members);
         org.people.extend(members);
     }
-    number_deployments(&mut org, &mut rng);
     evolve::evolve(&mut org, opts.seed);
+    // After the evolution, which adds hotfix deployments: ids stay ascending
+    // by creation. The main stream draws nothing after this.
+    number_deployments(&mut org, &mut rng);
     number_issues(&mut org);
     org
 }
@@ -97,6 +100,7 @@ fn add_team(
     let api_pulls = github::pull_requests(rng, cal, &members);
     let api_deployments = github::deployments(rng, cal, &members, &api_pulls);
     let web_pulls = github::pull_requests(rng, cal, &members);
+    let seed = org.seed;
     for (name, pulls, deployments, deploys_with) in [
         (
             &api,
@@ -118,6 +122,8 @@ fn add_team(
             deploys_with,
             pulls,
             deployments,
+            root_sha: random::derived_sha(&format!("{seed}/{OWNER}/{name}/root")),
+            root_committed_at: cal.start - chrono::Duration::days(1),
         });
     }
     for (name, kind) in [(&deploy_job, JobKind::Deploy), (&ci_job, JobKind::Ci)] {
@@ -146,7 +152,9 @@ fn add_team(
 }
 
 /// Ids that are unique across the organisation, in creation order, like the
-/// real services hand them out: deployments and their statuses.
+/// real services hand them out: deployments and their statuses. Assigned
+/// after the evolution, so hotfix deployments get ids in order too (the ids
+/// of the deployments after one in the same run of ids shift).
 fn number_deployments(org: &mut Organisation, rng: &mut ChaCha8Rng) {
     let mut deployment_id = rng.random_range(100_000_000..200_000_000u64);
     let mut status_id = rng.random_range(300_000_000..400_000_000u64);

@@ -32,6 +32,22 @@ pub(crate) fn sha(rng: &mut impl Rng) -> String {
     hex(rng, 40)
 }
 
+/// A SHA-shaped id derived from `text` without a random draw (FNV-1a over
+/// three salts), for records added without disturbing any random stream.
+pub(crate) fn derived_sha(text: &str) -> String {
+    (0u8..3)
+        .map(|salt| {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in std::iter::once(salt).chain(text.bytes()) {
+                hash ^= u64::from(b);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("{hash:016x}")
+        })
+        .collect::<String>()[..40]
+        .to_owned()
+}
+
 /// A whole-second instant on `day` between the two hours (UTC).
 pub(crate) fn time_of_day(
     rng: &mut impl Rng,

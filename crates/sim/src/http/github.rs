@@ -1,5 +1,5 @@
 //! GitHub REST endpoints: pulls, pull commits, deployments, deployment
-//! statuses, with GitHub's page-number pagination and `Link` header, its
+//! statuses (the default branch's commits are in `github_history`), with GitHub's page-number pagination and `Link` header, its
 //! `x-ratelimit-*` headers and hourly budget, and weak ETags with 304s.
 
 use super::{RequestMeta, Served, Shaping, exchange, fnv_hex, github_time, positive};
@@ -183,7 +183,7 @@ pub(crate) async fn deployment_statuses(
 }
 
 /// One page of `items` with GitHub's `Link` header.
-fn paged(meta: &RequestMeta, shaping: &Shaping, items: Vec<Value>) -> Served {
+pub(super) fn paged(meta: &RequestMeta, shaping: &Shaping, items: Vec<Value>) -> Served {
     let per_page = positive(meta.param("per_page"), DEFAULT_PER_PAGE).min(MAX_PER_PAGE);
     let page = positive(meta.param("page"), 1);
     let last = items.len().div_ceil(per_page).max(1);
@@ -285,11 +285,11 @@ fn add_rate_limit_headers(served: &mut Served, budget: crate::state::HourlyBudge
 
 /// Where this server's GitHub API lives, as the client addressed it: URLs in
 /// bodies point back here, not at api.github.com.
-fn api_base(meta: &RequestMeta) -> String {
+pub(super) fn api_base(meta: &RequestMeta) -> String {
     format!("http://{}/github", meta.host)
 }
 
-fn not_found() -> Served {
+pub(super) fn not_found() -> Served {
     Served::error(Source::Github, StatusCode::NOT_FOUND, "Not Found")
 }
 
@@ -302,12 +302,12 @@ fn validation_failed(field: &str, value: &str) -> Served {
     Served::json(StatusCode::UNPROCESSABLE_ENTITY, &body, 0)
 }
 
-fn repo_api_url(api: &str, repo: &Repo) -> String {
+pub(super) fn repo_api_url(api: &str, repo: &Repo) -> String {
     format!("{api}/repos/{}", repo.full_name())
 }
 
 /// `{login, id, type}` for a person's or a bot's login.
-fn user_json(api: &str, org: &Organisation, login: &str) -> Value {
+pub(super) fn user_json(api: &str, org: &Organisation, login: &str) -> Value {
     let (id, kind) = match login {
         "dependabot[bot]" => (49_699_333, "Bot"),
         "github-actions[bot]" => (41_898_282, "Bot"),

@@ -245,7 +245,7 @@ fn job_json(org: &Organisation, meta: &RequestMeta, job: &JenkinsJob) -> Value {
         .builds
         .iter()
         .rev()
-        .map(|b| build_json(org, &job_url, b))
+        .map(|b| build_json(org, &job_url, job, b))
         .collect();
     let last = job.builds.last();
     json!({
@@ -262,7 +262,7 @@ fn job_json(org: &Organisation, meta: &RequestMeta, job: &JenkinsJob) -> Value {
     })
 }
 
-fn build_json(org: &Organisation, job_url: &str, b: &JenkinsBuild) -> Value {
+fn build_json(org: &Organisation, job_url: &str, job: &JenkinsJob, b: &JenkinsBuild) -> Value {
     let cause = match b.started_by.as_deref().and_then(|id| org.person(id)) {
         Some(p) => json!({
             "_class": "hudson.model.Cause$UserIdCause",
@@ -275,6 +275,11 @@ fn build_json(org: &Organisation, job_url: &str, b: &JenkinsBuild) -> Value {
             "shortDescription": "Started by an SCM change",
         }),
     };
+    let mut actions = vec![json!({"_class": "hudson.model.CauseAction", "causes": [cause]})];
+    if let Some(sha) = &b.commit {
+        actions.push(build_data(job, sha));
+    }
+    actions.push(json!({"_class": "jenkins.metrics.impl.TimeInQueueAction"}));
     json!({
         "_class": "hudson.model.FreeStyleBuild",
         "number": b.number,
@@ -286,10 +291,27 @@ fn build_json(org: &Organisation, job_url: &str, b: &JenkinsBuild) -> Value {
         "timestamp": b.started_at.timestamp_millis(),
         "duration": b.duration_ms,
         "estimatedDuration": 300_000,
-        "actions": [
-            {"_class": "hudson.model.CauseAction", "causes": [cause]},
-            {"_class": "jenkins.metrics.impl.TimeInQueueAction"},
-        ],
+        "actions": actions,
+    })
+}
+
+/// The git plugin's build data: the revision the build checked out, as
+/// `lastBuiltRevision` with the branch it came from.
+fn build_data(job: &JenkinsJob, sha: &str) -> Value {
+    json!({
+        "_class": "hudson.plugins.git.util.BuildData",
+        "buildsByBranchName": {
+            "refs/remotes/origin/main": {
+                "_class": "hudson.plugins.git.util.Build",
+                "revision": {"SHA1": sha, "branch": [{"SHA1": sha, "name": "refs/remotes/origin/main"}]},
+            },
+        },
+        "lastBuiltRevision": {
+            "SHA1": sha,
+            "branch": [{"SHA1": sha, "name": "refs/remotes/origin/main"}],
+        },
+        "remoteUrls": [format!("https://github.com/{}.git", job.repo)],
+        "scmName": "",
     })
 }
 
@@ -331,6 +353,27 @@ mod tests {
         ] {
             assert!(parse_tree(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_tree_selects_the_built_revision_inside_the_git_build_data_beside_the_causes() {
+        let build = json!({"_class": "B", "number": 7, "actions": [
+            {"_class": "hudson.model.CauseAction", "causes": [{"_class": "C", "userId": "x", "userName": "X"}]},
+            {"_class": "hudson.plugins.git.util.BuildData", "lastBuiltRevision": {"SHA1": "abc", "branch": [{"SHA1": "abc", "name": "refs/remotes/origin/main"}]}, "remoteUrls": ["u"]},
+            {"_class": "jenkins.metrics.impl.TimeInQueueAction"}
+        ]});
+        let nodes = parse_tree(
+            "allBuilds[number,actions[causes[userId,userName],lastBuiltRevision[SHA1]]]{0,5}",
+        )
+        .unwrap();
+        assert_eq!(
+            filter(&build, &nodes[0].children),
+            json!({"_class": "B", "number": 7, "actions": [
+                {"_class": "hudson.model.CauseAction", "causes": [{"_class": "C", "userId": "x", "userName": "X"}]},
+                {"_class": "hudson.plugins.git.util.BuildData", "lastBuiltRevision": {"SHA1": "abc"}},
+                {"_class": "jenkins.metrics.impl.TimeInQueueAction"}
+            ]})
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod github;
+pub(crate) mod github_history;
 pub(crate) mod jenkins;
 pub(crate) mod jira;
 mod jql;

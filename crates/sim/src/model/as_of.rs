@@ -43,6 +43,8 @@ impl Repo {
             deploys_with: self.deploys_with.clone(),
             pulls: self.pulls.iter().filter_map(|p| p.as_of(t)).collect(),
             deployments: self.deployments.iter().filter_map(|d| d.as_of(t)).collect(),
+            root_sha: self.root_sha.clone(),
+            root_committed_at: self.root_committed_at,
         }
     }
 }

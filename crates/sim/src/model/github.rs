@@ -19,6 +19,10 @@ pub struct Repo {
     pub pulls: Vec<PullRequest>,
     /// Ordered by id (= by creation). Empty for Jenkins-deployed repos.
     pub deployments: Vec<GithubDeployment>,
+    /// SHA of the root commit of main, which every main history starts from.
+    pub root_sha: String,
+    /// When the root commit was committed: a day before the organisation's start.
+    pub root_committed_at: DateTime<Utc>,
 }
 
 impl Repo {

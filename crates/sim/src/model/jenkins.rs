@@ -79,6 +79,10 @@ pub struct JenkinsBuild {
     pub building: bool,
     /// Contributor id of whoever started it; `None` for SCM-triggered builds.
     pub started_by: Option<String>,
+    /// The main commit of the job's repository the build checked out (its
+    /// git build data's `lastBuiltRevision`): the head of main at the start.
+    /// `None` for CI builds and for deploy builds that record no git data.
+    pub commit: Option<String>,
 }
 
 impl JenkinsBuild {

@@ -13,11 +13,13 @@ use dorafleet_core::{IdentityConfig, TeamConfig};
 mod as_of;
 mod description;
 mod github;
+mod history;
 mod jenkins;
 mod jira;
 
 pub use description::*;
 pub use github::*;
+pub use history::*;
 pub use jenkins::*;
 pub use jira::*;
 
