@@ -1,20 +1,43 @@
-//! The DORA v1 definitions over plain events, free of any source format, so
-//! they can be checked by hand on a handful of events.
+//! The DORA definitions version 2 (docs/metrics.md) over plain events, free
+//! of any source format, so they can be checked by hand on a handful of
+//! events.
 
 use super::TruthRecord;
-use chrono::{DateTime, NaiveDate, Utc};
+use super::linkage::{ListedHistory, is_rework_change, is_rework_ref, shipping_deployment};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::BTreeMap;
 
 pub(crate) const DEPLOYMENT_FREQUENCY: &str = "deployment_frequency";
 pub(crate) const LEAD_TIME_FOR_CHANGES: &str = "lead_time_for_changes";
 pub(crate) const CHANGE_FAILURE_RATE: &str = "change_failure_rate";
 pub(crate) const FAILED_DEPLOYMENT_RECOVERY_TIME: &str = "failed_deployment_recovery_time";
+pub(crate) const DEPLOYMENT_REWORK_RATE: &str = "deployment_rework_rate";
+pub(crate) const TIME_TO_RESTORE_SERVICE: &str = "time_to_restore_service";
+
+/// How far back an incident links to a deployment (`incident_link_window_hours`).
+pub(crate) const LINK_WINDOW: Duration = Duration::hours(168);
+/// Longest lead time kept (`max_lead_time_days`).
+pub(crate) const MAX_LEAD_TIME: Duration = Duration::days(365);
 
 /// A successful production deployment of `repo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Deployment {
     pub repo: String,
+    /// GitHub deployment id or Jenkins build number: the last tie-breaker.
+    pub id: u64,
+    pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// The deployed commit; `None` when the build recorded none.
+    pub commit: Option<String>,
+    /// The GitHub deployment's ref; `None` for Jenkins builds.
+    pub ref_name: Option<String>,
+}
+
+impl Deployment {
+    /// The order deployments are considered in: finish, then start, then id.
+    pub(crate) fn order_key(&self) -> (DateTime<Utc>, DateTime<Utc>, u64) {
+        (self.finished_at, self.started_at, self.id)
+    }
 }
 
 /// A merged pull request with at least one human commit.
@@ -22,13 +45,30 @@ pub(crate) struct Deployment {
 pub(crate) struct Change {
     pub repo: String,
     pub merged_at: DateTime<Utc>,
+    pub merge_sha: String,
     pub first_human_commit_at: DateTime<Utc>,
+    pub title: String,
+    pub head_ref: String,
 }
 
+/// An incident with its resolution (resolution date, else last entry into Done).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Incident {
+    pub key: String,
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Everything one team's truth reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TeamEvents {
+    pub deployments: Vec<Deployment>,
+    pub changes: Vec<Change>,
+    pub incidents: Vec<Incident>,
+    /// Listed main history per repository (`owner/name`).
+    pub histories: BTreeMap<String, ListedHistory>,
+    /// Coverage start: changes merged before it are not credited.
+    pub covered_from: Option<DateTime<Utc>>,
 }
 
 /// Median with interpolation: the mean of the two middle values for an even count.
@@ -49,24 +89,10 @@ pub(crate) fn hours(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds() as f64 / 3_600_000.0
 }
 
-/// Index of the deployment that ships a change merged at `merged_at` into
-/// `repo`: the first one of that repo finished at or after the merge.
-pub(crate) fn deploying_deployment(
-    deployments: &[Deployment],
-    repo: &str,
-    merged_at: DateTime<Utc>,
-) -> Option<usize> {
-    deployments
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.repo == repo && d.finished_at >= merged_at)
-        .min_by_key(|(_, d)| d.finished_at)
-        .map(|(i, _)| i)
-}
-
-/// Index of the deployment an incident is blamed on: the team's most recent
-/// deployment finished strictly before the incident was created.
-pub(crate) fn blamed_deployment(
+/// Index of the deployment an incident links to: the team's most recent
+/// deployment finished strictly before the incident was created and at most
+/// [`LINK_WINDOW`] earlier.
+pub(crate) fn linked_deployment(
     deployments: &[Deployment],
     incident_created: DateTime<Utc>,
 ) -> Option<usize> {
@@ -74,18 +100,17 @@ pub(crate) fn blamed_deployment(
         .iter()
         .enumerate()
         .filter(|(_, d)| d.finished_at < incident_created)
-        .max_by_key(|(_, d)| d.finished_at)
+        .filter(|(_, d)| d.finished_at >= incident_created - LINK_WINDOW)
+        .max_by_key(|(_, d)| d.order_key())
         .map(|(i, _)| i)
 }
 
-/// All four metrics for one team on every date of `dates`.
-pub(crate) fn team_truth(
-    team: &str,
-    dates: &[NaiveDate],
-    deployments: &[Deployment],
-    changes: &[Change],
-    incidents: &[Incident],
-) -> Vec<TruthRecord> {
+/// Samples per day.
+type Daily = BTreeMap<NaiveDate, Vec<f64>>;
+
+/// All six metrics for one team on every date of `dates`.
+pub(crate) fn team_truth(team: &str, dates: &[NaiveDate], events: &TeamEvents) -> Vec<TruthRecord> {
+    let deployments = &events.deployments;
     let mut deploys_per_day: BTreeMap<NaiveDate, Vec<usize>> = BTreeMap::new();
     for (i, d) in deployments.iter().enumerate() {
         deploys_per_day
@@ -93,10 +118,29 @@ pub(crate) fn team_truth(
             .or_default()
             .push(i);
     }
-    let mut lead_times: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();
-    for change in changes {
-        if let Some(i) = deploying_deployment(deployments, &change.repo, change.merged_at) {
-            let finished = deployments[i].finished_at;
+    let keys: Vec<String> = events.incidents.iter().map(|i| i.key.clone()).collect();
+    let mut rework: Vec<bool> = deployments
+        .iter()
+        .map(|d| d.ref_name.as_deref().is_some_and(is_rework_ref))
+        .collect();
+    let mut lead_times = Daily::new();
+    for change in &events.changes {
+        if events
+            .covered_from
+            .is_some_and(|from| change.merged_at < from)
+        {
+            continue;
+        }
+        let history = events.histories.get(&change.repo);
+        let Some(i) = shipping_deployment(deployments, history, change) else {
+            continue;
+        };
+        if is_rework_change(change, &keys) {
+            rework[i] = true;
+        }
+        let finished = deployments[i].finished_at;
+        let lead = finished - change.first_human_commit_at;
+        if lead >= Duration::zero() && lead <= MAX_LEAD_TIME {
             lead_times
                 .entry(finished.date_naive())
                 .or_default()
@@ -104,25 +148,37 @@ pub(crate) fn team_truth(
         }
     }
     let mut failed = vec![false; deployments.len()];
-    let mut recoveries: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();
-    for incident in incidents {
-        let Some(i) = blamed_deployment(deployments, incident.created_at) else {
+    let mut recoveries = Daily::new();
+    let mut restores = Daily::new();
+    for incident in &events.incidents {
+        let linked = linked_deployment(deployments, incident.created_at);
+        if let Some(i) = linked {
+            failed[i] = true;
+        }
+        let Some(resolved) = incident.resolved_at else {
             continue;
         };
-        failed[i] = true;
-        if let Some(resolved) = incident.resolved_at {
+        let day = resolved.date_naive();
+        restores
+            .entry(day)
+            .or_default()
+            .push(hours(incident.created_at, resolved));
+        if let Some(i) = linked {
             recoveries
-                .entry(resolved.date_naive())
+                .entry(day)
                 .or_default()
-                .push(hours(incident.created_at, resolved));
+                .push(hours(deployments[i].finished_at, resolved));
         }
     }
 
-    let mut records = Vec::with_capacity(dates.len() * 4);
+    let mut records = Vec::with_capacity(dates.len() * 6);
     for &date in dates {
         let day_deploys = deploys_per_day.get(&date).map_or(&[][..], Vec::as_slice);
         let total = day_deploys.len() as u64;
-        let linked = day_deploys.iter().filter(|i| failed[**i]).count();
+        let share = |flags: &[bool]| {
+            let hits = day_deploys.iter().filter(|i| flags[**i]).count();
+            (total > 0).then(|| hits as f64 / total as f64)
+        };
         let record = |metric: &str, value: Option<f64>, sample_size: u64| TruthRecord {
             team: team.to_owned(),
             date,
@@ -130,23 +186,20 @@ pub(crate) fn team_truth(
             value,
             sample_size,
         };
+        let median_of = |daily: &Daily| {
+            let mut samples = daily.get(&date).cloned().unwrap_or_default();
+            let n = samples.len() as u64;
+            (median(&mut samples), n)
+        };
         records.push(record(DEPLOYMENT_FREQUENCY, Some(total as f64), total));
-        let mut leads = lead_times.get(&date).cloned().unwrap_or_default();
-        let lead_count = leads.len() as u64;
-        records.push(record(
-            LEAD_TIME_FOR_CHANGES,
-            median(&mut leads),
-            lead_count,
-        ));
-        let cfr = (total > 0).then(|| linked as f64 / total as f64);
-        records.push(record(CHANGE_FAILURE_RATE, cfr, total));
-        let mut recovery = recoveries.get(&date).cloned().unwrap_or_default();
-        let recovery_count = recovery.len() as u64;
-        records.push(record(
-            FAILED_DEPLOYMENT_RECOVERY_TIME,
-            median(&mut recovery),
-            recovery_count,
-        ));
+        let (lead, n) = median_of(&lead_times);
+        records.push(record(LEAD_TIME_FOR_CHANGES, lead, n));
+        records.push(record(CHANGE_FAILURE_RATE, share(&failed), total));
+        let (recovery, n) = median_of(&recoveries);
+        records.push(record(FAILED_DEPLOYMENT_RECOVERY_TIME, recovery, n));
+        records.push(record(DEPLOYMENT_REWORK_RATE, share(&rework), total));
+        let (restore, n) = median_of(&restores);
+        records.push(record(TIME_TO_RESTORE_SERVICE, restore, n));
     }
     records
 }

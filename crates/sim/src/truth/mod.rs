@@ -1,4 +1,4 @@
-//! Ground truth: the DORA v1 values of the generated organisation, computed
+//! Ground truth: the DORA values (definitions version 2, docs/metrics.md) of the generated organisation, computed
 //! from the generated events themselves and never from HTTP responses, so
 //! that it is an independent oracle for whatever the pipeline computes from
 //! what the simulator serves.
@@ -7,28 +7,34 @@
 //! clock, on the days that are over ([`Organisation::ground_truth_as_of`]):
 //! a pipeline that ran at that instant could have seen exactly those events.
 
+mod linkage;
 mod metrics;
 #[cfg(test)]
 mod tests;
 
 use crate::model::{
-    DeployMechanism, INCIDENT_ISSUE_TYPE, JobKind, Organisation, PRODUCTION_ENVIRONMENT,
+    BuildResult, DONE, DeployMechanism, INCIDENT_ISSUE_TYPE, JiraIssue, JobKind, Organisation,
+    PRODUCTION_ENVIRONMENT,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use metrics::{Change, Deployment, Incident, team_truth};
+use linkage::ListedHistory;
+use metrics::{Change, Deployment, Incident, TeamEvents, team_truth};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub(crate) use metrics::{
-    CHANGE_FAILURE_RATE, DEPLOYMENT_FREQUENCY, FAILED_DEPLOYMENT_RECOVERY_TIME,
-    LEAD_TIME_FOR_CHANGES,
+    CHANGE_FAILURE_RATE, DEPLOYMENT_FREQUENCY, DEPLOYMENT_REWORK_RATE,
+    FAILED_DEPLOYMENT_RECOVERY_TIME, LEAD_TIME_FOR_CHANGES, TIME_TO_RESTORE_SERVICE,
 };
 
 /// The metric names, in the order records are produced for each day.
-pub const METRICS: [&str; 4] = [
+pub const METRICS: [&str; 6] = [
     DEPLOYMENT_FREQUENCY,
     LEAD_TIME_FOR_CHANGES,
     CHANGE_FAILURE_RATE,
     FAILED_DEPLOYMENT_RECOVERY_TIME,
+    DEPLOYMENT_REWORK_RATE,
+    TIME_TO_RESTORE_SERVICE,
 ];
 
 /// The true value of one metric for one team on one UTC date. `value` is
@@ -43,25 +49,33 @@ pub struct TruthRecord {
     /// One of [`METRICS`].
     pub metric: String,
     /// Deployments that day for deployment frequency; the median in hours
-    /// for lead time and recovery time; a 0.0–1.0 ratio for change failure rate.
+    /// for lead time, recovery time and time to restore; a 0.0–1.0 ratio for
+    /// change failure rate and rework rate.
     pub value: Option<f64>,
     /// Events behind the value: the day's deployments (deployment frequency,
-    /// change failure rate), changes deployed that day (lead time), or
-    /// incidents resolved that day (recovery time).
+    /// change failure rate, rework rate), changes deployed that day with a
+    /// kept sample (lead time), or incidents resolved that day (recovery
+    /// time: the linked ones; time to restore: all).
     pub sample_size: u64,
 }
 
 impl Organisation {
-    /// One record per team × date in the range × metric, ordered by team, date, metric.
+    /// One record per team × date in the range × metric, ordered by team,
+    /// date, metric, with coverage from the organisation's start.
     pub fn ground_truth(&self) -> Vec<TruthRecord> {
+        self.ground_truth_covered_from(self.start)
+    }
+
+    /// Like [`Organisation::ground_truth`] with the sources covered from
+    /// `covered_from`: changes merged before it are not credited, and only
+    /// main commits committed from it on are in the listed history.
+    pub fn ground_truth_covered_from(&self, covered_from: DateTime<Utc>) -> Vec<TruthRecord> {
         let dates = self.dates();
         self.teams
             .iter()
             .flat_map(|team| {
-                let deployments = self.team_deployments(&team.id);
-                let changes = self.team_changes(&team.id);
-                let incidents = self.team_incidents(&team.id);
-                team_truth(&team.id, &dates, &deployments, &changes, &incidents)
+                let events = self.team_events(&team.id, covered_from);
+                team_truth(&team.id, &dates, &events)
             })
             .collect()
     }
@@ -72,7 +86,20 @@ impl Organisation {
     /// can still change after it is over, when a late event arrives (a
     /// deployment's outcome, a reopened incident).
     pub fn ground_truth_as_of(&self, t: DateTime<Utc>) -> Vec<TruthRecord> {
-        self.as_of(t).days_over_truth(t)
+        self.ground_truth_as_of_covered_from(t, self.start)
+    }
+
+    /// [`Organisation::ground_truth_as_of`] with the sources covered from
+    /// `covered_from` (see [`Organisation::ground_truth_covered_from`]).
+    pub fn ground_truth_as_of_covered_from(
+        &self,
+        t: DateTime<Utc>,
+        covered_from: DateTime<Utc>,
+    ) -> Vec<TruthRecord> {
+        let today = t.date_naive();
+        let mut truth = self.as_of(t).ground_truth_covered_from(covered_from);
+        truth.retain(|r| r.date < today);
+        truth
     }
 
     /// This organisation's truth (a view as of `t`) on the dates before `t`'s date.
@@ -81,6 +108,16 @@ impl Organisation {
         let mut truth = self.ground_truth();
         truth.retain(|r| r.date < today);
         truth
+    }
+
+    fn team_events(&self, team: &str, covered_from: DateTime<Utc>) -> TeamEvents {
+        TeamEvents {
+            deployments: self.team_deployments(team),
+            changes: self.team_changes(team),
+            incidents: self.team_incidents(team),
+            histories: self.team_histories(team, covered_from),
+            covered_from: Some(covered_from),
+        }
     }
 
     /// Successful production deployments of a team, from both mechanisms.
@@ -94,10 +131,14 @@ impl Organisation {
                 r.deployments
                     .iter()
                     .filter(|d| d.environment == PRODUCTION_ENVIRONMENT)
-                    .filter_map(|d| d.latest_status().filter(|s| s.state == "success"))
-                    .map(move |s| Deployment {
+                    .filter_map(|d| Some((d, d.latest_status().filter(|s| s.state == "success")?)))
+                    .map(move |(d, s)| Deployment {
                         repo: repo.clone(),
+                        id: d.id,
+                        started_at: d.created_at,
                         finished_at: s.created_at,
+                        commit: Some(d.sha.clone()),
+                        ref_name: Some(d.ref_name.clone()),
                     })
             });
         let jenkins = self
@@ -107,11 +148,15 @@ impl Organisation {
             .flat_map(|j| {
                 j.builds
                     .iter()
-                    .filter(|b| b.result == Some(crate::model::BuildResult::Success))
-                    .filter_map(|b| b.finished_at())
-                    .map(|finished_at| Deployment {
+                    .filter(|b| b.result == Some(BuildResult::Success))
+                    .filter_map(|b| Some((b, b.finished_at()?)))
+                    .map(|(b, finished_at)| Deployment {
                         repo: j.repo.clone(),
+                        id: b.number,
+                        started_at: b.started_at,
                         finished_at,
+                        commit: b.commit.clone(),
+                        ref_name: None,
                     })
             });
         github.chain(jenkins).collect()
@@ -128,7 +173,10 @@ impl Organisation {
                     Some(Change {
                         repo: repo.clone(),
                         merged_at: p.merged_at?,
+                        merge_sha: p.merge_commit_sha.clone(),
                         first_human_commit_at: p.first_human_commit_at()?,
+                        title: p.title.clone(),
+                        head_ref: p.head_ref.clone(),
                     })
                 })
             })
@@ -142,11 +190,45 @@ impl Organisation {
             .flat_map(|p| &p.issues)
             .filter(|i| i.issue_type == INCIDENT_ISSUE_TYPE)
             .map(|i| Incident {
+                key: i.key.clone(),
                 created_at: i.created,
-                resolved_at: i.resolved,
+                resolved_at: resolution(i),
             })
             .collect()
     }
+
+    /// Each team repository's main commits committed from `covered_from` on
+    /// (the root never), as the pipeline lists them.
+    fn team_histories(
+        &self,
+        team: &str,
+        covered_from: DateTime<Utc>,
+    ) -> BTreeMap<String, ListedHistory> {
+        self.repos
+            .iter()
+            .filter(|r| r.team == team)
+            .map(|r| {
+                let listed = r
+                    .main_history()
+                    .into_iter()
+                    .filter(|c| c.ordinal > 0 && c.committed_at >= covered_from)
+                    .map(|c| (c.sha, c.committed_at))
+                    .collect();
+                (r.full_name(), ListedHistory::new(listed))
+            })
+            .collect()
+    }
+}
+
+/// An issue's resolution: its resolution date, else, while it is Done, its
+/// last move into Done; `None` while unresolved.
+fn resolution(issue: &JiraIssue) -> Option<DateTime<Utc>> {
+    issue.resolved.or_else(|| {
+        (issue.status() == DONE)
+            .then(|| issue.transitions.iter().rev().find(|t| t.to == DONE))
+            .flatten()
+            .map(|t| t.at)
+    })
 }
 
 /// Every difference between `observed` values (e.g. a pipeline's gold, as

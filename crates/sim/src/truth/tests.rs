@@ -1,5 +1,7 @@
+use super::linkage::*;
 use super::metrics::*;
 use super::*;
+use crate::model::{StatusTransition, TO_DO};
 use chrono::{DateTime, Utc};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -10,10 +12,25 @@ fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-fn deployment(repo: &str, at: &str) -> Deployment {
+fn deployment(id: u64, commit: Option<&str>, started: &str, finished: &str) -> Deployment {
     Deployment {
-        repo: repo.into(),
-        finished_at: t(at),
+        repo: "acme/pay-api".into(),
+        id,
+        started_at: t(started),
+        finished_at: t(finished),
+        commit: commit.map(str::to_owned),
+        ref_name: Some("main".into()),
+    }
+}
+
+fn change(sha: &str, first: &str, merged: &str, head_ref: &str) -> Change {
+    Change {
+        repo: "acme/pay-api".into(),
+        merged_at: t(merged),
+        merge_sha: sha.into(),
+        first_human_commit_at: t(first),
+        title: format!("Change {sha}"),
+        head_ref: head_ref.into(),
     }
 }
 
@@ -25,6 +42,79 @@ fn value(records: &[TruthRecord], date: &str, metric: &str) -> (Option<f64>, u64
     (r.value, r.sample_size)
 }
 
+fn close(actual: (Option<f64>, u64), expected: (Option<f64>, u64)) {
+    let same = match (actual.0, expected.0) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        (a, b) => a == b,
+    };
+    assert!(same && actual.1 == expected.1, "{actual:?} != {expected:?}");
+}
+
+/// The worked example of docs/metrics.md: coverage from 03-02 00:00, main
+/// c0 (before coverage) → c1 09:00 → c2 10:00 → c3 11:00.
+fn worked_example(pr3_branch: &str) -> TeamEvents {
+    let listed = ["c1", "c2", "c3"]
+        .iter()
+        .zip(["09", "10", "11"])
+        .map(|(sha, h)| (sha.to_string(), t(&format!("2026-03-02T{h}:00:00Z"))))
+        .collect();
+    TeamEvents {
+        deployments: vec![
+            deployment(
+                1,
+                Some("c1"),
+                "2026-03-02T09:30:00Z",
+                "2026-03-02T10:30:00Z",
+            ),
+            deployment(
+                2,
+                Some("c0"),
+                "2026-03-02T09:50:00Z",
+                "2026-03-02T10:40:00Z",
+            ),
+            deployment(
+                3,
+                Some("c3"),
+                "2026-03-02T11:10:00Z",
+                "2026-03-02T11:30:00Z",
+            ),
+        ],
+        changes: vec![
+            change(
+                "c1",
+                "2026-03-02T06:00:00Z",
+                "2026-03-02T09:00:00Z",
+                "a/one",
+            ),
+            change(
+                "c2",
+                "2026-03-02T08:00:00Z",
+                "2026-03-02T10:00:00Z",
+                "a/two",
+            ),
+            change(
+                "c3",
+                "2026-03-02T13:00:00Z",
+                "2026-03-02T11:00:00Z",
+                pr3_branch,
+            ),
+            change(
+                "c0",
+                "2026-03-01T20:00:00Z",
+                "2026-03-01T22:00:00Z",
+                "a/zero",
+            ),
+        ],
+        incidents: vec![Incident {
+            key: "INC-7".into(),
+            created_at: t("2026-03-02T10:50:00Z"),
+            resolved_at: Some(t("2026-03-02T12:50:00Z")),
+        }],
+        histories: [("acme/pay-api".to_owned(), ListedHistory::new(listed))].into(),
+        covered_from: Some(t("2026-03-02T00:00:00Z")),
+    }
+}
+
 #[test]
 fn the_median_interpolates_between_the_two_middle_values_of_an_even_count() {
     assert_eq!(median(&mut []), None);
@@ -34,138 +124,187 @@ fn the_median_interpolates_between_the_two_middle_values_of_an_even_count() {
 }
 
 #[test]
-fn a_change_is_shipped_by_the_first_deployment_of_its_repo_finished_at_or_after_the_merge() {
-    let deployments = [
-        deployment("a", "2026-01-01T10:00:00Z"),
-        deployment("b", "2026-01-01T11:00:00Z"),
-        deployment("a", "2026-01-01T12:00:00Z"),
-        deployment("a", "2026-01-01T14:00:00Z"),
-    ];
+fn the_worked_example_of_the_definitions_gives_its_published_numbers() {
+    let records = team_truth("t", &[day("2026-03-02")], &worked_example("a/three"));
+    let on = |metric| value(&records, "2026-03-02", metric);
+    close(on(DEPLOYMENT_FREQUENCY), (Some(3.0), 3));
+    close(on(LEAD_TIME_FOR_CHANGES), (Some(4.0), 2));
+    close(on(CHANGE_FAILURE_RATE), (Some(1.0 / 3.0), 3));
+    close(on(FAILED_DEPLOYMENT_RECOVERY_TIME), (Some(130.0 / 60.0), 1));
+    close(on(TIME_TO_RESTORE_SERVICE), (Some(2.0), 1));
+    close(on(DEPLOYMENT_REWORK_RATE), (Some(0.0), 3));
+}
+
+#[test]
+fn an_older_commit_deployed_before_the_merge_and_finished_after_it_does_not_ship_the_change() {
+    let events = worked_example("a/three");
+    let history = events.histories.get("acme/pay-api");
+    // PR 2 (c2): D1 does not contain it, D2 (c0, unknown) started before the
+    // merge, so D3 ships it.
     assert_eq!(
-        deploying_deployment(&deployments, "a", t("2026-01-01T10:00:00Z")),
-        Some(0)
-    );
-    assert_eq!(
-        deploying_deployment(&deployments, "a", t("2026-01-01T10:00:01Z")),
+        shipping_deployment(&events.deployments, history, &events.changes[1]),
         Some(2)
     );
     assert_eq!(
-        deploying_deployment(&deployments, "b", t("2026-01-01T11:30:00Z")),
+        history
+            .unwrap()
+            .contains(Some("c1"), "c2", t("2026-03-02T10:00:00Z")),
+        Some(false)
+    );
+    assert_eq!(
+        history
+            .unwrap()
+            .contains(Some("c0"), "c2", t("2026-03-02T10:00:00Z")),
         None
+    );
+    // Without a history, time decides, and still by the start.
+    assert_eq!(
+        shipping_deployment(&events.deployments, None, &events.changes[1]),
+        Some(2)
     );
 }
 
 #[test]
-fn an_incident_is_blamed_on_the_latest_deployment_finished_strictly_before_it() {
-    let deployments = [
-        deployment("a", "2026-01-01T10:00:00Z"),
-        deployment("b", "2026-01-01T12:00:00Z"),
-    ];
+fn a_walk_that_would_pass_below_the_coverage_start_is_unknown_and_falls_back_to_time() {
+    let events = worked_example("a/three");
+    let history = events.histories.get("acme/pay-api").unwrap();
+    // c1 is the oldest listed commit: looking for a merge older than c1 (but
+    // committed at or before it) runs out of listed history.
     assert_eq!(
-        blamed_deployment(&deployments, t("2026-01-01T09:00:00Z")),
+        history.contains(Some("c1"), "c0", t("2026-03-02T09:00:00Z")),
         None
     );
     assert_eq!(
-        blamed_deployment(&deployments, t("2026-01-01T12:00:00Z")),
+        history.contains(Some("c3"), "c3", t("2026-03-02T11:00:00Z")),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_first_commit_after_the_deployment_drops_the_sample_but_still_ships_the_change() {
+    let events = worked_example("a/three");
+    let history = events.histories.get("acme/pay-api");
+    assert_eq!(
+        shipping_deployment(&events.deployments, history, &events.changes[2]),
+        Some(2)
+    );
+    let records = team_truth("t", &[day("2026-03-02")], &events);
+    // Two samples (4.5 h and 3.5 h), not three.
+    close(
+        value(&records, "2026-03-02", LEAD_TIME_FOR_CHANGES),
+        (Some(4.0), 2),
+    );
+}
+
+#[test]
+fn a_change_merged_before_coverage_is_not_credited_unless_coverage_starts_earlier() {
+    let mut events = worked_example("a/three");
+    // Only PR 0, which D1 would ship by time (c0 is not listed).
+    events.changes = vec![events.changes[3].clone()];
+    let records = team_truth("t", &[day("2026-03-02")], &events);
+    close(
+        value(&records, "2026-03-02", LEAD_TIME_FOR_CHANGES),
+        (None, 0),
+    );
+    events.covered_from = None;
+    let records = team_truth("t", &[day("2026-03-02")], &events);
+    // D1 started after 03-01 22:00 and c0 is unknown to the history: 14.5 h.
+    close(
+        value(&records, "2026-03-02", LEAD_TIME_FOR_CHANGES),
+        (Some(14.5), 1),
+    );
+}
+
+#[test]
+fn a_hotfix_branch_naming_the_incident_makes_its_deployment_rework() {
+    let records = team_truth("t", &[day("2026-03-02")], &worked_example("hotfix/INC-7"));
+    close(
+        value(&records, "2026-03-02", DEPLOYMENT_REWORK_RATE),
+        (Some(1.0 / 3.0), 3),
+    );
+    let mut by_key_only = worked_example("fix-inc-7-timeout");
+    by_key_only.changes[2].title = "Handle INC-7 timeouts".into();
+    let records = team_truth("t", &[day("2026-03-02")], &by_key_only);
+    close(
+        value(&records, "2026-03-02", DEPLOYMENT_REWORK_RATE),
+        (Some(1.0 / 3.0), 3),
+    );
+}
+
+#[test]
+fn rework_rules_match_keys_as_words_and_globs_ignoring_case() {
+    assert!(names_word("fix PAY-12 timeout", "PAY-12"));
+    assert!(names_word("hotfix/pay-12", "PAY-12"));
+    assert!(!names_word("fix PAY-123", "PAY-12"));
+    assert!(!names_word("XPAY-12", "PAY-12"));
+    assert!(!names_word("PAY-12-b", "PAY-12"));
+    assert!(glob_matches("Revert *", "revert \"Add x\""));
+    assert!(glob_matches("hotfix*", "Hotfix login"));
+    assert!(glob_matches("[hotfix]*", "[HOTFIX] login"));
+    assert!(glob_matches("hotfix/*", "hotfix/PAY-1"));
+    assert!(!glob_matches("hotfix/*", "mk/hotfix/PAY-1"));
+    assert!(glob_matches("a*b*c", "axxbyyc"));
+    assert!(!glob_matches("a*b*c", "axxbyy"));
+    assert!(is_rework_ref("revert-12-mk/change-12"));
+    assert!(!is_rework_ref("main"));
+}
+
+#[test]
+fn an_incident_links_only_to_a_deployment_finished_within_the_week_before_it() {
+    let deployments = [deployment(
+        1,
+        Some("c1"),
+        "2026-03-02T09:30:00Z",
+        "2026-03-02T10:00:00Z",
+    )];
+    assert_eq!(
+        linked_deployment(&deployments, t("2026-03-02T10:00:00Z")),
+        None
+    );
+    assert_eq!(
+        linked_deployment(&deployments, t("2026-03-02T10:00:01Z")),
         Some(0)
     );
     assert_eq!(
-        blamed_deployment(&deployments, t("2026-01-01T12:00:01Z")),
-        Some(1)
+        linked_deployment(&deployments, t("2026-03-09T10:00:00Z")),
+        Some(0)
+    );
+    assert_eq!(
+        linked_deployment(&deployments, t("2026-03-09T10:00:01Z")),
+        None
     );
 }
 
-/// Two days, two repos, worked out by hand:
-/// - Jan 1: deployments a@10:00 and b@16:00; Jan 2: a@09:00.
-/// - Changes: a merged 09:00 (first commit Dec 31 22:00) → a@10:00, 12 h;
-///   b merged 12:00 (first commit 08:00) → b@16:00, 8 h;
-///   a merged 11:00 (first commit 10:30) → a@Jan 2 09:00, 22.5 h;
-///   b merged 17:00 → never deployed.
-/// - Incidents: created 12:00 Jan 1 → blames a@10:00, resolved 15:00 (3 h);
-///   created 20:00 Jan 1 → blames b@16:00, resolved Jan 2 06:00 (10 h);
-///   created 07:00 Dec 31 (before any deployment) → unlinked.
 #[test]
-fn a_hand_checked_two_day_case_gives_the_expected_four_metrics() {
-    let deployments = [
-        deployment("a", "2026-01-01T10:00:00Z"),
-        deployment("b", "2026-01-01T16:00:00Z"),
-        deployment("a", "2026-01-02T09:00:00Z"),
-    ];
-    let change = |repo: &str, merged: &str, first: &str| Change {
-        repo: repo.into(),
-        merged_at: t(merged),
-        first_human_commit_at: t(first),
+fn an_incident_done_without_a_resolution_date_is_resolved_when_it_last_entered_done() {
+    let move_to = |from: &str, to: &str, at: &str| StatusTransition {
+        id: 0,
+        at: t(at),
+        author: "x".into(),
+        from: from.into(),
+        to: to.into(),
     };
-    let changes = [
-        change("a", "2026-01-01T09:00:00Z", "2025-12-31T22:00:00Z"),
-        change("b", "2026-01-01T12:00:00Z", "2026-01-01T08:00:00Z"),
-        change("a", "2026-01-01T11:00:00Z", "2026-01-01T10:30:00Z"),
-        change("b", "2026-01-01T17:00:00Z", "2026-01-01T16:30:00Z"),
-    ];
-    let incident = |created: &str, resolved: Option<&str>| Incident {
-        created_at: t(created),
-        resolved_at: resolved.map(t),
+    let mut issue = JiraIssue {
+        id: 1,
+        key: "INC-7".into(),
+        project_key: "INC".into(),
+        summary: "s".into(),
+        issue_type: INCIDENT_ISSUE_TYPE.into(),
+        priority: "P1".into(),
+        created: t("2026-03-02T10:50:00Z"),
+        resolved: None,
+        resolution_unset: true,
+        reporter: "x".into(),
+        assignee: None,
+        transitions: vec![
+            move_to(TO_DO, DONE, "2026-03-02T11:00:00Z"),
+            move_to(DONE, crate::model::REOPENED, "2026-03-02T12:00:00Z"),
+            move_to(crate::model::REOPENED, DONE, "2026-03-02T12:50:00Z"),
+        ],
     };
-    let incidents = [
-        incident("2026-01-01T12:00:00Z", Some("2026-01-01T15:00:00Z")),
-        incident("2026-01-01T20:00:00Z", Some("2026-01-02T06:00:00Z")),
-        incident("2025-12-31T07:00:00Z", Some("2026-01-02T07:00:00Z")),
-    ];
-    let dates = [day("2026-01-01"), day("2026-01-02"), day("2026-01-03")];
-    let records = team_truth("t", &dates, &deployments, &changes, &incidents);
-    assert_eq!(records.len(), 12);
-
-    assert_eq!(
-        value(&records, "2026-01-01", DEPLOYMENT_FREQUENCY),
-        (Some(2.0), 2)
-    );
-    assert_eq!(
-        value(&records, "2026-01-02", DEPLOYMENT_FREQUENCY),
-        (Some(1.0), 1)
-    );
-    assert_eq!(
-        value(&records, "2026-01-03", DEPLOYMENT_FREQUENCY),
-        (Some(0.0), 0)
-    );
-
-    assert_eq!(
-        value(&records, "2026-01-01", LEAD_TIME_FOR_CHANGES),
-        (Some(10.0), 2)
-    );
-    assert_eq!(
-        value(&records, "2026-01-02", LEAD_TIME_FOR_CHANGES),
-        (Some(22.5), 1)
-    );
-    assert_eq!(
-        value(&records, "2026-01-03", LEAD_TIME_FOR_CHANGES),
-        (None, 0)
-    );
-
-    assert_eq!(
-        value(&records, "2026-01-01", CHANGE_FAILURE_RATE),
-        (Some(1.0), 2)
-    );
-    assert_eq!(
-        value(&records, "2026-01-02", CHANGE_FAILURE_RATE),
-        (Some(0.0), 1)
-    );
-    assert_eq!(
-        value(&records, "2026-01-03", CHANGE_FAILURE_RATE),
-        (None, 0)
-    );
-
-    assert_eq!(
-        value(&records, "2026-01-01", FAILED_DEPLOYMENT_RECOVERY_TIME),
-        (Some(3.0), 1)
-    );
-    assert_eq!(
-        value(&records, "2026-01-02", FAILED_DEPLOYMENT_RECOVERY_TIME),
-        (Some(10.0), 1)
-    );
-    assert_eq!(
-        value(&records, "2026-01-03", FAILED_DEPLOYMENT_RECOVERY_TIME),
-        (None, 0)
-    );
+    assert_eq!(resolution(&issue), Some(t("2026-03-02T12:50:00Z")));
+    issue.transitions.pop();
+    assert_eq!(resolution(&issue), None);
 }
 
 #[test]
@@ -179,7 +318,7 @@ fn the_organisation_truth_covers_every_team_date_and_metric_once() {
     };
     let org = crate::generate(&opts);
     let truth = org.ground_truth();
-    assert_eq!(truth.len(), 2 * 30 * 4);
+    assert_eq!(truth.len(), 2 * 30 * METRICS.len());
     let mut keys: Vec<_> = truth.iter().map(|r| (&r.team, r.date, &r.metric)).collect();
     keys.dedup();
     assert_eq!(keys.len(), truth.len());
@@ -189,15 +328,45 @@ fn the_organisation_truth_covers_every_team_date_and_metric_once() {
         .filter_map(|r| r.value)
         .sum();
     assert!(deployments > 60.0, "{deployments}");
-    assert!(
+    for metric in [
+        CHANGE_FAILURE_RATE,
+        DEPLOYMENT_REWORK_RATE,
+        FAILED_DEPLOYMENT_RECOVERY_TIME,
+        TIME_TO_RESTORE_SERVICE,
+    ] {
+        assert!(
+            truth
+                .iter()
+                .any(|r| r.metric == metric && r.value.is_some_and(|v| v > 0.0)),
+            "{metric}"
+        );
+    }
+}
+
+#[test]
+fn a_later_coverage_start_credits_fewer_changes() {
+    let opts = crate::SimOptions {
+        seed: 4,
+        days: 30,
+        teams: 1,
+        end_date: day("2026-03-01"),
+        ..Default::default()
+    };
+    let org = crate::generate(&opts);
+    let lead_samples = |truth: &[TruthRecord]| -> u64 {
         truth
             .iter()
-            .any(|r| r.metric == CHANGE_FAILURE_RATE && r.value.is_some_and(|v| v > 0.0))
-    );
-    assert!(
-        truth
-            .iter()
-            .any(|r| r.metric == FAILED_DEPLOYMENT_RECOVERY_TIME && r.value.is_some())
+            .filter(|r| r.metric == LEAD_TIME_FOR_CHANGES)
+            .map(|r| r.sample_size)
+            .sum()
+    };
+    let full = org.ground_truth_as_of(org.end);
+    let later =
+        org.ground_truth_as_of_covered_from(org.end, org.start + chrono::Duration::days(10));
+    assert!(lead_samples(&later) < lead_samples(&full));
+    assert_eq!(
+        full,
+        org.ground_truth_as_of_covered_from(org.end, org.start)
     );
 }
 
