@@ -22,7 +22,7 @@ mod serde_time;
 pub use clock::Clock;
 pub use config::{
     AlertRuleName, BrokerConfig, Config, ConfigError, Definitions, IdentityConfig, LevelThresholds,
-    MonitorConfig, SensorsConfig, SourceConfig, TeamConfig,
+    LevelsConfig, LevelsError, MonitorConfig, SensorsConfig, SourceConfig, TeamConfig,
 };
 pub use dead_letter::DeadLetter;
 pub use envelope::{AttemptRecord, EnvelopeError, TaskEnvelope};

@@ -1,7 +1,7 @@
 //! The parts of the configuration that define what the metrics mean: which
 //! environments and jobs are production deployments, which issues are
-//! incidents, who is a bot, who is who across tools, and the thresholds of
-//! the DORA performance levels.
+//! incidents, who is a bot, who is who across tools. The DORA performance
+//! levels are in `levels.rs`.
 //!
 //! Every metric's definition is fingerprinted from exactly the settings it
 //! depends on, so changing one (say, excluding P4 incidents) gives the
@@ -283,32 +283,6 @@ pub struct IdentityConfig {
     pub jira: Vec<String>,
     /// The person's Jenkins users (matched ignoring case).
     pub jenkins: Vec<String>,
-}
-
-/// Thresholds of the DORA performance levels; a value at or better than a
-/// level's bound earns that level. Defaults follow the DORA report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LevelThresholds {
-    /// Deployments per day: elite ≥ 1 (on demand), high ≥ 1/week, medium ≥ 1/month.
-    pub deployments_per_day: [f64; 3],
-    /// Lead time hours: elite < 1 day, high < 1 week, medium < 1 month.
-    pub lead_time_hours: [f64; 3],
-    /// Change failure rate: elite ≤ 5 %, high ≤ 10 %, medium ≤ 15 %.
-    pub change_failure_rate: [f64; 3],
-    /// Recovery hours: elite < 1 hour, high < 1 day, medium < 1 week.
-    pub recovery_hours: [f64; 3],
-}
-
-impl Default for LevelThresholds {
-    fn default() -> Self {
-        LevelThresholds {
-            deployments_per_day: [1.0, 1.0 / 7.0, 1.0 / 30.0],
-            lead_time_hours: [24.0, 24.0 * 7.0, 24.0 * 30.0],
-            change_failure_rate: [0.05, 0.10, 0.15],
-            recovery_hours: [1.0, 24.0, 24.0 * 7.0],
-        }
-    }
 }
 
 #[cfg(test)]

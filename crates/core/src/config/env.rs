@@ -81,6 +81,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "volume sensor: baseline weeks, minimum history, breach thresholds",
     ),
     (
+        "DORAFLEET_LEVELS__YEAR",
+        "DORA report year of the performance levels: 2021, 2023 or 2024 (default 2024; `dorafleet metrics --levels-year` overrides it)",
+    ),
+    (
         "DORAFLEET_OBSERVABILITY__JAEGER_URL",
         "Jaeger UI base URL, for trace links",
     ),

@@ -10,6 +10,7 @@ use crate::model::Source;
 mod broker;
 mod definitions;
 mod env;
+mod levels;
 mod monitor;
 mod sensors;
 mod settings;
@@ -18,8 +19,12 @@ mod teams;
 mod validate;
 
 pub use broker::BrokerConfig;
-pub use definitions::{Definitions, IdentityConfig, LevelThresholds, glob_match};
+pub use definitions::{Definitions, IdentityConfig, glob_match};
 pub use env::ENV_VARS;
+pub use levels::{
+    Bound, DAYS_PER_MONTH, DEFAULT_LEVELS_YEAR, LEVEL_YEARS, LevelThresholds, LevelsConfig,
+    LevelsError, no_level_reason,
+};
 pub use monitor::{AlertRuleName, MonitorConfig};
 pub use sensors::SensorsConfig;
 pub use settings::{
@@ -54,8 +59,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `[definitions]`: what counts as a deployment, an incident, a bot.
     pub definitions: Definitions,
-    /// `[levels]`: thresholds of the DORA performance levels.
-    pub levels: LevelThresholds,
+    /// `[levels]`: which DORA report year's performance levels apply.
+    pub levels: LevelsConfig,
     /// `[quality]`: how much bad data an extract tolerates.
     pub quality: QualityConfig,
     /// `[sensors]`: the volume sensor that holds suspicious days out of gold.

@@ -6,71 +6,21 @@
 //!
 //! Range values are computed from the stored samples, not from daily values:
 //! the median lead time of a month is the median of all its changes, not a
-//! median of daily medians.
+//! median of daily medians. Deployment frequency is summarised both as
+//! deployments per day and as deploy days per week and per month, and its
+//! level comes from the deploy days (see [`level`]).
+
+mod level;
+
+pub use level::{DeployDays, Level, deploy_days, level};
 
 use crate::metrics::value_of;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use dorafleet_core::config::no_level_reason;
 use dorafleet_core::{Definitions, LevelThresholds, Metric, Source};
 use dorafleet_warehouse::{GoldRecord, Hold};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// A DORA performance level, ordered from worst (`Low`) to best (`Elite`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Meets none of the thresholds.
-    Low,
-    /// Meets the medium threshold.
-    Medium,
-    /// Meets the high threshold.
-    High,
-    /// Meets the elite threshold.
-    Elite,
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Level::Elite => "elite",
-            Level::High => "high",
-            Level::Medium => "medium",
-            Level::Low => "low",
-        })
-    }
-}
-
-/// The level a range value earns under `t`.
-pub fn level(metric: Metric, value: f64, t: &LevelThresholds) -> Level {
-    let (bounds, higher_is_better) = match metric {
-        Metric::DeploymentFrequency => (&t.deployments_per_day, true),
-        Metric::LeadTimeForChanges => (&t.lead_time_hours, false),
-        Metric::ChangeFailureRate => (&t.change_failure_rate, false),
-        Metric::FailedDeploymentRecoveryTime | Metric::TimeToRestoreService => {
-            (&t.recovery_hours, false)
-        }
-        // Placeholder until levels are chosen by report year.
-        Metric::DeploymentReworkRate => (&t.change_failure_rate, false),
-    };
-    let meets = |bound: f64| {
-        if higher_is_better {
-            value >= bound
-        } else if matches!(
-            metric,
-            Metric::ChangeFailureRate | Metric::DeploymentReworkRate
-        ) {
-            value <= bound
-        } else {
-            value < bound
-        }
-    };
-    [Level::Elite, Level::High, Level::Medium]
-        .into_iter()
-        .zip(bounds)
-        .find(|(_, b)| meets(**b))
-        .map_or(Level::Low, |(l, _)| l)
-}
 
 /// One metric over a report's whole range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,8 +40,28 @@ pub struct MetricSummary {
     pub value: Option<f64>,
     /// Deployments for frequency; the samples over the range otherwise.
     pub sample_size: u64,
-    /// The level `value` earns; `None` without a value.
+    /// Frequency only: the known days with at least one deployment, per
+    /// week and per month (what its level is rated by).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy_days: Option<DeployDays>,
+    /// The level the value earns (for frequency: its deploy days per week);
+    /// `None` without a value, or for a metric without levels.
     pub level: Option<Level>,
+    /// Why the metric has no level whatever its value, when it has none
+    /// (the deployment rework rate: no DORA report gives clusters for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_level_reason: Option<&'static str>,
+}
+
+/// Which DORA report's table gave a report its levels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LevelsUsed {
+    /// The report year.
+    pub year: u16,
+    /// The report.
+    pub source: &'static str,
+    /// Whether `[levels]` overrides replaced rows of the report's table.
+    pub overridden: bool,
 }
 
 /// One day of a report.
@@ -198,11 +168,14 @@ pub struct TeamReport {
     pub days: Vec<DayRow>,
     /// One summary per metric, in [`Metric::ALL`] order.
     pub summary: Vec<MetricSummary>,
-    /// The weakest level among the metrics that have a value.
+    /// The weakest level among the metrics that have one.
     pub overall: Option<Level>,
+    /// The DORA report table the levels come from.
+    pub levels: LevelsUsed,
 }
 
-/// Build a team's report over `[from, to)` from its gold records.
+/// Build a team's report over `[from, to)` from its gold records, with
+/// levels from `thresholds` (a DORA report year's table).
 pub fn team_report(
     team: &str,
     gold: &[GoldRecord],
@@ -220,6 +193,7 @@ pub fn team_report(
     let mut days = Vec::new();
     let mut samples: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
     let mut deployments = 0.0;
+    let mut deploy_day_count = 0u64;
     let mut date = from;
     while date < to {
         let mut row = DayRow {
@@ -232,7 +206,9 @@ pub fn team_report(
             match stored.and_then(|m| m.get(&metric)) {
                 Some(g) => {
                     if metric == Metric::DeploymentFrequency {
-                        deployments += g.value.unwrap_or(0.0);
+                        let count = g.value.unwrap_or(0.0);
+                        deployments += count;
+                        deploy_day_count += u64::from(count >= 1.0);
                     } else {
                         samples.entry(metric).or_default().extend(&g.samples);
                     }
@@ -267,12 +243,19 @@ pub fn team_report(
                 .iter()
                 .filter(|d| d.metrics.contains_key(&metric))
                 .count();
-            let (value, n) = if metric == Metric::DeploymentFrequency {
+            let (value, n, deploys, rated) = if metric == Metric::DeploymentFrequency {
                 let per_day = (known > 0).then(|| deployments / known as f64);
-                (per_day, deployments as u64)
+                let deploys = deploy_days(deploy_day_count, known);
+                (
+                    per_day,
+                    deployments as u64,
+                    deploys,
+                    deploys.map(|d| d.per_week),
+                )
             } else {
                 let s = samples.get(&metric).map_or(&[][..], Vec::as_slice);
-                (value_of(metric, s), s.len() as u64)
+                let value = value_of(metric, s);
+                (value, s.len() as u64, None, value)
             };
             MetricSummary {
                 metric,
@@ -282,7 +265,9 @@ pub fn team_report(
                 unknown_reason: None,
                 value,
                 sample_size: n,
-                level: value.map(|v| level(metric, v, thresholds)),
+                deploy_days: deploys,
+                level: rated.and_then(|v| level(metric, v, thresholds)),
+                no_level_reason: no_level_reason(metric),
             }
         })
         .collect();
@@ -296,6 +281,11 @@ pub fn team_report(
         overall: summary.iter().filter_map(|s| s.level).min(),
         days,
         summary,
+        levels: LevelsUsed {
+            year: thresholds.year,
+            source: thresholds.source,
+            overridden: thresholds.overridden,
+        },
     };
     report.count_unknowns();
     report
@@ -364,128 +354,4 @@ impl TeamReport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Utc;
-    use uuid::Uuid;
-
-    fn g(day: u32, metric: Metric, value: Option<f64>, samples: Vec<f64>) -> GoldRecord {
-        GoldRecord {
-            date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
-            team_id: "t".into(),
-            metric,
-            value,
-            sample_size: if metric == Metric::DeploymentFrequency {
-                value.unwrap_or(0.0) as u64
-            } else {
-                samples.len() as u64
-            },
-            samples,
-            definition_version: 1,
-            run_id: Uuid::nil(),
-            computed_at: Utc::now(),
-            complete: true,
-        }
-    }
-
-    #[test]
-    fn a_metric_without_gold_is_unknown_alone_and_names_the_missing_input() {
-        let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        let gold = vec![
-            g(1, Metric::DeploymentFrequency, Some(1.0), vec![]),
-            g(1, Metric::LeadTimeForChanges, Some(2.0), vec![2.0]),
-        ];
-        let mut r = team_report(
-            "t",
-            &gold,
-            d,
-            d + Duration::days(1),
-            &LevelThresholds::default(),
-        );
-        let at = |h: u32| d.and_hms_opt(h, 0, 0).unwrap().and_utc();
-        let scopes = vec![
-            ScopeCoverage {
-                source: Source::Github,
-                target: "acme/api".into(),
-                covered: Some((at(0) - Duration::days(9), at(0) + Duration::days(2))),
-            },
-            ScopeCoverage {
-                source: Source::Jira,
-                target: "PAY".into(),
-                covered: Some((at(0) - Duration::days(9), at(7))),
-            },
-        ];
-        r.explain_unknowns(&Definitions::default(), &scopes, &[]);
-        let day = &r.days[0];
-        assert_eq!(
-            day.metrics.len(),
-            2,
-            "deployment frequency and lead time are known"
-        );
-        assert_eq!(
-            day.unknown[&Metric::ChangeFailureRate].reason,
-            "jira incomplete for PAY since 2026-03-01 07:00"
-        );
-        assert_eq!(r.summary[0].known_days, 1);
-        assert_eq!(r.summary[2].known_days, 0);
-        assert_eq!(
-            r.summary[3].unknown_reason.as_deref(),
-            Some("jira incomplete for PAY since 2026-03-01 07:00")
-        );
-    }
-
-    #[test]
-    fn levels_follow_the_dora_thresholds() {
-        let t = LevelThresholds::default();
-        assert_eq!(level(Metric::DeploymentFrequency, 2.0, &t), Level::Elite);
-        assert_eq!(level(Metric::DeploymentFrequency, 0.2, &t), Level::High);
-        assert_eq!(level(Metric::DeploymentFrequency, 0.01, &t), Level::Low);
-        assert_eq!(level(Metric::LeadTimeForChanges, 30.0, &t), Level::High);
-        assert_eq!(level(Metric::ChangeFailureRate, 0.05, &t), Level::Elite);
-        assert_eq!(level(Metric::ChangeFailureRate, 0.5, &t), Level::Low);
-        assert_eq!(
-            level(Metric::FailedDeploymentRecoveryTime, 0.5, &t),
-            Level::Elite
-        );
-    }
-
-    #[test]
-    fn a_range_summary_uses_every_sample_and_shows_unknown_days() {
-        let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        let gold = vec![
-            g(1, Metric::DeploymentFrequency, Some(2.0), vec![]),
-            g(1, Metric::LeadTimeForChanges, Some(2.0), vec![1.0, 3.0]),
-            g(1, Metric::ChangeFailureRate, Some(0.5), vec![0.0, 1.0]),
-            g(3, Metric::DeploymentFrequency, Some(0.0), vec![]),
-            g(3, Metric::LeadTimeForChanges, Some(10.0), vec![10.0]),
-            g(3, Metric::ChangeFailureRate, None, vec![]),
-            g(1, Metric::FailedDeploymentRecoveryTime, None, vec![]),
-            g(3, Metric::FailedDeploymentRecoveryTime, None, vec![]),
-        ];
-        let r = team_report(
-            "t",
-            &gold,
-            d,
-            d + Duration::days(3),
-            &LevelThresholds::default(),
-        );
-        assert_eq!((r.known_days, r.unknown_days), (2, 1));
-        assert!(r.days[1].metrics.is_empty(), "the 2nd is unknown");
-        assert!(!r.days[1].is_known());
-        assert_eq!(r.summary[3].known_days, 2);
-        let lead = &r.summary[1];
-        assert_eq!(
-            (lead.value, lead.sample_size),
-            (Some(3.0), 3),
-            "median of all samples"
-        );
-        assert_eq!(
-            r.summary[0].value,
-            Some(1.0),
-            "2 deployments over 2 known days"
-        );
-        assert_eq!(r.summary[2].value, Some(0.5));
-        assert_eq!(r.summary[3].value, None);
-        assert_eq!(r.overall, Some(Level::Low), "a 50 % failure rate is low");
-    }
-}
+mod tests;
