@@ -59,6 +59,7 @@ fn silver_for(team: &TeamConfig, start: chrono::DateTime<Utc>, rng: &mut StdRng)
                 started_at: finished - Duration::minutes(10),
                 finished_at: Some(finished),
                 sha: None,
+                ref_name: None,
                 deployer: None,
                 run_id,
             });
@@ -73,6 +74,8 @@ fn silver_for(team: &TeamConfig, start: chrono::DateTime<Utc>, rng: &mut StdRng)
                 first_commit_at: merged - Duration::hours(rng.random_range(1..96)),
                 merged_at: merged,
                 merge_sha: None,
+                title: None,
+                head_ref: None,
                 run_id,
             });
         }

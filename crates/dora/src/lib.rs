@@ -11,4 +11,7 @@
 pub mod metrics;
 pub mod report;
 
-pub use metrics::{DayValue, compute, hours_between, is_deployment, median, value_of};
+pub use metrics::{
+    Computed, CoverageStarts, DayValue, LinkTally, compute, hours_between, is_deployment, median,
+    value_of,
+};

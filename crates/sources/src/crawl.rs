@@ -27,6 +27,12 @@ pub struct Watch {
     pub ids: BTreeSet<u64>,
     /// When the oldest of them was created or started.
     pub since: Option<DateTime<Utc>>,
+    /// Jira: the status names that count as Done besides Jira's Done
+    /// category (`definitions.done_statuses`); an issue in one of them
+    /// without a `resolutiondate` has its changelog read. Fixed when the
+    /// task starts, like the ids; `None`: the default list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_statuses: Option<Vec<String>>,
 }
 
 impl Watch {
@@ -105,7 +111,7 @@ pub fn start_requests_watching(
     };
     let page_size = page_size.clamp(1, 100);
     match source {
-        Source::Github => github::start_requests(target, page_size, watch),
+        Source::Github => github::start_requests(target, window, page_size, watch),
         Source::Jira => vec![jira::start_request(target, window, page_size)],
         Source::Jenkins => vec![jenkins::start_request(target, page_size)],
     }
@@ -148,7 +154,7 @@ pub fn next_steps_watching(
     let _ = page_size; // page sizes travel inside the request URLs
     match source {
         Source::Github => github::next_steps(page, window, watch),
-        Source::Jira => jira::next_steps(page),
+        Source::Jira => jira::next_steps(page, watch),
         Source::Jenkins => jenkins::next_steps(page, window, watch),
     }
 }

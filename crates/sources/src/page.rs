@@ -33,10 +33,15 @@ pub mod endpoint {
     pub const DEPLOYMENTS: &str = "deployments";
     /// GitHub `GET /repos/{o}/{r}/deployments/{id}/statuses`: one deployment's statuses.
     pub const DEPLOYMENT_STATUSES: &str = "deployment_statuses";
+    /// GitHub `GET /repos/{o}/{r}/commits?since=…&until=…`: the default
+    /// branch's commits committed in a window, with their parents.
+    pub const REPO_COMMITS: &str = "repo_commits";
     /// Jira `GET /rest/api/3/search/jql`: a project's issues in a window.
     pub const JIRA_SEARCH: &str = "jira_search";
     /// Jira's count of the issues a JQL matches: a check of the search, no records.
     pub const JIRA_COUNT: &str = "jira_count";
+    /// Jira `GET /rest/api/3/issue/{key}/changelog`: one issue's change groups.
+    pub const JIRA_CHANGELOG: &str = "jira_changelog";
     /// Jenkins `GET /job/X/api/json?tree=allBuilds[…]`: a job's builds.
     pub const JENKINS_BUILDS: &str = "jenkins_builds";
 }
@@ -75,13 +80,14 @@ impl PageRequest {
     }
 
     /// A request for the child list of an item a list showed (a pull
-    /// request's commits, a deployment's statuses). Such an item can be
-    /// deleted between the list and this request: a 404 here means the item
-    /// is gone, which is data, not a failure of the crawl.
+    /// request's commits, a deployment's statuses, a Jira issue's
+    /// changelog). Such an item can be deleted between the list and this
+    /// request: a 404 here means the item is gone, which is data, not a
+    /// failure of the crawl.
     pub fn is_child(&self) -> bool {
         matches!(
             self.endpoint.as_str(),
-            endpoint::PULL_COMMITS | endpoint::DEPLOYMENT_STATUSES
+            endpoint::PULL_COMMITS | endpoint::DEPLOYMENT_STATUSES | endpoint::JIRA_CHANGELOG
         )
     }
 

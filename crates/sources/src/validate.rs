@@ -307,6 +307,7 @@ pub(crate) mod tests {
         for e in [
             endpoint::PULLS,
             endpoint::PULL_COMMITS,
+            endpoint::REPO_COMMITS,
             endpoint::DEPLOYMENTS,
             endpoint::DEPLOYMENT_STATUSES,
             endpoint::JIRA_SEARCH,

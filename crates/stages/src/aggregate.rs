@@ -11,14 +11,18 @@
 //! dead-lettered task in this run blanks the metrics that read it for the
 //! run: the coverage its extract claimed may rest on silver it never wrote.
 //! A value equal to the stored one is not written again, so its provenance
-//! (run, computation time) stays that of the run that computed it.
+//! (run, computation time) stays that of the run that computed it. How the
+//! team's changes were linked to deployments, and which were left out, is
+//! recorded with the run's counts.
 
-use crate::coverage::complete_days_of;
+use crate::coverage::{complete_days_of, coverage_starts};
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use dorafleet_core::{Config, Metric, Source, TaskEnvelope, TaskError, TaskStats, Window};
 use dorafleet_dora as dora;
-use dorafleet_warehouse::{GoldFilter, GoldRecord, TaskState, TeamSilver, Warehouse};
+use dorafleet_warehouse::{
+    GoldFilter, GoldRecord, NormalizeCounts, SilverBatch, TaskState, TeamSilver, Warehouse,
+};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -36,7 +40,7 @@ pub async fn team_gold(
     run_id: Uuid,
 ) -> Result<Vec<GoldRecord>, TaskError> {
     let silver = warehouse.team_silver(team).await?;
-    team_gold_from(
+    let (gold, _) = team_gold_from(
         warehouse,
         config,
         team,
@@ -46,11 +50,13 @@ pub async fn team_gold(
         &BTreeSet::new(),
         run_id,
     )
-    .await
+    .await?;
+    Ok(gold)
 }
 
 /// [`team_gold`] from the team's silver already read, leaving out the
-/// metrics that read one of the `blocked` sources.
+/// metrics that read one of the `blocked` sources; with the tally of how
+/// the team's changes were linked to deployments.
 #[allow(clippy::too_many_arguments)]
 pub async fn team_gold_from(
     warehouse: &dyn Warehouse,
@@ -61,43 +67,78 @@ pub async fn team_gold_from(
     metrics: &[Metric],
     blocked: &BTreeSet<Source>,
     run_id: Uuid,
-) -> Result<Vec<GoldRecord>, TaskError> {
+) -> Result<(Vec<GoldRecord>, dora::LinkTally), TaskError> {
     let holds = crate::sensors::open_holds(warehouse, team).await?;
-    let computed_at = Utc::now();
-    let mut gold = Vec::new();
+    let mut days_of: BTreeMap<Metric, BTreeSet<NaiveDate>> = BTreeMap::new();
     for &metric in metrics {
         let inputs = config.definitions.inputs(metric);
         if inputs.iter().any(|s| blocked.contains(s)) {
             continue;
         }
-        let days: Vec<NaiveDate> = complete_days_of(warehouse, config, team, range, &inputs)
+        let days: BTreeSet<NaiveDate> = complete_days_of(warehouse, config, team, range, &inputs)
             .await?
             .into_iter()
             .filter(|day| !holds.iter().any(|h| h.holds_day_for(*day, &inputs)))
             .collect();
-        if days.is_empty() {
-            continue;
+        if !days.is_empty() {
+            days_of.insert(metric, days);
         }
+    }
+    let starts = coverage_starts(warehouse, config, team).await?;
+    let all_days: Vec<NaiveDate> = days_of
+        .values()
+        .flatten()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let wanted: Vec<Metric> = days_of.keys().copied().collect();
+    let computed = dora::compute(&config.definitions, silver, &starts, &all_days, &wanted);
+    let mut versions = BTreeMap::new();
+    for &metric in &wanted {
         let fingerprint = config.definitions.fingerprint(metric);
-        let version = warehouse.definition_version(metric, &fingerprint).await?;
-        gold.extend(
-            dora::compute(&config.definitions, silver, &days, &[metric])
-                .into_iter()
-                .map(|v| GoldRecord {
-                    date: v.date,
-                    team_id: team.to_owned(),
-                    metric: v.metric,
-                    value: v.value,
-                    sample_size: v.sample_size,
-                    samples: v.samples,
-                    definition_version: version,
-                    run_id,
-                    computed_at,
-                    complete: true,
-                }),
+        versions.insert(
+            metric,
+            warehouse.definition_version(metric, &fingerprint).await?,
         );
     }
-    Ok(gold)
+    let computed_at = Utc::now();
+    let gold = computed
+        .values
+        .into_iter()
+        .filter(|v| days_of.get(&v.metric).is_some_and(|d| d.contains(&v.date)))
+        .map(|v| GoldRecord {
+            date: v.date,
+            team_id: team.to_owned(),
+            definition_version: versions[&v.metric],
+            metric: v.metric,
+            value: v.value,
+            sample_size: v.sample_size,
+            samples: v.samples,
+            run_id,
+            computed_at,
+            complete: true,
+        })
+        .collect();
+    Ok((gold, computed.tally))
+}
+
+/// The tally of linkage as counts of `run_id` for `team`.
+fn linkage_counts(team: &str, run_id: Uuid, tally: &dora::LinkTally) -> NormalizeCounts {
+    let mut linkage: BTreeMap<String, u64> = tally.dropped.clone();
+    linkage.insert("by history".into(), tally.by_history);
+    linkage.insert("by time".into(), tally.by_time);
+    linkage.insert("not yet deployed".into(), tally.not_yet_deployed);
+    NormalizeCounts {
+        run_id,
+        source: None,
+        scope: Some(dorafleet_core::Scope {
+            team: team.to_owned(),
+            target: None,
+        }),
+        linkage,
+        ..NormalizeCounts::default()
+    }
 }
 
 /// The records of `gold` that differ from what gold already holds for their
@@ -218,7 +259,7 @@ impl StageHandler for AggregateHandler {
                 tracing::warn!(team = %team, ?blocked,
                     "a task of these sources was dead-lettered: the metrics reading them stay as they are");
             }
-            let gold = team_gold_from(
+            let (gold, tally) = team_gold_from(
                 self.warehouse.as_ref(),
                 &self.config,
                 &task.scope.team,
@@ -230,6 +271,15 @@ impl StageHandler for AggregateHandler {
             )
             .instrument(tracing::info_span!("aggregate", team = %task.scope.team))
             .await?;
+            tracing::info!(team = %team, by_history = tally.by_history, by_time = tally.by_time,
+                not_yet_deployed = tally.not_yet_deployed, dropped = ?tally.dropped,
+                "changes linked to deployments");
+            self.warehouse
+                .upsert_silver(&SilverBatch {
+                    counts: linkage_counts(team, task.run_id, &tally),
+                    ..SilverBatch::default()
+                })
+                .await?;
             let gold = changed_only(self.warehouse.as_ref(), team, gold).await?;
             self.warehouse
                 .upsert_gold(&gold)

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use dorafleet_core::{Config, Scope, Source, TaskError, Window};
+use dorafleet_dora::CoverageStarts;
 use dorafleet_warehouse::BronzeStore;
 
 /// The UTC days inside `range` that every scope of `team` covers completely
@@ -58,6 +59,41 @@ pub async fn complete_days_of(
         day += Duration::days(1);
     }
     Ok(days)
+}
+
+/// Where each of `team`'s repositories is covered from: the later of the
+/// coverage start of its GitHub scope and of the deploy jobs that deploy it.
+/// A scope never extracted counts as covered from now: nothing merged
+/// before it can be credited (lead time is unknown there anyway).
+pub async fn coverage_starts(
+    warehouse: &dyn BronzeStore,
+    config: &Config,
+    team: &str,
+) -> Result<CoverageStarts, TaskError> {
+    let Some(team_config) = config.teams.iter().find(|t| t.id == team) else {
+        return Ok(CoverageStarts::default());
+    };
+    let scope = |target: &str| Scope {
+        team: team.to_owned(),
+        target: Some(target.to_owned()),
+    };
+    let mut starts = CoverageStarts::default();
+    for repo in &team_config.github_repos {
+        let from = warehouse
+            .coverage(Source::Github, &scope(repo))
+            .await?
+            .map_or_else(|| config.now(), |c| c.from);
+        starts.0.insert(repo.clone(), from);
+    }
+    for (job, repo) in &team_config.deploy_jobs {
+        let from = warehouse
+            .coverage(Source::Jenkins, &scope(job))
+            .await?
+            .map_or_else(|| config.now(), |c| c.from);
+        let start = starts.0.entry(repo.clone()).or_insert(from);
+        *start = (*start).max(from);
+    }
+    Ok(starts)
 }
 
 fn start_of(day: NaiveDate) -> DateTime<Utc> {

@@ -62,29 +62,36 @@ fn an_incident_at_2330_minus_five_hours_lands_on_the_next_utc_day() {
             started_at: deployed,
             finished_at: Some(deployed),
             sha: None,
+            ref_name: None,
             deployer: None,
             run_id: Uuid::nil(),
         }],
-        changes: vec![],
         incidents: batch.incidents.clone(),
+        ..TeamSilver::default()
     };
     let march = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
     let values = dora::compute(
         &Definitions::default(),
         &silver,
+        &dora::CoverageStarts::default(),
         &[march(1), march(2)],
         &Metric::ALL,
-    );
-    let recovery = |day| {
+    )
+    .values;
+    let of = |metric, day| {
         values
             .iter()
-            .find(|v| v.date == day && v.metric == Metric::FailedDeploymentRecoveryTime)
+            .find(|v| v.date == day && v.metric == metric)
             .unwrap()
     };
-    assert_eq!(recovery(march(1)).sample_size, 0, "not on the local day");
-    let next_day = recovery(march(2));
+    let restore = Metric::TimeToRestoreService;
+    assert_eq!(of(restore, march(1)).sample_size, 0, "not on the local day");
+    let next_day = of(restore, march(2));
     assert_eq!(next_day.sample_size, 1);
     assert!((next_day.value.unwrap() - 20.0 / 60.0).abs() < 1e-9);
+    // From the failed deployment at 01:00 UTC to the resolution at 04:50 UTC.
+    let recovery = of(Metric::FailedDeploymentRecoveryTime, march(2));
+    assert!((recovery.value.unwrap() - 230.0 / 60.0).abs() < 1e-9);
     let failure = values
         .iter()
         .find(|v| v.date == march(2) && v.metric == Metric::ChangeFailureRate)

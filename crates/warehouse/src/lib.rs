@@ -41,7 +41,7 @@ pub use ledger::{Fence, RunLedger, RunRecord, RunStatus, TaskRecord, TaskState};
 pub use letters::{ArchivedLetter, AuditEntry, LetterArchive, LetterFilter, LetterStatus};
 pub use monitor::{DeliveredAlert, MonitorState};
 pub use silver::{
-    DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
+    DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverCommit, SilverDeployment,
     SilverIncident, SilverStore, TeamSilver,
 };
 pub use slots::RequestSlots;

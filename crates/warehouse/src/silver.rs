@@ -127,6 +127,10 @@ pub struct SilverDeployment {
     pub finished_at: Option<DateTime<Utc>>,
     /// The commit deployed, when the source reports one.
     pub sha: Option<String>,
+    /// The deployed ref (GitHub's `ref`, e.g. `main` or `hotfix/PAY-12`);
+    /// `None` for Jenkins builds and for silver written before it was kept.
+    #[serde(default)]
+    pub ref_name: Option<String>,
     /// contributor_id of whoever triggered it.
     pub deployer: Option<String>,
     /// The run that last normalized it (an upsert replaces it).
@@ -150,7 +154,32 @@ pub struct SilverChange {
     pub merged_at: DateTime<Utc>,
     /// The merge commit, when GitHub reports one.
     pub merge_sha: Option<String>,
+    /// The pull request's title (rework rules read it).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The pull request's head branch (rework rules read it).
+    #[serde(default)]
+    pub head_ref: Option<String>,
     /// The run that last normalized it (an upsert replaces it).
+    pub run_id: Uuid,
+}
+
+/// A commit of a repository's default-branch history, with its parents:
+/// which deployment shipped a change is read from these (a deployment ships
+/// the merge commits its deployed commit contains). Natural key: (repo, sha).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilverCommit {
+    /// The repository (`owner/repo`).
+    pub repo: String,
+    /// The commit's SHA.
+    pub sha: String,
+    /// The team whose scope it was extracted for.
+    pub team_id: String,
+    /// Parent SHAs, first parent first.
+    pub parents: Vec<String>,
+    /// The committer date (UTC): along first parents these only decrease.
+    pub committed_at: DateTime<Utc>,
+    /// The run that last normalized it.
     pub run_id: Uuid,
 }
 
@@ -225,6 +254,12 @@ pub struct NormalizeCounts {
     /// number of records carrying each.
     #[serde(default)]
     pub unknown_fields: BTreeMap<String, u64>,
+    /// How aggregate linked the team's changes to deployments (`by history`,
+    /// `by time`, `not yet deployed`) and the changes or lead-time samples it
+    /// left out, by reason; recorded by the aggregate task (source and
+    /// target empty) over the team's whole silver as of the run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub linkage: BTreeMap<String, u64>,
 }
 
 impl NormalizeCounts {
@@ -247,6 +282,9 @@ impl NormalizeCounts {
         for (name, n) in &o.unknown_fields {
             *self.unknown_fields.entry(name.clone()).or_default() += n;
         }
+        for (name, n) in &o.linkage {
+            *self.linkage.entry(name.clone()).or_default() += n;
+        }
     }
 }
 
@@ -259,6 +297,9 @@ pub struct SilverBatch {
     pub changes: Vec<SilverChange>,
     /// Incident candidates to upsert.
     pub incidents: Vec<SilverIncident>,
+    /// Default-branch commits to upsert.
+    #[serde(default)]
+    pub commits: Vec<SilverCommit>,
     /// Deployments (source, key) found deleted that this batch has no record
     /// of (watched ones, listed by an earlier run): the normalize stage marks
     /// the stored ones `deleted` before the batch is written.
@@ -277,6 +318,9 @@ pub struct TeamSilver {
     pub changes: Vec<SilverChange>,
     /// The team's incident candidates.
     pub incidents: Vec<SilverIncident>,
+    /// The default-branch history of the team's repositories, as far as it
+    /// was listed.
+    pub commits: Vec<SilverCommit>,
 }
 
 /// Normalized events: what normalize writes and aggregate reads.

@@ -55,6 +55,30 @@ fn unknown_fields(fields: &std::collections::BTreeMap<String, u64>) -> String {
     format!("; unknown fields: {}", unknown.join(", "))
 }
 
+/// How the changes were linked to deployments and what lead time left out,
+/// e.g. `412 by history, 9 by time (deployed commit unknown), 3 not yet
+/// deployed; left out: 2 first commit after deployment`.
+pub fn linkage_line(n: &NormalizeCounts) -> String {
+    let count = |key: &str| n.linkage.get(key).copied().unwrap_or(0);
+    let mut line = format!(
+        "{} by history, {} by time (deployed commit unknown), {} not yet deployed",
+        count("by history"),
+        count("by time"),
+        count("not yet deployed")
+    );
+    let dropped: Vec<String> = n
+        .linkage
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "by history" | "by time" | "not yet deployed"))
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    if !dropped.is_empty() {
+        line.push_str("; left out: ");
+        line.push_str(&dropped.join(", "));
+    }
+    line
+}
+
 /// Records that failed schema validation and fields nobody knows (schema
 /// drift), e.g. "3 records rejected; unknown fields: createdDate ×3".
 pub fn schema_line(n: &NormalizeCounts) -> String {

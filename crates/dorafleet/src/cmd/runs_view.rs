@@ -126,6 +126,7 @@ pub fn show(d: &RunDetail) -> String {
         super::lines::extract_line(&d.extracted, d.gone)
     );
     let _ = writeln!(out, "  schema  {}", super::lines::schema_line(n));
+    let _ = writeln!(out, "  changes {}", super::lines::linkage_line(n));
     let _ = writeln!(out, "  gold    {} records", d.gold_records);
     if !d.letters.is_empty() {
         out.push_str("\ndead letters:\n");

@@ -111,6 +111,7 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
         super::lines::extract_line(&summary.extracted, summary.gone)
     );
     println!("schema: {}", super::lines::schema_line(n));
+    println!("changes: {}", super::lines::linkage_line(n));
     print!("gold: {} records", summary.gold_records);
     if summary.blocked_teams.is_empty() {
         println!();

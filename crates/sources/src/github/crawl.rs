@@ -8,7 +8,9 @@
 //! window adds its statuses, and so does each watched one (created earlier,
 //! without a final status then), whose statuses are asked for at the start
 //! and whose list position is reached by walking back to the oldest of them.
-//! `Link: rel="next"` is followed as given.
+//! The default branch's commits committed inside the window are listed
+//! whole (`since`/`until`): with their parents they tell which deployment
+//! contains which merge. `Link: rel="next"` is followed as given.
 
 use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
 use crate::crawl::{CrawlStep, Watch, decode_checked, next_page, page_error, page_jump};
@@ -20,7 +22,12 @@ use dorafleet_core::{Source, TaskError, Window};
 /// Child lists are fetched with GitHub's largest page.
 const CHILD_PAGE_SIZE: &str = "100";
 
-pub(crate) fn start_requests(repo: &str, page_size: u32, watch: &Watch) -> Vec<PageRequest> {
+pub(crate) fn start_requests(
+    repo: &str,
+    window: &Window,
+    page_size: u32,
+    watch: &Watch,
+) -> Vec<PageRequest> {
     let Some((owner, name)) = repo
         .split_once('/')
         .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
@@ -48,6 +55,18 @@ pub(crate) fn start_requests(repo: &str, page_size: u32, watch: &Watch) -> Vec<P
             relative(
                 &["repos", owner, name, "deployments"],
                 &[("per_page", &per_page)],
+            ),
+            1,
+        ),
+        PageRequest::new(
+            endpoint::REPO_COMMITS,
+            relative(
+                &["repos", owner, name, "commits"],
+                &[
+                    ("since", &rfc3339(window.from)),
+                    ("until", &rfc3339(window.to)),
+                    ("per_page", CHILD_PAGE_SIZE),
+                ],
             ),
             1,
         ),
@@ -88,6 +107,10 @@ pub(crate) fn next_steps(
         endpoint::DEPLOYMENT_STATUSES => {
             let statuses = decode_checked::<DeploymentStatus>(Source::Github, page)?;
             Ok(child_list(page, statuses.quality))
+        }
+        endpoint::REPO_COMMITS => {
+            let commits = decode_checked::<PullCommit>(Source::Github, page)?;
+            Ok(child_list(page, commits.quality))
         }
         other => Err(page_error(
             Source::Github,
@@ -191,6 +214,11 @@ fn reaches_back_to(
         Some(oldest) => oldest >= reach,
         None => quality.records > 0,
     }
+}
+
+/// An instant as GitHub's `since`/`until` take it.
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Commits and statuses: every page counts, the whole list is walked.

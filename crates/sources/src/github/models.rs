@@ -101,11 +101,21 @@ pub struct CommitDetail {
     pub message: Option<String>,
 }
 
+/// A parent of a commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParentRef {
+    /// The parent's sha.
+    pub sha: String,
+}
+
 /// An item of `GET /repos/{o}/{r}/pulls/{n}/commits` (also `/commits`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullCommit {
     /// The commit's sha: its key within the PR.
     pub sha: String,
+    /// Its parents, first parent first (the branch it was made on).
+    #[serde(default)]
+    pub parents: Vec<ParentRef>,
     /// The git side of the commit: author, committer, message.
     pub commit: CommitDetail,
     /// The GitHub account of the git author, when GitHub could match it.
@@ -120,6 +130,15 @@ impl PullCommit {
     /// When the change was authored (git author date), in UTC.
     pub fn authored_at(&self) -> Option<DateTime<Utc>> {
         self.commit.author.as_ref().map(|a| a.date)
+    }
+
+    /// When it was committed (git committer date, else the author date), in UTC.
+    pub fn committed_at(&self) -> Option<DateTime<Utc>> {
+        self.commit
+            .committer
+            .as_ref()
+            .map(|c| c.date)
+            .or_else(|| self.authored_at())
     }
 }
 

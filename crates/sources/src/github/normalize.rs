@@ -1,5 +1,6 @@
-//! GitHub pages → deployments (with their latest status) and changes (merged
-//! pull requests with their first human commit).
+//! GitHub pages → deployments (with their latest status), changes (merged
+//! pull requests with their first human commit, title and branch) and the
+//! default branch's commits with their parents.
 //!
 //! A child list that answered 404 (see `PageRequest::is_child`) means its
 //! item was deleted after it was listed: a deleted deployment is written as
@@ -12,7 +13,8 @@ use crate::normalize::{id_after, records};
 use crate::page::endpoint;
 use dorafleet_core::{Config, Scope, Source, TaskError};
 use dorafleet_warehouse::{
-    BronzePage, DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverDeployment,
+    BronzePage, DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverCommit,
+    SilverDeployment,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -39,6 +41,7 @@ pub fn normalize(
     let mut statuses: BTreeMap<u64, BTreeMap<u64, DeploymentStatus>> = BTreeMap::new();
     let mut gone_pulls: BTreeSet<u64> = BTreeSet::new();
     let mut gone_deployments: BTreeSet<u64> = BTreeSet::new();
+    let mut history: BTreeMap<String, PullCommit> = BTreeMap::new();
     let mut counts = NormalizeCounts::default();
     for page in pages.iter().filter(|p| p.status == 200 || p.status == 404) {
         if page.status == 404 {
@@ -74,6 +77,11 @@ pub fn normalize(
                 let list = statuses.entry(id).or_default();
                 for s in records::<DeploymentStatus>(page, &mut counts)? {
                     list.insert(s.id, s);
+                }
+            }
+            endpoint::REPO_COMMITS => {
+                for c in records::<PullCommit>(page, &mut counts)? {
+                    history.insert(c.sha.clone(), c);
                 }
             }
             other => {
@@ -127,6 +135,23 @@ pub fn normalize(
             first_commit_at,
             merged_at: pr.merged_at.unwrap_or(first_commit_at),
             merge_sha: pr.merge_commit_sha.clone(),
+            title: pr.title.clone(),
+            head_ref: pr.head.as_ref().map(|h| h.name.clone()),
+            run_id,
+        });
+    }
+    for (sha, commit) in history {
+        // The schema requires the committer date; a record without any date
+        // was rejected above.
+        let Some(committed_at) = commit.committed_at() else {
+            continue;
+        };
+        batch.commits.push(SilverCommit {
+            repo: repo.clone(),
+            sha,
+            team_id: scope.team.clone(),
+            parents: commit.parents.into_iter().map(|p| p.sha).collect(),
+            committed_at,
             run_id,
         });
     }
@@ -171,6 +196,7 @@ pub fn normalize(
             started_at: deployment.created_at,
             finished_at,
             sha: Some(deployment.sha.clone()),
+            ref_name: deployment.git_ref.clone(),
             deployer: deployment
                 .creator
                 .as_ref()

@@ -10,6 +10,7 @@ pub(crate) fn endpoint_schema(name: &str) -> Option<&'static Schema> {
     Some(match name {
         endpoint::PULLS => &PULLS,
         endpoint::PULL_COMMITS => &PULL_COMMITS,
+        endpoint::REPO_COMMITS => &REPO_COMMITS,
         endpoint::DEPLOYMENTS => &DEPLOYMENTS,
         endpoint::DEPLOYMENT_STATUSES => &DEPLOYMENT_STATUSES,
         _ => return None,
@@ -86,6 +87,13 @@ const PULL_COMMITS: Schema = Schema {
         "url",
     ],
     known_in_fields: None,
+};
+
+/// The default branch's history: the committer date places a commit in its
+/// window, the parents link deployments to the changes they contain.
+const REPO_COMMITS: Schema = Schema {
+    required: &[need("sha"), need("commit.committer.date"), need("parents")],
+    ..PULL_COMMITS
 };
 
 const DEPLOYMENTS: Schema = Schema {

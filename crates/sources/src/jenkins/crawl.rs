@@ -8,8 +8,8 @@ use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{query_param, relative, with_query_param};
 use dorafleet_core::{Source, TaskError, Window};
 
-const BUILD_FIELDS: &str =
-    "number,result,timestamp,duration,building,actions[causes[userId,userName]]";
+const BUILD_FIELDS: &str = "number,result,timestamp,duration,building,\
+     actions[causes[userId,userName],lastBuiltRevision[SHA1]]";
 
 /// The `tree` parameter for builds `[start, end)`, newest first.
 pub fn builds_tree(start: u64, end: u64) -> String {

@@ -35,12 +35,25 @@ pub struct Build {
     pub actions: Vec<Action>,
 }
 
-/// An item of a build's `actions`; only cause actions carry anything read here.
+/// An item of a build's `actions`; cause actions and the git plugin's build
+/// data carry what is read here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Action {
     /// Why the build ran; `None` for the other kinds of action.
     #[serde(default)]
     pub causes: Option<Vec<Cause>>,
+    /// The commit the build checked out (git plugin `BuildData`).
+    #[serde(default)]
+    pub last_built_revision: Option<Revision>,
+}
+
+/// A git revision as the git plugin reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// The commit's sha.
+    #[serde(rename = "SHA1")]
+    pub sha1: String,
 }
 
 /// Why a build ran; user-started builds name the user.
@@ -72,6 +85,15 @@ impl Build {
         from_epoch_millis(self.timestamp.checked_add(self.duration)?)
     }
 
+    /// The commit the build built, when its git build data records one.
+    pub fn built_commit(&self) -> Option<&str> {
+        self.actions
+            .iter()
+            .find_map(|a| a.last_built_revision.as_ref())
+            .map(|r| r.sha1.as_str())
+            .filter(|sha| !sha.is_empty())
+    }
+
     /// The first user-started cause (user id, else user name).
     pub fn triggered_by(&self) -> Option<&str> {
         self.actions
@@ -95,5 +117,21 @@ mod tests {
         assert_eq!(build.result, None);
         assert!(build.started_at().is_some());
         assert_eq!(build.finished_at(), None);
+    }
+
+    #[test]
+    fn the_built_commit_is_read_from_the_git_build_data() {
+        let build: Build = serde_json::from_str(
+            r#"{"number": 9, "result": "SUCCESS", "timestamp": 1461091892486, "duration": 5,
+                "actions": [{"causes": [{"userId": "ana"}]},
+                            {"_class": "hudson.plugins.git.util.BuildData",
+                             "lastBuiltRevision": {"SHA1": "d27afa08", "branch": [{"SHA1": "d27afa08", "name": "refs/remotes/origin/main"}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(build.built_commit(), Some("d27afa08"));
+        assert_eq!(build.triggered_by(), Some("ana"));
+        let without: Build =
+            serde_json::from_str(r#"{"number": 9, "timestamp": 1461091892486}"#).unwrap();
+        assert_eq!(without.built_commit(), None);
     }
 }

@@ -71,7 +71,8 @@ pub fn normalize(
             status,
             started_at,
             finished_at,
-            sha: None,
+            sha: build.built_commit().map(str::to_owned),
+            ref_name: None,
             deployer: build
                 .triggered_by()
                 .map(|user| config.contributor_id(Source::Jenkins, user)),

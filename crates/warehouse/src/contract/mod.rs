@@ -9,7 +9,7 @@
 use crate::{
     BronzeFilter, BronzePage, Coverage, ExtractCheckpoint, Fence, GoldChangeKind, GoldFilter,
     GoldRecord, Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus, LetterFilter,
-    LetterStatus, NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange,
+    LetterStatus, NormalizeCounts, RunRecord, RunStatus, SilverBatch, SilverChange, SilverCommit,
     SilverDeployment, SilverIncident, TaskRecord, TaskState, Warehouse, WarehouseError,
 };
 use chrono::{Duration, TimeZone, Utc};

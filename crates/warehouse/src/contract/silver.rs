@@ -19,6 +19,7 @@ fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
             sha: Some("abc".into()),
             deployer: Some("maria".into()),
             run_id,
+            ref_name: Some("hotfix/PAY-1".into()),
         }],
         changes: vec![SilverChange {
             repo: "acme/ledger".into(),
@@ -28,6 +29,8 @@ fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
             first_commit_at: t(1),
             merged_at: t(8),
             merge_sha: Some("abc".into()),
+            title: Some("Fix PAY-1: retry the ledger write".into()),
+            head_ref: Some("hotfix/PAY-1".into()),
             run_id,
         }],
         incidents: vec![SilverIncident {
@@ -41,6 +44,24 @@ fn silver_batch(run_id: Uuid, status: &str) -> SilverBatch {
             reporter: None,
             run_id,
         }],
+        commits: vec![
+            SilverCommit {
+                repo: "acme/ledger".into(),
+                sha: "abc".into(),
+                team_id: "payments".into(),
+                parents: vec!["root".into(), "branch-head".into()],
+                committed_at: t(8),
+                run_id,
+            },
+            SilverCommit {
+                repo: "acme/ledger".into(),
+                sha: "root".into(),
+                team_id: "payments".into(),
+                parents: Vec::new(),
+                committed_at: t(2),
+                run_id,
+            },
+        ],
         gone_deployments: Vec::new(),
         counts: NormalizeCounts {
             run_id,
@@ -66,6 +87,10 @@ pub async fn silver_upserts_by_natural_key_so_a_repeat_changes_nothing(w: Arc<dy
     assert_eq!(silver.deployments, batch.deployments);
     assert_eq!(silver.changes, batch.changes);
     assert_eq!(silver.incidents, batch.incidents);
+    // Read back oldest first, parents in their order.
+    let mut commits = batch.commits.clone();
+    commits.reverse();
+    assert_eq!(silver.commits, commits);
     assert_eq!(
         w.normalize_counts(Some(run)).await.unwrap(),
         vec![batch.counts.clone()]

@@ -23,6 +23,7 @@ pub(crate) const COVERAGE: &str = "coverage";
 pub(crate) const SILVER_DEPLOYMENTS: &str = "silver_deployments";
 pub(crate) const SILVER_CHANGES: &str = "silver_changes";
 pub(crate) const SILVER_INCIDENTS: &str = "silver_incidents";
+pub(crate) const SILVER_COMMITS: &str = "silver_commits";
 pub(crate) const NORMALIZE_COUNTS: &str = "normalize_counts";
 pub(crate) const GOLD: &str = "gold";
 pub(crate) const DEFINITION_VERSIONS: &str = "definition_versions";
@@ -62,7 +63,7 @@ fn plain(name: &str, keys: Document) -> IndexModel {
 }
 
 pub(super) async fn ensure(db: &Database, bronze_retention: Option<Duration>) -> Result<()> {
-    let wanted: [(&str, Vec<IndexModel>); 16] = [
+    let wanted: [(&str, Vec<IndexModel>); 17] = [
         (
             BRONZE_PAGES,
             vec![
@@ -110,6 +111,13 @@ pub(super) async fn ensure(db: &Database, bronze_retention: Option<Duration>) ->
             vec![
                 unique("incidents_by_key", doc! { "key": 1 }),
                 plain("incidents_by_team", doc! { "team_id": 1, "created_at": 1 }),
+            ],
+        ),
+        (
+            SILVER_COMMITS,
+            vec![
+                unique("commits_by_key", doc! { "repo": 1, "sha": 1 }),
+                plain("commits_by_team", doc! { "team_id": 1, "repo": 1 }),
             ],
         ),
         (

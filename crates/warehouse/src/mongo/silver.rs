@@ -2,12 +2,14 @@
 //! a normalize task's whole batch and its counts in one transaction.
 
 use super::codec::{corrupt, int, parse_source, parse_ts, parse_uuid, ts, uint};
-use super::indexes::{NORMALIZE_COUNTS, SILVER_CHANGES, SILVER_DEPLOYMENTS, SILVER_INCIDENTS};
+use super::indexes::{
+    NORMALIZE_COUNTS, SILVER_CHANGES, SILVER_COMMITS, SILVER_DEPLOYMENTS, SILVER_INCIDENTS,
+};
 use super::{MongoWarehouse, classify};
 use crate::DeploymentOutcome;
 use crate::{
-    NormalizeCounts, Result, SilverBatch, SilverChange, SilverDeployment, SilverIncident,
-    TeamSilver,
+    NormalizeCounts, Result, SilverBatch, SilverChange, SilverCommit, SilverDeployment,
+    SilverIncident, TeamSilver,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -31,6 +33,8 @@ struct DeploymentDoc {
     sha: Option<String>,
     deployer: Option<String>,
     run_id: String,
+    #[serde(default)]
+    ref_name: Option<String>,
 }
 
 impl DeploymentDoc {
@@ -48,6 +52,7 @@ impl DeploymentDoc {
             sha: d.sha.clone(),
             deployer: d.deployer.clone(),
             run_id: d.run_id.to_string(),
+            ref_name: d.ref_name.clone(),
         }
     }
 
@@ -69,6 +74,7 @@ impl DeploymentDoc {
             sha: self.sha,
             deployer: self.deployer,
             run_id: parse_uuid(&self.run_id)?,
+            ref_name: self.ref_name,
         })
     }
 }
@@ -83,6 +89,10 @@ struct ChangeDoc {
     merged_at: String,
     merge_sha: Option<String>,
     run_id: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    head_ref: Option<String>,
 }
 
 impl ChangeDoc {
@@ -96,6 +106,8 @@ impl ChangeDoc {
             merged_at: ts(c.merged_at),
             merge_sha: c.merge_sha.clone(),
             run_id: c.run_id.to_string(),
+            title: c.title.clone(),
+            head_ref: c.head_ref.clone(),
         }
     }
 
@@ -112,6 +124,46 @@ impl ChangeDoc {
             first_commit_at: parse_ts(&self.first_commit_at)?,
             merged_at: parse_ts(&self.merged_at)?,
             merge_sha: self.merge_sha,
+            run_id: parse_uuid(&self.run_id)?,
+            title: self.title,
+            head_ref: self.head_ref,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitDoc {
+    repo: String,
+    sha: String,
+    team_id: String,
+    parents: Vec<String>,
+    committed_at: String,
+    run_id: String,
+}
+
+impl CommitDoc {
+    fn new(c: &SilverCommit) -> Self {
+        CommitDoc {
+            repo: c.repo.clone(),
+            sha: c.sha.clone(),
+            team_id: c.team_id.clone(),
+            parents: c.parents.clone(),
+            committed_at: ts(c.committed_at),
+            run_id: c.run_id.to_string(),
+        }
+    }
+
+    fn natural_key(&self) -> Document {
+        doc! { "repo": &self.repo, "sha": &self.sha }
+    }
+
+    fn into_silver(self) -> Result<SilverCommit> {
+        Ok(SilverCommit {
+            repo: self.repo,
+            sha: self.sha,
+            team_id: self.team_id,
+            parents: self.parents,
+            committed_at: parse_ts(&self.committed_at)?,
             run_id: parse_uuid(&self.run_id)?,
         })
     }
@@ -203,16 +255,31 @@ pub(super) async fn upsert(w: &MongoWarehouse, batch: &SilverBatch) -> Result<()
         batch.deployments.iter().map(DeploymentDoc::new).collect();
     let changes: Vec<ChangeDoc> = batch.changes.iter().map(ChangeDoc::new).collect();
     let incidents: Vec<IncidentDoc> = batch.incidents.iter().map(IncidentDoc::new).collect();
+    let commits: Vec<CommitDoc> = batch.commits.iter().map(CommitDoc::new).collect();
     let counts = CountsDoc::new(&batch.counts)?;
     let collections = (
         w.db.collection::<DeploymentDoc>(SILVER_DEPLOYMENTS),
         w.db.collection::<ChangeDoc>(SILVER_CHANGES),
         w.db.collection::<IncidentDoc>(SILVER_INCIDENTS),
         w.db.collection::<CountsDoc>(NORMALIZE_COUNTS),
+        w.db.collection::<CommitDoc>(SILVER_COMMITS),
     );
     w.transaction(
-        (collections, deployments, changes, incidents, counts),
-        |s, ((d_coll, c_coll, i_coll, n_coll), deployments, changes, incidents, counts)| {
+        (
+            collections,
+            deployments,
+            changes,
+            (incidents, commits),
+            counts,
+        ),
+        |s,
+         (
+            (d_coll, c_coll, i_coll, n_coll, h_coll),
+            deployments,
+            changes,
+            (incidents, commits),
+            counts,
+        )| {
             async move {
                 // A replacement keeps the matched document's `_id`; with
                 // `upsert` a missing key is inserted.
@@ -233,6 +300,13 @@ pub(super) async fn upsert(w: &MongoWarehouse, batch: &SilverBatch) -> Result<()
                 for i in incidents.iter() {
                     i_coll
                         .replace_one(i.natural_key(), i)
+                        .upsert(true)
+                        .session(&mut *s)
+                        .await?;
+                }
+                for c in commits.iter() {
+                    h_coll
+                        .replace_one(c.natural_key(), c)
                         .upsert(true)
                         .session(&mut *s)
                         .await?;
@@ -280,8 +354,14 @@ pub(super) async fn team(db: &Database, team_id: &str) -> Result<TeamSilver> {
     .await?;
     let incidents = all(
         db.collection::<IncidentDoc>(SILVER_INCIDENTS),
-        team,
+        team.clone(),
         doc! { "created_at": 1, "key": 1 },
+    )
+    .await?;
+    let commits = all(
+        db.collection::<CommitDoc>(SILVER_COMMITS),
+        team,
+        doc! { "repo": 1, "committed_at": 1, "sha": 1 },
     )
     .await?;
     Ok(TeamSilver {
@@ -296,6 +376,10 @@ pub(super) async fn team(db: &Database, team_id: &str) -> Result<TeamSilver> {
         incidents: incidents
             .into_iter()
             .map(IncidentDoc::into_silver)
+            .collect::<Result<_>>()?,
+        commits: commits
+            .into_iter()
+            .map(CommitDoc::into_silver)
             .collect::<Result<_>>()?,
     })
 }

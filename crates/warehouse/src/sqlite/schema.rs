@@ -249,6 +249,23 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 9: definitions v2: deployed refs, change titles and branches, and the
+    // default-branch history that links changes to deployments.
+    r#"
+    ALTER TABLE silver_deployments ADD COLUMN ref_name TEXT;
+    ALTER TABLE silver_changes ADD COLUMN title TEXT;
+    ALTER TABLE silver_changes ADD COLUMN head_ref TEXT;
+    CREATE TABLE silver_commits (
+        repo         TEXT NOT NULL,
+        sha          TEXT NOT NULL,
+        team_id      TEXT NOT NULL,
+        parents      TEXT NOT NULL,
+        committed_at TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        PRIMARY KEY (repo, sha)
+    );
+    CREATE INDEX silver_commits_by_team ON silver_commits (team_id);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -4,8 +4,8 @@ use super::SqliteWarehouse;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
 use crate::DeploymentOutcome;
 use crate::{
-    NormalizeCounts, Result, SilverBatch, SilverChange, SilverDeployment, SilverIncident,
-    TeamSilver, WarehouseError,
+    NormalizeCounts, Result, SilverBatch, SilverChange, SilverCommit, SilverDeployment,
+    SilverIncident, TeamSilver, WarehouseError,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -18,13 +18,14 @@ pub(super) fn upsert(conn: &mut Connection, batch: &SilverBatch) -> Result<()> {
         let mut deployment = tx
             .prepare_cached(
                 "INSERT INTO silver_deployments (source, key, team_id, repo, job, environment,
-                     status, started_at, finished_at, sha, deployer, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     status, started_at, finished_at, sha, deployer, run_id, ref_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (source, key) DO UPDATE SET team_id = excluded.team_id,
                      repo = excluded.repo, job = excluded.job, environment = excluded.environment,
                      status = excluded.status, started_at = excluded.started_at,
                      finished_at = excluded.finished_at, sha = excluded.sha,
-                     deployer = excluded.deployer, run_id = excluded.run_id",
+                     deployer = excluded.deployer, run_id = excluded.run_id,
+                     ref_name = excluded.ref_name",
             )
             .map_err(unavailable)?;
         for d in &batch.deployments {
@@ -42,18 +43,20 @@ pub(super) fn upsert(conn: &mut Connection, batch: &SilverBatch) -> Result<()> {
                     d.sha,
                     d.deployer,
                     d.run_id.to_string(),
+                    d.ref_name,
                 ])
                 .map_err(unavailable)?;
         }
         let mut change = tx
             .prepare_cached(
                 "INSERT INTO silver_changes (repo, number, team_id, author, first_commit_at,
-                     merged_at, merge_sha, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     merged_at, merge_sha, run_id, title, head_ref)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (repo, number) DO UPDATE SET team_id = excluded.team_id,
                      author = excluded.author, first_commit_at = excluded.first_commit_at,
                      merged_at = excluded.merged_at, merge_sha = excluded.merge_sha,
-                     run_id = excluded.run_id",
+                     run_id = excluded.run_id, title = excluded.title,
+                     head_ref = excluded.head_ref",
             )
             .map_err(unavailable)?;
         for c in &batch.changes {
@@ -66,6 +69,31 @@ pub(super) fn upsert(conn: &mut Connection, batch: &SilverBatch) -> Result<()> {
                     ts(c.first_commit_at),
                     ts(c.merged_at),
                     c.merge_sha,
+                    c.run_id.to_string(),
+                    c.title,
+                    c.head_ref,
+                ])
+                .map_err(unavailable)?;
+        }
+        let mut commit = tx
+            .prepare_cached(
+                "INSERT INTO silver_commits (repo, sha, team_id, parents, committed_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (repo, sha) DO UPDATE SET team_id = excluded.team_id,
+                     parents = excluded.parents, committed_at = excluded.committed_at,
+                     run_id = excluded.run_id",
+            )
+            .map_err(unavailable)?;
+        for c in &batch.commits {
+            let parents = serde_json::to_string(&c.parents)
+                .map_err(|e| WarehouseError::corrupt_from("commit parents", e))?;
+            commit
+                .execute(params![
+                    c.repo,
+                    c.sha,
+                    c.team_id,
+                    parents,
+                    ts(c.committed_at),
                     c.run_id.to_string(),
                 ])
                 .map_err(unavailable)?;
@@ -128,7 +156,7 @@ pub(super) fn team(conn: &mut Connection, team_id: &str) -> Result<TeamSilver> {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT source, key, team_id, repo, job, environment, status, started_at,
-                        finished_at, sha, deployer, run_id
+                        finished_at, sha, deployer, run_id, ref_name
                  FROM silver_deployments WHERE team_id = ?1 ORDER BY finished_at, key",
             )
             .map_err(unavailable)?;
@@ -149,13 +177,15 @@ pub(super) fn team(conn: &mut Connection, team_id: &str) -> Result<TeamSilver> {
                 sha: opt(9)?,
                 deployer: opt(10)?,
                 run_id: parse_uuid(&text(11)?)?,
+                ref_name: opt(12)?,
             });
         }
     }
     {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT repo, number, team_id, author, first_commit_at, merged_at, merge_sha, run_id
+                "SELECT repo, number, team_id, author, first_commit_at, merged_at, merge_sha, run_id,
+                        title, head_ref
                  FROM silver_changes WHERE team_id = ?1 ORDER BY merged_at, repo, number",
             )
             .map_err(unavailable)?;
@@ -172,6 +202,29 @@ pub(super) fn team(conn: &mut Connection, team_id: &str) -> Result<TeamSilver> {
                 merged_at: parse_ts(&text(5)?)?,
                 merge_sha: opt(6)?,
                 run_id: parse_uuid(&text(7)?)?,
+                title: opt(8)?,
+                head_ref: opt(9)?,
+            });
+        }
+    }
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT repo, sha, team_id, parents, committed_at, run_id
+                 FROM silver_commits WHERE team_id = ?1 ORDER BY repo, committed_at, sha",
+            )
+            .map_err(unavailable)?;
+        let mut rows = stmt.query(params![team_id]).map_err(unavailable)?;
+        while let Some(r) = rows.next().map_err(unavailable)? {
+            let text = |i: usize| r.get::<_, String>(i).map_err(unavailable);
+            silver.commits.push(SilverCommit {
+                repo: text(0)?,
+                sha: text(1)?,
+                team_id: text(2)?,
+                parents: serde_json::from_str(&text(3)?)
+                    .map_err(|e| WarehouseError::corrupt_from("commit parents", e))?,
+                committed_at: parse_ts(&text(4)?)?,
+                run_id: parse_uuid(&text(5)?)?,
             });
         }
     }
