@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dorafleet_sim::{
-    DONE, GithubDeployment, INCIDENT_ISSUE_TYPE, JiraIssue, JobKind, Organisation, REOPENED,
-    SimOptions, generate,
+    DONE, GithubDeployment, INCIDENT_ISSUE_TYPE, JiraIssue, JobKind, METRICS, Organisation,
+    REOPENED, SimOptions, generate,
 };
 use std::sync::OnceLock;
 
@@ -304,12 +304,15 @@ fn the_truth_as_of_an_instant_covers_only_the_days_that_are_over() {
     let org = history();
     let t = org.start + Duration::days(10) + Duration::hours(5);
     let truth = org.ground_truth_as_of(t);
-    assert_eq!(truth.len(), org.teams.len() * 10 * 4);
+    assert_eq!(truth.len(), org.teams.len() * 10 * METRICS.len());
     assert!(truth.iter().all(|r| r.date < t.date_naive()));
     assert!(org.ground_truth_as_of(org.start).is_empty());
     // As of the end of the range, every day of the range is over.
     let at_end = org.ground_truth_as_of(org.end);
-    assert_eq!(at_end.len(), org.teams.len() * org.dates().len() * 4);
+    assert_eq!(
+        at_end.len(),
+        org.teams.len() * org.dates().len() * METRICS.len()
+    );
     assert_eq!(at_end, org.as_of(org.end).ground_truth());
 }
 

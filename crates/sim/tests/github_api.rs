@@ -369,3 +369,130 @@ async fn commits_report_bot_and_human_authors_like_github() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_default_branch_lists_its_merge_commits_newest_first_in_pages_down_to_the_root() {
+    let sim = start(small_options(71)).await;
+    let base = sim.base_url(Source::Github);
+    let org = sim.state().organisation().clone();
+    let repo = &org.repos[0];
+    let full = repo.full_name();
+    let history = repo.main_history();
+    let (items, pages) = github_all(&format!("{base}/repos/{full}/commits?per_page=20")).await;
+    assert_eq!(pages, history.len().div_ceil(20));
+    let shas: Vec<&str> = items.iter().map(|c| c["sha"].as_str().unwrap()).collect();
+    let expected: Vec<&str> = history.iter().rev().map(|c| c.sha.as_str()).collect();
+    assert_eq!(shas, expected);
+    for pair in items.windows(2) {
+        assert_eq!(pair[0]["parents"][0]["sha"], pair[1]["sha"]);
+        assert_eq!(pair[0]["parents"].as_array().unwrap().len(), 2);
+        assert!(
+            pair[0]["commit"]["committer"]["date"].as_str()
+                >= pair[1]["commit"]["committer"]["date"].as_str()
+        );
+    }
+    let root = items.last().unwrap();
+    assert_eq!(root["sha"].as_str().unwrap(), repo.root_sha);
+    assert_eq!(root["parents"], serde_json::json!([]));
+    let merge = &items[0];
+    let pull = repo
+        .pulls
+        .iter()
+        .find(|p| p.merge_commit_sha == merge["sha"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        merge["parents"][1]["sha"].as_str().unwrap(),
+        pull.head_sha()
+    );
+    assert_eq!(
+        merge["author"]["login"].as_str().unwrap(),
+        pull.author_login
+    );
+    assert_eq!(merge["committer"]["login"], "web-flow");
+    assert!(merge["commit"]["tree"]["sha"].is_string());
+    assert!(
+        merge["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(merge["sha"].as_str().unwrap())
+    );
+    let log = sim.state().request_log();
+    assert!(
+        log.iter()
+            .all(|e| e.endpoint == dorafleet_sim::Endpoint::RepoCommits)
+    );
+    assert_eq!(log.len(), pages);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn since_and_until_filter_commits_by_committer_date_inclusively() {
+    let sim = start(small_options(72)).await;
+    let base = sim.base_url(Source::Github);
+    let org = sim.state().organisation().clone();
+    let repo = &org.repos[1];
+    let history = repo.main_history();
+    let (from, to) = (&history[3], &history[8]);
+    let stamp = |c: &dorafleet_sim::MainCommit| c.committed_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let url = format!(
+        "{base}/repos/{}/commits?since={}&until={}&per_page=100",
+        repo.full_name(),
+        stamp(from),
+        stamp(to)
+    );
+    let reply = get(&url).await;
+    let shas: Vec<&str> = reply
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = history[3..=8]
+        .iter()
+        .rev()
+        .map(|c| c.sha.as_str())
+        .collect();
+    assert_eq!(shas, expected);
+    let bad = get(&format!(
+        "{base}/repos/{}/commits?since=yesterday",
+        repo.full_name()
+    ))
+    .await;
+    assert_eq!(bad.status, 422);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_merge_commit_is_listed_from_its_merge_on_and_a_sha_selects_its_history() {
+    let sim = start(small_options(73)).await;
+    let base = sim.base_url(Source::Github);
+    let history = sim.state().history().repos[0].main_history();
+    let full = sim.state().history().repos[0].full_name();
+    let merge = &history[5];
+    let newest = |reply: Reply| reply.body[0]["sha"].as_str().unwrap().to_owned();
+    let url = format!("{base}/repos/{full}/commits?sha=main");
+    sim.state()
+        .set_now(merge.committed_at - chrono::Duration::seconds(1));
+    assert_eq!(newest(get(&url).await), history[4].sha);
+    sim.state().set_now(merge.committed_at);
+    assert_eq!(newest(get(&url).await), merge.sha);
+
+    let (items, _) = github_all(&format!(
+        "{base}/repos/{full}/commits?sha={}",
+        history[2].sha
+    ))
+    .await;
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["sha"].as_str().unwrap(), history[2].sha);
+    // Not yet merged as of the clock, or never a main commit: 404.
+    let later = get(&format!(
+        "{base}/repos/{full}/commits?sha={}",
+        history[6].sha
+    ))
+    .await;
+    assert_eq!(later.status, 404);
+    let unknown = get(&format!("{base}/repos/{full}/commits?sha=feature")).await;
+    assert_eq!(unknown.status, 404);
+    sim.shutdown().await;
+}

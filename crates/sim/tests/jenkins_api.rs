@@ -131,6 +131,39 @@ async fn deploy_builds_name_the_user_who_started_them_when_causes_are_asked_for(
 }
 
 #[tokio::test]
+async fn deploy_builds_carry_the_revision_they_built_beside_their_causes() {
+    let sim = start(small_options(45)).await;
+    let org = sim.state().organisation();
+    let job = org
+        .jenkins_jobs
+        .iter()
+        .find(|j| j.kind == JobKind::Deploy)
+        .unwrap();
+    let url = format!(
+        "{}/job/{}/api/json?tree=allBuilds[number,actions[causes[userId,userName],lastBuiltRevision[SHA1]]]{{0,100}}",
+        sim.base_url(Source::Jenkins),
+        job.name
+    );
+    let body = get(&url).await.body;
+    let builds = body["allBuilds"].as_array().unwrap();
+    assert_eq!(builds.len(), job.builds.len().min(100));
+    for served in builds {
+        let number = served["number"].as_u64().unwrap();
+        let build = job.builds.iter().find(|b| b.number == number).unwrap();
+        let revision = served["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["_class"] == "hudson.plugins.git.util.BuildData")
+            .map(|a| a["lastBuiltRevision"]["SHA1"].as_str().unwrap().to_owned());
+        assert_eq!(revision, build.commit, "build {number}");
+        assert!(served["actions"][0]["causes"][0].is_object());
+    }
+    assert!(job.builds.iter().filter(|b| b.commit.is_some()).count() > job.builds.len() / 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_unknown_job_answers_404_and_a_malformed_tree_400() {
     let sim = start(small_options(45)).await;
     let base = sim.base_url(Source::Jenkins);
