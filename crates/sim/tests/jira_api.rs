@@ -294,3 +294,65 @@ async fn the_changelog_lists_an_issues_status_transitions_oldest_first() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_incident_done_without_a_resolution_is_served_done_with_its_changelog_into_done() {
+    let sim = start(small_options(38)).await;
+    let org = sim.state().organisation();
+    let (project, issue) = org
+        .jira_projects
+        .iter()
+        .flat_map(|p| p.issues.iter().map(move |i| (p, i)))
+        .find(|(_, i)| i.resolution_unset && i.status() == "Done")
+        .expect("an incident done without a resolution");
+    let served = jira_all(
+        &sim,
+        &format!("project = {} AND issuetype = Incident", project.key),
+        100,
+    )
+    .await;
+    let fields = &served
+        .iter()
+        .find(|i| i["key"] == issue.key.as_str())
+        .expect("the incident is listed")["fields"];
+    assert_eq!(fields["resolutiondate"], Value::Null);
+    assert_eq!(fields["resolution"], Value::Null);
+    assert_eq!(fields["status"]["name"], "Done");
+    assert_eq!(fields["status"]["statusCategory"]["key"], "done");
+
+    let url = format!(
+        "{}/rest/api/3/issue/{}/changelog",
+        sim.base_url(Source::Jira),
+        issue.key
+    );
+    let reply = get(&url).await;
+    assert_eq!(reply.status, 200);
+    let total = issue.transitions.len();
+    assert_eq!(
+        (
+            &reply.body["startAt"],
+            &reply.body["total"],
+            &reply.body["isLast"]
+        ),
+        (&json!(0), &json!(total), &json!(true))
+    );
+    assert!(reply.body["maxResults"].as_u64().unwrap() >= total as u64);
+    let last = &reply.body["values"][total - 1];
+    let done = issue.transitions.last().unwrap();
+    let stamp = done.at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    assert_eq!(last["created"], stamp.as_str());
+    let item = &last["items"][0];
+    assert_eq!(item["field"], "status");
+    assert_eq!(item["toString"], "Done");
+    assert_eq!(item["fromString"], done.from.as_str());
+    assert_eq!(item["to"], fields["status"]["id"], "the Done status by id");
+    assert!(item["from"].is_string());
+
+    // Offset paging: one entry per page, the last one says so.
+    let first = get(&format!("{url}?startAt=0&maxResults=1")).await;
+    assert_eq!(first.body["isLast"], total == 1);
+    let tail = get(&format!("{url}?startAt={}&maxResults=1", total - 1)).await;
+    assert_eq!(tail.body["isLast"], true);
+    assert_eq!(tail.body["values"][0]["created"], stamp.as_str());
+    sim.shutdown().await;
+}
