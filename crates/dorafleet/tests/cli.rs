@@ -180,11 +180,18 @@ fn metrics_after_a_demo_show_days_outside_the_extracted_window_as_unknown() {
         .unwrap();
     let csv = String::from_utf8_lossy(&csv.stdout);
     let rows: Vec<&str> = csv.lines().skip(1).collect();
-    assert_eq!(rows.len(), 9 * 4, "{csv}");
+    let metrics = dorafleet_core::Metric::ALL;
+    assert_eq!(rows.len(), 9 * metrics.len(), "{csv}");
+    for metric in metrics {
+        assert!(
+            rows.iter().any(|r| r.contains(&format!(",{metric},"))),
+            "{metric}: {csv}"
+        );
+    }
     let unknown = rows.iter().filter(|r| r.contains(",unknown,")).count();
     assert_eq!(
         unknown,
-        2 * 4,
+        2 * metrics.len(),
         "two days before the demo's window are unknown:\n{csv}"
     );
     assert!(
@@ -204,6 +211,66 @@ fn metrics_after_a_demo_show_days_outside_the_extracted_window_as_unknown() {
     assert_eq!(reports[0]["known_days"], 7);
     assert_eq!(reports[0]["unknown_days"], 2);
     assert!(reports[0]["overall"].is_string());
+    let summary = reports[0]["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), metrics.len());
+    for (s, metric) in summary.iter().zip(metrics) {
+        assert_eq!(s["metric"], metric.as_str());
+        assert_eq!(s["unknown_days"], 2, "{s}");
+        assert!(s["unknown_reason"].is_string(), "{s}");
+    }
+    let frequency = &summary[0]["deploy_days"];
+    assert!(frequency["per_week"].is_number(), "{frequency}");
+    assert!(frequency["per_month"].is_number(), "{frequency}");
+    let rework = &summary[4];
+    assert!(rework["level"].is_null(), "{rework}");
+    assert!(rework["no_level_reason"].is_string(), "{rework}");
+    assert_eq!(reports[0]["levels"]["year"], 2024, "the default year");
+
+    // The year: the environment (like the file) sets it, the flag wins.
+    let levels_year = |flag: &[&str]| {
+        let out = dorafleet()
+            .args(["metrics", "--format", "json", "--from", &from, "--to", &to])
+            .args(flag)
+            .arg("--config")
+            .arg(&config)
+            .env("DORAFLEET_WAREHOUSE__URL", &url)
+            .env("DORAFLEET_LEVELS__YEAR", "2021")
+            .output()
+            .unwrap();
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        reports[0]["levels"]["year"].clone()
+    };
+    assert_eq!(levels_year(&[]), 2021);
+    assert_eq!(levels_year(&["--levels-year", "2023"]), 2023);
+
+    let summary_csv = dorafleet()
+        .args([
+            "metrics",
+            "--format",
+            "csv",
+            "--summary-only",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--config",
+        ])
+        .arg(&config)
+        .env("DORAFLEET_WAREHOUSE__URL", &url)
+        .output()
+        .unwrap();
+    let summary_csv = String::from_utf8_lossy(&summary_csv.stdout);
+    let header = summary_csv.lines().next().unwrap();
+    assert!(
+        header.contains("deploy_days_per_week,deploy_days_per_month,level,levels_year"),
+        "{header}"
+    );
+    assert_eq!(
+        summary_csv.lines().count(),
+        1 + metrics.len(),
+        "{summary_csv}"
+    );
 
     let backfill = dorafleet()
         .args([
@@ -226,9 +293,43 @@ fn metrics_after_a_demo_show_days_outside_the_extracted_window_as_unknown() {
         "{out}{}",
         String::from_utf8_lossy(&backfill.stderr)
     );
+    let records = 7 * metrics.len();
     assert!(
-        out.contains("28 gold records"),
-        "7 complete days x 4 metrics: {out}"
+        out.contains(&format!("{records} gold records")),
+        "7 complete days x {} metrics: {out}",
+        metrics.len()
+    );
+}
+
+#[test]
+fn a_levels_year_without_levels_is_refused_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("w.db").display());
+    let run = |flag: Option<&str>, env: Option<&str>| {
+        let mut cmd = dorafleet();
+        cmd.args(["metrics", "--team", "pay"])
+            .env("DORAFLEET_WAREHOUSE__URL", &url);
+        if let Some(year) = flag {
+            cmd.args(["--levels-year", year]);
+        }
+        if let Some(year) = env {
+            cmd.env("DORAFLEET_LEVELS__YEAR", year);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(Some("2025"), None);
+    assert!(
+        err.contains("--levels-year 2025") && err.contains("team profiles"),
+        "{err}"
+    );
+    let err = run(Some("2022"), None);
+    assert!(err.contains("2021, 2023 and 2024"), "{err}");
+    let err = run(None, Some("2025"));
+    assert!(
+        err.contains("levels.year") && err.contains("team profiles"),
+        "{err}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! `dorafleet metrics`: gold by day and summarised over a range, with each
-//! team's DORA performance level. Days without gold are shown as unknown —
+//! team's DORA performance levels from the table of one DORA report year
+//! (`[levels] year`, or `--levels-year`). Days without gold are shown as unknown —
 //! held by a sensor, or inputs incomplete — and never as zero; a zero shown
 //! is a verified one. Under the table, each source's freshness: the newest
 //! successfully extracted record and the stalest scope.
@@ -31,9 +32,15 @@ pub struct MetricsArgs {
     pub to: Option<NaiveDate>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Only the per-team summary (table format).
+    /// Only the per-team summary: the summary table, or with `--format csv`
+    /// one row per team and metric (deploy days, level) instead of per day.
     #[arg(long)]
     pub summary_only: bool,
+    /// DORA report year whose performance levels apply: 2021, 2023 or 2024
+    /// (default: `[levels] year`, else 2024). 2025 is refused: that report
+    /// has team profiles instead of levels.
+    #[arg(long, value_name = "YEAR")]
+    pub levels_year: Option<u16>,
 }
 
 pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<ExitCode> {
@@ -43,10 +50,24 @@ pub async fn run(config: Option<&Path>, args: MetricsArgs) -> anyhow::Result<Exi
     if from >= to {
         anyhow::bail!("--from ({from}) must be before --to ({to})");
     }
+    if let (Some(year), Err(e)) = (args.levels_year, config.levels.thresholds(args.levels_year)) {
+        anyhow::bail!("--levels-year {year}: {e}");
+    }
     let warehouse = super::connect::open_warehouse(&config).await?;
-    let reports = metrics::team_reports(warehouse.as_ref(), &config, &args.team, from, to).await?;
+    let reports = metrics::team_reports_with_levels(
+        warehouse.as_ref(),
+        &config,
+        &args.team,
+        from,
+        to,
+        args.levels_year,
+    )
+    .await?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        Format::Csv if args.summary_only => {
+            print!("{}", super::dora_table::summary_csv(&reports));
+        }
         Format::Csv => print!("{}", super::dora_table::csv(&reports)),
         Format::Table => {
             if !args.summary_only {
