@@ -127,3 +127,17 @@ impl FromStr for Endpoint {
             .ok_or_else(|| UnknownEndpoint(s.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_branch_history_is_named_repo_commits_or_history_and_belongs_to_github() {
+        assert_eq!("repo_commits".parse(), Ok(Endpoint::RepoCommits));
+        assert_eq!("History".parse(), Ok(Endpoint::RepoCommits));
+        assert_eq!(Endpoint::RepoCommits.to_string(), "repo_commits");
+        assert_eq!(Endpoint::RepoCommits.source(), Source::Github);
+        assert!(Endpoint::ALL.contains(&Endpoint::RepoCommits));
+    }
+}

@@ -297,7 +297,11 @@ async fn the_changelog_lists_an_issues_status_transitions_oldest_first() {
 
 #[tokio::test]
 async fn an_incident_done_without_a_resolution_is_served_done_with_its_changelog_into_done() {
-    let sim = start(small_options(38)).await;
+    let sim = start(dorafleet_sim::SimOptions {
+        days: 60,
+        ..small_options(11)
+    })
+    .await;
     let org = sim.state().organisation();
     let (project, issue) = org
         .jira_projects

@@ -19,10 +19,10 @@ pub struct FaultSpecError {
 ///
 /// - `SOURCE`: `github`, `jira` or `jenkins`.
 /// - `ENDPOINT` (optional, default: every data endpoint of the source): an
-///   [`Endpoint`] name such as `pulls`, `pull_commits`, `deployments`,
+///   [`Endpoint`] name such as `pulls`, `pull_commits`, `deployments`, `repo_commits`,
 ///   `deployment_statuses`, `jira_search`, `jira_approximate_count`,
 ///   `jira_changelog`, `jenkins_builds`, or a short alias (`commits`,
-///   `statuses`, `search`, `count`, `changelog`, `builds`).
+///   `history`, `statuses`, `search`, `count`, `changelog`, `builds`).
 /// - `SCOPE` (optional, default: every scope): one repo (`owner/repo`), Jira
 ///   project key or Jenkins job; the fault hits only requests about it.
 /// - `KIND`:
