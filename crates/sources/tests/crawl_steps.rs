@@ -284,8 +284,8 @@ fn issue(key: &str, updated: &str) -> serde_json::Value {
     json!({"id": "1", "key": key, "fields": {
         "summary": "s", "issuetype": {"name": "Incident"}, "priority": {"name": "P1"},
         "status": {"name": "Done", "statusCategory": {"key": "done"}}, "project": {"key": "OPS"},
-        "created": "2024-03-02T10:00:00.000+0000", "updated": updated, "resolutiondate": null,
-        "reporter": null, "assignee": null}})
+        "created": "2024-03-02T10:00:00.000+0000", "updated": updated,
+        "resolutiondate": "2024-03-02T12:00:00.000+0000", "reporter": null, "assignee": null}})
 }
 
 #[test]

@@ -5,14 +5,25 @@
 //! the server cannot be seen in the pages themselves. After the last page
 //! the crawl asks Jira's approximate count for the same JQL; the extract
 //! stage compares it with the issues the pages held.
+//!
+//! An issue in a Done-category status without a `resolutiondate` is
+//! resolved when it last entered that category (see [`super::resolution`]),
+//! which only its changelog tells: each such issue of a search page adds
+//! `GET /rest/api/3/issue/{key}/changelog`, paged by `startAt` until
+//! `isLast`. No other issue's changelog is asked for.
 
-use super::models::Issue;
-use crate::crawl::{CrawlStep, checked, next_page, page_error, parse_body};
+use super::models::{History, Issue};
+use super::resolution::needs_changelog;
+use crate::crawl::{CrawlStep, Watch, checked, next_page, page_error, parse_body};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{relative, with_query_param};
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use dorafleet_core::config::Definitions;
 use dorafleet_core::{Source, TaskError, Window};
 use serde::Deserialize;
+
+/// Changelog pages are asked with Jira's largest page.
+const CHANGELOG_PAGE_SIZE: u64 = 100;
 
 /// The cursor of a search page, next to its `issues`.
 #[derive(Debug, Deserialize)]
@@ -81,7 +92,44 @@ pub(crate) fn start_request(project: &str, window: &Window, page_size: u32) -> P
     )
 }
 
-pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
+/// `GET /rest/api/3/issue/{key}/changelog`, the page at `start_at`.
+pub fn changelog_request(key: &str, start_at: u64, page_no: u32) -> PageRequest {
+    PageRequest::new(
+        endpoint::JIRA_CHANGELOG,
+        relative(
+            &["rest", "api", "3", "issue", key, "changelog"],
+            &[
+                ("startAt", &start_at.to_string()),
+                ("maxResults", &CHANGELOG_PAGE_SIZE.to_string()),
+            ],
+        ),
+        page_no,
+    )
+}
+
+/// The issue key of a changelog request (`…/issue/{key}/changelog?…`).
+pub(crate) fn changelog_key(request: &str) -> Option<&str> {
+    let path = request.split('?').next().unwrap_or(request);
+    let mut parts = path.rsplit('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("changelog"), Some(key), Some("issue")) if !key.is_empty() => Some(key),
+        _ => None,
+    }
+}
+
+/// The Done statuses the crawl reads from its watch (see [`Watch`]).
+fn definitions(watch: &Watch) -> Definitions {
+    let mut definitions = Definitions::default();
+    if let Some(done) = &watch.done_statuses {
+        definitions.done_statuses = done.clone();
+    }
+    definitions
+}
+
+pub(crate) fn next_steps(page: &FetchedPage, watch: &Watch) -> Result<CrawlStep, TaskError> {
+    if page.request.endpoint == endpoint::JIRA_CHANGELOG {
+        return changelog_steps(page);
+    }
     if page.request.endpoint == endpoint::JIRA_COUNT {
         let body = parse_body(Source::Jira, page)?;
         let count = Count::deserialize(&body).map_err(|e| {
@@ -113,7 +161,7 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
         )
     })?;
     let token = search.next_page_token.as_deref().filter(|t| !t.is_empty());
-    let follow_ups = match (search.is_last, token) {
+    let mut follow_ups: Vec<PageRequest> = match (search.is_last, token) {
         (Some(true), _) | (None, None) => count_request(&page.request.url).into_iter().collect(),
         (_, Some(token)) => {
             let url = with_query_param(&page.request.url, "nextPageToken", token)
@@ -128,6 +176,14 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
             ));
         }
     };
+    let definitions = definitions(watch);
+    follow_ups.extend(
+        issues
+            .valid
+            .iter()
+            .filter(|issue| needs_changelog(issue, &definitions))
+            .map(|issue| changelog_request(&issue.key, 0, 1)),
+    );
     Ok(CrawlStep {
         records: issues.quality.records,
         follow_ups,
@@ -138,6 +194,61 @@ pub(crate) fn next_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
         expected_total: None,
         gone: false,
     })
+}
+
+/// A page of an issue's changelog: its change groups, and the next page
+/// while `isLast` is false (or, without `isLast`, while `total` says more
+/// follow). The next page starts after the entries this one held, whatever
+/// page size the server chose; a page that holds none yet says more follow
+/// is a gap, not a loop.
+fn changelog_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
+    let body = parse_body(Source::Jira, page)?;
+    let histories = checked::<History>(Source::Jira, page, &body)?;
+    let cursor = ChangelogCursor::deserialize(&body).map_err(|e| {
+        page_error(
+            Source::Jira,
+            page,
+            &format!("body does not match the expected schema: {e}"),
+        )
+    })?;
+    let held = histories.quality.records;
+    let start_at = cursor.start_at.unwrap_or(0);
+    let more = match (cursor.is_last, cursor.total) {
+        (Some(is_last), _) => !is_last,
+        (None, Some(total)) => start_at + held < total,
+        (None, None) => false,
+    };
+    let mut step = CrawlStep {
+        records: held,
+        quality: histories.quality,
+        ..CrawlStep::default()
+    };
+    if more && held == 0 {
+        step.pagination_gap = Some(format!(
+            "the changelog page at startAt {start_at} is empty but not the last (total {}): the rest of the changelog is unreachable",
+            cursor
+                .total
+                .map_or_else(|| "unknown".to_owned(), |t| t.to_string())
+        ));
+    } else if more {
+        let url = with_query_param(&page.request.url, "startAt", &(start_at + held).to_string())
+            .map_err(|e| page_error(Source::Jira, page, &e.to_string()))?;
+        step.follow_ups.push(next_page(page, url));
+    }
+    Ok(step)
+}
+
+/// The paging of a changelog page, next to its `values` (a
+/// [`ChangelogPage`](super::ChangelogPage) without them).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangelogCursor {
+    #[serde(default)]
+    start_at: Option<u64>,
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(default)]
+    is_last: Option<bool>,
 }
 
 fn jql_minute(t: DateTime<Utc>) -> String {

@@ -1,5 +1,6 @@
 //! Typed Jira payloads: a search page and its issues (also a single issue
-//! from `/rest/api/2/issue/{key}`). Jira timestamps such as
+//! from `/rest/api/2/issue/{key}`), and a page of an issue's changelog
+//! (`/rest/api/3/issue/{key}/changelog`). Jira timestamps such as
 //! `2021-06-18T18:41:29.398+0000` are converted to UTC while decoding.
 
 use crate::timestamps::{jira_time, jira_time_opt};
@@ -80,6 +81,9 @@ pub struct NamedField {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// Jira's id of the status; changelog items name statuses by it too.
+    #[serde(default)]
+    pub id: Option<String>,
     /// The status name, e.g. `In Progress`.
     pub name: String,
     /// `statusCategory`: the status's category.
@@ -95,6 +99,60 @@ pub struct StatusCategory {
     /// The category's display name.
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// A page of `GET /rest/api/3/issue/{key}/changelog`: offset paging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangelogPage {
+    /// The page's change groups, oldest first.
+    pub values: Vec<History>,
+    /// `startAt`: the offset of the first entry of this page.
+    #[serde(default)]
+    pub start_at: Option<u64>,
+    /// `maxResults`: the page size the server used.
+    #[serde(default)]
+    pub max_results: Option<u64>,
+    /// `total`: how many change groups the issue has.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// `isLast`: `true` on the last page.
+    #[serde(default)]
+    pub is_last: Option<bool>,
+}
+
+/// One change group of an issue's changelog (also an entry of the
+/// `changelog.histories` an issue embeds when expanded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Jira's id of the change group, as a string; increasing over time.
+    pub id: String,
+    /// When the change was made, converted to UTC.
+    #[serde(deserialize_with = "jira_time")]
+    pub created: DateTime<Utc>,
+    /// The fields the change set.
+    #[serde(default)]
+    pub items: Vec<ChangeItem>,
+}
+
+/// One field changed by a change group: for a status, `from`/`to` are
+/// status ids and `fromString`/`toString` their names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeItem {
+    /// The field's name, `status` for a workflow transition.
+    pub field: String,
+    /// The value before (an id), if any.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// `fromString`: the value before, as shown (a status name).
+    #[serde(default, rename = "fromString")]
+    pub from_name: Option<String>,
+    /// The value after (an id), if any.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// `toString`: the value after, as shown (a status name).
+    #[serde(default, rename = "toString")]
+    pub to_name: Option<String>,
 }
 
 /// The project an issue belongs to.

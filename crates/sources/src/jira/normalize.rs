@@ -1,6 +1,11 @@
-//! Jira pages → issues that may be incidents (all kept, with type and priority).
+//! Jira pages → issues that may be incidents (all kept, with type and
+//! priority). An issue's resolution is its `resolutiondate`, else the last
+//! entry into the Done category its changelog pages show, when it is Done
+//! (see [`super::resolution`]).
 
-use super::models::Issue;
+use super::crawl::changelog_key;
+use super::models::{History, Issue};
+use super::resolution::resolved_at;
 use crate::normalize::records;
 use crate::page::endpoint;
 use dorafleet_core::{Config, Scope, Source, TaskError};
@@ -30,11 +35,37 @@ pub fn normalize(
             issues.insert(issue.key.clone(), issue);
         }
     }
+    // The changelogs of issues done without a resolution date, by issue and
+    // change group (the same entry fetched by several tasks counts once).
+    let mut changelogs: BTreeMap<String, BTreeMap<String, History>> = BTreeMap::new();
+    let changelog_pages = pages
+        .iter()
+        .filter(|p| p.status == 200 && p.endpoint == endpoint::JIRA_CHANGELOG);
+    for page in changelog_pages {
+        let Some(key) = changelog_key(&page.request) else {
+            return Err(TaskError::permanent(format!(
+                "bronze page {} #{} ({}) is a Jira changelog page of no issue",
+                page.task_id, page.seq, page.request
+            )));
+        };
+        let entries = changelogs.entry(key.to_owned()).or_default();
+        for history in records::<History>(page, &mut counts)? {
+            entries.insert(history.id.clone(), history);
+        }
+    }
     let mut batch = SilverBatch {
         counts,
         ..SilverBatch::default()
     };
+    let no_changelog = BTreeMap::new();
     for (key, issue) in issues {
+        let histories: Vec<History> = changelogs
+            .get(&key)
+            .unwrap_or(&no_changelog)
+            .values()
+            .cloned()
+            .collect();
+        let resolved_at = resolved_at(&issue, &histories, &config.definitions);
         let project = issue
             .fields
             .project
@@ -48,7 +79,7 @@ pub fn normalize(
             issue_type: issue.issue_type().unwrap_or("").to_owned(),
             priority: issue.priority().map(str::to_owned),
             created_at: issue.created_at(),
-            resolved_at: issue.resolved_at(),
+            resolved_at,
             reporter: issue
                 .fields
                 .reporter

@@ -1,5 +1,6 @@
 //! The required and known fields of Jira's search results (issues and the
-//! keys of their `fields`), as a [`Schema`]: kept next to the models so that
+//! keys of their `fields`) and of an issue's changelog pages (its change
+//! groups), as [`Schema`]s: kept next to the models so that
 //! a field is added in one folder. The machinery that applies it is in
 //! [`crate::validate`].
 
@@ -9,8 +10,21 @@ use crate::validate::{Schema, need};
 /// The schema of a Jira endpoint's records, if it is one (the approximate
 /// count lists no records).
 pub(crate) fn endpoint_schema(name: &str) -> Option<&'static Schema> {
-    (name == endpoint::JIRA_SEARCH).then_some(&ISSUES)
+    match name {
+        endpoint::JIRA_SEARCH => Some(&ISSUES),
+        endpoint::JIRA_CHANGELOG => Some(&HISTORIES),
+        _ => None,
+    }
 }
+
+/// The change groups of `GET /rest/api/3/issue/{key}/changelog`.
+const HISTORIES: Schema = Schema {
+    list: Some("values"),
+    key: "id",
+    required: &[need("id"), need("created"), need("items")],
+    known: &["author", "created", "historyMetadata", "id", "items"],
+    known_in_fields: None,
+};
 
 const ISSUES: Schema = Schema {
     list: Some("issues"),
@@ -130,5 +144,28 @@ mod tests {
             reasons(&validate_page(endpoint::JIRA_SEARCH, &no_type.to_string()).unwrap()),
             ["record 0 (PAY-4): missing `fields.issuetype.name`"]
         );
+    }
+
+    #[test]
+    fn a_changelog_entry_without_its_instant_is_rejected_and_the_page_still_reads() {
+        let body = json!({"startAt": 0, "maxResults": 100, "total": 2, "isLast": true, "values": [
+            {"id": "10", "created": "2026-01-02T10:00:00.000+0000", "author": {"accountId": "a"},
+             "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status",
+                        "from": "3", "fromString": "In Progress", "to": "10001", "toString": "Done"}]},
+            {"id": "11", "when": "2026-01-03T10:00:00.000+0000", "items": []},
+        ]});
+        let checked: Checked<crate::jira::History> =
+            check_value(endpoint::JIRA_CHANGELOG, &body).unwrap();
+        assert_eq!(checked.valid.len(), 1);
+        assert_eq!(checked.valid[0].items[0].to_name.as_deref(), Some("Done"));
+        assert_eq!(
+            reasons(&checked.quality),
+            ["record 1 (11): missing `created`"]
+        );
+        assert_eq!(
+            checked.quality.unknown_fields,
+            BTreeMap::from([("when".to_owned(), 1)])
+        );
+        assert!(validate_page(endpoint::JIRA_CHANGELOG, "[]").is_err());
     }
 }
