@@ -40,7 +40,8 @@ pub fn handlers(
     if stages.contains(&Stage::Extract) {
         let mut extract = ExtractHandler::new(Arc::clone(warehouse))
             .with_max_rejected_ratio(config.quality.max_rejected_ratio)
-            .with_time(config.sync.watch(), config.clock.clone());
+            .with_time(config.sync.watch(), config.clock.clone())
+            .with_done_statuses(config.definitions.done_statuses.clone());
         for (client, page_size) in clients {
             extract = extract.with_client(client, page_size);
         }

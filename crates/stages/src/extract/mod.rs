@@ -82,6 +82,11 @@ pub struct CrawlState {
     /// Child lists that answered 404: items deleted after they were listed.
     #[serde(default)]
     pub gone: u64,
+    /// Records of child lists (a Jira issue's changelog, a pull request's
+    /// commits), counted in `quality` too: a source's count of its list is
+    /// compared with the records seen less these.
+    #[serde(default)]
+    pub child_records: u64,
     /// The list requests fetched so far, each as a fingerprint of its
     /// identity (method, absolute URL, body; see
     /// `SourceClient::request_identity`) with its page number: a crawl
@@ -118,6 +123,7 @@ pub struct ExtractHandler {
     max_rejected_ratio: f64,
     watch_for: chrono::Duration,
     clock: Clock,
+    done_statuses: Option<Vec<String>>,
 }
 
 impl ExtractHandler {
@@ -131,7 +137,16 @@ impl ExtractHandler {
             max_rejected_ratio: dorafleet_core::config::QualityConfig::default().max_rejected_ratio,
             watch_for: dorafleet_core::config::SyncConfig::default().watch(),
             clock: Clock::system(),
+            done_statuses: None,
         }
+    }
+
+    /// Read the changelog of Jira issues without a resolution date in one
+    /// of these statuses (`definitions.done_statuses`) besides Jira's Done
+    /// category; without it, the default list.
+    pub fn with_done_statuses(mut self, done_statuses: Vec<String>) -> Self {
+        self.done_statuses = Some(done_statuses);
+        self
     }
 
     /// Watch unfinished records for `watch_for` after their creation
@@ -223,6 +238,9 @@ impl ExtractHandler {
             state.pending.extend(step.follow_ups);
             state.newest_seen = state.newest_seen.max(step.newest_seen);
             state.quality.add(&request, &step.quality);
+            if request.is_child() {
+                state.child_records += step.quality.records;
+            }
             if let Some(gap) = step.pagination_gap {
                 state.pagination_gaps.push(format!(
                     "{} page {}: {gap}",
@@ -230,7 +248,8 @@ impl ExtractHandler {
                 ));
             }
             if let Some(total) = step.expected_total
-                && let Some(gap) = short_of_count(state.quality.records_seen, total)
+                && let Some(gap) =
+                    short_of_count(state.quality.records_seen - state.child_records, total)
             {
                 state
                     .pagination_gaps
@@ -317,7 +336,10 @@ impl ExtractHandler {
             return Ok(Watch::default());
         };
         if source == Source::Jira {
-            return Ok(Watch::default());
+            return Ok(Watch {
+                done_statuses: self.done_statuses.clone(),
+                ..Watch::default()
+            });
         }
         let since = window.to - self.watch_for;
         let silver = self.warehouse.team_silver(&scope.team).await?;
