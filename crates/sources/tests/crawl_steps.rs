@@ -51,7 +51,7 @@ fn pr(number: u64, updated: &str, merged: Option<&str>) -> serde_json::Value {
 }
 
 #[test]
-fn a_github_task_starts_with_closed_pulls_by_update_and_deployments() {
+fn a_github_task_starts_with_closed_pulls_by_update_deployments_and_the_windows_history() {
     let requests = start_requests(Source::Github, &scope("acme/ledger"), &window(), 50);
     assert_eq!(
         requests,
@@ -64,6 +64,11 @@ fn a_github_task_starts_with_closed_pulls_by_update_and_deployments() {
             PageRequest::new(
                 endpoint::DEPLOYMENTS,
                 "/repos/acme/ledger/deployments?per_page=50",
+                1
+            ),
+            PageRequest::new(
+                endpoint::REPO_COMMITS,
+                "/repos/acme/ledger/commits?since=2024-03-01T00%3A00%3A00Z&until=2024-03-08T00%3A00%3A00Z&per_page=100",
                 1
             ),
         ]

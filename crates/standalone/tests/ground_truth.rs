@@ -85,6 +85,9 @@ async fn running_the_pipeline_twice_leaves_the_same_silver_and_gold_with_its_fir
             s.incidents
                 .iter_mut()
                 .for_each(|i| i.run_id = uuid::Uuid::nil());
+            s.commits
+                .iter_mut()
+                .for_each(|c| c.run_id = uuid::Uuid::nil());
         };
         let mut before = before;
         strip(&mut before);
