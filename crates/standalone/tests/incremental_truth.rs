@@ -90,8 +90,8 @@ async fn hourly_runs_over_an_evolving_world_equal_one_full_run_and_the_truth() {
     let truth = sim.state().ground_truth();
     assert_eq!(
         truth.len(),
-        DAYS as usize * 2 * 4,
-        "14 days × 2 teams × 4 metrics"
+        DAYS as usize * 2 * dorafleet_sim::METRICS.len(),
+        "14 days × 2 teams × 6 metrics"
     );
     let (hourly_gold, full_gold) = (gold(&hourly).await, gold(&full).await);
     let diffs = differences(&hourly_gold, &truth);
