@@ -42,4 +42,4 @@ pub use options::SimOptions;
 pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;
-pub use truth::{METRICS, TruthRecord, differences};
+pub use truth::{METRICS, TruthCoverage, TruthRecord, differences};

@@ -84,8 +84,13 @@ impl<'a> History<'a> {
 pub struct CoverageStarts(pub BTreeMap<String, DateTime<Utc>>);
 
 impl CoverageStarts {
-    fn start_of(&self, repo: &str) -> Option<DateTime<Utc>> {
+    pub(crate) fn start_of(&self, repo: &str) -> Option<DateTime<Utc>> {
         self.0.get(repo).copied()
+    }
+
+    /// The latest start: from then on every deployment of the team is read.
+    pub fn latest(&self) -> Option<DateTime<Utc>> {
+        self.0.values().max().copied()
     }
 }
 
@@ -95,6 +100,10 @@ pub const FIRST_COMMIT_AFTER_DEPLOYMENT: &str = "first commit after deployment";
 pub const OLDER_THAN_THE_MAXIMUM: &str = "older than the maximum";
 /// A change merged before its repository's coverage began.
 pub const MERGED_BEFORE_COVERAGE: &str = "merged before coverage";
+
+/// An incident with no covered deployment in its link window, the window
+/// reaching back before coverage: its failed deployment may be unread.
+pub const INCIDENT_LINK_BEFORE_COVERAGE: &str = "incident link before coverage";
 
 /// What linkage did with a team's changes: how each shipped change was
 /// linked, and what was left out and why.
@@ -111,6 +120,11 @@ pub struct LinkTally {
 }
 
 impl LinkTally {
+    /// Count one change, sample or incident left out for `reason`.
+    pub fn count(&mut self, reason: &str) {
+        self.drop(reason);
+    }
+
     fn drop(&mut self, reason: &str) {
         *self.dropped.entry(reason.to_owned()).or_default() += 1;
     }

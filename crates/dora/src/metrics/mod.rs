@@ -163,6 +163,18 @@ pub fn compute(
         if let Some(i) = linked {
             failed[i] = true;
         }
+        // Recovery is measured only from a deployment after every scope's
+        // coverage began: before, a later deployment of another scope may
+        // be unread (the failed one), and with none in the window the failed
+        // one may lie before coverage.
+        let measurable =
+            linked.filter(|&i| starts.latest().is_none_or(|start| finished(i) >= start));
+        let window_before_coverage = starts
+            .latest()
+            .is_some_and(|start| incident.created_at - window < start);
+        if measurable.is_none() && (linked.is_some() || window_before_coverage) {
+            tally.count(linkage::INCIDENT_LINK_BEFORE_COVERAGE);
+        }
         let Some(resolved) = incident.resolved_at else {
             continue;
         };
@@ -171,7 +183,7 @@ pub fn compute(
             Metric::TimeToRestoreService,
             hours_between(incident.created_at, resolved),
         );
-        if let Some(i) = linked {
+        if let Some(i) = measurable {
             add(
                 resolved.date_naive(),
                 Metric::FailedDeploymentRecoveryTime,

@@ -7,7 +7,9 @@
 //! - incidents reopened after their resolution and resolved again, and
 //!   incidents moved to Done without a resolution date;
 //! - deployments deleted before they finish and closed pull requests deleted;
-//! - commits authored on a machine whose clock was a day ahead;
+//! - commits authored on a machine whose clock was a day ahead, and whole
+//!   pull requests written on one (drawn last: first commits dated after the
+//!   merge);
 //! - redeploys of older commits, hotfixes, reverts and the commits deploy
 //!   builds record (`late_changes`, drawn last).
 //!
@@ -41,6 +43,10 @@ const SKEWED_COMMITS: f64 = 0.03;
 const REOPENED_INCIDENTS: f64 = 0.08;
 /// Share of resolved incidents moved to Done without a resolution date.
 const UNSET_RESOLUTIONS: f64 = 0.05;
+/// Share of merged human pull requests written entirely on a machine whose
+/// clock ran a day or two ahead: their first commit is dated after the merge,
+/// and usually after the deployment that ships them.
+const FAST_CLOCK_PULLS: f64 = 0.02;
 
 /// Applies the late events to `org` (ids of deployments and statuses and
 /// Jira transitions are assigned afterwards).
@@ -71,6 +77,17 @@ pub(crate) fn evolve(org: &mut Organisation, seed: u64) {
         }
     }
     super::late_changes::apply(org, &mut rng);
+    for pull in org.repos.iter_mut().flat_map(|r| &mut r.pulls) {
+        if let Some(merged) = pull.merged_at
+            && !pull.author_is_bot
+            && rng.random_bool(FAST_CLOCK_PULLS)
+        {
+            let ahead = seconds_between(&mut rng, 12 * 3600, 48 * 3600);
+            for commit in pull.commits.iter_mut().filter(|c| !c.is_bot()) {
+                commit.authored_at = commit.authored_at.max(merged) + ahead;
+            }
+        }
+    }
 }
 
 fn evolve_pull(rng: &mut ChaCha8Rng, pull: &mut PullRequest) {

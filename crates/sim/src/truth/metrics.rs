@@ -67,8 +67,12 @@ pub(crate) struct TeamEvents {
     pub incidents: Vec<Incident>,
     /// Listed main history per repository (`owner/name`).
     pub histories: BTreeMap<String, ListedHistory>,
-    /// Coverage start: changes merged before it are not credited.
+    /// The latest coverage start of the team's scopes: recovery is measured
+    /// only from deployments after it.
     pub covered_from: Option<DateTime<Utc>>,
+    /// Each repository's coverage start: its changes merged before it are
+    /// not credited.
+    pub repo_starts: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Median with interpolation: the mean of the two middle values for an even count.
@@ -126,8 +130,10 @@ pub(crate) fn team_truth(team: &str, dates: &[NaiveDate], events: &TeamEvents) -
     let mut lead_times = Daily::new();
     for change in &events.changes {
         if events
-            .covered_from
-            .is_some_and(|from| change.merged_at < from)
+            .repo_starts
+            .get(&change.repo)
+            .or(events.covered_from.as_ref())
+            .is_some_and(|from| change.merged_at < *from)
         {
             continue;
         }
@@ -163,7 +169,14 @@ pub(crate) fn team_truth(team: &str, dates: &[NaiveDate], events: &TeamEvents) -
             .entry(day)
             .or_default()
             .push(hours(incident.created_at, resolved));
-        if let Some(i) = linked {
+        // A deployment before coverage was never read: the recovery from it
+        // cannot be measured, so the incident gives no recovery sample.
+        let measurable = linked.filter(|&i| {
+            events
+                .covered_from
+                .is_none_or(|from| deployments[i].finished_at >= from)
+        });
+        if let Some(i) = measurable {
             recoveries
                 .entry(day)
                 .or_default()

@@ -59,6 +59,35 @@ pub struct TruthRecord {
     pub sample_size: u64,
 }
 
+/// Where a pipeline's reading began: every source from `from`, and some
+/// repositories' deployments (their deploy job added later, say) only from a
+/// later instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthCoverage {
+    /// When every scope's coverage began (the listed history starts here).
+    pub from: DateTime<Utc>,
+    /// Repositories (`owner/name`) whose deployments are covered only from a
+    /// later instant.
+    pub later: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl TruthCoverage {
+    /// Every scope covered from `from`.
+    pub fn from(from: DateTime<Utc>) -> Self {
+        TruthCoverage {
+            from,
+            later: BTreeMap::new(),
+        }
+    }
+
+    /// Where `repo`'s changes start to be credited.
+    fn start_of(&self, repo: &str) -> DateTime<Utc> {
+        self.later
+            .get(repo)
+            .map_or(self.from, |later| (*later).max(self.from))
+    }
+}
+
 impl Organisation {
     /// One record per team × date in the range × metric, ordered by team,
     /// date, metric, with coverage from the organisation's start.
@@ -71,10 +100,11 @@ impl Organisation {
     /// main commits committed from it on are in the listed history.
     pub fn ground_truth_covered_from(&self, covered_from: DateTime<Utc>) -> Vec<TruthRecord> {
         let dates = self.dates();
+        let coverage = TruthCoverage::from(covered_from);
         self.teams
             .iter()
             .flat_map(|team| {
-                let events = self.team_events(&team.id, covered_from);
+                let events = self.team_events(&team.id, &coverage);
                 team_truth(&team.id, &dates, &events)
             })
             .collect()
@@ -96,8 +126,28 @@ impl Organisation {
         t: DateTime<Utc>,
         covered_from: DateTime<Utc>,
     ) -> Vec<TruthRecord> {
+        self.ground_truth_as_of_coverage(t, &TruthCoverage::from(covered_from))
+    }
+
+    /// [`Organisation::ground_truth_as_of`] under `coverage`: each
+    /// repository's changes are credited from its own start, and recovery is
+    /// measured only from deployments after every start of the team.
+    pub fn ground_truth_as_of_coverage(
+        &self,
+        t: DateTime<Utc>,
+        coverage: &TruthCoverage,
+    ) -> Vec<TruthRecord> {
         let today = t.date_naive();
-        let mut truth = self.as_of(t).ground_truth_covered_from(covered_from);
+        let view = self.as_of(t);
+        let dates = view.dates();
+        let mut truth: Vec<TruthRecord> = view
+            .teams
+            .iter()
+            .flat_map(|team| {
+                let events = view.team_events(&team.id, coverage);
+                team_truth(&team.id, &dates, &events)
+            })
+            .collect();
         truth.retain(|r| r.date < today);
         truth
     }
@@ -110,13 +160,24 @@ impl Organisation {
         truth
     }
 
-    fn team_events(&self, team: &str, covered_from: DateTime<Utc>) -> TeamEvents {
+    fn team_events(&self, team: &str, coverage: &TruthCoverage) -> TeamEvents {
+        let repo_starts: BTreeMap<String, DateTime<Utc>> = self
+            .repos
+            .iter()
+            .filter(|r| r.team == team)
+            .map(|r| {
+                let name = r.full_name();
+                let start = coverage.start_of(&name);
+                (name, start)
+            })
+            .collect();
         TeamEvents {
             deployments: self.team_deployments(team),
             changes: self.team_changes(team),
             incidents: self.team_incidents(team),
-            histories: self.team_histories(team, covered_from),
-            covered_from: Some(covered_from),
+            histories: self.team_histories(team, coverage.from),
+            covered_from: Some(repo_starts.values().copied().max().unwrap_or(coverage.from)),
+            repo_starts,
         }
     }
 

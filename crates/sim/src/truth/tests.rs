@@ -112,6 +112,7 @@ fn worked_example(pr3_branch: &str) -> TeamEvents {
         }],
         histories: [("acme/pay-api".to_owned(), ListedHistory::new(listed))].into(),
         covered_from: Some(t("2026-03-02T00:00:00Z")),
+        repo_starts: Default::default(),
     }
 }
 
