@@ -165,7 +165,7 @@ impl Server {
     }
 
     /// Requests of the pull-request list (the crawl also fetches the empty
-    /// deployments list, once).
+    /// deployments list and the empty default-branch history, once each).
     fn pulls_hits(&self) -> usize {
         self.paths().iter().filter(|p| p.contains("/pulls")).count()
     }
@@ -330,7 +330,10 @@ async fn hostile(foreign: &Server) -> Server {
     let foreign = foreign.origin.clone();
     Server::start(move |req, own| {
         let path = req.path_and_query.as_str();
-        if path.contains("/deployments") {
+        // Every behaviour is served on the pull-request list; the other two
+        // lists of a GitHub task, the deployments and the window's
+        // default-branch history (`/repos/{o}/{r}/commits`), are empty.
+        if path.contains("/deployments") || path.contains("/repos/acme/api/commits?") {
             return Answer::json(200, "[]");
         }
         match req.behaviour() {
@@ -588,12 +591,14 @@ async fn a_next_link_to_the_same_url_is_a_cycle_stopped_after_one_request() {
             "goes round in circles",
             "pulls page 2",
             "is the same request as page 1",
-            "(2 pages fetched in this task)",
+            // pulls page 1, the deployments list and the default-branch
+            // history (`repo_commits`, one request per GitHub task)
+            "(3 pages fetched in this task)",
             "/same-next/repos/acme/api/pulls?state=closed",
         ],
     );
     assert_eq!(server.pulls_hits(), 1, "{:?}", server.paths());
-    assert_eq!(server.hits(), 2, "{:?}", server.paths());
+    assert_eq!(server.hits(), 3, "{:?}", server.paths());
 }
 
 #[tokio::test]
@@ -640,12 +645,14 @@ async fn a_list_that_never_ends_stops_at_the_page_cap_with_its_evidence() {
         &[
             "stopped after 25 pages",
             "sources.github.max_pages_per_task = 25",
-            // 24 pages of pulls and the (empty) deployments list
-            "next pulls page 25",
-            "page=25",
+            // 23 pages of pulls, the (empty) deployments list and the
+            // (empty) default-branch history make the 25
+            "next pulls page 24",
+            "page=24",
         ],
     );
     assert_eq!(server.hits(), MAX_PAGES as usize);
+    assert_eq!(server.pulls_hits(), MAX_PAGES as usize - 2);
     assert_eq!(ran.bronze.len(), MAX_PAGES as usize);
 }
 
@@ -715,10 +722,11 @@ async fn a_redirect_within_the_origin_is_followed() {
     let paths = server.paths();
     assert_eq!(
         paths.len(),
-        3,
-        "pulls, its redirect, deployments: {paths:?}"
+        4,
+        "pulls, its redirect, deployments, the default-branch history: {paths:?}"
     );
     assert!(paths[1].starts_with("/redirect-same/moved/repos/acme/api/pulls"));
+    assert!(paths[3].starts_with("/redirect-same/repos/acme/api/commits?since="));
     assert_eq!(foreign.hits(), 0);
 }
 

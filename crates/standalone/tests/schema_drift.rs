@@ -1,16 +1,17 @@
 //! Schema validation at the extract boundary, end to end: a field renamed in
-//! a small share of Jira's issues leaves the run complete with the rejected
-//! records and the unknown field counted; in a larger share it dead-letters
-//! the Jira tasks with the ratio and a sample of the rejections.
+//! a small share of Jira's records (issues and the changelog entries of
+//! issues done without a resolution date) leaves the run complete with the
+//! rejected records and the unknown field counted; in a larger share it
+//! dead-letters the Jira tasks with the ratio and a sample of the rejections.
 
 mod common;
 
 use common::{config, end, run_over, sim_over, warehouse, window_of};
 use dorafleet_core::{Config, ErrorClass, Source};
-use dorafleet_sim::{RunningSim, drift_selects};
+use dorafleet_sim::{Endpoint, RequestLogEntry, RunningSim, drift_selects};
 use dorafleet_standalone::RunSummary;
 use dorafleet_warehouse::Warehouse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 const TEAMS: usize = 3;
@@ -27,41 +28,109 @@ async fn run_with(fault: &str) -> (RunningSim, Config, Arc<dyn Warehouse>, RunSu
     (sim, config, warehouse, summary)
 }
 
-/// Per Jira project: (issues served, issues whose `created` the simulator
-/// renames at `share`). Every issue of the simulated history is served once.
-fn drifted_per_project(sim: &RunningSim, share: f64) -> BTreeMap<String, (u64, u64)> {
-    sim.state()
+/// What one Jira project served, and how much of it the drift renamed.
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    /// Issues of the search (every issue of the history, served once).
+    issues: u64,
+    /// Issues whose `fields.created` the simulator renames at the share.
+    drifted_issues: u64,
+    /// Changelog entries of the issues whose changelog extract read (done
+    /// without a resolution date), served outside `served_records`.
+    entries: u64,
+    /// Changelog entries whose `created` the drift renames too: a Jira
+    /// drift hits every Jira record with the field, numbered by its `id`.
+    drifted_entries: u64,
+}
+
+impl Served {
+    /// Records the project's extract validated: issues and changelog entries.
+    fn records(&self) -> u64 {
+        self.issues + self.entries
+    }
+
+    /// Records validation rejects: every drifted one lacks `created`.
+    fn drifted(&self) -> u64 {
+        self.drifted_issues + self.drifted_entries
+    }
+}
+
+/// The Jira issue key of a changelog request path
+/// (`…/rest/api/3/issue/{key}/changelog`).
+fn changelog_key(path: &str) -> Option<&str> {
+    let mut parts = path.split('/');
+    parts.find(|p| *p == "issue")?;
+    parts.next()
+}
+
+/// Per Jira project, what was served and what the drift at `share` hit.
+/// Every issue of the simulated history is served once; the changelogs are
+/// those the request log shows, each served once and whole.
+fn served_per_project(sim: &RunningSim, share: f64) -> BTreeMap<String, Served> {
+    let log = sim.state().request_log();
+    let changelogs: Vec<&RequestLogEntry> = log
+        .iter()
+        .filter(|e| e.endpoint == Endpoint::JiraChangelog && e.status == 200)
+        .collect();
+    let keys: BTreeSet<&str> = changelogs
+        .iter()
+        .map(|e| changelog_key(&e.path).expect("a changelog path names its issue"))
+        .collect();
+    assert_eq!(keys.len(), changelogs.len(), "each changelog is one page");
+    let served: BTreeMap<String, Served> = sim
+        .state()
         .organisation()
         .jira_projects
         .iter()
         .map(|p| {
-            let hits = p
-                .issues
-                .iter()
-                .filter(|i| {
-                    let n = i.key.rsplit_once('-').unwrap().1.parse().unwrap();
-                    drift_selects(n, share)
-                })
-                .count() as u64;
-            (p.key.clone(), (p.issues.len() as u64, hits))
+            let count = |n: usize| n as u64;
+            let issue_hits = p.issues.iter().filter(|i| {
+                let n = i.key.rsplit_once('-').unwrap().1.parse().unwrap();
+                drift_selects(n, share)
+            });
+            let with_changelog = || p.issues.iter().filter(|i| keys.contains(i.key.as_str()));
+            let served = Served {
+                issues: count(p.issues.len()),
+                drifted_issues: count(issue_hits.count()),
+                entries: count(with_changelog().map(|i| i.transitions.len()).sum()),
+                drifted_entries: count(
+                    with_changelog()
+                        .flat_map(|i| &i.transitions)
+                        .filter(|t| drift_selects(t.id, share))
+                        .count(),
+                ),
+            };
+            (p.key.clone(), served)
         })
-        .collect()
+        .collect();
+    assert_eq!(
+        served.values().map(|s| s.entries).sum::<u64>(),
+        changelogs.iter().map(|e| e.records).sum::<u64>(),
+        "the changelogs served are those of the issues in the request log, whole"
+    );
+    assert!(
+        served.values().any(|s| s.entries > 0),
+        "some issue was done without a resolution date: {served:?}"
+    );
+    served
 }
 
 #[tokio::test]
 async fn schema_drift_in_three_percent_of_jira_issues_passes_with_the_rejections_counted() {
     let (sim, _, warehouse, summary) = run_with("jira:drift=created->createdDate*0.03@1").await;
 
-    let expected = drifted_per_project(&sim, 0.03);
-    let served: u64 = expected.values().map(|(n, _)| n).sum();
-    let rejected: u64 = expected.values().map(|(_, hits)| hits).sum();
+    let expected = served_per_project(&sim, 0.03);
+    let issues: u64 = expected.values().map(|s| s.issues).sum();
+    let drifted_issues: u64 = expected.values().map(|s| s.drifted_issues).sum();
+    let records: u64 = expected.values().map(Served::records).sum();
+    let rejected: u64 = expected.values().map(Served::drifted).sum();
     assert_eq!(
         sim.state().served_records()[&Source::Jira],
-        served,
+        issues,
         "every issue was served once"
     );
     assert!(
-        expected.values().all(|(_, hits)| *hits > 0),
+        expected.values().all(|s| s.drifted_issues > 0),
         "the drift hit issues in every project: {expected:?}"
     );
 
@@ -76,13 +145,13 @@ async fn schema_drift_in_three_percent_of_jira_issues_passes_with_the_rejections
     );
     assert_eq!(
         summary.normalized.incidents,
-        served - rejected,
+        issues - drifted_issues,
         "silver holds every valid issue and no rejected one"
     );
     assert_eq!(
         summary.by_source[&Source::Jira].bronze_records,
-        served,
-        "bronze keeps the rejected records"
+        records,
+        "bronze keeps the rejected records: issues and changelog entries"
     );
 }
 
@@ -92,10 +161,10 @@ async fn schema_drift_in_ten_percent_of_jira_issues_dead_letters_the_jira_tasks_
     let max_ratio = config.quality.max_rejected_ratio;
     assert_eq!(max_ratio, 0.05);
 
-    let expected = drifted_per_project(&sim, 0.1);
-    let failing: BTreeMap<&String, &(u64, u64)> = expected
+    let expected = served_per_project(&sim, 0.1);
+    let failing: BTreeMap<&String, &Served> = expected
         .iter()
-        .filter(|(_, (n, hits))| *hits as f64 / *n as f64 > max_ratio)
+        .filter(|(_, s)| s.drifted() as f64 / s.records() as f64 > max_ratio)
         .collect();
     assert_eq!(
         failing.len(),
@@ -116,7 +185,9 @@ async fn schema_drift_in_ten_percent_of_jira_issues_dead_letters_the_jira_tasks_
             "a permanent failure is not retried"
         );
         let project = letter.scope.as_ref().unwrap().target.clone().unwrap();
-        let (n, hits) = expected[&project];
+        // Validation counts per page, changelog pages included: the ratio
+        // is over the issues and the changelog entries the task read.
+        let (n, hits) = (expected[&project].records(), expected[&project].drifted());
         let ratio = hits as f64 / n as f64;
         for needle in [
             format!("rejected {hits} of {n} records"),

@@ -3,13 +3,14 @@
 
 mod common;
 
+use chrono::NaiveDate;
 use common::{config, gold, run, sim, values, warehouse, window};
 use dorafleet_coordinator::{BackfillRequest, FromLayer, backfill};
 use dorafleet_core::{Metric, Source, Stage, TaskEnvelope};
-use dorafleet_sim::{BuildResult, JobKind};
+use dorafleet_sim::{BuildResult, DONE, INCIDENT_ISSUE_TYPE, JobKind};
 use dorafleet_stages::NormalizeHandler;
 use dorafleet_worker::StageHandler;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 fn request(from_layer: FromLayer) -> BackfillRequest {
@@ -169,36 +170,103 @@ async fn excluding_p4_incidents_and_backfilling_changes_exactly_the_incident_met
 
     let after = gold(&warehouse).await;
     assert_eq!(before.len(), after.len());
-    let mut changed_values = 0;
+    // Time to restore service loses exactly the team's P4 incidents resolved
+    // on the day (the simulator's resolution: the resolution date, else the
+    // last move into Done of an issue that is Done).
+    let mut p4_resolved: BTreeMap<(String, NaiveDate), u64> = BTreeMap::new();
+    for project in &sim.state().organisation().jira_projects {
+        for issue in &project.issues {
+            if issue.issue_type != INCIDENT_ISSUE_TYPE || issue.priority != "P4" {
+                continue;
+            }
+            let resolved = issue.resolved.or_else(|| {
+                (issue.status() == DONE)
+                    .then(|| issue.transitions.iter().rev().find(|t| t.to == DONE))
+                    .flatten()
+                    .map(|t| t.at)
+            });
+            if let Some(at) = resolved {
+                *p4_resolved
+                    .entry((project.team.clone(), at.date_naive()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mut changed_values: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut restore_samples_lost = 0;
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(
             (&b.team_id, b.date, b.metric),
             (&a.team_id, a.date, a.metric)
         );
+        // The metrics whose fingerprint holds `excluded_priorities`: those
+        // that read incidents (the failure rate and recovery time link them,
+        // the rework rate matches their keys, time to restore measures them).
         let incident_metric = matches!(
             a.metric,
-            Metric::ChangeFailureRate | Metric::FailedDeploymentRecoveryTime
+            Metric::ChangeFailureRate
+                | Metric::FailedDeploymentRecoveryTime
+                | Metric::DeploymentReworkRate
+                | Metric::TimeToRestoreService
         );
-        if incident_metric {
-            assert_eq!(
-                (b.definition_version, a.definition_version),
-                (1, 2),
-                "{a:?}"
-            );
-            if (b.value, b.sample_size) != (a.value, a.sample_size) {
-                changed_values += 1;
-            }
-        } else {
+        assert_eq!(
+            incident_metric,
+            config.definitions.inputs(a.metric).contains(&Source::Jira),
+            "exactly the metrics reading Jira get a new version: {a:?}"
+        );
+        if !incident_metric {
             assert_eq!(
                 (b.value, b.sample_size, b.definition_version),
                 (a.value, a.sample_size, a.definition_version),
                 "{a:?}"
             );
+            continue;
+        }
+        assert_eq!(
+            (b.definition_version, a.definition_version),
+            (1, 2),
+            "{a:?}"
+        );
+        if (b.value, b.sample_size) != (a.value, a.sample_size) {
+            *changed_values.entry(a.metric.as_str()).or_default() += 1;
+        }
+        match a.metric {
+            // Rates over the day's deployments: the same deployments, fewer
+            // incidents to link to or to name in a change.
+            Metric::ChangeFailureRate | Metric::DeploymentReworkRate => {
+                assert_eq!(a.sample_size, b.sample_size, "{b:?} → {a:?}");
+                assert!(
+                    a.value.zip(b.value).is_none_or(|(a, b)| a <= b + 1e-12)
+                        && a.value.is_some() == b.value.is_some(),
+                    "{b:?} → {a:?}"
+                );
+            }
+            Metric::FailedDeploymentRecoveryTime => {
+                assert!(a.sample_size <= b.sample_size, "{b:?} → {a:?}");
+            }
+            Metric::TimeToRestoreService => {
+                let lost = p4_resolved
+                    .get(&(a.team_id.clone(), a.date))
+                    .copied()
+                    .unwrap_or(0);
+                assert_eq!(b.sample_size - a.sample_size, lost, "{b:?} → {a:?}");
+                restore_samples_lost += lost;
+            }
+            _ => unreachable!(),
         }
     }
     assert!(
-        changed_values > 0,
-        "excluding P4 changed some failure rates or recovery times"
+        restore_samples_lost > 0,
+        "some P4 incident was resolved in the window"
+    );
+    assert!(
+        changed_values.contains_key(Metric::TimeToRestoreService.as_str()),
+        "excluding P4 changed some times to restore: {changed_values:?}"
+    );
+    assert!(
+        changed_values.contains_key(Metric::ChangeFailureRate.as_str())
+            || changed_values.contains_key(Metric::FailedDeploymentRecoveryTime.as_str()),
+        "excluding P4 changed some failure rates or recovery times: {changed_values:?}"
     );
 }
 

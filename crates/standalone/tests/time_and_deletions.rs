@@ -127,7 +127,12 @@ async fn a_range_reaching_a_month_past_now_is_cut_at_now_and_leaves_later_days_u
 
     let truth = sim.state().ground_truth();
     assert!(truth.iter().all(|t| t.date < today));
-    assert_eq!(truth.len(), 6 * 2 * 4, "6 days over × 2 teams × 4 metrics");
+    assert_eq!(
+        truth.len(),
+        6 * 2 * Metric::ALL.len(),
+        "6 days over × 2 teams × every metric"
+    );
+    assert_eq!(gold.len(), truth.len(), "gold has every day over, no more");
     let diffs = differences(&gold, &truth);
     assert!(
         diffs.is_empty(),
