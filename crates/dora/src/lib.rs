@@ -12,6 +12,6 @@ pub mod metrics;
 pub mod report;
 
 pub use metrics::{
-    Computed, CoverageStarts, DayValue, LinkTally, compute, hours_between, is_deployment, median,
-    value_of,
+    ChangeLink, Computed, CoverageStarts, DayValue, LinkTally, change_links, compute,
+    hours_between, is_deployment, median, value_of,
 };

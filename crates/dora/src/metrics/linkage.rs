@@ -122,10 +122,6 @@ pub struct LinkTally {
 impl LinkTally {
     /// Count one change, sample or incident left out for `reason`.
     pub fn count(&mut self, reason: &str) {
-        self.drop(reason);
-    }
-
-    fn drop(&mut self, reason: &str) {
         *self.dropped.entry(reason.to_owned()).or_default() += 1;
     }
 }
@@ -138,8 +134,12 @@ pub struct Shipped<'a> {
     pub change: &'a SilverChange,
     /// Index of the shipping deployment in the sorted deployments.
     pub deployment: usize,
+    /// Linked by time: the history could not tell.
+    pub by_time: bool,
     /// Hours from first commit to the deployment's finish; `None` when dropped.
     pub lead_time: Option<f64>,
+    /// Why the sample was dropped, when it was.
+    pub dropped: Option<&'static str>,
 }
 
 /// The changes each deployment shipped. `deployments` are the team's
@@ -191,7 +191,7 @@ pub fn ship<'a>(
             .start_of(&change.repo)
             .is_some_and(|start| change.merged_at < start);
         if before_coverage && !defs.credit_changes_before_coverage {
-            tally.drop(MERGED_BEFORE_COVERAGE);
+            tally.count(MERGED_BEFORE_COVERAGE);
             continue;
         }
         if by_time {
@@ -201,19 +201,22 @@ pub fn ship<'a>(
         }
         let finished = deployments[i].finished_at.unwrap_or(change.merged_at);
         let hours = super::hours_between(change.first_commit_at, finished);
-        let lead_time = if hours < 0.0 {
-            tally.drop(FIRST_COMMIT_AFTER_DEPLOYMENT);
-            None
+        let dropped = if hours < 0.0 {
+            Some(FIRST_COMMIT_AFTER_DEPLOYMENT)
         } else if hours > max_hours {
-            tally.drop(OLDER_THAN_THE_MAXIMUM);
-            None
+            Some(OLDER_THAN_THE_MAXIMUM)
         } else {
-            Some(hours)
+            None
         };
+        if let Some(reason) = dropped {
+            tally.count(reason);
+        }
         shipped.push(Shipped {
             change,
             deployment: i,
-            lead_time,
+            by_time,
+            lead_time: dropped.is_none().then_some(hours),
+            dropped,
         });
     }
     shipped

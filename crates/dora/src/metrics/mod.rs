@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dorafleet_core::{Definitions, Metric};
 use dorafleet_warehouse::{SilverDeployment, TeamSilver};
 pub use linkage::{CoverageStarts, LinkTally};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One metric's observations on one day.
@@ -87,6 +88,79 @@ pub fn value_of(metric: Metric, samples: &[f64]) -> Option<f64> {
     }
 }
 
+/// The team's deployments in the order they happened: by finish, then
+/// start, then key.
+fn deployments_in_order<'a>(
+    defs: &Definitions,
+    silver: &'a TeamSilver,
+) -> Vec<&'a SilverDeployment> {
+    let mut deployments: Vec<&SilverDeployment> = silver
+        .deployments
+        .iter()
+        .filter(|d| is_deployment(d, defs))
+        .collect();
+    deployments.sort_by(|a, b| {
+        (a.finished_at, a.started_at, &a.key).cmp(&(b.finished_at, b.started_at, &b.key))
+    });
+    deployments
+}
+
+/// One change and the deployment that shipped it: the records behind a
+/// lead-time sample, for people who ask why a number is what it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeLink {
+    /// The change's repository.
+    pub repo: String,
+    /// The pull request's number.
+    pub number: u64,
+    /// The shipping deployment's key (`owner/repo#id`, `job#number`).
+    pub deployment: String,
+    /// When the deployment finished.
+    pub deployed_at: DateTime<Utc>,
+    /// Linked by time (the history could not tell) rather than by history.
+    pub by_time: bool,
+    /// The lead-time sample in hours; `None` when hygiene dropped it.
+    pub lead_time_hours: Option<f64>,
+    /// Why the sample was dropped.
+    pub dropped: Option<String>,
+}
+
+/// Every shipped change of a team with its deployment and lead time, and the
+/// tally of linkage (changes merged before coverage are counted there, not
+/// listed).
+pub fn change_links(
+    defs: &Definitions,
+    silver: &TeamSilver,
+    starts: &CoverageStarts,
+) -> (Vec<ChangeLink>, LinkTally) {
+    let deployments = deployments_in_order(defs, silver);
+    let mut tally = LinkTally::default();
+    let shipped = linkage::ship(
+        defs,
+        &silver.changes,
+        &silver.commits,
+        &deployments,
+        starts,
+        &mut tally,
+    );
+    let links = shipped
+        .into_iter()
+        .map(|s| {
+            let d = deployments[s.deployment];
+            ChangeLink {
+                repo: s.change.repo.clone(),
+                number: s.change.number,
+                deployment: d.key.clone(),
+                deployed_at: d.finished_at.unwrap_or(d.started_at),
+                by_time: s.by_time,
+                lead_time_hours: s.lead_time,
+                dropped: s.dropped.map(str::to_owned),
+            }
+        })
+        .collect();
+    (links, tally)
+}
+
 /// The metrics of a team's days, and what linkage did on the way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Computed {
@@ -105,14 +179,7 @@ pub fn compute(
     days: &[NaiveDate],
     metrics: &[Metric],
 ) -> Computed {
-    let mut deployments: Vec<&SilverDeployment> = silver
-        .deployments
-        .iter()
-        .filter(|d| is_deployment(d, defs))
-        .collect();
-    deployments.sort_by(|a, b| {
-        (a.finished_at, a.started_at, &a.key).cmp(&(b.finished_at, b.started_at, &b.key))
-    });
+    let deployments = deployments_in_order(defs, silver);
     let finished = |i: usize| {
         deployments[i]
             .finished_at
