@@ -97,6 +97,7 @@ async fn a_run_covering_part_of_the_world_equals_the_v2_truth_and_a_backfill_reb
     );
     let by_status = resolved_only_through_status(history, range);
     assert!(!by_status.is_empty(), "an incident resolved only by status");
+    assert!(linkage.incidents_resolved_by_status >= by_status.len() as u64);
     for (key, resolved) in &by_status {
         let team = history
             .jira_projects

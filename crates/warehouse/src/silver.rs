@@ -246,6 +246,10 @@ pub struct NormalizeCounts {
     /// answered 404): deployments marked `deleted`, pull requests left out.
     #[serde(default)]
     pub items_gone: u64,
+    /// Jira issues without a `resolutiondate` resolved at the instant they
+    /// last entered a Done-category status (from their changelog).
+    #[serde(default)]
+    pub incidents_resolved_by_status: u64,
     /// Records left out because they failed schema validation (a field the
     /// pipeline needs was missing or did not fit).
     #[serde(default)]
@@ -278,6 +282,7 @@ impl NormalizeCounts {
         self.unmerged_changes_skipped += o.unmerged_changes_skipped;
         self.changes_without_commits += o.changes_without_commits;
         self.items_gone += o.items_gone;
+        self.incidents_resolved_by_status += o.incidents_resolved_by_status;
         self.rejected_records += o.rejected_records;
         for (name, n) in &o.unknown_fields {
             *self.unknown_fields.entry(name.clone()).or_default() += n;

@@ -111,10 +111,11 @@ pub fn show(d: &RunDetail) -> String {
     let n = &d.silver;
     let _ = writeln!(
         out,
-        "  silver  {} deployments, {} changes, {} Jira issues (filtered: {} bot changes, {} aborted builds; {} merged PRs without usable commits; {} gone)",
+        "  silver  {} deployments, {} changes, {} Jira issues, {} resolved through their status (filtered: {} bot changes, {} aborted builds; {} merged PRs without usable commits; {} gone)",
         n.deployments,
         n.changes,
         n.incidents,
+        n.incidents_resolved_by_status,
         n.bot_changes_filtered,
         n.aborted_builds_filtered,
         n.changes_without_commits,

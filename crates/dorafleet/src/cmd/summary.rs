@@ -93,10 +93,11 @@ pub fn print(summary: &RunSummary, served: Option<&BTreeMap<Source, u64>>) {
     }
     let n = &summary.normalized;
     println!(
-        "silver: {} deployments, {} changes, {} Jira issues; filtered: {} bot changes, {} bot commits, {} aborted builds; skipped: {} CI builds, {} unmerged PRs, {} merged PRs without usable commits; watched: {} running builds; gone: {}",
+        "silver: {} deployments, {} changes, {} Jira issues ({} resolved through their status); filtered: {} bot changes, {} bot commits, {} aborted builds; skipped: {} CI builds, {} unmerged PRs, {} merged PRs without usable commits; watched: {} running builds; gone: {}",
         n.deployments,
         n.changes,
         n.incidents,
+        n.incidents_resolved_by_status,
         n.bot_changes_filtered,
         n.bot_commits_filtered,
         n.aborted_builds_filtered,

@@ -66,6 +66,9 @@ pub fn normalize(
             .cloned()
             .collect();
         let resolved_at = resolved_at(&issue, &histories, &config.definitions);
+        if resolved_at.is_some() && issue.fields.resolutiondate.is_none() {
+            batch.counts.incidents_resolved_by_status += 1;
+        }
         let project = issue
             .fields
             .project
