@@ -3,7 +3,7 @@
 //! "Deployment rework rate"), over plain events. Written apart from the
 //! pipeline's implementation on purpose: the tests compare the two.
 
-use super::metrics::{Change, Deployment};
+use super::events::{Change, Deployment};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

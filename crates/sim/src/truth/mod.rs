@@ -7,6 +7,7 @@
 //! clock, on the days that are over ([`Organisation::ground_truth_as_of`]):
 //! a pipeline that ran at that instant could have seen exactly those events.
 
+mod events;
 mod linkage;
 mod metrics;
 #[cfg(test)]
