@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod report;
 
 pub use metrics::{
-    ChangeLink, Computed, CoverageStarts, DayValue, LinkTally, change_links, compute,
-    hours_between, is_deployment, median, value_of,
+    Behind, ChangeLink, Computed, CoverageStarts, DayValue, DeploymentBehind, IncidentBehind,
+    LinkTally, change_links, compute, hours_between, is_deployment, median, records_behind,
+    value_of,
 };

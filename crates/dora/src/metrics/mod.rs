@@ -20,10 +20,14 @@
 //! - time_to_restore_service: median over incidents resolved that day of
 //!   resolved − created, hours.
 
+mod analysis;
+mod behind;
 pub mod linkage;
 pub mod rework;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+pub use behind::{Behind, DeploymentBehind, IncidentBehind, records_behind};
+
+use chrono::{DateTime, NaiveDate, Utc};
 use dorafleet_core::{Definitions, Metric};
 use dorafleet_warehouse::{SilverDeployment, TeamSilver};
 pub use linkage::{CoverageStarts, LinkTally};
@@ -88,23 +92,6 @@ pub fn value_of(metric: Metric, samples: &[f64]) -> Option<f64> {
     }
 }
 
-/// The team's deployments in the order they happened: by finish, then
-/// start, then key.
-fn deployments_in_order<'a>(
-    defs: &Definitions,
-    silver: &'a TeamSilver,
-) -> Vec<&'a SilverDeployment> {
-    let mut deployments: Vec<&SilverDeployment> = silver
-        .deployments
-        .iter()
-        .filter(|d| is_deployment(d, defs))
-        .collect();
-    deployments.sort_by(|a, b| {
-        (a.finished_at, a.started_at, &a.key).cmp(&(b.finished_at, b.started_at, &b.key))
-    });
-    deployments
-}
-
 /// One change and the deployment that shipped it: the records behind a
 /// lead-time sample, for people who ask why a number is what it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,6 +100,12 @@ pub struct ChangeLink {
     pub repo: String,
     /// The pull request's number.
     pub number: u64,
+    /// The pull request's title, when known.
+    pub title: Option<String>,
+    /// When it was merged.
+    pub merged_at: DateTime<Utc>,
+    /// Its first commit (author date).
+    pub first_commit_at: DateTime<Utc>,
     /// The shipping deployment's key (`owner/repo#id`, `job#number`).
     pub deployment: String,
     /// When the deployment finished.
@@ -123,6 +116,10 @@ pub struct ChangeLink {
     pub lead_time_hours: Option<f64>,
     /// Why the sample was dropped.
     pub dropped: Option<String>,
+    /// Whether the change marks its deployment as rework.
+    pub rework: bool,
+    /// The run that last normalized it.
+    pub run_id: uuid::Uuid,
 }
 
 /// Every shipped change of a team with its deployment and lead time, and the
@@ -133,32 +130,11 @@ pub fn change_links(
     silver: &TeamSilver,
     starts: &CoverageStarts,
 ) -> (Vec<ChangeLink>, LinkTally) {
-    let deployments = deployments_in_order(defs, silver);
-    let mut tally = LinkTally::default();
-    let shipped = linkage::ship(
-        defs,
-        &silver.changes,
-        &silver.commits,
-        &deployments,
-        starts,
-        &mut tally,
-    );
-    let links = shipped
-        .into_iter()
-        .map(|s| {
-            let d = deployments[s.deployment];
-            ChangeLink {
-                repo: s.change.repo.clone(),
-                number: s.change.number,
-                deployment: d.key.clone(),
-                deployed_at: d.finished_at.unwrap_or(d.started_at),
-                by_time: s.by_time,
-                lead_time_hours: s.lead_time,
-                dropped: s.dropped.map(str::to_owned),
-            }
-        })
+    let analysis = analysis::analyse(defs, silver, starts);
+    let links = (0..analysis.shipped.len())
+        .map(|at| analysis.change_link(at))
         .collect();
-    (links, tally)
+    (links, analysis.tally)
 }
 
 /// The metrics of a team's days, and what linkage did on the way.
@@ -179,97 +155,49 @@ pub fn compute(
     days: &[NaiveDate],
     metrics: &[Metric],
 ) -> Computed {
-    let deployments = deployments_in_order(defs, silver);
-    let finished = |i: usize| {
-        deployments[i]
-            .finished_at
-            .unwrap_or(deployments[i].started_at)
-    };
-
+    let analysis = analysis::analyse(defs, silver, starts);
     let mut samples: BTreeMap<(NaiveDate, Metric), Vec<f64>> = BTreeMap::new();
     let mut add = |date: NaiveDate, metric: Metric, value: f64| {
         samples.entry((date, metric)).or_default().push(value);
     };
-
-    let mut tally = LinkTally::default();
-    let shipped = linkage::ship(
-        defs,
-        &silver.changes,
-        &silver.commits,
-        &deployments,
-        starts,
-        &mut tally,
-    );
-    let incidents: Vec<_> = silver
-        .incidents
-        .iter()
-        .filter(|i| defs.counts_as_incident(&i.issue_type, i.priority.as_deref()))
-        .collect();
-    let rules = rework::Rework::new(defs, incidents.iter().map(|i| i.key.clone()));
-    let mut rework: Vec<bool> = deployments.iter().map(|d| rules.is_rework_ref(d)).collect();
-    for s in &shipped {
+    for s in &analysis.shipped {
         if let Some(hours) = s.lead_time {
             add(
-                finished(s.deployment).date_naive(),
+                analysis.finished(s.deployment).date_naive(),
                 Metric::LeadTimeForChanges,
                 hours,
             );
         }
-        if !rework[s.deployment] && rules.is_rework_change(s.change) {
-            rework[s.deployment] = true;
-        }
     }
-
-    let window = Duration::hours(i64::from(defs.incident_link_window_hours));
-    let mut failed = vec![false; deployments.len()];
-    for incident in incidents {
-        let before = deployments.partition_point(|d| d.finished_at < Some(incident.created_at));
-        let linked = before
-            .checked_sub(1)
-            .filter(|&i| incident.created_at - finished(i) <= window);
-        if let Some(i) = linked {
-            failed[i] = true;
-        }
-        // Recovery is measured only from a deployment after every scope's
-        // coverage began: before, a later deployment of another scope may
-        // be unread (the failed one), and with none in the window the failed
-        // one may lie before coverage.
-        let measurable =
-            linked.filter(|&i| starts.latest().is_none_or(|start| finished(i) >= start));
-        let window_before_coverage = starts
-            .latest()
-            .is_some_and(|start| incident.created_at - window < start);
-        if measurable.is_none() && (linked.is_some() || window_before_coverage) {
-            tally.count(linkage::INCIDENT_LINK_BEFORE_COVERAGE);
-        }
-        let Some(resolved) = incident.resolved_at else {
+    for link in &analysis.incidents {
+        let Some(resolved) = link.incident.resolved_at else {
             continue;
         };
         add(
             resolved.date_naive(),
             Metric::TimeToRestoreService,
-            hours_between(incident.created_at, resolved),
+            hours_between(link.incident.created_at, resolved),
         );
-        if let Some(i) = measurable {
+        if let Some(i) = link.measurable {
             add(
                 resolved.date_naive(),
                 Metric::FailedDeploymentRecoveryTime,
-                hours_between(finished(i), resolved),
+                hours_between(analysis.finished(i), resolved),
             );
         }
     }
-    for i in 0..deployments.len() {
-        let day = finished(i).date_naive();
+    for i in 0..analysis.deployments.len() {
+        let day = analysis.finished(i).date_naive();
         add(day, Metric::DeploymentFrequency, 1.0);
         add(
             day,
             Metric::ChangeFailureRate,
-            f64::from(u8::from(failed[i])),
+            f64::from(u8::from(analysis.failed[i])),
         );
         add(
             day,
             Metric::DeploymentReworkRate,
-            f64::from(u8::from(rework[i])),
+            f64::from(u8::from(analysis.rework[i])),
         );
     }
 
@@ -291,7 +219,10 @@ pub fn compute(
             });
         }
     }
-    Computed { values, tally }
+    Computed {
+        values,
+        tally: analysis.tally,
+    }
 }
 
 #[cfg(test)]

@@ -338,3 +338,82 @@ fn rework_needs_the_incident_key_as_a_word_or_a_pattern() {
     assert!(rules.is_rework_change(&with("Retry", "hotfix/retry")));
     assert!(!rules.is_rework_change(&with("Add a cache", "feature/cache")));
 }
+
+/// The worked example's silver and coverage, for the drill-down tests.
+fn worked_example() -> (TeamSilver, CoverageStarts) {
+    let silver = TeamSilver {
+        deployments: vec![
+            deploy_of("c1", at_min(2, 9, 30), at_min(2, 10, 30)),
+            deploy_of("c0", at_min(2, 9, 50), at_min(2, 10, 40)),
+            deploy_of("c3", at_min(2, 11, 10), at_min(2, 11, 30)),
+        ],
+        changes: vec![
+            merged_as("c0", at(1, 20), at(1, 22)),
+            merged_as("c1", at(2, 6), at(2, 9)),
+            merged_as("c2", at(2, 8), at(2, 10)),
+            SilverChange {
+                head_ref: Some("hotfix/INC-7".into()),
+                ..merged_as("c3", at(2, 13), at(2, 11))
+            },
+        ],
+        incidents: vec![SilverIncident {
+            key: "INC-7".into(),
+            ..incident(at_min(2, 10, 50), Some(at_min(2, 12, 50)), "P1")
+        }],
+        commits: vec![
+            commit("c1", Some("c0"), at(2, 9)),
+            commit("c2", Some("c1"), at(2, 10)),
+            commit("c3", Some("c2"), at(2, 11)),
+        ],
+    };
+    let starts = CoverageStarts([("acme/pay-api".to_owned(), at(2, 0))].into());
+    (silver, starts)
+}
+
+#[test]
+fn the_records_behind_each_value_are_as_many_as_its_sample() {
+    let (silver, starts) = worked_example();
+    let defs = Definitions::default();
+    let day = at(2, 0).date_naive();
+    let computed = compute(&defs, &silver, &starts, &[day], &Metric::ALL);
+    for v in &computed.values {
+        let behind = records_behind(&defs, &silver, &starts, day, v.metric);
+        let records = match v.metric {
+            Metric::DeploymentFrequency
+            | Metric::ChangeFailureRate
+            | Metric::DeploymentReworkRate => behind.deployments.len(),
+            Metric::LeadTimeForChanges => behind
+                .changes
+                .iter()
+                .filter(|c| c.lead_time_hours.is_some())
+                .count(),
+            Metric::FailedDeploymentRecoveryTime | Metric::TimeToRestoreService => {
+                behind.incidents.len()
+            }
+        };
+        assert_eq!(records as u64, v.sample_size, "{}", v.metric);
+    }
+    let lead = records_behind(&defs, &silver, &starts, day, Metric::LeadTimeForChanges);
+    let dropped: Vec<_> = lead
+        .changes
+        .iter()
+        .filter_map(|c| c.dropped.clone())
+        .collect();
+    assert_eq!(dropped, [FIRST_COMMIT_AFTER_DEPLOYMENT]);
+    let rework = records_behind(&defs, &silver, &starts, day, Metric::DeploymentReworkRate);
+    assert_eq!(rework.deployments.iter().filter(|d| d.rework).count(), 1);
+    assert_eq!(rework.changes.iter().filter(|c| c.rework).count(), 1);
+    let recovery = records_behind(
+        &defs,
+        &silver,
+        &starts,
+        day,
+        Metric::FailedDeploymentRecoveryTime,
+    );
+    assert_eq!(recovery.deployments.len(), 1, "the failed deployment, D2");
+    assert_eq!(recovery.deployments[0].sha.as_deref(), Some("c0"));
+    assert_eq!(
+        recovery.incidents[0].linked_deployment.as_deref(),
+        Some(recovery.deployments[0].key.as_str())
+    );
+}
