@@ -105,6 +105,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "grpc (default, port 4317) or http (protobuf, port 4318)",
     ),
     (
+        "DORAFLEET_SERVE__BIND",
+        "address `dorafleet serve` listens on (default 127.0.0.1:8080)",
+    ),
+    (
+        "DORAFLEET_SERVE__TOKEN_FILE",
+        "file holding the bearer token of `dorafleet serve`'s operator actions (unset: they are refused)",
+    ),
+    (
         "DORAFLEET_ACTOR",
         "who operator actions (replay, discard, release) are audited as; default: the OS user@host",
     ),

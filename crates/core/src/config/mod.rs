@@ -13,6 +13,7 @@ mod env;
 mod levels;
 mod monitor;
 mod sensors;
+mod serve;
 mod settings;
 mod sources;
 mod teams;
@@ -27,6 +28,7 @@ pub use levels::{
 };
 pub use monitor::{AlertRuleName, MonitorConfig};
 pub use sensors::SensorsConfig;
+pub use serve::{DEFAULT_SERVE_BIND, ServeConfig};
 pub use settings::{
     ObservabilityConfig, OtlpProtocol, QualityConfig, SyncConfig, WarehouseConfig, WorkerConfig,
 };
@@ -69,6 +71,8 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     /// `[monitor]`: alert rules and where alerts go.
     pub monitor: MonitorConfig,
+    /// `[serve]`: where `dorafleet serve` listens and its operator token.
+    pub serve: ServeConfig,
     /// `[[teams]]`: the teams and their repos, projects and jobs.
     pub teams: Vec<TeamConfig>,
     /// `[[identities]]`: one person's identities across the tools.

@@ -58,6 +58,7 @@ impl Config {
         }
         self.monitor.validate().map_err(ConfigError::Invalid)?;
         self.levels.validate().map_err(ConfigError::Invalid)?;
+        self.serve.validate().map_err(ConfigError::Invalid)?;
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency".into(), "must be at least 1");
         }
