@@ -10,6 +10,11 @@ they know:
   stage cannot be left without a trigger;
 - the Deployments: probes on /healthz and /readyz of the port the role serves
   its metrics on, and ConfigMaps / Secrets they name;
+- `serve` (the dashboard and API): probes on its `--bind` port, its token
+  Secret mounted where DORAFLEET_SERVE__TOKEN_FILE points, its Service;
+- Prometheus and Grafana in compose: every role's metrics port scraped, the
+  provisioning and dashboards mounted where Grafana looks for them (the
+  dashboards' own contents are checked by tests/tests/grafana_dashboards.rs);
 - with the dorafleet binary: every role's command line parses, and its
   environment plus config file pass `dorafleet config check` (which rejects
   unknown keys), for compose and for Kubernetes alike.
@@ -239,6 +244,13 @@ def metrics_port(args):
     return int(args[args.index("--metrics-addr") + 1].rsplit(":", 1)[1])
 
 
+def bind_port(args):
+    """The port of `serve --bind ADDR`, which serves /healthz and /readyz itself."""
+    if not args or args[0] != "serve" or "--bind" not in args:
+        return None
+    return int(args[args.index("--bind") + 1].rsplit(":", 1)[1])
+
+
 # --- Kubernetes --------------------------------------------------------------
 
 
@@ -313,7 +325,29 @@ def check_k8s(root):
                 )
         if kind == "Deployment":
             check_deployment(where, doc, exists)
+        if kind == "Service":
+            check_service(where, doc, objects)
     return objects, config_toml
+
+
+def check_service(where, doc, objects):
+    """A Service selects a Deployment's pods and targets one of its ports."""
+    selector = doc.get("spec", {}).get("selector", {})
+    pods = [
+        d["spec"]["template"]
+        for (kind, _), (_, d) in objects.items()
+        if kind == "Deployment" and selector.items() <= d["spec"]["template"]["metadata"].get("labels", {}).items()
+    ]
+    if not selector or not pods:
+        fail(where, f"selector {selector} selects no Deployment's pods")
+        return
+    for port in doc["spec"].get("ports", []):
+        target = port.get("targetPort", port.get("port"))
+        for pod in pods:
+            known = {p.get("name") for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+            known |= {p.get("containerPort") for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+            if target not in known:
+                fail(where, f"targetPort {target} is no port of the selected pods ({sorted(map(str, known))})")
 
 
 def check_deployment(where, doc, exists):
@@ -321,16 +355,22 @@ def check_deployment(where, doc, exists):
     for container in pod.get("containers", []):
         cwhere = f"{where} container {container.get('name')}"
         args = container.get("args", [])
-        port = metrics_port(args)
         ports = {p.get("name"): p.get("containerPort") for p in container.get("ports", [])}
+        # serve answers /healthz and /readyz on its --bind port (`http`); the
+        # other roles on their --metrics-addr (`metrics`).
+        port, port_name, flag = bind_port(args), "http", "--bind"
+        if port is None:
+            port, port_name, flag = metrics_port(args), "metrics", "--metrics-addr"
         if port is None:
             fail(cwhere, "has no --metrics-addr: no /metrics, /healthz or /readyz to probe")
-        elif ports.get("metrics") != port:
-            fail(cwhere, f"port `metrics` is {ports.get('metrics')}, --metrics-addr listens on {port}")
+        elif ports.get(port_name) != port:
+            fail(cwhere, f"port `{port_name}` is {ports.get(port_name)}, {flag} listens on {port}")
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             get = container.get(probe, {}).get("httpGet", {})
-            if get.get("path") != path or get.get("port") not in ("metrics", port):
-                fail(cwhere, f"{probe} should GET {path} on the metrics port, has {get or 'none'}")
+            if get.get("path") != path or get.get("port") not in (port_name, port):
+                fail(cwhere, f"{probe} should GET {path} on the `{port_name}` port, has {get or 'none'}")
+        if args and args[0] == "serve":
+            check_serve_token(cwhere, container, pod, exists)
         for source in container.get("envFrom", []):
             for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
                 if key in source and not exists(kind, source[key]["name"]):
@@ -338,6 +378,30 @@ def check_deployment(where, doc, exists):
     for volume in pod.get("volumes", []):
         if "configMap" in volume and not exists("ConfigMap", volume["configMap"]["name"]):
             fail(where, f"volume {volume['name']} names a ConfigMap no manifest defines")
+        if "secret" in volume and not exists("Secret", volume["secret"]["secretName"]):
+            fail(where, f"volume {volume['name']} names a Secret secret.example.yaml does not show")
+
+
+def serve_token_path(container):
+    for e in container.get("env", []):
+        if e.get("name") == "DORAFLEET_SERVE__TOKEN_FILE":
+            return e.get("value")
+    return None
+
+
+def check_serve_token(where, container, pod, exists):
+    """The operator token file lies in a mounted Secret that has that key."""
+    path = serve_token_path(container)
+    if path is None:
+        fail(where, "sets no DORAFLEET_SERVE__TOKEN_FILE: operator actions would be impossible")
+        return
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        directory = mount["mountPath"].rstrip("/") + "/"
+        volume = volumes.get(mount["name"], {})
+        if path.startswith(directory) and "secret" in volume:
+            return
+    fail(where, f"DORAFLEET_SERVE__TOKEN_FILE {path} is not in a mounted Secret volume")
 
 
 # --- compose -----------------------------------------------------------------
@@ -359,6 +423,76 @@ def check_compose(compose):
                 fail(where, f"starts on {dependency} {condition.get('condition')}, not service_healthy")
             elif not isinstance(condition, dict):
                 fail(where, f"depends on {dependency} without a health condition")
+
+
+def compose_mounts(service):
+    """{target: source} of a resolved compose service's bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            mounts[volume.get("target")] = volume.get("source")
+        else:
+            parts = volume.split(":")
+            mounts[parts[1]] = parts[0]
+    return mounts
+
+
+def check_observability(root, compose):
+    """Prometheus scrapes every role; Grafana is provisioned from deploy/grafana."""
+    services = compose.get("services", {})
+    where = "deploy/prometheus/prometheus.yml"
+    prometheus = yaml.safe_load((root / where).read_text())
+    scraped = set()
+    for job in prometheus.get("scrape_configs", []):
+        targets = [t for c in job.get("static_configs", []) for t in c.get("targets", [])]
+        targets += [f"{n}:{c.get('port')}" for c in job.get("dns_sd_configs", []) for n in c.get("names", [])]
+        if not targets:
+            fail(where, f"job {job.get('job_name')} has no targets")
+        for t in targets:
+            host, port = t.rsplit(":", 1)
+            service = services.get(host)
+            if service is None:
+                fail(where, f"job {job.get('job_name')} scrapes {t}: no compose service {host}")
+            elif metrics_port(service.get("command") or []) != int(port):
+                fail(where, f"job {job.get('job_name')} scrapes {t}: {host} serves /metrics on "
+                            f"{metrics_port(service.get('command') or [])}")
+            scraped.add(host)
+    for name, service in services.items():
+        if metrics_port(service.get("command") or []) is not None and name not in scraped:
+            fail(where, f"compose service {name} serves /metrics, but no job scrapes it")
+
+    def mounted(service_name, source, target):
+        service = services.get(service_name)
+        if service is None:
+            fail("docker-compose.yml", f"has no service {service_name}")
+            return False
+        mounts = compose_mounts(service)
+        if Path(mounts.get(target, "")).resolve() != (root / source).resolve():
+            fail(f"docker-compose.yml service {service_name}", f"does not mount {source} at {target}")
+            return False
+        return True
+
+    mounted("prometheus", "deploy/prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml")
+    mounted("grafana", "deploy/grafana/provisioning", "/etc/grafana/provisioning")
+    grafana = services.get("grafana", {})
+    mounts = compose_mounts(grafana)
+    for path in sorted((root / "deploy/grafana/provisioning/datasources").glob("*.yaml")):
+        for ds in yaml.safe_load(path.read_text()).get("datasources", []):
+            host = re.sub(r"^https?://([^:/]+).*$", r"\1", ds.get("url", ""))
+            if ds.get("type") == "prometheus" and host not in services:
+                fail(f"deploy/grafana/provisioning/datasources/{path.name}", f"url {ds.get('url')} names no compose service")
+    for path in sorted((root / "deploy/grafana/provisioning/dashboards").glob("*.yaml")):
+        for provider in yaml.safe_load(path.read_text()).get("providers", []):
+            target = provider.get("options", {}).get("path")
+            if target not in mounts:
+                fail(f"deploy/grafana/provisioning/dashboards/{path.name}", f"loads {target}, which compose does not mount")
+            elif not list(Path(root / mounts[target]).glob("*.json")):
+                fail(f"deploy/grafana/provisioning/dashboards/{path.name}", f"{mounts[target]} has no dashboard")
+    home = (grafana.get("environment") or {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home is not None:
+        directory, name = home.rsplit("/", 1)
+        if directory not in mounts or not (Path(mounts[directory]) / name).is_file():
+            fail("docker-compose.yml service grafana", f"home dashboard {home} is not a mounted file")
 
 
 # --- the dorafleet binary ----------------------------------------------------
@@ -385,6 +519,15 @@ def check_roles_with_binary(root, compose, k8s_objects, config_toml, binary):
             source, target = (volume["source"], volume["target"]) if isinstance(volume, dict) else volume.split(":")[:2]
             if env.get("DORAFLEET_CONFIG") == target:
                 env["DORAFLEET_CONFIG"] = str((root / source).resolve()) if not os.path.isabs(source) else source
+        # Secrets appear as /run/secrets/NAME: the host file stands in for them.
+        for secret in service.get("secrets", []):
+            secret_name = secret["source"] if isinstance(secret, dict) else secret
+            target = secret.get("target", secret_name) if isinstance(secret, dict) else secret_name
+            target = target if target.startswith("/") else f"/run/secrets/{target}"
+            source = compose.get("secrets", {}).get(secret_name, {}).get("file")
+            for key, value in env.items():
+                if value == target and source:
+                    env[key] = str((root / source).resolve())
         run_binary(f"docker-compose.yml service {name}", binary, service.get("command", []), env)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -406,6 +549,12 @@ def check_roles_with_binary(root, compose, k8s_objects, config_toml, binary):
                 env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
                 if "DORAFLEET_CONFIG" in env:
                     env.update(config_env)
+                if "DORAFLEET_SERVE__TOKEN_FILE" in env:
+                    # The token file, from the example Secret's value.
+                    secret = k8s_objects.get(("Secret", "dorafleet-serve-token"))
+                    token = Path(tmp) / "serve-token"
+                    token.write_text(next(iter(secret[1].get("stringData", {}).values()), "") if secret else "")
+                    env["DORAFLEET_SERVE__TOKEN_FILE"] = str(token)
                 run_binary(f"deploy/k8s/{file} Deployment/{name}", binary, container.get("args", []), env)
 
 
@@ -414,6 +563,7 @@ def main():
     with open(compose_file) as f:
         compose = yaml.safe_load(f)
     check_compose(compose)
+    check_observability(root, compose)
     objects, config_toml = check_k8s(root)
     check_roles_with_binary(root, compose, objects, config_toml, binary)
     if ERRORS:
