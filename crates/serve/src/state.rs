@@ -2,6 +2,7 @@
 //! definitions, levels, source base URLs for links back) and the operator
 //! token, when one is configured.
 
+use crate::auth::OperatorToken;
 use dorafleet_core::Config;
 use dorafleet_warehouse::Warehouse;
 use std::sync::Arc;
@@ -14,7 +15,23 @@ pub struct AppState {
     /// Teams, definitions, levels and the sources' base URLs.
     pub config: Arc<Config>,
     /// The bearer token operator actions need; `None`: actions are refused.
-    pub operator_token: Option<Arc<str>>,
+    pub operator_token: Option<Arc<OperatorToken>>,
+}
+
+impl AppState {
+    /// The state over `warehouse` and `config`, with operator actions
+    /// enabled when `operator_token` is given.
+    pub fn new(
+        warehouse: Arc<dyn Warehouse>,
+        config: Arc<Config>,
+        operator_token: Option<OperatorToken>,
+    ) -> Self {
+        AppState {
+            warehouse,
+            config,
+            operator_token: operator_token.map(Arc::new),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
