@@ -177,6 +177,17 @@ impl SimState {
         lock(&self.log).stats().served_records
     }
 
+    /// Records in 200 responses of `endpoint` since the server started, the
+    /// detail endpoints (a Jira issue's changelog) included.
+    pub fn served_records_of(&self, endpoint: Endpoint) -> u64 {
+        lock(&self.log)
+            .stats()
+            .served_records_by_endpoint
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         lock(&self.log).stats()
     }

@@ -120,7 +120,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     .await?
     .context("the demo planned no run")?;
     bar.finish_and_clear();
-    let served = sim.state().served_records();
+    // Bronze also keeps the changelogs of issues done without a resolution
+    // date, which the simulator reports apart from the issues.
+    let mut served = sim.state().served_records();
+    *served.entry(dorafleet_core::Source::Jira).or_default() += sim
+        .state()
+        .served_records_of(dorafleet_sim::Endpoint::JiraChangelog);
     super::summary::print(&summary, Some(&served));
     let reports = team_reports(
         warehouse.as_ref(),
