@@ -69,6 +69,9 @@ enum Command {
     Metrics(cmd::metrics::MetricsArgs),
     /// Recompute silver from bronze and/or gold from silver, with zero API calls.
     Backfill(cmd::backfill::BackfillArgs),
+    /// Serve the JSON API and the web dashboard (metrics, the records behind them, the fleet).
+    #[command(long_about = cmd::serve::LONG_ABOUT, after_help = cmd::serve::AFTER_HELP)]
+    Serve(cmd::serve::ServeArgs),
     /// Check the configuration or list the environment variables it reads.
     Config(cmd::config::ConfigArgs),
 }
@@ -88,6 +91,7 @@ async fn main() -> ExitCode {
         Command::Worker(_) => ("info", "worker"),
         Command::Coordinator(_) => ("info", "coordinator"),
         Command::Monitor(_) => ("info", "monitor"),
+        Command::Serve(_) => ("info", "serve"),
         Command::Demo(_) => ("warn", "demo"),
         Command::Standalone(_) => ("warn", "standalone"),
         _ => ("warn", "cli"),
@@ -110,6 +114,7 @@ async fn main() -> ExitCode {
         Command::Dlq(args) => cmd::dlq::run(config, args).await,
         Command::Runs(args) => cmd::runs::run(config, args).await,
         Command::Backfill(args) => cmd::backfill::run(config, args).await,
+        Command::Serve(args) => cmd::serve::run(config, args).await,
         Command::Config(args) => cmd::config::run(config, args),
     };
     // Export the spans still buffered before the process exits.

@@ -75,3 +75,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .into_response(),
     }
 }
+
+/// Serve [`router`] on `listener` until `shutdown` completes, then finish
+/// the requests under way (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

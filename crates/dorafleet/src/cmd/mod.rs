@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod runs;
 pub mod runs_view;
+pub mod serve;
 pub mod shutdown;
 pub mod sim;
 pub mod standalone;

@@ -50,14 +50,16 @@ pub fn router() -> Router<AppState> {
         .route("/dead-letters/replay", post(letters::replay))
         .route("/freshness", get(fleet::freshness))
         .route("/fleet", get(fleet::fleet))
-        .fallback(unknown_route)
-        .layer(middleware::from_fn(problems));
-    Router::new().nest(PREFIX, v1)
+        .fallback(unknown_route);
+    // Outside the nest, so that the layer sees the whole path.
+    Router::new()
+        .nest(PREFIX, v1)
+        .layer(middleware::from_fn(problems))
 }
 
 async fn unknown_route(request: Request) -> Problem {
     Problem::not_found(format!(
-        "no API route {} {}; the routes are listed in {PREFIX}/openapi.json",
+        "no API route {} {PREFIX}{}; the routes are listed in {PREFIX}/openapi.json",
         request.method(),
         request.uri().path()
     ))
@@ -97,6 +99,9 @@ async fn problems(request: Request, next: Next) -> Response {
             "{path} does not take this method; it takes {}",
             allow.to_str().unwrap_or("?")
         ),
+        (StatusCode::METHOD_NOT_ALLOWED, None) => {
+            format!("{path} does not take this method (see {PREFIX}/openapi.json)")
+        }
         _ if text.trim().is_empty() => status
             .canonical_reason()
             .unwrap_or("request refused")
