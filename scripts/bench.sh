@@ -14,6 +14,8 @@
 #                               (knobs: DORAFLEET_BENCH_TEAMS, DORAFLEET_BENCH_HOURS)
 #   scripts/bench.sh alerts     gold write -> webhook received latency over 1,000 alerts
 #                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
+#   scripts/bench.sh serve      the dashboard's page weight and load time for 50 teams x
+#                               365 days (knobs: DORAFLEET_BENCH_TEAMS, _DAYS, _REPEAT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -55,6 +57,11 @@ run_alerts() {
   cargo bench --locked -p dorafleet-alerts --bench alerts
 }
 
+run_serve() {
+  log "serve: overview and team page weight and load time, 50 teams x 365 days of gold"
+  cargo bench --locked -p dorafleet-serve --bench overview
+}
+
 case "$which" in
   backfill) run_backfill ;;
   fleet) run_fleet ;;
@@ -62,6 +69,7 @@ case "$which" in
   sensors) run_sensors ;;
   incremental) run_incremental ;;
   alerts) run_alerts ;;
-  all) run_backfill; run_fleet; run_replay; run_sensors; run_incremental; run_alerts ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, sensors, incremental, alerts, all)" ;;
+  serve) run_serve ;;
+  all) run_backfill; run_fleet; run_replay; run_sensors; run_incremental; run_alerts; run_serve ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, sensors, incremental, alerts, serve, all)" ;;
 esac
