@@ -83,6 +83,7 @@
     if (token) headers.Authorization = "Bearer " + token;
     out.className = "result";
     out.textContent = "…";
+    delete out.dataset.status;
     try {
       const res = await fetch(form.getAttribute("action"), { method: "POST", headers, body: JSON.stringify(body) });
       const json = await res.json().catch(() => ({}));

@@ -167,7 +167,7 @@ pub fn render(team: &str, metric: Metric, days: &[DayPoint]) -> String {
     }
     let _ = write!(
         svg,
-        r#"<text class="unit" x="4" y="{}" transform="rotate(-90 4 {})">{unit_name}</text>"#,
+        r#"<text class="unit" x="10" y="{}" transform="rotate(-90 10 {})">{unit_name}</text>"#,
         c(TOP + plot_h / 2.0),
         c(TOP + plot_h / 2.0)
     );
