@@ -169,30 +169,33 @@ fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
 impl ReplayBody {
     fn filter(&self) -> Result<LetterFilter, Problem> {
         let bad = |key: &str, e: String| Problem::bad_request(format!("`{key}`: {e}"));
-        let blank = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
+        // A key that is given must say something: an empty value is a
+        // mistake (a form left blank), not "any".
+        let given = |key: &str, v: &Option<String>| -> Result<Option<String>, Problem> {
+            match v.as_deref().map(str::trim) {
+                None => Ok(None),
+                Some("") => Err(bad(key, "empty: leave it out or give a value".into())),
+                Some(v) => Ok(Some(v.to_owned())),
+            }
         };
         let mut f = LetterFilter::default();
         for id in &self.ids {
             f.ids.push(parse_uuid("dead-letter", id)?);
         }
-        if let Some(v) = blank(&self.stage) {
+        if let Some(v) = given("stage", &self.stage)? {
             f.stage = Some(
                 v.parse::<Stage>()
                     .map_err(|e| bad("stage", e.to_string()))?,
             );
         }
-        if let Some(v) = blank(&self.source) {
+        if let Some(v) = given("source", &self.source)? {
             f.source = Some(
                 v.parse::<Source>()
                     .map_err(|e| bad("source", e.to_string()))?,
             );
         }
-        f.team = blank(&self.team);
-        if let Some(v) = blank(&self.error_class) {
+        f.team = given("team", &self.team)?;
+        if let Some(v) = given("error_class", &self.error_class)? {
             f.error_class = Some(match v.to_lowercase().replace('-', "_").as_str() {
                 "transient" => ErrorClass::Transient,
                 "rate_limited" => ErrorClass::RateLimited,
@@ -207,16 +210,16 @@ impl ReplayBody {
                 }
             });
         }
-        if let Some(v) = blank(&self.status) {
+        if let Some(v) = given("status", &self.status)? {
             f.status = Some(v.parse::<LetterStatus>().map_err(|e| bad("status", e))?);
         }
-        if let Some(v) = blank(&self.since) {
+        if let Some(v) = given("since", &self.since)? {
             f.since = Some(parse_time("since", &v)?);
         }
-        if let Some(v) = blank(&self.until) {
+        if let Some(v) = given("until", &self.until)? {
             f.until = Some(parse_time("until", &v)?);
         }
-        if let Some(v) = blank(&self.run) {
+        if let Some(v) = given("run", &self.run)? {
             f.run_id = Some(parse_uuid("run", &v)?);
         }
         if f.is_empty() {
