@@ -182,6 +182,34 @@ mod tests {
     }
 
     #[test]
+    fn a_github_enterprise_base_keeps_its_api_v3_prefix_for_requests_links_and_children() {
+        for base in [
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com/api/v3/",
+        ] {
+            let base = Url::parse(base).unwrap();
+            assert_eq!(
+                resolve(&base, "/repos/o/r/pulls?state=closed&per_page=5")
+                    .unwrap()
+                    .as_str(),
+                "https://ghe.example.com/api/v3/repos/o/r/pulls?state=closed&per_page=5"
+            );
+            // A `Link` target is followed as given: it names the prefix itself.
+            let next = "https://ghe.example.com/api/v3/repositories/42/pulls?state=closed&page=2";
+            assert_eq!(resolve(&base, next).unwrap().as_str(), next);
+            let child = child_of_list(next, "pulls", &["7", "commits"], &[]).unwrap();
+            assert_eq!(
+                resolve(&base, &child).unwrap().as_str(),
+                "https://ghe.example.com/api/v3/repositories/42/pulls/7/commits"
+            );
+            assert!(matches!(
+                resolve(&base, "https://api.github.com/repositories/42/pulls"),
+                Err(UrlError::ForeignOrigin { .. })
+            ));
+        }
+    }
+
+    #[test]
     fn an_absolute_url_must_share_the_base_origin() {
         let base = Url::parse("https://api.github.com").unwrap();
         assert!(resolve(&base, "https://api.github.com/repositories/1/pulls?page=2").is_ok());

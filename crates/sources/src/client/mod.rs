@@ -17,7 +17,7 @@
 use crate::limiter::RateGate;
 use crate::link::next_link;
 use crate::page::{FetchedPage, PageRequest};
-use crate::server_limits::RateLimitHeaders;
+use crate::server_limits::{RateLimitHeaders, RateLimitRefusal};
 use crate::token::TokenSource;
 use crate::urls::resolve;
 use chrono::Utc;
@@ -356,16 +356,18 @@ impl SourceClient {
         body: &str,
     ) -> TaskError {
         let code = status.as_u16();
-        let rate_limited =
-            code == 429 || (code == 403 && (limits.exhausted() || limits.retry_after.is_some()));
-        if rate_limited {
-            self.inner.lock_stats().server_pauses += 1;
-            return match limits.refusal_wait(now) {
-                Some(wait) => self.pause(what, code, wait),
-                None => TaskError::transient(format!(
+        match limits.refusal(self.inner.source, code, body, now) {
+            RateLimitRefusal::Wait(wait) => {
+                self.inner.lock_stats().server_pauses += 1;
+                return self.pause(what, code, wait);
+            }
+            RateLimitRefusal::NoTimeNamed => {
+                self.inner.lock_stats().server_pauses += 1;
+                return TaskError::transient(format!(
                     "{what}: HTTP {code} (rate limited, no Retry-After or reset header)"
-                )),
-            };
+                ));
+            }
+            RateLimitRefusal::NotRateLimited => {}
         }
         if code == 503 {
             // Jira Cloud also sheds load with 503 + Retry-After.
