@@ -48,6 +48,11 @@ else
   fi
 fi
 
+# dorafleet serve from the outside: the API against its OpenAPI document
+# (schemathesis) and the dashboard in headless Chromium (Playwright).
+log "dorafleet serve: API contract and browser tests (scripts/serve-tests.sh)"
+scripts/serve-tests.sh || die "the serve tests failed (above)"
+
 # Compose file, Dockerfile and Kubernetes manifests: static checks. Their tools
 # come from Debian's archive and PyPI; without a network the script says so.
 log "deployment files (scripts/check-deploy.sh)"

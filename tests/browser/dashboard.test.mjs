@@ -1,5 +1,5 @@
 // The dashboard in a real headless browser: Playwright-core driving Debian's
-// Chromium against a running `dorafleet serve` (scripts/browser-tests.sh
+// Chromium against a running `dorafleet serve` (scripts/serve-tests.sh
 // prepares the warehouse, starts the server and sets the environment).
 //
 //   DORAFLEET_URL          the server, e.g. http://127.0.0.1:8123
@@ -21,7 +21,7 @@ const team = process.env.DORAFLEET_TEAM || "payments";
 const from = process.env.DORAFLEET_FROM;
 const to = process.env.DORAFLEET_TO;
 const shots = process.env.DORAFLEET_SCREENSHOTS;
-assert.ok(base && token && from && to, "run through scripts/browser-tests.sh (DORAFLEET_URL, _TOKEN, _FROM, _TO)");
+assert.ok(base && token && from && to, "run through scripts/serve-tests.sh (DORAFLEET_URL, _TOKEN, _FROM, _TO)");
 
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
