@@ -4,13 +4,21 @@
 //! definitions the ground truth is computed under.
 
 use crate::model::Organisation;
+use crate::options::SimOptions;
 use dorafleet_core::Source;
 use std::fmt::Write;
 
 impl Organisation {
     /// A complete config file for this organisation, its sources served at
-    /// `base_url` (e.g. `http://127.0.0.1:8181`).
+    /// `base_url` (e.g. `http://127.0.0.1:8181`) in the default flavours.
     pub fn config_toml(&self, base_url: &str) -> String {
+        self.config_toml_for(base_url, &SimOptions::default())
+    }
+
+    /// [`config_toml`](Self::config_toml) for a simulator started with
+    /// `options`: each source's base URL in its flavour (GitHub Enterprise
+    /// Server: `{base_url}/api/v3`).
+    pub fn config_toml_for(&self, base_url: &str, options: &SimOptions) -> String {
         let mut out = String::new();
         let w = &mut out;
         let _ = writeln!(
@@ -25,7 +33,8 @@ impl Organisation {
         for source in Source::ALL {
             let _ = writeln!(
                 w,
-                "[sources.{source}]\nbase_url = \"{base_url}/{source}\"\nrequests_per_second = 50\n"
+                "[sources.{source}]\nbase_url = \"{base_url}{}\"\nrequests_per_second = 50\n",
+                options.base_path(source)
             );
         }
         let _ = writeln!(
@@ -109,6 +118,20 @@ mod tests {
         assert_eq!(
             config.sources.jira.base_url.as_str(),
             "http://127.0.0.1:8181/jira"
+        );
+        assert_eq!(
+            config.sources.github.base_url.as_str(),
+            "http://127.0.0.1:8181/github"
+        );
+        let enterprise = SimOptions {
+            github_flavour: crate::GithubFlavour::Enterprise,
+            ..SimOptions::default()
+        };
+        let config =
+            Config::from_toml(&org.config_toml_for("http://127.0.0.1:8181", &enterprise)).unwrap();
+        assert_eq!(
+            config.sources.github.base_url.as_str(),
+            "http://127.0.0.1:8181/api/v3"
         );
         assert_eq!(
             config.monitor.rules,

@@ -38,7 +38,7 @@ pub use model::{
     PRODUCTION_ENVIRONMENT, Person, PersonDescription, PullRequest, REOPENED, Repo, SimTeam,
     StatusTransition, TO_DO, TeamDescription,
 };
-pub use options::SimOptions;
+pub use options::{GithubFlavour, SimOptions};
 pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;

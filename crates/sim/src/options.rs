@@ -1,9 +1,11 @@
 //! What to simulate: the seed and size of the organisation, the covered date
-//! range, the faults active from the start, the GitHub hourly budget and
-//! where the simulated clock starts.
+//! range, the faults active from the start, the GitHub hourly budget,
+//! where the simulated clock starts, and which dialect each source speaks.
 
 use crate::faults::FaultRule;
 use chrono::{DateTime, NaiveDate, Utc};
+use dorafleet_core::Source;
+use serde::{Deserialize, Serialize};
 
 /// Everything that shapes one simulator run; [`Default`] gives the values
 /// documented on each field.
@@ -26,6 +28,82 @@ pub struct SimOptions {
     /// Default `None`: the end of the covered range, where the world looks
     /// finished up to the last day.
     pub clock: Option<DateTime<Utc>>,
+    /// Which GitHub is served (`github_flavour`): `cloud` (github.com,
+    /// the default) or `enterprise` (GitHub Enterprise Server).
+    pub github_flavour: GithubFlavour,
+    /// Enterprise only: answer with `x-ratelimit-limit: 0` and
+    /// `x-ratelimit-remaining: 0` (how some GitHub Enterprise Server
+    /// versions report that rate limiting is disabled) instead of sending no
+    /// rate-limit header at all. Default `false`.
+    pub github_zero_rate_limits: bool,
+}
+
+/// The GitHub dialect the simulator speaks. The organisation and its ground
+/// truth are the same in every flavour; only the HTTP face changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GithubFlavour {
+    /// github.com: the API under `/github` (standing in for
+    /// `https://api.github.com`), `x-ratelimit-*` headers counting an
+    /// hourly budget (`github_hourly_limit`), 403 once it is spent.
+    #[default]
+    Cloud,
+    /// GitHub Enterprise Server with rate limiting disabled: the API under
+    /// `/api/v3` (as `https://HOST/api/v3`), `Link` and body URLs with that
+    /// prefix, no hourly budget, and no `x-ratelimit-*` header (or `0/0`,
+    /// see `github_zero_rate_limits`). Secondary rate limits are still
+    /// injected by the `secondary` fault.
+    Enterprise,
+}
+
+impl GithubFlavour {
+    /// `cloud` or `enterprise`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GithubFlavour::Cloud => "cloud",
+            GithubFlavour::Enterprise => "enterprise",
+        }
+    }
+
+    /// The path the GitHub API is served under: `/github` or `/api/v3`.
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            GithubFlavour::Cloud => "/github",
+            GithubFlavour::Enterprise => "/api/v3",
+        }
+    }
+}
+
+impl std::fmt::Display for GithubFlavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for GithubFlavour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cloud" | "github.com" => Ok(GithubFlavour::Cloud),
+            "enterprise" | "ghes" | "enterprise_server" => Ok(GithubFlavour::Enterprise),
+            other => Err(format!(
+                "unknown GitHub flavour `{other}`; expected cloud or enterprise"
+            )),
+        }
+    }
+}
+
+impl SimOptions {
+    /// The path `source`'s API is served under, as a source base URL
+    /// continues the server's address: `/github` (`/api/v3` for GitHub
+    /// Enterprise Server), `/jira`, `/jenkins`.
+    pub fn base_path(&self, source: Source) -> String {
+        match source {
+            Source::Github => self.github_flavour.path_prefix().to_owned(),
+            other => format!("/{other}"),
+        }
+    }
 }
 
 impl Default for SimOptions {
@@ -38,6 +116,8 @@ impl Default for SimOptions {
             faults: Vec::new(),
             github_hourly_limit: 5000,
             clock: None,
+            github_flavour: GithubFlavour::default(),
+            github_zero_rate_limits: false,
         }
     }
 }

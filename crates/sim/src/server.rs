@@ -20,22 +20,24 @@ use tokio::task::JoinHandle;
 
 /// Every route of the simulator over `state`.
 pub fn router(state: Arc<SimState>) -> Router {
+    // `/github/...`, or `/api/v3/...` for GitHub Enterprise Server.
+    let gh = |path: &str| format!("{}{path}", state.options().base_path(Source::Github));
     Router::new()
-        .route("/github/repos/{owner}/{repo}/pulls", get(github::pulls))
+        .route(&gh("/repos/{owner}/{repo}/pulls"), get(github::pulls))
         .route(
-            "/github/repos/{owner}/{repo}/pulls/{number}/commits",
+            &gh("/repos/{owner}/{repo}/pulls/{number}/commits"),
             get(github::pull_commits),
         )
         .route(
-            "/github/repos/{owner}/{repo}/commits",
+            &gh("/repos/{owner}/{repo}/commits"),
             get(github_history::commits),
         )
         .route(
-            "/github/repos/{owner}/{repo}/deployments",
+            &gh("/repos/{owner}/{repo}/deployments"),
             get(github::deployments),
         )
         .route(
-            "/github/repos/{owner}/{repo}/deployments/{id}/statuses",
+            &gh("/repos/{owner}/{repo}/deployments/{id}/statuses"),
             get(github::deployment_statuses),
         )
         .route(
@@ -131,14 +133,15 @@ impl RunningSim {
         self.addr
     }
 
-    /// `http://HOST:PORT/github`, `/jira` or `/jenkins`. A wildcard bind
-    /// address is reported as loopback so the URL is usable.
+    /// `http://HOST:PORT/github` (`/api/v3` for GitHub Enterprise Server),
+    /// `/jira` or `/jenkins`. A wildcard bind address is reported as
+    /// loopback so the URL is usable.
     pub fn base_url(&self, source: Source) -> String {
         let mut addr = self.addr;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{addr}/{}", source.as_str())
+        format!("http://{addr}{}", self.state.options().base_path(source))
     }
 
     /// The shared state: organisation, ground truth, faults and request log.

@@ -29,6 +29,8 @@ pub struct SimState {
     faults: Mutex<FaultBook>,
     log: Mutex<RequestLog>,
     github_budget: Mutex<HourlyBudget>,
+    /// The options it was started with (flavours, for the HTTP face).
+    options: SimOptions,
 }
 
 /// A value computed for one clock reading.
@@ -104,7 +106,13 @@ impl SimState {
                 used: 0,
                 window_end: Utc::now() + Duration::hours(1),
             }),
+            options: opts.clone(),
         }
+    }
+
+    /// The options this simulator was started with.
+    pub fn options(&self) -> &SimOptions {
+        &self.options
     }
 
     /// The simulated instant the APIs answer as of.

@@ -496,3 +496,144 @@ async fn a_merge_commit_is_listed_from_its_merge_on_and_a_sha_selects_its_histor
     assert_eq!(unknown.status, 404);
     sim.shutdown().await;
 }
+
+fn enterprise(seed: u64) -> SimOptions {
+    SimOptions {
+        github_flavour: dorafleet_sim::GithubFlavour::Enterprise,
+        ..small_options(seed)
+    }
+}
+
+#[tokio::test]
+async fn as_github_enterprise_server_the_api_lives_under_api_v3_with_links_and_urls_saying_so() {
+    let sim = start(SimOptions {
+        // Rate limiting is disabled on this server: no budget to spend.
+        github_hourly_limit: 2,
+        ..enterprise(31)
+    })
+    .await;
+    let base = sim.base_url(Source::Github);
+    assert!(base.ends_with("/api/v3"), "{base}");
+    let org = sim.state().organisation().clone();
+    let repo = org
+        .repos
+        .iter()
+        .max_by_key(|r| r.pulls.len())
+        .expect("a repo");
+    let full = repo.full_name();
+
+    let first = get(&format!("{base}/repos/{full}/pulls?state=all&per_page=3")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let next = link(&first.headers, "next").expect("more than one page");
+    assert!(
+        next.starts_with(&format!("{base}/repos/{full}/pulls?")),
+        "{next}"
+    );
+    let pr = &first.body[0];
+    assert!(
+        pr["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{base}/repos/")),
+        "{pr}"
+    );
+    for name in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-used",
+    ] {
+        assert_eq!(first.header(name), None, "{name}");
+    }
+
+    // Every list pages through whole, past the (unenforced) hourly budget.
+    let (pulls, pages) =
+        github_all(&format!("{base}/repos/{full}/pulls?state=all&per_page=3")).await;
+    assert_eq!(pulls.len(), repo.pulls.len());
+    assert!(pages > 2, "{pages}");
+    let (deployments, _) = github_all(&format!("{base}/repos/{full}/deployments?per_page=5")).await;
+    assert_eq!(deployments.len(), repo.deployments.len());
+
+    // The cloud prefix is not served by an enterprise server.
+    let host = base.trim_end_matches("/api/v3");
+    let cloud = get(&format!("{host}/github/repos/{full}/pulls")).await;
+    assert_eq!(cloud.status, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_enterprise_server_may_report_disabled_rate_limits_as_zero_of_zero() {
+    let sim = start(SimOptions {
+        github_zero_rate_limits: true,
+        ..enterprise(32)
+    })
+    .await;
+    let repo = &sim.state().organisation().repos[0];
+    let url = format!(
+        "{}/repos/{}/deployments",
+        sim.base_url(Source::Github),
+        repo.full_name()
+    );
+    for _ in 0..3 {
+        let reply = get(&url).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("x-ratelimit-limit"), Some("0"));
+        assert_eq!(reply.header("x-ratelimit-remaining"), Some("0"));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_fault_answers_403_with_githubs_message_in_either_flavour() {
+    for options in [small_options(33), enterprise(33)] {
+        let sim = start(SimOptions {
+            faults: vec![
+                "github/pulls:secondary=3#1".parse().unwrap(),
+                "github/pulls:secondary#1".parse().unwrap(),
+            ],
+            ..options
+        })
+        .await;
+        let repo = &sim.state().organisation().repos[0];
+        let url = format!(
+            "{}/repos/{}/pulls",
+            sim.base_url(Source::Github),
+            repo.full_name()
+        );
+        let with = get(&url).await;
+        let without = get(&url).await;
+        let then = get(&url).await;
+        for refused in [&with, &without] {
+            assert_eq!(refused.status, 403);
+            assert!(
+                refused.body["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("You have exceeded a secondary rate limit"),
+                "{}",
+                refused.body
+            );
+        }
+        assert_eq!(with.header("retry-after"), Some("3"));
+        assert_eq!(without.header("retry-after"), None);
+        assert_eq!(then.status, 200);
+        let log = sim.state().request_log();
+        assert_eq!(log[0].retry_after_secs, Some(3));
+        assert_eq!(
+            log[1].fault.as_deref(),
+            Some("secondary_rate_limit"),
+            "{:?}",
+            log[1]
+        );
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn the_ground_truth_is_the_same_in_either_flavour() {
+    let cloud = start(small_options(34)).await;
+    let ghes = start(enterprise(34)).await;
+    assert_eq!(cloud.state().ground_truth(), ghes.state().ground_truth());
+    cloud.shutdown().await;
+    ghes.shutdown().await;
+}

@@ -47,6 +47,14 @@ pub enum FaultKind {
         /// Seconds the client is told to wait.
         retry_after_secs: u64,
     },
+    /// GitHub's secondary rate limit: 403 with "You have exceeded a
+    /// secondary rate limit…" and `Retry-After: retry_after_secs` when set
+    /// (without it, a client is to wait a minute, as GitHub advises).
+    SecondaryRateLimit {
+        /// Seconds the client is told to wait; `None`: no `Retry-After`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
+    },
     /// That error status (a 5xx, or a 4xx such as 404 for an endpoint the
     /// server does not offer) with a JSON error body.
     #[serde(alias = "server_error")]
@@ -143,6 +151,12 @@ impl fmt::Display for FaultKind {
             FaultKind::RateLimit { retry_after_secs } => {
                 write!(f, "rate_limit retry_after={retry_after_secs}")
             }
+            FaultKind::SecondaryRateLimit {
+                retry_after_secs: Some(secs),
+            } => write!(f, "secondary_rate_limit retry_after={secs}"),
+            FaultKind::SecondaryRateLimit {
+                retry_after_secs: None,
+            } => f.write_str("secondary_rate_limit"),
             FaultKind::ErrorStatus { status } => write!(f, "error_status status={status}"),
             FaultKind::Latency { ms } => write!(f, "latency ms={ms}"),
             FaultKind::TruncatedPagination => f.write_str("truncated_pagination"),
@@ -166,6 +180,12 @@ impl fmt::Display for FaultRule {
         }
         match &self.kind {
             FaultKind::RateLimit { retry_after_secs } => write!(f, ":429={retry_after_secs}")?,
+            FaultKind::SecondaryRateLimit {
+                retry_after_secs: Some(secs),
+            } => write!(f, ":secondary={secs}")?,
+            FaultKind::SecondaryRateLimit {
+                retry_after_secs: None,
+            } => write!(f, ":secondary")?,
             FaultKind::ErrorStatus { status } => write!(f, ":{status}")?,
             FaultKind::Latency { ms } => write!(f, ":latency={ms}")?,
             FaultKind::TruncatedPagination => write!(f, ":truncate")?,

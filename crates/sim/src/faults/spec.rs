@@ -27,6 +27,9 @@ pub struct FaultSpecError {
 ///   project key or Jenkins job; the fault hits only requests about it.
 /// - `KIND`:
 ///   - `429[=SECS]` or `rate_limit[=SECS]`: 429 with `Retry-After: SECS` (default 1);
+///   - `secondary[=SECS]` (GitHub only): 403 with GitHub's "You have exceeded
+///     a secondary rate limit" message and `Retry-After: SECS`, or no
+///     `Retry-After` at all without `=SECS` (a client then waits a minute);
 ///   - any 5xx number, e.g. `503`: that status; a 4xx number, e.g. `404`,
 ///     likewise (an endpoint this server does not offer);
 ///   - `latency=MS`: wait MS milliseconds, then answer normally;
@@ -85,6 +88,11 @@ impl FromStr for FaultRule {
             .transpose()?;
         let (kind_text, trigger) = split_trigger(rest).map_err(fail)?;
         let kind = parse_kind(kind_text).map_err(fail)?;
+        if matches!(kind, FaultKind::SecondaryRateLimit { .. }) && source != Source::Github {
+            return Err(fail(format!(
+                "secondary rate limits are GitHub's, not {source}'s"
+            )));
+        }
         Ok(FaultRule {
             source,
             endpoint,
@@ -138,6 +146,9 @@ fn parse_kind(text: &str) -> Result<FaultKind, String> {
                 1
             },
         }),
+        "secondary" | "secondary_rate_limit" => Ok(FaultKind::SecondaryRateLimit {
+            retry_after_secs: param.map(|_| number("SECONDS")).transpose()?,
+        }),
         "latency" | "delay" => Ok(FaultKind::Latency {
             ms: number("MILLISECONDS")?,
         }),
@@ -177,7 +188,7 @@ fn parse_kind(text: &str) -> Result<FaultKind, String> {
                 no_param(FaultKind::ErrorStatus { status })
             }
             _ => Err(format!(
-                "unknown fault kind `{name}`; expected 429, a 4xx or 5xx status, latency=MS, truncate or drift=FROM->TO"
+                "unknown fault kind `{name}`; expected 429, secondary, a 4xx or 5xx status, latency=MS, truncate or drift=FROM->TO"
             )),
         },
     }
@@ -303,5 +314,36 @@ mod tests {
         let minimal: FaultRule =
             serde_json::from_str(r#"{"source":"jira","kind":"truncated_pagination"}"#).unwrap();
         assert_eq!(minimal.trigger, Trigger::Rate(1.0));
+    }
+}
+
+#[cfg(test)]
+mod secondary_tests {
+    use super::*;
+
+    #[test]
+    fn secondary_rate_limits_parse_print_and_serialize_with_or_without_retry_after() {
+        let with: FaultRule = "github/pulls:secondary=2@0.05".parse().unwrap();
+        assert_eq!(
+            with.kind,
+            FaultKind::SecondaryRateLimit {
+                retry_after_secs: Some(2)
+            }
+        );
+        let without: FaultRule = "github:secondary#3".parse().unwrap();
+        assert_eq!(
+            without.kind,
+            FaultKind::SecondaryRateLimit {
+                retry_after_secs: None
+            }
+        );
+        for rule in [with, without] {
+            assert_eq!(rule.to_string().parse::<FaultRule>().unwrap(), rule);
+            let json = serde_json::to_value(&rule).unwrap();
+            assert_eq!(json["kind"], "secondary_rate_limit");
+            assert_eq!(serde_json::from_value::<FaultRule>(json).unwrap(), rule);
+        }
+        let err = "jira:secondary=1".parse::<FaultRule>().unwrap_err();
+        assert!(err.to_string().contains("GitHub"), "{err}");
     }
 }

@@ -1,10 +1,17 @@
 //! GitHub REST endpoints: pulls, pull commits, deployments, deployment
 //! statuses (the default branch's commits are in `github_history`), with GitHub's page-number pagination and `Link` header, its
 //! `x-ratelimit-*` headers and hourly budget, and weak ETags with 304s.
+//!
+//! As GitHub Enterprise Server (`github_flavour = enterprise`) the same
+//! answers come from below `/api/v3`, with URLs that say so, and rate
+//! limiting is disabled: no hourly budget, and no `x-ratelimit-*` header
+//! (or `0/0`, `github_zero_rate_limits`). Secondary rate limits (403 with
+//! GitHub's message) come from the `secondary` fault in either flavour.
 
 use super::{RequestMeta, Served, Shaping, exchange, fnv_hex, github_time, positive};
 use crate::endpoint::Endpoint;
 use crate::model::{Commit, GithubDeployment, Organisation, PullRequest, Repo};
+use crate::options::GithubFlavour;
 use crate::state::SimState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -233,6 +240,9 @@ fn link_header(meta: &RequestMeta, page: usize, last: usize, truncate: bool) -> 
 
 /// The 403 GitHub answers once the hourly budget is spent (not counted itself).
 pub(crate) fn budget_exhausted(state: &SimState, meta: &RequestMeta) -> Option<Served> {
+    if state.options().github_flavour == GithubFlavour::Enterprise {
+        return None;
+    }
     let budget = state.github_budget(meta.at, false);
     if budget.remaining() > 0 {
         return None;
@@ -259,9 +269,36 @@ pub(crate) fn finish_response(state: &SimState, meta: &RequestMeta, mut served: 
         }
         served.header("etag", etag);
     }
-    let spend = served.status != StatusCode::NOT_MODIFIED;
-    let budget = state.github_budget(meta.at, spend);
-    add_rate_limit_headers(&mut served, budget);
+    let options = state.options();
+    match options.github_flavour {
+        GithubFlavour::Cloud => {
+            let spend = served.status != StatusCode::NOT_MODIFIED;
+            let budget = state.github_budget(meta.at, spend);
+            add_rate_limit_headers(&mut served, budget);
+        }
+        GithubFlavour::Enterprise if options.github_zero_rate_limits => {
+            served.header("x-ratelimit-limit", 0);
+            served.header("x-ratelimit-remaining", 0);
+            served.header("x-ratelimit-reset", 0);
+            served.header("x-ratelimit-used", 0);
+        }
+        GithubFlavour::Enterprise => {}
+    }
+    served
+}
+
+/// GitHub's secondary rate limit: a 403 with its message, and
+/// `Retry-After` when the fault names one.
+pub(crate) fn secondary_rate_limited(retry_after_secs: Option<u64>) -> Served {
+    let body = json!({
+        "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:1111:2222:3333:44444444.",
+        "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        "status": "403",
+    });
+    let mut served = Served::json(StatusCode::FORBIDDEN, &body, 0);
+    if let Some(secs) = retry_after_secs {
+        served.header("retry-after", secs);
+    }
     served
 }
 
@@ -284,9 +321,14 @@ fn add_rate_limit_headers(served: &mut Served, budget: crate::state::HourlyBudge
 }
 
 /// Where this server's GitHub API lives, as the client addressed it: URLs in
-/// bodies point back here, not at api.github.com.
+/// bodies point back here (below `/github`, or `/api/v3` as GitHub
+/// Enterprise Server), not at api.github.com.
 pub(super) fn api_base(meta: &RequestMeta) -> String {
-    format!("http://{}/github", meta.host)
+    let prefix = meta
+        .path
+        .find("/repos/")
+        .map_or("/github", |at| &meta.path[..at]);
+    format!("http://{}{prefix}", meta.host)
 }
 
 pub(super) fn not_found() -> Served {

@@ -236,6 +236,10 @@ pub(crate) async fn exchange(
             retry_after = Some(*retry_after_secs);
             Some(rate_limited(&meta, *retry_after_secs))
         }
+        Some(FaultKind::SecondaryRateLimit { retry_after_secs }) => {
+            retry_after = *retry_after_secs;
+            Some(github::secondary_rate_limited(*retry_after_secs))
+        }
         Some(FaultKind::ErrorStatus { status }) => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let reason = status.canonical_reason().unwrap_or("Server Error");
