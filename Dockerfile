@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image for every role: the `dorafleet` binary is the entrypoint and the
 # role is the command (`docker run IMAGE worker`, `... coordinator`, ...).
 #
@@ -7,6 +5,11 @@
 #
 # The builder keeps cargo's registry and target directory in BuildKit cache
 # mounts, so a rebuild after a source change recompiles only what changed.
+#
+# No `# syntax=` line: the cache mounts and `COPY --chmod` are understood by
+# the Dockerfile frontend built into BuildKit (Docker 20.10 and later), so a
+# build needs no frontend image from a registry (air-gapped machines build
+# it as they are).
 
 ARG RUST_VERSION=1.95
 
