@@ -62,7 +62,7 @@ impl Organisation {
              stale_source_after_hours = 48.0\n\
              outbox_retention_hours = 168.0\n"
         );
-        for team in self.team_configs() {
+        for team in self.team_configs_in(options.jenkins_flavour) {
             let _ = writeln!(w, "[[teams]]\nid = {}", quote(&team.id));
             let _ = writeln!(w, "github_repos = {}", list(&team.github_repos));
             let _ = writeln!(w, "jira_projects = {}", list(&team.jira_projects));

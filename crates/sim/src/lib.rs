@@ -39,6 +39,7 @@ pub use model::{
     StatusTransition, TO_DO, TeamDescription,
 };
 pub use options::{GithubFlavour, SimOptions};
+pub use model::{FEATURE_BRANCH_JOB, JenkinsFlavour, MAIN_BRANCH_JOB, MULTIBRANCH_CLASS};
 pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;

@@ -36,6 +36,14 @@ pub struct SimOptions {
     /// versions report that rate limiting is disabled) instead of sending no
     /// rate-limit header at all. Default `false`.
     pub github_zero_rate_limits: bool,
+    /// How Jenkins lays out its jobs (`jenkins_flavour`): `flat` (the
+    /// default) or `folders` (a folder per team, the deploy job a
+    /// multibranch pipeline).
+    pub jenkins_flavour: crate::model::JenkinsFlavour,
+    /// When set, Jenkins answers 401 to a request whose credentials are not
+    /// this API token (basic auth with any user, or a bearer token), like a
+    /// Jenkins that refuses anonymous reads. Default `None`: no check.
+    pub jenkins_token: Option<String>,
 }
 
 /// The GitHub dialect the simulator speaks. The organisation and its ground
@@ -118,6 +126,8 @@ impl Default for SimOptions {
             clock: None,
             github_flavour: GithubFlavour::default(),
             github_zero_rate_limits: false,
+            jenkins_flavour: crate::model::JenkinsFlavour::Flat,
+            jenkins_token: None,
         }
     }
 }

@@ -53,7 +53,8 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/jira/rest/api/3/issue/{key}/changelog",
             get(jira::changelog),
         )
-        .route("/jenkins/job/{name}/api/json", get(jenkins::job))
+        .route("/jenkins/job/{*path}", get(jenkins::job))
+        .route("/jenkins/whoAmI/api/json", get(jenkins::who_am_i))
         .route(
             "/_admin/requests",
             get(admin::requests).delete(admin::clear_requests),

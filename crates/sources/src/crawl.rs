@@ -151,11 +151,13 @@ pub fn next_steps_watching(
         // Not modified: nothing new on this page, and no link to follow.
         return Ok(CrawlStep::default());
     }
-    let _ = page_size; // page sizes travel inside the request URLs
+    // Page sizes travel inside the request URLs; only a Jenkins branch
+    // listing starts lists of its own.
+    let _ = page_size;
     match source {
         Source::Github => github::next_steps(page, window, watch),
         Source::Jira => jira::next_steps(page, watch),
-        Source::Jenkins => jenkins::next_steps(page, window, watch),
+        Source::Jenkins => jenkins::next_steps(page, window, watch, page_size),
     }
 }
 

@@ -44,6 +44,13 @@ pub mod endpoint {
     pub const JIRA_CHANGELOG: &str = "jira_changelog";
     /// Jenkins `GET /job/X/api/json?tree=allBuilds[…]`: a job's builds.
     pub const JENKINS_BUILDS: &str = "jenkins_builds";
+    /// Jenkins `GET /job/X/api/json?tree=jobs[…]`: the branch jobs of a
+    /// multibranch project.
+    pub const JENKINS_BRANCHES: &str = "jenkins_branches";
+    /// Jenkins `GET /job/X/job/B/api/json?tree=allBuilds[…]`: the builds of
+    /// one branch job of a multibranch project (a child list: a branch
+    /// deleted since the listing answers 404).
+    pub const JENKINS_BRANCH_BUILDS: &str = "jenkins_branch_builds";
 }
 
 impl FetchedPage {
@@ -87,7 +94,10 @@ impl PageRequest {
     pub fn is_child(&self) -> bool {
         matches!(
             self.endpoint.as_str(),
-            endpoint::PULL_COMMITS | endpoint::DEPLOYMENT_STATUSES | endpoint::JIRA_CHANGELOG
+            endpoint::PULL_COMMITS
+                | endpoint::DEPLOYMENT_STATUSES
+                | endpoint::JIRA_CHANGELOG
+                | endpoint::JENKINS_BRANCH_BUILDS
         )
     }
 

@@ -86,6 +86,13 @@ pub struct SourceConfig {
     /// holds at most this much of one response; a larger answer fails the
     /// task permanently.
     pub max_response_bytes: u64,
+    /// Jenkins only (ignored by the other sources): which branch jobs of a
+    /// multibranch deploy job count as production deployments, as globs
+    /// (`*` matches any run of characters, case-insensitively) on the
+    /// branch name. Default `["main", "master"]`; `["*"]` counts every
+    /// branch. Every branch job is read into bronze whatever this says, so
+    /// changing it needs only a backfill from bronze.
+    pub deploy_branches: Vec<String>,
 }
 
 /// Default of `sources.<source>.max_pages_per_task`.
@@ -115,6 +122,7 @@ impl SourceConfig {
             page_size: 100,
             max_pages_per_task: DEFAULT_MAX_PAGES_PER_TASK,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            deploy_branches: vec!["main".to_owned(), "master".to_owned()],
         }
     }
 }

@@ -110,6 +110,26 @@ impl Organisation {
             .collect()
     }
 
+    /// [`team_configs`](Self::team_configs) for a Jenkins served in
+    /// `flavour`: jobs named by their path (`{team}/{job}` in folders, the
+    /// deploy job being the multibranch project, whose `main` branch deploys
+    /// under the default `sources.jenkins.deploy_branches`).
+    pub fn team_configs_in(&self, flavour: JenkinsFlavour) -> Vec<TeamConfig> {
+        let mut teams = self.team_configs();
+        for team in &mut teams {
+            let path = |name: &String| {
+                self.job(name)
+                    .map_or_else(|| name.clone(), |j| j.path(flavour))
+            };
+            team.jenkins_jobs = team.jenkins_jobs.iter().map(path).collect();
+            team.deploy_jobs = std::mem::take(&mut team.deploy_jobs)
+                .into_iter()
+                .map(|(job, repo)| (path(&job), repo))
+                .collect();
+        }
+        teams
+    }
+
     /// Every person's identity in each tool, as dorafleet's config states it.
     pub fn identity_configs(&self) -> Vec<IdentityConfig> {
         self.people

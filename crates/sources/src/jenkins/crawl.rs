@@ -2,8 +2,8 @@
 //! `{N,2N}`…, until a short page or a page reaching before the window; a
 //! short page inside the window is confirmed by one probe (see `next_steps`).
 
-use super::models::Build;
-use crate::crawl::{CrawlStep, Watch, decode_checked, next_page, page_error};
+use super::models::{BranchJob, Build};
+use crate::crawl::{CrawlStep, Watch, checked, decode_checked, next_page, page_error, parse_body};
 use crate::page::{FetchedPage, PageRequest, endpoint};
 use crate::urls::{query_param, relative, with_query_param};
 use dorafleet_core::{Source, TaskError, Window};
@@ -16,39 +16,139 @@ pub fn builds_tree(start: u64, end: u64) -> String {
     format!("allBuilds[{BUILD_FIELDS}]{{{start},{end}}}")
 }
 
-/// `folder/job` names address nested jobs: `/job/folder/job/job`.
-pub(crate) fn start_request(job: &str, page_size: u32) -> PageRequest {
+/// The `_class` of a multibranch pipeline: a folder of branch jobs, with no
+/// builds of its own.
+pub const MULTIBRANCH_CLASS: &str =
+    "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject";
+
+/// The `tree` of a multibranch project's branch listing.
+pub const BRANCHES_TREE: &str = "jobs[name,url,_class]";
+
+/// Whether a job's JSON is a multibranch project (whose builds are its
+/// branch jobs' builds). Other multibranch kinds (`…MultiBranchProject`)
+/// count too.
+pub fn is_multibranch(body: &serde_json::Value) -> bool {
+    body.get("_class")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|class| class == MULTIBRANCH_CLASS || class.ends_with("MultiBranchProject"))
+}
+
+/// The URL path of a job addressed by its path in the configuration:
+/// `team/app/main` → `/job/team/job/app/job/main`, each segment
+/// percent-encoded on its own (a branch job named `feature%2Fx`, which is
+/// how Jenkins names branch `feature/x`, becomes `feature%252Fx`).
+pub fn job_url_path(job: &str) -> String {
+    relative(&job_segments(job), &[])
+}
+
+/// `job`, `a`, `job`, `b`… for `a/b`, raw (encoded when the URL is built).
+fn job_segments(job: &str) -> Vec<&str> {
     let mut segments: Vec<&str> = Vec::new();
     for part in job.split('/').filter(|p| !p.is_empty()) {
         segments.extend(["job", part]);
     }
+    segments
+}
+
+/// `{job path}/api/json?tree=…`.
+fn api_json(job: &str, tree: &str) -> String {
+    let mut segments = job_segments(job);
     segments.extend(["api", "json"]);
+    relative(&segments, &[("tree", tree)])
+}
+
+/// The job path a request URL addresses: `/job/a/job/b/api/json?…` →
+/// `a/b` (segments percent-decoded once, so back to Jenkins' job names).
+/// Whatever comes before the first `job` segment (a base path) is skipped.
+pub fn job_of_url(url: &str) -> Option<String> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let path = path.split_once("://").map_or(path, |(_, rest)| {
+        rest.find('/').map_or("", |at| &rest[at..])
+    });
+    let mut parts = path.split('/').skip_while(|p| *p != "job");
+    let mut names = Vec::new();
+    while parts.next() == Some("job") {
+        names.push(percent_decode(parts.next()?));
+    }
+    (!names.is_empty()).then(|| names.join("/"))
+}
+
+/// `%XX` escapes decoded; anything malformed is kept as it is.
+pub(crate) fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `folder/job` names address nested jobs: `/job/folder/job/job`.
+pub(crate) fn start_request(job: &str, page_size: u32) -> PageRequest {
+    builds_request(endpoint::JENKINS_BUILDS, job, page_size)
+}
+
+/// The first page of `job`'s builds, as an `endpoint` list.
+fn builds_request(endpoint: &str, job: &str, page_size: u32) -> PageRequest {
     PageRequest::new(
-        endpoint::JENKINS_BUILDS,
-        relative(
-            &segments,
-            &[("tree", &builds_tree(0, u64::from(page_size)))],
-        ),
+        endpoint,
+        api_json(job, &builds_tree(0, u64::from(page_size))),
         1,
     )
+}
+
+/// The branch listing of the multibranch project `job`.
+fn branches_request(job: &str) -> PageRequest {
+    PageRequest::new(endpoint::JENKINS_BRANCHES, api_json(job, BRANCHES_TREE), 1)
 }
 
 /// The builds list of one page. `watch` holds builds an earlier run saw
 /// running: the walk goes back to the oldest of them, so their page is
 /// fetched again and shows them finished.
+///
+/// A job that turns out to be a multibranch project (its JSON has a
+/// multibranch `_class` and no builds) is followed by its branch listing,
+/// and the listing by the first page of every branch job's builds
+/// (`page_size` builds): all branches are read, and normalization decides
+/// which count as deployments (`sources.jenkins.deploy_branches`).
 pub(crate) fn next_steps(
     page: &FetchedPage,
     window: &Window,
     watch: &Watch,
+    page_size: u32,
 ) -> Result<CrawlStep, TaskError> {
-    if page.request.endpoint != endpoint::JENKINS_BUILDS {
-        return Err(page_error(
-            Source::Jenkins,
-            page,
-            &format!("`{}` is not a Jenkins endpoint", page.request.endpoint),
-        ));
+    match page.request.endpoint.as_str() {
+        endpoint::JENKINS_BUILDS | endpoint::JENKINS_BRANCH_BUILDS => {}
+        endpoint::JENKINS_BRANCHES => return branch_steps(page, page_size),
+        other => {
+            return Err(page_error(
+                Source::Jenkins,
+                page,
+                &format!("`{other}` is not a Jenkins endpoint"),
+            ));
+        }
     }
-    let checked = decode_checked::<Build>(Source::Jenkins, page)?;
+    let body = parse_body(Source::Jenkins, page)?;
+    if body.get("allBuilds").is_none() && is_multibranch(&body) {
+        let job = job_of_url(&page.request.url)
+            .ok_or_else(|| page_error(Source::Jenkins, page, "request names no `/job/…` path"))?;
+        return Ok(CrawlStep {
+            follow_ups: vec![branches_request(&job)],
+            ..CrawlStep::default()
+        });
+    }
+    let checked = checked::<Build>(Source::Jenkins, page, &body)?;
     let builds = checked.valid;
     let (start, end) = query_param(&page.request.url, "tree")
         .as_deref()
@@ -104,6 +204,32 @@ pub(crate) fn next_steps(
         pagination_gap,
         expected_total: None,
         gone: false,
+    })
+}
+
+/// A multibranch project's branch listing: the first builds page of each
+/// branch job.
+fn branch_steps(page: &FetchedPage, page_size: u32) -> Result<CrawlStep, TaskError> {
+    let checked = decode_checked::<BranchJob>(Source::Jenkins, page)?;
+    let parent = job_of_url(&page.request.url)
+        .ok_or_else(|| page_error(Source::Jenkins, page, "request names no `/job/…` path"))?;
+    let page_size = page_size.clamp(1, 100);
+    let follow_ups = checked
+        .valid
+        .iter()
+        .map(|branch| {
+            builds_request(
+                endpoint::JENKINS_BRANCH_BUILDS,
+                &format!("{parent}/{}", branch.name),
+                page_size,
+            )
+        })
+        .collect();
+    Ok(CrawlStep {
+        records: checked.quality.records,
+        follow_ups,
+        quality: checked.quality,
+        ..CrawlStep::default()
     })
 }
 

@@ -14,6 +14,20 @@ pub struct BuildsPage {
     pub all_builds: Vec<Build>,
 }
 
+/// A branch job of a multibranch project: an item of its `jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchJob {
+    /// The job's name: the branch name with `/` written `%2F`
+    /// (`feature%2Flogin`), as Jenkins names branch jobs.
+    pub name: String,
+    /// The job's URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The job's class (`…WorkflowJob` for a branch).
+    #[serde(default, rename = "_class")]
+    pub class: Option<String>,
+}
+
 /// A build of a job: an item of `allBuilds`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Build {

@@ -1,10 +1,15 @@
 //! Jenkins pages → deployments: builds of configured deploy jobs. Aborted
 //! builds are filtered out; running ones are kept as `in_progress` (so later
 //! runs watch them and read them again once finished); CI jobs' builds are
-//! not deployments; all are counted.
+//! not deployments; all are counted. A multibranch deploy job's builds are
+//! its branch jobs' builds, keyed `{job}/{branch}#{number}`; only branches
+//! in `sources.jenkins.deploy_branches` deploy.
 
+use super::crawl::{is_multibranch, job_of_url, percent_decode};
 use super::models::Build;
 use crate::normalize::records;
+use crate::page::endpoint;
+use dorafleet_core::config::glob_match;
 use dorafleet_core::{Config, Scope, Source, TaskError};
 use dorafleet_warehouse::NormalizeCounts;
 use dorafleet_warehouse::{BronzePage, DeploymentOutcome, SilverBatch, SilverDeployment};
@@ -20,13 +25,27 @@ pub fn normalize(
     run_id: Uuid,
     pages: &[BronzePage],
 ) -> Result<SilverBatch, TaskError> {
-    let job = scope
+    let target = scope
         .target
         .clone()
         .ok_or_else(|| TaskError::permanent("Jenkins normalize task without a job"))?;
     let mut counts = NormalizeCounts::default();
-    let mut builds = BTreeMap::new();
+    // Builds by job path: the target itself, or `target/branch` for the
+    // branch jobs of a multibranch project.
+    let mut jobs: BTreeMap<String, BTreeMap<u64, Build>> = BTreeMap::new();
     for page in pages.iter().filter(|p| p.status == 200) {
+        let job = match page.endpoint.as_str() {
+            endpoint::JENKINS_BUILDS => target.clone(),
+            endpoint::JENKINS_BRANCH_BUILDS => match branch_of(&page.request, &target) {
+                Some(branch) => format!("{target}/{branch}"),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if is_multibranch_parent(&page.body) {
+            continue;
+        }
+        let builds = jobs.entry(job).or_default();
         for build in records::<Build>(page, &mut counts)? {
             builds.insert(build.number, build);
         }
@@ -39,11 +58,57 @@ pub fn normalize(
         .teams
         .iter()
         .find(|t| t.id == scope.team)
-        .and_then(|t| t.deploy_jobs.get(&job));
-    let Some(repo) = deploys_repo else {
-        batch.counts.non_deploy_builds_skipped = builds.len() as u64;
-        return Ok(batch);
-    };
+        .and_then(|t| t.deploy_jobs.get(&target));
+    let branches = &config.sources.jenkins.deploy_branches;
+    for (job, builds) in jobs {
+        let deploys = deploys_repo.filter(|_| match job.strip_prefix(&format!("{target}/")) {
+            None => true,
+            Some(branch) => deploys_branch(branches, branch),
+        });
+        let Some(repo) = deploys else {
+            batch.counts.non_deploy_builds_skipped += builds.len() as u64;
+            continue;
+        };
+        deployments(
+            config, scope, run_id, &target, &job, repo, builds, &mut batch,
+        );
+    }
+    Ok(batch)
+}
+
+/// Whether branch job `name` (Jenkins' name: `/` written `%2F`) is one of
+/// the `deploy_branches` globs.
+pub(crate) fn deploys_branch(deploy_branches: &[String], name: &str) -> bool {
+    let branch = percent_decode(name);
+    deploy_branches.iter().any(|p| glob_match(p, &branch))
+}
+
+/// The branch job's name in a branch builds request of `target`.
+fn branch_of(request: &str, target: &str) -> Option<String> {
+    let job = job_of_url(request)?;
+    let parent = target.trim_matches('/');
+    let branch = job.strip_prefix(parent)?.strip_prefix('/')?;
+    (!branch.is_empty()).then(|| branch.to_owned())
+}
+
+/// A multibranch project's own answer: no builds, only its class.
+fn is_multibranch_parent(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("allBuilds").is_none() && is_multibranch(&v))
+}
+
+/// The deployments of one deploy job (or deploying branch job) `job`.
+#[allow(clippy::too_many_arguments)]
+fn deployments(
+    config: &Config,
+    scope: &Scope,
+    run_id: Uuid,
+    target: &str,
+    job: &str,
+    repo: &str,
+    builds: BTreeMap<u64, Build>,
+    batch: &mut SilverBatch,
+) {
     for (number, build) in builds {
         let Some(started_at) = build.started_at() else {
             continue;
@@ -65,8 +130,10 @@ pub fn normalize(
             source: Source::Jenkins,
             key: format!("{job}#{number}"),
             team_id: scope.team.clone(),
-            repo: repo.clone(),
-            job: Some(job.clone()),
+            repo: repo.to_owned(),
+            // The configured job: what the scope, its coverage and the
+            // builds watched while running are known by.
+            job: Some(target.to_owned()),
             environment: "production".into(),
             status,
             started_at,
@@ -79,5 +146,4 @@ pub fn normalize(
             run_id,
         });
     }
-    Ok(batch)
 }

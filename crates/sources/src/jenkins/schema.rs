@@ -7,8 +7,29 @@ use crate::validate::{Schema, need};
 
 /// The schema of a Jenkins endpoint's records, if it is one.
 pub(crate) fn endpoint_schema(name: &str) -> Option<&'static Schema> {
-    (name == endpoint::JENKINS_BUILDS).then_some(&BUILDS)
+    match name {
+        endpoint::JENKINS_BUILDS | endpoint::JENKINS_BRANCH_BUILDS => Some(&BUILDS),
+        endpoint::JENKINS_BRANCHES => Some(&BRANCHES),
+        _ => None,
+    }
 }
+
+/// A multibranch project's `jobs`: its branch jobs.
+const BRANCHES: Schema = Schema {
+    list: Some("jobs"),
+    key: "name",
+    required: &[need("name")],
+    known: &[
+        "_class",
+        "color",
+        "displayName",
+        "fullDisplayName",
+        "fullName",
+        "name",
+        "url",
+    ],
+    known_in_fields: None,
+};
 
 const BUILDS: Schema = Schema {
     list: Some("allBuilds"),
