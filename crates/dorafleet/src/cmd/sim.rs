@@ -42,6 +42,15 @@ pub struct SimArgs {
     /// GitHub's hourly request budget the simulator enforces.
     #[arg(long, default_value_t = 5000)]
     pub github_hourly_limit: u32,
+    /// Which GitHub to play: `cloud` (github.com, under /github) or
+    /// `enterprise` (GitHub Enterprise Server: under /api/v3, rate limiting
+    /// disabled, no x-ratelimit-* headers).
+    #[arg(long, default_value = "cloud", value_name = "FLAVOUR")]
+    pub github_flavour: dorafleet_sim::GithubFlavour,
+    /// With `--github-flavour enterprise`: report the disabled rate limit as
+    /// `x-ratelimit-limit: 0` / `x-ratelimit-remaining: 0` instead of no header.
+    #[arg(long)]
+    pub github_zero_rate_limits: bool,
     /// Print the dorafleet config file that reads this organisation, then exit.
     #[arg(long)]
     pub print_config: bool,
@@ -55,6 +64,8 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         faults: args.faults,
         github_hourly_limit: args.github_hourly_limit,
         clock: args.clock,
+        github_flavour: args.github_flavour,
+        github_zero_rate_limits: args.github_zero_rate_limits,
         ..SimOptions::default()
     };
     if let Some(end) = args.end_date {
@@ -64,7 +75,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         let org = dorafleet_sim::generate(&options);
         print!(
             "{}",
-            org.config_toml(&format!("http://{}:{}", args.bind, args.port))
+            org.config_toml_for(&format!("http://{}:{}", args.bind, args.port), &options)
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -75,7 +86,10 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     let org = dorafleet_sim::generate(&options);
     println!("simulator listening on http://{addr}");
     for source in Source::ALL {
-        println!("  {source:<8} base URL http://{addr}/{source}");
+        println!(
+            "  {source:<8} base URL http://{addr}{}",
+            options.base_path(source)
+        );
     }
     println!(
         "  admin: /_admin/requests /_admin/truth /_admin/org /_admin/stats /_admin/faults /_admin/clock"
