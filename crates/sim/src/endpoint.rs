@@ -28,13 +28,21 @@ pub enum Endpoint {
     JiraChangelog,
     /// Jira `/rest/api/3/search`, removed in 2025 (410 Gone).
     JiraOldSearch,
+    /// Jira Data Center `GET|POST /rest/api/2/search` (`startAt`, `total`).
+    JiraSearchV2,
+    /// Jira Data Center `GET /rest/api/2/issue/{key}` (`expand=changelog`).
+    JiraIssue,
+    /// Jira `GET /rest/api/2/serverInfo`.
+    JiraServerInfo,
+    /// Jira `GET /rest/api/{2|3}/myself`.
+    JiraMyself,
     /// Jenkins `GET /job/{name}/api/json`.
     JenkinsBuilds,
 }
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::Pulls,
         Endpoint::PullCommits,
         Endpoint::Deployments,
@@ -44,6 +52,10 @@ impl Endpoint {
         Endpoint::JiraApproximateCount,
         Endpoint::JiraChangelog,
         Endpoint::JiraOldSearch,
+        Endpoint::JiraSearchV2,
+        Endpoint::JiraIssue,
+        Endpoint::JiraServerInfo,
+        Endpoint::JiraMyself,
         Endpoint::JenkinsBuilds,
     ];
 
@@ -59,6 +71,10 @@ impl Endpoint {
             Endpoint::JiraApproximateCount => "jira_approximate_count",
             Endpoint::JiraChangelog => "jira_changelog",
             Endpoint::JiraOldSearch => "jira_old_search",
+            Endpoint::JiraSearchV2 => "jira_search_v2",
+            Endpoint::JiraIssue => "jira_issue",
+            Endpoint::JiraServerInfo => "jira_server_info",
+            Endpoint::JiraMyself => "jira_myself",
             Endpoint::JenkinsBuilds => "jenkins_builds",
         }
     }
@@ -75,6 +91,10 @@ impl Endpoint {
             Endpoint::JiraApproximateCount => "count",
             Endpoint::JiraChangelog => "changelog",
             Endpoint::JiraOldSearch => "old_search",
+            Endpoint::JiraSearchV2 => "search_v2",
+            Endpoint::JiraIssue => "issue",
+            Endpoint::JiraServerInfo => "server_info",
+            Endpoint::JiraMyself => "myself",
             Endpoint::JenkinsBuilds => "builds",
         }
     }
@@ -90,7 +110,11 @@ impl Endpoint {
             Endpoint::JiraSearch
             | Endpoint::JiraApproximateCount
             | Endpoint::JiraChangelog
-            | Endpoint::JiraOldSearch => Source::Jira,
+            | Endpoint::JiraOldSearch
+            | Endpoint::JiraSearchV2
+            | Endpoint::JiraIssue
+            | Endpoint::JiraServerInfo
+            | Endpoint::JiraMyself => Source::Jira,
             Endpoint::JenkinsBuilds => Source::Jenkins,
         }
     }
@@ -98,7 +122,10 @@ impl Endpoint {
     /// Whether records served here count in `served_records` (the changelog
     /// is detail of issues already counted, so it is reported separately).
     pub fn counts_as_served_records(self) -> bool {
-        !matches!(self, Endpoint::JiraChangelog | Endpoint::JiraOldSearch)
+        !matches!(
+            self,
+            Endpoint::JiraChangelog | Endpoint::JiraOldSearch | Endpoint::JiraIssue
+        )
     }
 }
 
@@ -110,7 +137,7 @@ impl fmt::Display for Endpoint {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, repo_commits, deployment_statuses, jira_search, jira_approximate_count, jira_changelog, jira_old_search, jenkins_builds"
+    "unknown endpoint `{0}`; expected one of: pulls, pull_commits, deployments, repo_commits, deployment_statuses, jira_search, jira_approximate_count, jira_changelog, jira_old_search, jira_search_v2, jira_issue, jira_server_info, jira_myself, jenkins_builds"
 )]
 pub struct UnknownEndpoint(pub String);
 

@@ -44,6 +44,60 @@ pub struct SimOptions {
     /// this API token (basic auth with any user, or a bearer token), like a
     /// Jenkins that refuses anonymous reads. Default `None`: no check.
     pub jenkins_token: Option<String>,
+    /// Which Jira is served (`jira_flavour`): `cloud` (REST v3, the
+    /// default) or `datacenter` (Jira Data Center / Server, REST v2).
+    pub jira_flavour: JiraFlavour,
+    /// The time zone of the Jira API user (`jira_user_time_zone`, an IANA
+    /// name; default UTC): `/myself` names it, and JQL date literals are
+    /// read in it, as Jira does.
+    pub jira_user_time_zone: chrono_tz::Tz,
+}
+
+/// The Jira dialect the simulator speaks. The organisation and its ground
+/// truth are the same in every flavour; only the HTTP face changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JiraFlavour {
+    /// Jira Cloud: REST v3, the enhanced search `/rest/api/3/search/jql`
+    /// (`nextPageToken`, `isLast`) and its approximate count; the v2 and
+    /// old v3 searches answer 410 Gone. `serverInfo` says `Cloud`.
+    #[default]
+    Cloud,
+    /// Jira Data Center / Server: REST v2, `/rest/api/2/search` paged by
+    /// `startAt`/`maxResults` with a `total`, an issue's changelog through
+    /// `/rest/api/2/issue/{key}?expand=changelog`; nothing under
+    /// `/rest/api/3`. `serverInfo` says `DataCenter`.
+    Datacenter,
+}
+
+impl JiraFlavour {
+    /// `cloud` or `datacenter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JiraFlavour::Cloud => "cloud",
+            JiraFlavour::Datacenter => "datacenter",
+        }
+    }
+}
+
+impl std::fmt::Display for JiraFlavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JiraFlavour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cloud" => Ok(JiraFlavour::Cloud),
+            "datacenter" | "data_center" | "server" => Ok(JiraFlavour::Datacenter),
+            other => Err(format!(
+                "unknown Jira flavour `{other}`; expected cloud or datacenter"
+            )),
+        }
+    }
 }
 
 /// The GitHub dialect the simulator speaks. The organisation and its ground
@@ -128,6 +182,8 @@ impl Default for SimOptions {
             github_zero_rate_limits: false,
             jenkins_flavour: crate::model::JenkinsFlavour::Flat,
             jenkins_token: None,
+            jira_flavour: JiraFlavour::default(),
+            jira_user_time_zone: chrono_tz::Tz::UTC,
         }
     }
 }

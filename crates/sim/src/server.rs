@@ -53,6 +53,13 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/jira/rest/api/3/issue/{key}/changelog",
             get(jira::changelog),
         )
+        .route(
+            "/jira/rest/api/2/search",
+            get(jira::search_v2).post(jira::search_v2),
+        )
+        .route("/jira/rest/api/2/issue/{key}", get(jira::issue))
+        .route("/jira/rest/api/2/serverInfo", get(jira::server_info))
+        .route("/jira/rest/api/{version}/myself", get(jira::myself))
         .route("/jenkins/job/{*path}", get(jenkins::job))
         .route("/jenkins/whoAmI/api/json", get(jenkins::who_am_i))
         .route(

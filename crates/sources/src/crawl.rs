@@ -33,6 +33,13 @@ pub struct Watch {
     /// task starts, like the ids; `None`: the default list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_statuses: Option<Vec<String>>,
+    /// Jira: which API the crawl speaks and which project it searches,
+    /// fixed when the task starts. With it, the crawl first learns what it
+    /// needs from the server (the flavour when `auto`, the API user's time
+    /// zone) and only then writes its search; without it, the search is
+    /// Jira Cloud's with its bounds in UTC (see [`jira::JiraCrawl`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<jira::JiraCrawl>,
 }
 
 impl Watch {
@@ -112,7 +119,7 @@ pub fn start_requests_watching(
     let page_size = page_size.clamp(1, 100);
     match source {
         Source::Github => github::start_requests(target, window, page_size, watch),
-        Source::Jira => vec![jira::start_request(target, window, page_size)],
+        Source::Jira => jira::start_requests(target, window, page_size, watch),
         Source::Jenkins => vec![jenkins::start_request(target, page_size)],
     }
 }
@@ -153,10 +160,9 @@ pub fn next_steps_watching(
     }
     // Page sizes travel inside the request URLs; only a Jenkins branch
     // listing starts lists of its own.
-    let _ = page_size;
     match source {
         Source::Github => github::next_steps(page, window, watch),
-        Source::Jira => jira::next_steps(page, watch),
+        Source::Jira => jira::next_steps(page, window, page_size, watch),
         Source::Jenkins => jenkins::next_steps(page, window, watch, page_size),
     }
 }

@@ -42,6 +42,16 @@ pub mod endpoint {
     pub const JIRA_COUNT: &str = "jira_count";
     /// Jira `GET /rest/api/3/issue/{key}/changelog`: one issue's change groups.
     pub const JIRA_CHANGELOG: &str = "jira_changelog";
+    /// Jira Data Center `GET /rest/api/2/issue/{key}?expand=changelog`: one
+    /// issue with its whole changelog (`changelog.histories`): Data Center
+    /// has no changelog endpoint of its own.
+    pub const JIRA_ISSUE_CHANGELOG: &str = "jira_issue_changelog";
+    /// Jira `GET /rest/api/2/serverInfo`: which Jira this is
+    /// (`deploymentType`), when `sources.jira.api` is `auto`. No records.
+    pub const JIRA_SERVER_INFO: &str = "jira_server_info";
+    /// Jira `GET /rest/api/{2|3}/myself`: the API user, whose `timeZone`
+    /// JQL dates are read in. No records.
+    pub const JIRA_MYSELF: &str = "jira_myself";
     /// Jenkins `GET /job/X/api/json?tree=allBuilds[…]`: a job's builds.
     pub const JENKINS_BUILDS: &str = "jenkins_builds";
     /// Jenkins `GET /job/X/api/json?tree=jobs[…]`: the branch jobs of a
@@ -97,6 +107,7 @@ impl PageRequest {
             endpoint::PULL_COMMITS
                 | endpoint::DEPLOYMENT_STATUSES
                 | endpoint::JIRA_CHANGELOG
+                | endpoint::JIRA_ISSUE_CHANGELOG
                 | endpoint::JENKINS_BRANCH_BUILDS
         )
     }

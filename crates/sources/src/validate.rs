@@ -173,13 +173,13 @@ pub fn check_value<T: DeserializeOwned>(
                 kind(body)
             ))
         })?,
-        Some(name) => body
-            .get(name)
+        // A dotted name reaches into nested objects (`changelog.histories`).
+        Some(name) => lookup(body, name)
             .and_then(Value::as_array)
             .ok_or_else(|| {
                 ShapeError(format!(
                     "body does not match the expected schema: expected an object with a `{name}` array, found {}",
-                    match body.get(name) {
+                    match lookup(body, name) {
                         Some(v) => format!("`{name}` as {}", kind(v)),
                         None => kind(body).to_owned(),
                     }

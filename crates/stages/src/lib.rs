@@ -41,7 +41,8 @@ pub fn handlers(
         let mut extract = ExtractHandler::new(Arc::clone(warehouse))
             .with_max_rejected_ratio(config.quality.max_rejected_ratio)
             .with_time(config.sync.watch(), config.clock.clone())
-            .with_done_statuses(config.definitions.done_statuses.clone());
+            .with_done_statuses(config.definitions.done_statuses.clone())
+            .with_jira_api(config.sources.jira.api.unwrap_or_default());
         for (client, page_size) in clients {
             extract = extract.with_client(client, page_size);
         }

@@ -93,6 +93,26 @@ pub struct SourceConfig {
     /// branch. Every branch job is read into bronze whatever this says, so
     /// changing it needs only a backfill from bronze.
     pub deploy_branches: Vec<String>,
+    /// Jira only (`sources.jira.api`, ignored by the other sources): which
+    /// Jira answers at `base_url` — `cloud` (REST v3, the enhanced search),
+    /// `datacenter` (Data Center or Server: REST v2, `startAt`/`total`
+    /// paging) or `auto` (unset: asked once per task from
+    /// `/rest/api/2/serverInfo`, its `deploymentType`).
+    pub api: Option<JiraApi>,
+}
+
+/// Which Jira a `[sources.jira]` is (`sources.jira.api`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JiraApi {
+    /// Ask `/rest/api/2/serverInfo` (`deploymentType`) once per task.
+    #[default]
+    Auto,
+    /// Jira Cloud: REST v3.
+    Cloud,
+    /// Jira Data Center or Server: REST v2.
+    #[serde(alias = "server", alias = "data_center")]
+    Datacenter,
 }
 
 /// Default of `sources.<source>.max_pages_per_task`.
@@ -123,6 +143,7 @@ impl SourceConfig {
             max_pages_per_task: DEFAULT_MAX_PAGES_PER_TASK,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             deploy_branches: vec!["main".to_owned(), "master".to_owned()],
+            api: None,
         }
     }
 }

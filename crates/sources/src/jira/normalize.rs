@@ -38,9 +38,11 @@ pub fn normalize(
     // The changelogs of issues done without a resolution date, by issue and
     // change group (the same entry fetched by several tasks counts once).
     let mut changelogs: BTreeMap<String, BTreeMap<String, History>> = BTreeMap::new();
-    let changelog_pages = pages
-        .iter()
-        .filter(|p| p.status == 200 && p.endpoint == endpoint::JIRA_CHANGELOG);
+    let changelog_pages = pages.iter().filter(|p| {
+        p.status == 200
+            && (p.endpoint == endpoint::JIRA_CHANGELOG
+                || p.endpoint == endpoint::JIRA_ISSUE_CHANGELOG)
+    });
     for page in changelog_pages {
         let Some(key) = changelog_key(&page.request) else {
             return Err(TaskError::permanent(format!(

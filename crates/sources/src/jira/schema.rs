@@ -13,6 +13,7 @@ pub(crate) fn endpoint_schema(name: &str) -> Option<&'static Schema> {
     match name {
         endpoint::JIRA_SEARCH => Some(&ISSUES),
         endpoint::JIRA_CHANGELOG => Some(&HISTORIES),
+        endpoint::JIRA_ISSUE_CHANGELOG => Some(&EMBEDDED_HISTORIES),
         _ => None,
     }
 }
@@ -24,6 +25,13 @@ const HISTORIES: Schema = Schema {
     required: &[need("id"), need("created"), need("items")],
     known: &["author", "created", "historyMetadata", "id", "items"],
     known_in_fields: None,
+};
+
+/// The change groups a Data Center issue embeds under
+/// `GET /rest/api/2/issue/{key}?expand=changelog`.
+const EMBEDDED_HISTORIES: Schema = Schema {
+    list: Some("changelog.histories"),
+    ..HISTORIES
 };
 
 const ISSUES: Schema = Schema {

@@ -124,6 +124,7 @@ pub struct ExtractHandler {
     watch_for: chrono::Duration,
     clock: Clock,
     done_statuses: Option<Vec<String>>,
+    jira_api: Option<dorafleet_core::config::JiraApi>,
 }
 
 impl ExtractHandler {
@@ -138,6 +139,7 @@ impl ExtractHandler {
             watch_for: dorafleet_core::config::SyncConfig::default().watch(),
             clock: Clock::system(),
             done_statuses: None,
+            jira_api: None,
         }
     }
 
@@ -146,6 +148,15 @@ impl ExtractHandler {
     /// category; without it, the default list.
     pub fn with_done_statuses(mut self, done_statuses: Vec<String>) -> Self {
         self.done_statuses = Some(done_statuses);
+        self
+    }
+
+    /// Speak `api` to Jira (`sources.jira.api`; `auto` asks the server
+    /// once per task), after learning the API user's time zone, which the
+    /// search's date bounds are written in. Without it, Jira is searched as
+    /// Jira Cloud with its bounds in UTC.
+    pub fn with_jira_api(mut self, api: dorafleet_core::config::JiraApi) -> Self {
+        self.jira_api = Some(api);
         self
     }
 
@@ -338,6 +349,10 @@ impl ExtractHandler {
         if source == Source::Jira {
             return Ok(Watch {
                 done_statuses: self.done_statuses.clone(),
+                jira: self.jira_api.map(|api| dorafleet_sources::jira::JiraCrawl {
+                    api,
+                    project: target.trim().to_owned(),
+                }),
                 ..Watch::default()
             });
         }

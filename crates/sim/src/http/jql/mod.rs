@@ -4,9 +4,14 @@
 //! rejected with a message naming the problem, as Jira does, rather than
 //! silently ignored: a filter the simulator ignored would return more data
 //! than the real service and hide a client bug.
+//!
+//! Date literals are read in the API user's time zone, as Jira reads them
+//! ([`Jql::parse_in`]): a wall time the clocks show twice is its earlier
+//! instant, one they skip is moved forward by the gap (Java's rule).
 
 use crate::model::JiraIssue;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
 use std::cmp::Ordering;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +161,8 @@ fn tokenize(jql: &str) -> Result<Vec<(usize, Token)>, JqlError> {
 struct Parser {
     tokens: Vec<(usize, Token)>,
     next: usize,
+    /// The zone date literals are read in.
+    zone: Tz,
 }
 
 impl Parser {
@@ -208,10 +215,18 @@ impl Parser {
 }
 
 impl Jql {
+    /// Parses `text`, its date literals in UTC.
+    #[cfg(test)]
     pub(crate) fn parse(text: &str) -> Result<Jql, JqlError> {
+        Jql::parse_in(text, Tz::UTC)
+    }
+
+    /// Parses `text`, its date literals read in `zone` (the API user's).
+    pub(crate) fn parse_in(text: &str, zone: Tz) -> Result<Jql, JqlError> {
         let mut p = Parser {
             tokens: tokenize(text)?,
             next: 0,
+            zone,
         };
         let mut clauses = Vec::new();
         while p.peek().is_some_and(|t| !t.is_keyword("order")) {
@@ -392,7 +407,7 @@ fn clause(p: &mut Parser) -> Result<Clause, JqlError> {
             }
         };
         let text = p.value()?;
-        let at = parse_date(&text).ok_or_else(|| {
+        let at = parse_date(&text, p.zone).ok_or_else(|| {
             JqlError(format!(
                 "Date value '{text}' for field '{name}' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd'."
             ))
@@ -431,20 +446,38 @@ fn order_field(name: &str) -> Result<OrderField, JqlError> {
     }
 }
 
-/// Jira's absolute date formats, in the user's time zone (UTC here).
-fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+/// Jira's absolute date formats, in the user's time zone `zone`.
+fn parse_date(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
     let text = text.trim();
     for format in ["%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(t.and_utc());
+            return in_zone(t, zone);
         }
     }
     for format in ["%Y-%m-%d", "%Y/%m/%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(text, format) {
-            return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+            return d.and_hms_opt(0, 0, 0).and_then(|t| in_zone(t, zone));
         }
     }
     None
+}
+
+/// The instant a wall time of `zone` means to Jira: the earlier one when
+/// the clocks show it twice; when they skip it, the wall time read with the
+/// offset in force before the gap, i.e. moved forward by the gap
+/// (`java.time`'s rule: 02:30 on a spring-forward night is 03:30).
+pub(crate) fn in_zone(wall: NaiveDateTime, zone: Tz) -> Option<DateTime<Utc>> {
+    match zone.from_local_datetime(&wall) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(earlier, _) => Some(earlier.with_timezone(&Utc)),
+        LocalResult::None => {
+            let before = zone
+                .offset_from_local_datetime(&(wall - Duration::hours(3)))
+                .earliest()?
+                .fix();
+            Some((wall - Duration::seconds(i64::from(before.local_minus_utc()))).and_utc())
+        }
+    }
 }
 
 #[cfg(test)]

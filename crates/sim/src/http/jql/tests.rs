@@ -3,7 +3,7 @@
 use super::*;
 
 fn date(s: &str) -> DateTime<Utc> {
-    parse_date(s).unwrap()
+    parse_date(s, Tz::UTC).unwrap()
 }
 
 #[test]
@@ -64,4 +64,27 @@ fn all_documented_date_formats_are_accepted() {
     assert_eq!(date("2026-03-01 12:34"), date("2026/03/01 12:34"));
     assert_eq!(date("2026-03-01"), date("2026/03/01 00:00"));
     assert_eq!(parse_date("01.03.2026"), None);
+}
+
+#[test]
+fn date_literals_are_read_in_the_users_zone_across_daylight_saving_changes() {
+    let ny: Tz = "America/New_York".parse().unwrap();
+    let at = |text: &str| parse_date(text, ny).unwrap().to_rfc3339();
+    // EST (UTC−05:00) before 2026-03-08 02:00 local, EDT (UTC−04:00) after.
+    assert_eq!(at("2026-03-07 19:00"), "2026-03-08T00:00:00+00:00");
+    assert_eq!(at("2026-03-08 01:59"), "2026-03-08T06:59:00+00:00");
+    assert_eq!(at("2026-03-08 03:00"), "2026-03-08T07:00:00+00:00");
+    assert_eq!(at("2026-03-08"), "2026-03-08T05:00:00+00:00");
+    // A skipped wall time moves forward by the gap; one shown twice is the earlier.
+    assert_eq!(at("2026-03-08 02:30"), "2026-03-08T07:30:00+00:00");
+    assert_eq!(at("2026-11-01 01:30"), "2026-11-01T05:30:00+00:00");
+    let jql = Jql::parse_in(r#"project = PAY AND updated >= "2026-03-08 03:00""#, ny).unwrap();
+    assert_eq!(
+        jql.clauses[1],
+        Clause::Date {
+            field: DateField::Updated,
+            op: Comparison::Ge,
+            at: "2026-03-08T07:00:00Z".parse().unwrap(),
+        }
+    );
 }
