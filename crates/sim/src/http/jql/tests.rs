@@ -63,7 +63,7 @@ fn malformed_queries_are_rejected_with_the_problem_named() {
 fn all_documented_date_formats_are_accepted() {
     assert_eq!(date("2026-03-01 12:34"), date("2026/03/01 12:34"));
     assert_eq!(date("2026-03-01"), date("2026/03/01 00:00"));
-    assert_eq!(parse_date("01.03.2026"), None);
+    assert_eq!(parse_date("01.03.2026", Tz::UTC), None);
 }
 
 #[test]
