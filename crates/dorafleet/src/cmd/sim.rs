@@ -51,6 +51,14 @@ pub struct SimArgs {
     /// `x-ratelimit-limit: 0` / `x-ratelimit-remaining: 0` instead of no header.
     #[arg(long)]
     pub github_zero_rate_limits: bool,
+    /// How Jenkins lays out its jobs: `flat` (every job at the top) or
+    /// `folders` (a folder per team, the deploy job a multibranch pipeline
+    /// with a `main` and a feature branch).
+    #[arg(long, default_value = "flat", value_name = "FLAVOUR")]
+    pub jenkins_flavour: dorafleet_sim::JenkinsFlavour,
+    /// Make Jenkins answer 401 unless requests carry this API token.
+    #[arg(long, value_name = "TOKEN")]
+    pub jenkins_token: Option<String>,
     /// Print the dorafleet config file that reads this organisation, then exit.
     #[arg(long)]
     pub print_config: bool,
@@ -66,6 +74,8 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         clock: args.clock,
         github_flavour: args.github_flavour,
         github_zero_rate_limits: args.github_zero_rate_limits,
+        jenkins_flavour: args.jenkins_flavour,
+        jenkins_token: args.jenkins_token,
         ..SimOptions::default()
     };
     if let Some(end) = args.end_date {
