@@ -38,8 +38,8 @@ pub use model::{
     PRODUCTION_ENVIRONMENT, Person, PersonDescription, PullRequest, REOPENED, Repo, SimTeam,
     StatusTransition, TO_DO, TeamDescription,
 };
-pub use options::{GithubFlavour, JiraFlavour, SimOptions};
 pub use model::{FEATURE_BRANCH_JOB, JenkinsFlavour, MAIN_BRANCH_JOB, MULTIBRANCH_CLASS};
+pub use options::{GithubFlavour, JiraFlavour, SimOptions};
 pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;
