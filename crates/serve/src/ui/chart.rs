@@ -20,7 +20,7 @@
 //! the page's script can fetch the records behind it and tests can count
 //! points without parsing coordinates.
 
-use super::html::escape;
+use super::text::escape;
 use chrono::NaiveDate;
 use dorafleet_core::Metric;
 use dorafleet_dora::report::TeamReport;

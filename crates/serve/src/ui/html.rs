@@ -6,21 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use dorafleet_core::Metric;
 use dorafleet_dora::report::MetricSummary;
 
-/// `text` safe inside HTML text and double-quoted attributes.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(super) use super::text::escape;
 
 /// `text` safe as one component of a URL path or query.
 pub(super) fn url_component(text: &str) -> String {

@@ -18,6 +18,7 @@ mod fleet;
 mod html;
 mod overview;
 mod team;
+mod text;
 
 use crate::AppState;
 use axum::Router;
