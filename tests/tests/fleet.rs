@@ -161,24 +161,7 @@ async fn a_coordinator_killed_mid_run_is_resumed_without_repeating_finished_extr
         RunStatus::Completed
     );
 
-    let mut ok_per_url: HashMap<String, usize> = HashMap::new();
-    for e in fleet
-        .sim
-        .state()
-        .request_log()
-        .iter()
-        // Pages are GETs; Jira's count is a POST whose query is its body.
-        .filter(|e| e.status == 200 && e.method == "GET")
-    {
-        *ok_per_url
-            .entry(format!(
-                "{}?{}",
-                e.path,
-                e.query.clone().unwrap_or_default()
-            ))
-            .or_default() += 1;
-    }
-    let repeated: Vec<_> = ok_per_url.iter().filter(|(_, n)| **n > 1).collect();
+    let repeated = pages_fetched_twice(&fleet);
     assert!(repeated.is_empty(), "pages fetched twice: {repeated:?}");
     assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     fleet.stop().await;
@@ -210,25 +193,10 @@ async fn ledger_snapshot(fleet: &Fleet) -> Vec<String> {
     rows
 }
 
-/// Every page (a 200 GET, by path and query) the simulator served more than once.
+/// Every page the simulator served more than once (Jira's per-task
+/// questions, `/myself` and `serverInfo`, are not pages).
 fn pages_fetched_twice(fleet: &Fleet) -> Vec<(String, usize)> {
-    let mut ok_per_url: HashMap<String, usize> = HashMap::new();
-    for e in fleet
-        .sim
-        .state()
-        .request_log()
-        .iter()
-        .filter(|e| e.status == 200 && e.method == "GET")
-    {
-        *ok_per_url
-            .entry(format!(
-                "{}?{}",
-                e.path,
-                e.query.clone().unwrap_or_default()
-            ))
-            .or_default() += 1;
-    }
-    ok_per_url.into_iter().filter(|(_, n)| *n > 1).collect()
+    fleet.sim.state().pages_served_more_than_once()
 }
 
 /// Whether no process holds the write lock of the SQLite file at `db` now.

@@ -185,6 +185,25 @@ impl SimState {
         lock(&self.log).stats().served_records
     }
 
+    /// Every list page (a 200 `GET`, by path and query) served more than
+    /// once since the log was cleared, with how often: what a resumed or
+    /// repeated extract must not do. The questions a Jira task asks once
+    /// before its search (who the API user is, which API the server speaks)
+    /// are not pages and are left out.
+    pub fn pages_served_more_than_once(&self) -> Vec<(String, usize)> {
+        let mut per_url: BTreeMap<String, usize> = BTreeMap::new();
+        for e in self.request_log().iter().filter(|e| {
+            e.status == 200
+                && e.method == "GET"
+                && !e.path.ends_with("/myself")
+                && !e.path.ends_with("/serverInfo")
+        }) {
+            let url = format!("{}?{}", e.path, e.query.as_deref().unwrap_or_default());
+            *per_url.entry(url).or_default() += 1;
+        }
+        per_url.into_iter().filter(|(_, n)| *n > 1).collect()
+    }
+
     /// Records in 200 responses of `endpoint` since the server started, the
     /// detail endpoints (a Jira issue's changelog) included.
     pub fn served_records_of(&self, endpoint: Endpoint) -> u64 {
