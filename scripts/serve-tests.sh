@@ -143,10 +143,12 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
     || die "schemathesis could not be installed from PyPI"
 fi
 log "schemathesis: the API against /api/v1/openapi.json"
-# Run from the work directory: schemathesis keeps a cache where it runs.
+# Run from the work directory: schemathesis keeps a cache where it runs. One
+# worker: with two, CPython 3.11's ast module can fail inside hypothesis
+# ("AST constructor recursion depth mismatch"), a runtime error of the tool.
 (cd "$work" && "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
-  --max-examples 30 --workers 2 --seed 1 \
+  --max-examples 30 --workers 1 --seed 1 \
   -H "Authorization: Bearer $(cat "$work/token")" \
   --report junit --report-dir "$work/schemathesis") \
   || { tail -n 50 "$work/serve.log" >&2; die "the API does not keep to its OpenAPI document (above)"; }
