@@ -152,7 +152,11 @@ impl Fleet {
     }
 
     pub fn spawn_coordinator(&self, args: &[&str]) -> Child {
-        let mut all = vec!["coordinator", "--lease-ttl-secs", "3"];
+        // A short lease unless the test names its own.
+        let mut all = vec!["coordinator"];
+        if !args.contains(&"--lease-ttl-secs") {
+            all.extend(["--lease-ttl-secs", "3"]);
+        }
         all.extend_from_slice(args);
         self.command(&all)
             .stdout(Stdio::piped())
@@ -212,7 +216,15 @@ impl Fleet {
     /// Run a range coordinator to its end; it must exit 0 and say the run
     /// completed. Its stdout.
     pub async fn range_run_completes(&self, limit: Duration) -> String {
-        let out = finish(self.spawn_range_coordinator(), limit).await;
+        self.range_run_completes_with(&[], limit).await
+    }
+
+    /// [`Fleet::range_run_completes`] with more coordinator arguments.
+    pub async fn range_run_completes_with(&self, extra: &[&str], limit: Duration) -> String {
+        let mut args = self.range_args();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = finish(self.spawn_coordinator(&args), limit).await;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),

@@ -87,18 +87,37 @@ pub(super) async fn upsert(w: &MongoWarehouse, records: &[GoldRecord]) -> Result
     if records.is_empty() {
         return Ok(());
     }
-    let docs: Vec<GoldDoc> = records.iter().map(GoldDoc::new).collect();
-    let gold = w.db.collection::<GoldDoc>(GOLD);
-    // One transaction: a dashboard or the change stream never sees half a
-    // recomputation (the stream delivers the batch's events at commit).
-    // Each insert or real value change is appended to the gold outbox in the
-    // same transaction (see `monitor.rs`); an identical recomputation is not.
     // The writer slot is claimed once per handle, outside any transaction:
     // no document is written by every gold transaction (see `monitor.rs`).
     let slot = w.outbox.slot(&w.db).await?;
+    // One transaction per (team, metric): a dashboard or the change stream
+    // never sees half a metric's recomputation (the stream delivers a
+    // transaction's events at commit). A whole team's six metrics at once
+    // made transactions long enough that concurrent commits (the monitor's
+    // checkpoints, other teams' tasks) kept aborting them.
+    let mut groups: std::collections::BTreeMap<(&str, &str), Vec<GoldRecord>> =
+        std::collections::BTreeMap::new();
+    for r in records {
+        groups
+            .entry((r.team_id.as_str(), r.metric.as_str()))
+            .or_default()
+            .push(r.clone());
+    }
+    for group in groups.into_values() {
+        upsert_group(w, slot, group).await?;
+    }
+    Ok(())
+}
+
+/// One (team, metric) group of gold records in one transaction.
+async fn upsert_group(w: &MongoWarehouse, slot: i64, records: Vec<GoldRecord>) -> Result<()> {
+    let docs: Vec<GoldDoc> = records.iter().map(GoldDoc::new).collect();
+    let gold = w.db.collection::<GoldDoc>(GOLD);
+    // Each insert or real value change is appended to the gold outbox in the
+    // same transaction (see `monitor.rs`); an identical recomputation is not.
     let (db, ids) = (w.db.clone(), Arc::clone(&w.outbox));
     w.transaction(
-        (gold, docs, records.to_vec(), db, ids),
+        (gold, docs, records, db, ids),
         |s, (gold, docs, records, db, ids)| {
             async move {
                 for (g, record) in docs.iter().zip(records.iter()) {

@@ -118,27 +118,66 @@ impl MongoWarehouse {
         gold_changes::watch(&self.db, resume_after).await
     }
 
-    /// Run `body` in a transaction (snapshot reads, majority commit). The
-    /// driver retries the whole body on `TransientTransactionError` (e.g. a
-    /// write conflict with a concurrent transaction) and the commit on
-    /// `UnknownTransactionCommitResult`, so `body` must only read and write
-    /// through the session and keep no other side effects.
-    async fn transaction<C, R, F>(&self, context: C, body: F) -> Result<R>
+    /// Run `body` in a transaction (snapshot reads, majority commit). On
+    /// `TransientTransactionError` (a write conflict with a concurrent
+    /// transaction) the whole body runs again after a short, jittered,
+    /// growing pause, and a commit whose result is unknown is retried; so
+    /// `body` must only read and write through the session and keep no
+    /// other side effects. The pause is what the driver's own retry loop
+    /// lacks: two conflicting transactions retried at once can abort each
+    /// other until its two-minute limit (seen on the emulator, whose
+    /// conflicts are strict).
+    async fn transaction<C, R, F>(&self, mut context: C, mut body: F) -> Result<R>
     where
         F: for<'b> FnMut(
             &'b mut ClientSession,
             &'b mut C,
         ) -> BoxFuture<'b, mongodb::error::Result<R>>,
     {
+        use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+        const ATTEMPTS: u32 = 60;
         let mut session = self.client.start_session().await.map_err(classify)?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run(context, body)
-            .await
-            .map_err(classify)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            session
+                .start_transaction()
+                .read_concern(ReadConcern::snapshot())
+                .write_concern(WriteConcern::majority())
+                .await
+                .map_err(classify)?;
+            let failed = match body(&mut session, &mut context).await {
+                Ok(value) => loop {
+                    match session.commit_transaction().await {
+                        Ok(()) => return Ok(value),
+                        Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+                        Err(e) => break e,
+                    }
+                },
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    e
+                }
+            };
+            if !failed.contains_label(TRANSIENT_TRANSACTION_ERROR) || attempt >= ATTEMPTS {
+                return Err(classify(failed));
+            }
+            tokio::time::sleep(conflict_pause(attempt)).await;
+        }
     }
+}
+
+/// How long to wait before running a conflicted transaction again: grows
+/// from about 5 ms to 400 ms, each pause jittered to between half and one and
+/// a half times its step, so two conflicting writers fall out of step.
+fn conflict_pause(attempt: u32) -> Duration {
+    let step = 5u64.saturating_mul(1 << attempt.min(7)).min(400);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // The clock's low digits as the jitter: enough to put writers out of step.
+    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    Duration::from_micros((step as f64 * 1000.0 * jitter) as u64)
 }
 
 /// The document filter `{_id: id}`.

@@ -255,31 +255,39 @@ pub(super) async fn upsert(w: &MongoWarehouse, batch: &SilverBatch) -> Result<()
         batch.deployments.iter().map(DeploymentDoc::new).collect();
     let changes: Vec<ChangeDoc> = batch.changes.iter().map(ChangeDoc::new).collect();
     let incidents: Vec<IncidentDoc> = batch.incidents.iter().map(IncidentDoc::new).collect();
-    let commits: Vec<CommitDoc> = batch.commits.iter().map(CommitDoc::new).collect();
+    // Commits are content-addressed facts (a sha names its parents and date
+    // for ever): they are written first, each on its own, outside the
+    // batch's transaction. A failed batch leaves only true commits behind,
+    // and a long history does not lengthen the transaction that concurrent
+    // normalize tasks conflict with.
+    let commit_coll = w.db.collection::<CommitDoc>(SILVER_COMMITS);
+    for c in batch.commits.iter().map(CommitDoc::new) {
+        commit_coll
+            .replace_one(c.natural_key(), &c)
+            .upsert(true)
+            .await
+            .map_err(classify)?;
+    }
     let counts = CountsDoc::new(&batch.counts)?;
+    if batch.deployments.is_empty() && batch.changes.is_empty() && batch.incidents.is_empty() {
+        // Counts alone (an aggregate's linkage tally, an empty scope): one
+        // document, atomic without a transaction, so it waits on no other.
+        w.db.collection::<CountsDoc>(NORMALIZE_COUNTS)
+            .replace_one(counts.natural_key(), &counts)
+            .upsert(true)
+            .await
+            .map_err(classify)?;
+        return Ok(());
+    }
     let collections = (
         w.db.collection::<DeploymentDoc>(SILVER_DEPLOYMENTS),
         w.db.collection::<ChangeDoc>(SILVER_CHANGES),
         w.db.collection::<IncidentDoc>(SILVER_INCIDENTS),
         w.db.collection::<CountsDoc>(NORMALIZE_COUNTS),
-        w.db.collection::<CommitDoc>(SILVER_COMMITS),
     );
     w.transaction(
-        (
-            collections,
-            deployments,
-            changes,
-            (incidents, commits),
-            counts,
-        ),
-        |s,
-         (
-            (d_coll, c_coll, i_coll, n_coll, h_coll),
-            deployments,
-            changes,
-            (incidents, commits),
-            counts,
-        )| {
+        (collections, deployments, changes, incidents, counts),
+        |s, ((d_coll, c_coll, i_coll, n_coll), deployments, changes, incidents, counts)| {
             async move {
                 // A replacement keeps the matched document's `_id`; with
                 // `upsert` a missing key is inserted.
@@ -300,13 +308,6 @@ pub(super) async fn upsert(w: &MongoWarehouse, batch: &SilverBatch) -> Result<()
                 for i in incidents.iter() {
                     i_coll
                         .replace_one(i.natural_key(), i)
-                        .upsert(true)
-                        .session(&mut *s)
-                        .await?;
-                }
-                for c in commits.iter() {
-                    h_coll
-                        .replace_one(c.natural_key(), c)
                         .upsert(true)
                         .session(&mut *s)
                         .await?;
