@@ -41,6 +41,11 @@ use dorafleet_core::config::{Definitions, JiraApi};
 use dorafleet_core::{Source, TaskError, Window};
 use serde::{Deserialize, Serialize};
 
+mod preamble;
+use preamble::*;
+mod changelog;
+use changelog::*;
+
 /// What a Jira crawl is told when its task starts: which API to speak
 /// (`sources.jira.api`) and the project to search. Kept in the task's
 /// [`Watch`], so a resumed attempt writes the same search.
@@ -304,76 +309,6 @@ pub(crate) fn next_steps(
     }
 }
 
-/// `serverInfo`'s answer: Cloud, or else Data Center / Server.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ServerInfo {
-    #[serde(default)]
-    deployment_type: Option<String>,
-}
-
-/// Which Jira answered: `deploymentType` `Cloud`, or `Server` /
-/// `DataCenter` (older servers send none: they are Server). Next: the API
-/// user, in that dialect.
-fn server_info_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
-    let body = parse_body(Source::Jira, page)?;
-    let info = ServerInfo::deserialize(&body)
-        .map_err(|e| page_error(Source::Jira, page, &format!("not a Jira serverInfo: {e}")))?;
-    let flavour = match info.deployment_type.as_deref().map(str::trim) {
-        Some(t) if t.eq_ignore_ascii_case("cloud") => Flavour::Cloud,
-        _ => Flavour::DataCenter,
-    };
-    tracing::debug!(deployment_type = ?info.deployment_type, ?flavour, "Jira serverInfo");
-    Ok(CrawlStep {
-        follow_ups: vec![myself_request(flavour)],
-        ..CrawlStep::default()
-    })
-}
-
-/// `/myself`'s answer: the user's time zone, an IANA name.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Myself {
-    #[serde(default)]
-    time_zone: Option<String>,
-}
-
-/// The API user's time zone: the search follows, its bounds in that zone
-/// (widened when the zone is unknown, see [`JqlZone`]).
-fn myself_steps(
-    page: &FetchedPage,
-    window: &Window,
-    page_size: u32,
-    watch: &Watch,
-) -> Result<CrawlStep, TaskError> {
-    let Some(crawl) = watch.jira.as_ref() else {
-        return Err(page_error(
-            Source::Jira,
-            page,
-            "a `/myself` page in a crawl that was told no project",
-        ));
-    };
-    let body = parse_body(Source::Jira, page)?;
-    let myself = Myself::deserialize(&body)
-        .map_err(|e| page_error(Source::Jira, page, &format!("not a Jira user: {e}")))?;
-    let zone = JqlZone::named(myself.time_zone.as_deref());
-    if zone == JqlZone::Unknown {
-        tracing::warn!(time_zone = ?myself.time_zone, project = %crawl.project,
-            "the Jira API user's time zone is not known; the search's date bounds are widened by 14 hours on each side");
-    }
-    let flavour = Flavour::of_request(&page.request.url);
-    Ok(CrawlStep {
-        follow_ups: vec![search_request(
-            flavour,
-            &crawl.project,
-            window,
-            page_size,
-            zone,
-        )],
-        ..CrawlStep::default()
-    })
-}
-
 /// The changelog request of an issue a search page showed, in the search's
 /// dialect.
 fn changelog_of(flavour: Flavour, key: &str) -> PageRequest {
@@ -499,136 +434,5 @@ fn newest(issues: &[Issue]) -> Option<DateTime<Utc>> {
     issues.iter().map(|i| i.fields.updated).max()
 }
 
-/// The paging of a Data Center issue's embedded changelog.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmbeddedChangelog {
-    #[serde(default)]
-    total: Option<u64>,
-}
-
-/// A Data Center issue with its changelog (`changelog.histories`): all of
-/// it in one answer. A changelog whose `total` says more entries than it
-/// holds cannot be completed (the issue endpoint has no paging of it): a
-/// gap.
-fn issue_changelog_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
-    let body = parse_body(Source::Jira, page)?;
-    let histories = checked::<History>(Source::Jira, page, &body)?;
-    let embedded = body
-        .get("changelog")
-        .map(EmbeddedChangelog::deserialize)
-        .transpose()
-        .map_err(|e| {
-            page_error(
-                Source::Jira,
-                page,
-                &format!("body does not match the expected schema: {e}"),
-            )
-        })?
-        .unwrap_or_default();
-    let held = histories.quality.records;
-    let mut step = CrawlStep {
-        records: held,
-        quality: histories.quality,
-        ..CrawlStep::default()
-    };
-    if let Some(total) = embedded.total.filter(|t| *t > held) {
-        step.pagination_gap = Some(format!(
-            "the issue's changelog holds {held} of {total} entries: the rest is unreachable"
-        ));
-    }
-    Ok(step)
-}
-
-/// A page of an issue's changelog: its change groups, and the next page
-/// while `isLast` is false (or, without `isLast`, while `total` says more
-/// follow). The next page starts after the entries this one held, whatever
-/// page size the server chose; a page that holds none yet says more follow
-/// is a gap, not a loop.
-fn changelog_steps(page: &FetchedPage) -> Result<CrawlStep, TaskError> {
-    let body = parse_body(Source::Jira, page)?;
-    let histories = checked::<History>(Source::Jira, page, &body)?;
-    let cursor = ChangelogCursor::deserialize(&body).map_err(|e| {
-        page_error(
-            Source::Jira,
-            page,
-            &format!("body does not match the expected schema: {e}"),
-        )
-    })?;
-    let held = histories.quality.records;
-    let start_at = cursor.start_at.unwrap_or(0);
-    let more = match (cursor.is_last, cursor.total) {
-        (Some(is_last), _) => !is_last,
-        (None, Some(total)) => start_at + held < total,
-        (None, None) => false,
-    };
-    let mut step = CrawlStep {
-        records: held,
-        quality: histories.quality,
-        ..CrawlStep::default()
-    };
-    if more && held == 0 {
-        step.pagination_gap = Some(format!(
-            "the changelog page at startAt {start_at} is empty but not the last (total {}): the rest of the changelog is unreachable",
-            cursor
-                .total
-                .map_or_else(|| "unknown".to_owned(), |t| t.to_string())
-        ));
-    } else if more {
-        let url = with_query_param(&page.request.url, "startAt", &(start_at + held).to_string())
-            .map_err(|e| page_error(Source::Jira, page, &e.to_string()))?;
-        step.follow_ups.push(next_page(page, url));
-    }
-    Ok(step)
-}
-
-/// The paging of a changelog page, next to its `values` (a
-/// [`ChangelogPage`](super::ChangelogPage) without them).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangelogCursor {
-    #[serde(default)]
-    start_at: Option<u64>,
-    #[serde(default)]
-    total: Option<u64>,
-    #[serde(default)]
-    is_last: Option<bool>,
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn the_window_end_is_rounded_up_to_the_next_minute() {
-        let window = Window {
-            from: utc("2024-03-01T10:15:42Z"),
-            to: utc("2024-03-02T00:00:00.001Z"),
-        };
-        assert_eq!(
-            window_jql("OPS", &window),
-            "project = \"OPS\" AND updated >= \"2024-03-01 10:15\" AND updated < \"2024-03-02 00:01\" ORDER BY updated ASC"
-        );
-        let whole_minutes = Window {
-            from: utc("2024-03-01T00:00:00Z"),
-            to: utc("2024-03-02T00:00:00Z"),
-        };
-        assert!(window_jql("OPS", &whole_minutes).contains("updated < \"2024-03-02 00:00\""));
-    }
-
-    #[test]
-    fn quotes_in_a_project_key_cannot_break_out_of_the_jql_string() {
-        let window = Window {
-            from: utc("2024-03-01T00:00:00Z"),
-            to: utc("2024-03-02T00:00:00Z"),
-        };
-        assert!(
-            window_jql("A\" OR project = \"B", &window)
-                .starts_with("project = \"A\\\" OR project = \\\"B\"")
-        );
-    }
-}
+mod tests;
