@@ -88,6 +88,6 @@ pub use client::{ClientStats, SourceClient, SourceError};
 pub use crawl::{
     CrawlStep, Watch, next_steps, next_steps_watching, start_requests, start_requests_watching,
 };
-pub use page::{FetchedPage, PageRequest, endpoint};
+pub use page::{FetchedPage, PageRequest, Validators, endpoint};
 pub use urls::UrlError;
 pub use validate::{PageQuality, Rejection, validate_page};

@@ -68,6 +68,41 @@ impl FetchedPage {
     pub fn says_gone(&self) -> bool {
         self.status == 404 && self.request.is_child()
     }
+
+    /// Whether the server answered `304 Not Modified`: the page is the one
+    /// whose validators the request carried, and this response has no body.
+    pub fn not_modified(&self) -> bool {
+        self.status == 304
+    }
+}
+
+/// The validators of a page fetched earlier, which a conditional request
+/// carries so that an unchanged page costs a `304` without a body (and, on
+/// GitHub, nothing from the hourly quota): `If-None-Match` with the ETag,
+/// else `If-Modified-Since` with `Last-Modified` (RFC 9110 §13.1.3: a
+/// server evaluates the ETag first, so sending both adds nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    /// The stored page's `ETag`, exactly as the server sent it.
+    pub etag: Option<String>,
+    /// The stored page's `Last-Modified`, exactly as the server sent it.
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Neither validator: the request is sent unconditionally.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+
+    /// The conditional header the request carries, if any.
+    pub fn header(&self) -> Option<(reqwest::header::HeaderName, &str)> {
+        match (&self.etag, &self.last_modified) {
+            (Some(etag), _) => Some((reqwest::header::IF_NONE_MATCH, etag.as_str())),
+            (None, Some(date)) => Some((reqwest::header::IF_MODIFIED_SINCE, date.as_str())),
+            (None, None) => None,
+        }
+    }
 }
 
 impl PageRequest {
@@ -139,6 +174,9 @@ pub struct FetchedPage {
     pub link_next: Option<String>,
     /// The `ETag` header, exactly as sent.
     pub etag: Option<String>,
+    /// The `Last-Modified` header, exactly as sent: the validator of a
+    /// server that sends no `ETag`.
+    pub last_modified: Option<String>,
     /// Time this request spent waiting for the rate budget or a server pause.
     pub rate_limit_wait: Duration,
 }

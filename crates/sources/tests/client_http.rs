@@ -6,7 +6,7 @@ mod common;
 
 use common::{Reply, ScriptedServer, max_in_any_second};
 use dorafleet_core::{ErrorClass, Secret, Source, TaskError};
-use dorafleet_sources::{PageRequest, SourceClient, endpoint};
+use dorafleet_sources::{PageRequest, SourceClient, Validators, endpoint};
 use std::time::{Duration, Instant};
 
 fn pulls_request() -> PageRequest {
@@ -93,6 +93,57 @@ async fn an_accepted_page_carries_its_next_link_and_etag() {
     let not_modified = client.get(&pulls_request()).await.unwrap();
     assert_eq!(not_modified.status, 304);
     assert_eq!(client.stats().api_calls, 2);
+}
+
+#[tokio::test]
+async fn a_conditional_request_sends_the_etag_else_the_last_modified_date_and_takes_a_304_as_a_page()
+ {
+    let server = ScriptedServer::start(vec![
+        Reply::new(200, "[]").header("last-modified", "Sun, 31 Oct 2021 00:16:02 GMT"),
+        Reply::new(304, ""),
+        Reply::new(304, ""),
+        Reply::new(200, "[]"),
+    ])
+    .await;
+    let client = SourceClient::new(Source::Github, &server.config("", 50)).unwrap();
+    let page = client.get(&pulls_request()).await.unwrap();
+    assert_eq!(
+        page.last_modified.as_deref(),
+        Some("Sun, 31 Oct 2021 00:16:02 GMT")
+    );
+    let both = Validators {
+        etag: Some("W/\"abc\"".into()),
+        last_modified: page.last_modified.clone(),
+    };
+    let dated = Validators {
+        etag: None,
+        last_modified: page.last_modified.clone(),
+    };
+    let first = client
+        .get_conditional(&pulls_request(), &both)
+        .await
+        .unwrap();
+    let second = client
+        .get_conditional(&pulls_request(), &dated)
+        .await
+        .unwrap();
+    assert!(first.not_modified() && second.not_modified());
+    client.get(&pulls_request()).await.unwrap();
+
+    let seen = server.seen();
+    assert_eq!(seen[0].header("if-none-match"), None);
+    assert_eq!(seen[1].header("if-none-match"), Some("W/\"abc\""));
+    assert_eq!(
+        seen[1].header("if-modified-since"),
+        None,
+        "the ETag is enough"
+    );
+    assert_eq!(
+        seen[2].header("if-modified-since"),
+        Some("Sun, 31 Oct 2021 00:16:02 GMT")
+    );
+    assert_eq!(seen[3].header("if-none-match"), None);
+    assert_eq!(seen[3].header("if-modified-since"), None);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ fn page(request: PageRequest, body: serde_json::Value, link_next: Option<&str>) 
         fetched_at: Utc::now(),
         link_next: link_next.map(str::to_owned),
         etag: None,
+        last_modified: None,
         rate_limit_wait: Duration::ZERO,
     }
 }

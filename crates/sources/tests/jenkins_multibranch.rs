@@ -37,6 +37,7 @@ fn page(request: PageRequest, body: serde_json::Value) -> FetchedPage {
         fetched_at: Utc::now(),
         link_next: None,
         etag: None,
+        last_modified: None,
         rate_limit_wait: Duration::ZERO,
     }
 }
@@ -162,6 +163,10 @@ fn bronze(pages: &[FetchedPage]) -> Vec<BronzePage> {
             fetched_at: p.fetched_at,
             record_count: 0,
             body: p.body.clone(),
+            etag: None,
+            last_modified: None,
+            link_next: None,
+            reuses: None,
         })
         .collect()
 }

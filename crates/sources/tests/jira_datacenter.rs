@@ -54,6 +54,7 @@ fn page(request: PageRequest, body: &Value) -> FetchedPage {
         fetched_at: Utc::now(),
         link_next: None,
         etag: None,
+        last_modified: None,
         rate_limit_wait: std::time::Duration::ZERO,
     }
 }

@@ -48,6 +48,7 @@ fn page(request: PageRequest, status: u16, body: &Value) -> FetchedPage {
         fetched_at: Utc::now(),
         link_next: None,
         etag: None,
+        last_modified: None,
         rate_limit_wait: Duration::ZERO,
     }
 }
@@ -264,6 +265,10 @@ fn bronze(seq: u32, request: &PageRequest, body: &Value) -> BronzePage {
         fetched_at: utc("2024-03-08T00:00:00Z"),
         record_count: 0,
         body: body.to_string(),
+        etag: None,
+        last_modified: None,
+        link_next: None,
+        reuses: None,
     }
 }
 

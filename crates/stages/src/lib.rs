@@ -42,7 +42,8 @@ pub fn handlers(
             .with_max_rejected_ratio(config.quality.max_rejected_ratio)
             .with_time(config.sync.watch(), config.clock.clone())
             .with_done_statuses(config.definitions.done_statuses.clone())
-            .with_jira_api(config.sources.jira.api.unwrap_or_default());
+            .with_jira_api(config.sources.jira.api.unwrap_or_default())
+            .with_bronze_retention_days(config.warehouse.bronze_retention_days);
         for (client, page_size) in clients {
             extract = extract.with_client(client, page_size);
         }

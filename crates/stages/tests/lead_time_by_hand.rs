@@ -75,6 +75,10 @@ fn page(endpoint: &str, request: String, records: Vec<Value>) -> BronzePage {
         fetched_at: Utc::now(),
         record_count: records.len() as u64,
         body: Value::Array(records).to_string(),
+        etag: None,
+        last_modified: None,
+        link_next: None,
+        reuses: None,
     }
 }
 

@@ -24,6 +24,10 @@ fn jira_page(body: &str) -> BronzePage {
         fetched_at: Utc::now(),
         record_count: 1,
         body: body.into(),
+        etag: None,
+        last_modified: None,
+        link_next: None,
+        reuses: None,
     }
 }
 

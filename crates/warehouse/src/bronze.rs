@@ -2,6 +2,15 @@
 //! checkpoints that let a retried extract resume at its next page, and each
 //! scope's coverage (the span extracted without a gap), which makes syncs
 //! incremental and tells aggregation which days are complete.
+//!
+//! A page also keeps its validators (`ETag`, `Last-Modified`) and its
+//! `Link: rel="next"` target, so the next crawl of the same request can ask
+//! "has it changed?" instead of fetching it again. When the source answers
+//! `304 Not Modified`, extract stores a *reuse* record: a row of its own
+//! (task, seq, run, fetch time) that points at the stored page instead of
+//! carrying a copy of its payload. [`BronzeStore::bronze_pages`] returns such
+//! a record with the payload it reuses, so normalize reads a run's pages the
+//! same way whether each was fetched or revalidated.
 
 use crate::Result;
 use async_trait::async_trait;
@@ -38,6 +47,72 @@ pub struct BronzePage {
     pub record_count: u64,
     /// The response body, verbatim.
     pub body: String,
+    /// The `ETag` the source sent with the page, verbatim.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// The `Last-Modified` the source sent with the page, verbatim.
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    /// The `Link: rel="next"` target sent with the page: what a crawl that
+    /// reuses the page follows.
+    #[serde(default)]
+    pub link_next: Option<String>,
+    /// Set when the source answered `304 Not Modified`: the stored page
+    /// whose payload this record reuses. Stored as a record without payload
+    /// (status 304, no body, no records); read back through
+    /// [`BronzeStore::bronze_pages`] with the reused page's status, body,
+    /// record count, validators and next link.
+    #[serde(default)]
+    pub reuses: Option<PageRef>,
+}
+
+/// Where a bronze page is stored: its extract task and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PageRef {
+    /// The extract task that fetched the page.
+    pub task_id: Uuid,
+    /// Its position within that task's crawl.
+    pub seq: u32,
+}
+
+impl BronzePage {
+    /// Where this page is stored.
+    pub fn at(&self) -> PageRef {
+        PageRef {
+            task_id: self.task_id,
+            seq: self.seq,
+        }
+    }
+
+    /// This record as stored when it reuses a page: status 304 and no payload.
+    pub fn as_stored(&self) -> BronzePage {
+        if self.reuses.is_none() {
+            return self.clone();
+        }
+        BronzePage {
+            status: 304,
+            record_count: 0,
+            body: String::new(),
+            etag: None,
+            last_modified: None,
+            link_next: None,
+            ..self.clone()
+        }
+    }
+
+    /// This reuse record read back with the payload of `origin`, the page it
+    /// reuses.
+    pub fn resolved_with(self, origin: &BronzePage) -> BronzePage {
+        BronzePage {
+            status: origin.status,
+            record_count: origin.record_count,
+            body: origin.body.clone(),
+            etag: origin.etag.clone(),
+            last_modified: origin.last_modified.clone(),
+            link_next: origin.link_next.clone(),
+            ..self
+        }
+    }
 }
 
 /// Progress of one extract task: the crawl state it resumes from.
@@ -130,12 +205,32 @@ pub trait BronzeStore: Send + Sync + std::fmt::Debug {
     /// The time span this scope has been extracted over, if ever.
     async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>>;
 
-    /// Bronze pages in storage order (by task, then page sequence).
+    /// The newest page fetched (not reused) for `request` of `source` at or
+    /// after `fetched_after`, with a 2xx status and a validator (`ETag` or
+    /// `Last-Modified`): what the next crawl of that request revalidates,
+    /// and reuses on a `304`. `None` when there is none; a store that keeps
+    /// no validators always answers `None`, and requests go unconditionally.
+    async fn revalidatable_page(
+        &self,
+        source: Source,
+        request: &str,
+        fetched_after: DateTime<Utc>,
+    ) -> Result<Option<BronzePage>> {
+        let _ = (source, request, fetched_after);
+        Ok(None)
+    }
+
+    /// Bronze pages in storage order (by task, then page sequence); a record
+    /// that reuses a page (see [`BronzePage::reuses`]) comes with the reused
+    /// payload, or as stored (status 304, no body) if that page was purged.
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>>;
 
-    /// Pages and records per source, optionally for one run.
+    /// Pages and records per source, optionally for one run: records as
+    /// received, so a page reused on a `304` counts as a page with none.
     async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>>;
 
-    /// Delete bronze pages fetched before `cutoff` (retention); returns how many.
+    /// Delete bronze pages fetched before `cutoff` (retention); returns how
+    /// many. Where the store can (SQLite), a page that a record fetched at
+    /// or after `cutoff` reuses is kept with it.
     async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64>;
 }

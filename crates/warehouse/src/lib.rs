@@ -32,7 +32,7 @@ mod slots;
 pub mod sqlite;
 
 pub use bronze::{
-    BronzeFilter, BronzePage, BronzeStore, BronzeTotals, Coverage, ExtractCheckpoint,
+    BronzeFilter, BronzePage, BronzeStore, BronzeTotals, Coverage, ExtractCheckpoint, PageRef,
 };
 pub use error::WarehouseError;
 pub use gold::{GoldChange, GoldChangeKind, GoldFilter, GoldRecord, GoldStore};

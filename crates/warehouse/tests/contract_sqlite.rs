@@ -38,6 +38,10 @@ async fn bronze_pages_cannot_be_rewritten_in_place() {
         fetched_at: chrono::Utc::now(),
         record_count: 1,
         body: "[1]".into(),
+        etag: None,
+        last_modified: None,
+        link_next: None,
+        reuses: None,
     };
     let cp = ExtractCheckpoint {
         task_id: task,
@@ -180,4 +184,66 @@ async fn a_warehouse_file_replaced_under_an_open_warehouse_fails_and_the_new_fil
     // A process opened on the file in place works as ever.
     fresh.save_run(&run).await.unwrap();
     assert_eq!(fresh.run(run.run_id).await.unwrap(), Some(run));
+}
+
+#[tokio::test]
+async fn retention_keeps_a_reused_page_as_long_as_a_record_reusing_it() {
+    use chrono::{TimeZone, Utc};
+    use dorafleet_core::{Scope, Source};
+    use dorafleet_warehouse::{BronzeFilter, BronzePage, ExtractCheckpoint};
+    let dir = tempfile::tempdir().unwrap();
+    let w = SqliteWarehouse::open(dir.path().join("w.db")).unwrap();
+    let at = |day| Utc.with_ymd_and_hms(2026, 3, day, 12, 0, 0).unwrap();
+    let page = |day, reuses: Option<&BronzePage>| BronzePage {
+        task_id: uuid::Uuid::now_v7(),
+        seq: 0,
+        execution_id: uuid::Uuid::now_v7(),
+        source_system: Source::Github,
+        scope: Scope {
+            team: "t".into(),
+            target: Some("acme/x".into()),
+        },
+        endpoint: "pulls".into(),
+        request: format!("/repos/acme/x/pulls?day={day}"),
+        cursor: "1".into(),
+        status: 200,
+        fetched_at: at(day),
+        record_count: 1,
+        body: format!("[{day}]"),
+        etag: Some(format!("\"{day}\"")),
+        last_modified: None,
+        link_next: None,
+        reuses: reuses.map(BronzePage::at),
+    };
+    let store = |p: BronzePage| {
+        let cp = ExtractCheckpoint {
+            task_id: p.task_id,
+            run_id: p.execution_id,
+            pages_done: 1,
+            state: "{}".into(),
+            newest_seen: None,
+            completed: false,
+        };
+        let w = &w;
+        async move { w.append_bronze_page(&p, &cp).await.unwrap() }
+    };
+    let reused = page(1, None);
+    let alone = page(2, None);
+    store(reused.clone()).await;
+    store(alone.clone()).await;
+    store(page(20, Some(&reused))).await;
+
+    assert_eq!(w.purge_bronze_before(at(10)).await.unwrap(), 1);
+    let left = w.bronze_pages(&BronzeFilter::default()).await.unwrap();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|p| p.body == "[1]"), "{left:?}");
+
+    // Once the record reusing it goes, the page goes with it.
+    assert_eq!(w.purge_bronze_before(at(21)).await.unwrap(), 2);
+    assert!(
+        w.bronze_pages(&BronzeFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -99,6 +99,12 @@ pub struct SourceConfig {
     /// paging) or `auto` (unset: asked once per task from
     /// `/rest/api/2/serverInfo`, its `deploymentType`).
     pub api: Option<JiraApi>,
+    /// Revalidate list pages stored by an earlier crawl instead of fetching
+    /// them again (`If-None-Match` with the stored `ETag`, else
+    /// `If-Modified-Since`): an unchanged page answers `304`, which GitHub
+    /// does not count against its hourly quota, and its stored copy is
+    /// reused. Default `true`; `false` sends every request unconditionally.
+    pub conditional_requests: bool,
 }
 
 /// Which Jira a `[sources.jira]` is (`sources.jira.api`).
@@ -144,6 +150,7 @@ impl SourceConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             deploy_branches: vec!["main".to_owned(), "master".to_owned()],
             api: None,
+            conditional_requests: true,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! GitHub REST endpoints: pulls, pull commits, deployments, deployment
 //! statuses (the default branch's commits are in `github_history`), with GitHub's page-number pagination and `Link` header, its
-//! `x-ratelimit-*` headers and hourly budget, and weak ETags with 304s.
+//! `x-ratelimit-*` headers and hourly budget, and ETags with 304s.
 //!
 //! As GitHub Enterprise Server (`github_flavour = enterprise`) the same
 //! answers come from below `/api/v3`, with URLs that say so, and rate
@@ -8,7 +8,7 @@
 //! (or `0/0`, `github_zero_rate_limits`). Secondary rate limits (403 with
 //! GitHub's message) come from the `secondary` fault in either flavour.
 
-use super::{RequestMeta, Served, Shaping, exchange, fnv_hex, github_time, positive};
+use super::{RequestMeta, Served, Shaping, exchange, github_time, positive};
 use crate::endpoint::Endpoint;
 use crate::model::{Commit, GithubDeployment, Organisation, PullRequest, Repo};
 use crate::options::GithubFlavour;
@@ -258,9 +258,16 @@ pub(crate) fn budget_exhausted(state: &SimState, meta: &RequestMeta) -> Option<S
 
 /// ETag / `If-None-Match` and the `x-ratelimit-*` headers. A 304 does not
 /// count against the budget, like on GitHub.
+///
+/// The ETag is a SHA-256 of exactly what the client would read — the body
+/// and the `Link` header — so any change in the world (an item added,
+/// updated or gone, a page boundary moved) gives a new one, and a 304 means
+/// the stored page is what would have been served. It is written weak
+/// (`W/"…"`) as GitHub writes the ETags of its JSON lists; `If-None-Match`
+/// compares weakly, as RFC 9110 §13.1.2 says it must.
 pub(crate) fn finish_response(state: &SimState, meta: &RequestMeta, mut served: Served) -> Served {
     if served.status == StatusCode::OK {
-        let etag = format!("W/\"{}\"", fnv_hex(&served.body));
+        let etag = format!("W/\"{}\"", content_hash(&served));
         if if_none_match(&meta.headers, &etag) {
             served.status = StatusCode::NOT_MODIFIED;
             served.body.clear();
@@ -300,6 +307,21 @@ pub(crate) fn secondary_rate_limited(retry_after_secs: Option<u64>) -> Served {
         served.header("retry-after", secs);
     }
     served
+}
+
+/// SHA-256 (hex) of the body and the `Link` header of a response.
+fn content_hash(served: &Served) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(&served.body);
+    hash.update([0]);
+    if let Some(link) = served.headers.get(header::LINK) {
+        hash.update(link.as_bytes());
+    }
+    hash.finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {

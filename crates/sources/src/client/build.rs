@@ -113,6 +113,7 @@ impl SourceClient {
                 gate: RateGate::new(rps),
                 max_pages_per_task: config.max_pages_per_task,
                 max_response_bytes: config.max_response_bytes,
+                conditional_requests: config.conditional_requests,
                 fleet: std::sync::OnceLock::new(),
                 stats: Mutex::new(ClientStats::default()),
             }),

@@ -16,7 +16,7 @@
 
 use crate::limiter::RateGate;
 use crate::link::next_link;
-use crate::page::{FetchedPage, PageRequest};
+use crate::page::{FetchedPage, PageRequest, Validators};
 use crate::server_limits::{RateLimitHeaders, RateLimitRefusal};
 use crate::token::TokenSource;
 use crate::urls::resolve;
@@ -72,6 +72,8 @@ struct Inner {
     max_pages_per_task: u32,
     /// `sources.<source>.max_response_bytes`, enforced while bodies stream in.
     max_response_bytes: u64,
+    /// `sources.<source>.conditional_requests`, for the crawl to read.
+    conditional_requests: bool,
     /// The fleet's shared schedule, when this process is one worker of many.
     fleet: std::sync::OnceLock<Arc<dyn crate::FleetBudget>>,
     stats: Mutex<ClientStats>,
@@ -119,6 +121,12 @@ impl SourceClient {
         self.inner.max_response_bytes
     }
 
+    /// Whether stored pages are revalidated rather than fetched again
+    /// (`sources.<source>.conditional_requests`).
+    pub fn conditional_requests(&self) -> bool {
+        self.inner.conditional_requests
+    }
+
     /// What makes `request` the same request as another, whatever way its
     /// URL is written (relative to the base URL, or absolute as a `Link`
     /// target gives it): the method, the absolute URL and the body. A crawl
@@ -149,6 +157,19 @@ impl SourceClient {
     /// cursors), with the status and the time spent waiting for the rate
     /// budget or a server pause.
     pub async fn get(&self, request: &PageRequest) -> Result<FetchedPage, TaskError> {
+        self.get_conditional(request, &Validators::default()).await
+    }
+
+    /// [`get`](Self::get), made conditional on `validators` (the ETag or
+    /// `Last-Modified` of the page stored for the same request): a server
+    /// that still has that page answers `304 Not Modified`, returned as a
+    /// page with status 304 and no body, for the caller to reuse what it
+    /// stored.
+    pub async fn get_conditional(
+        &self,
+        request: &PageRequest,
+        validators: &Validators,
+    ) -> Result<FetchedPage, TaskError> {
         let span = tracing::info_span!(
             "api request",
             otel.name = %format!("{} {} {}", request.method(), self.inner.source, request.endpoint),
@@ -161,7 +182,10 @@ impl SourceClient {
             rate_limit_wait_ms = tracing::field::Empty,
             error.class = tracing::field::Empty,
         );
-        let result = self.send(request, &span).instrument(span.clone()).await;
+        let result = self
+            .send(request, validators, &span)
+            .instrument(span.clone())
+            .await;
         if let Err(e) = &result {
             span.record("error.class", tracing::field::display(e.class()));
         }
@@ -171,6 +195,7 @@ impl SourceClient {
     async fn send(
         &self,
         request: &PageRequest,
+        validators: &Validators,
         span: &tracing::Span,
     ) -> Result<FetchedPage, TaskError> {
         let inner = &*self.inner;
@@ -206,6 +231,9 @@ impl SourceClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone()),
         };
+        if let Some((name, value)) = validators.header() {
+            builder = builder.header(name, value);
+        }
         if let Some(token) = &token {
             builder = match &inner.user {
                 Some(user) => builder.basic_auth(user, Some(token.expose())),
@@ -252,6 +280,7 @@ impl SourceClient {
         };
         let link_next = header_text("link").and_then(|v| next_link(&v));
         let etag = header_text("etag");
+        let last_modified = header_text("last-modified");
         let item_gone = status == StatusCode::NOT_FOUND && request.is_child();
         let is_page = status.is_success() || status == StatusCode::NOT_MODIFIED || item_gone;
         let limit = inner.max_response_bytes;
@@ -324,6 +353,7 @@ impl SourceClient {
                 fetched_at,
                 link_next,
                 etag,
+                last_modified,
                 rate_limit_wait: waited,
             });
         }

@@ -10,7 +10,11 @@
 //! and whose list position is reached by walking back to the oldest of them.
 //! The default branch's commits committed inside the window are listed
 //! whole (`since`/`until`): with their parents they tell which deployment
-//! contains which merge. `Link: rel="next"` is followed as given.
+//! contains which merge. The bounds are widened to whole UTC days, so every
+//! hourly run of a day asks the same request, which an unchanged repository
+//! answers with a `304` (a few commits outside the window are read too; more
+//! of the history only makes the linkage surer). `Link: rel="next"` is
+//! followed as given.
 
 use super::models::{Deployment, DeploymentStatus, PullCommit, PullRequest};
 use crate::crawl::{CrawlStep, Watch, decode_checked, next_page, page_error, page_jump};
@@ -63,8 +67,8 @@ pub(crate) fn start_requests(
             relative(
                 &["repos", owner, name, "commits"],
                 &[
-                    ("since", &rfc3339(window.from)),
-                    ("until", &rfc3339(window.to)),
+                    ("since", &rfc3339(day_start(window.from))),
+                    ("until", &rfc3339(day_end(window.to))),
                     ("per_page", CHILD_PAGE_SIZE),
                 ],
             ),
@@ -213,6 +217,21 @@ fn reaches_back_to(
     match oldest_valid {
         Some(oldest) => oldest >= reach,
         None => quality.records > 0,
+    }
+}
+
+/// The start of `t`'s UTC day.
+fn day_start(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The first midnight (UTC) at or after `t`.
+fn day_end(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let start = day_start(t);
+    if start == t {
+        t
+    } else {
+        start + chrono::Duration::days(1)
     }
 }
 

@@ -260,6 +260,10 @@ mod tests {
             fetched_at: Utc::now(),
             record_count: records.len() as u64,
             body: Value::Array(records).to_string(),
+            etag: None,
+            last_modified: None,
+            link_next: None,
+            reuses: None,
         }
     }
 

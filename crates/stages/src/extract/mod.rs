@@ -27,6 +27,9 @@
 //! showed it: the page is kept (status 404) for normalize to mark the item
 //! gone, and the crawl goes on. The scope's coverage never reaches past now.
 //!
+//! A page stored by an earlier crawl of the same request is revalidated
+//! rather than fetched again, and a `304` reuses it (see `conditional`).
+//!
 //! A crawl is bounded, whatever the server answers:
 //! - a list request (not a child list, not a check) that the crawl already
 //!   fetched — a `next` link back to the same or an earlier page, a Jira
@@ -51,9 +54,10 @@ use dorafleet_sources::{
     PageRequest, SourceClient, Watch, next_steps_watching, start_requests_watching,
 };
 use dorafleet_telemetry::metrics;
-use dorafleet_warehouse::{BronzePage, ExtractCheckpoint, Warehouse};
+use dorafleet_warehouse::{ExtractCheckpoint, Warehouse};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
 
+mod conditional;
 mod quality;
 pub use quality::{REJECTION_SAMPLE, RecordQuality};
 use serde::{Deserialize, Serialize};
@@ -125,6 +129,7 @@ pub struct ExtractHandler {
     clock: Clock,
     done_statuses: Option<Vec<String>>,
     jira_api: Option<dorafleet_core::config::JiraApi>,
+    reuse_within: chrono::Duration,
 }
 
 impl ExtractHandler {
@@ -140,7 +145,19 @@ impl ExtractHandler {
             clock: Clock::system(),
             done_statuses: None,
             jira_api: None,
+            reuse_within: conditional::reuse_within(
+                dorafleet_core::config::WarehouseConfig::default().bronze_retention_days,
+            ),
         }
+    }
+
+    /// Revalidate stored pages only while they are younger than half of a
+    /// bronze retention of `days` (`warehouse.bronze_retention_days`, 0:
+    /// kept forever), so a page reused on a `304` is still in bronze when
+    /// its reuse is read. Default: the default retention.
+    pub fn with_bronze_retention_days(mut self, days: u32) -> Self {
+        self.reuse_within = conditional::reuse_within(days);
+        self
     }
 
     /// Read the changelog of Jira issues without a resolution date in one
@@ -228,7 +245,15 @@ impl ExtractHandler {
                 )));
             }
             stats.api_calls += 1;
-            let page = match client.get(&request).await {
+            let stored = conditional::stored_page(
+                self.warehouse.as_ref(),
+                client,
+                &request,
+                self.reuse_within,
+            )
+            .await?;
+            let validators = conditional::validators(stored.as_ref());
+            let page = match client.get_conditional(&request, &validators).await {
                 Ok(page) => page,
                 // A server without the check (an older Jira) does not stop the crawl.
                 Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
@@ -240,6 +265,7 @@ impl ExtractHandler {
                 Err(e) => return Err(e),
             };
             stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
+            let (page, reused) = conditional::as_received(page, stored);
             let step = next_steps_watching(source, &page, &task.window, *page_size, &state.watch)?;
             state.pending.pop_front();
             if let Some(key) = list_key {
@@ -266,20 +292,13 @@ impl ExtractHandler {
                     .pagination_gaps
                     .push(format!("{}: {gap}", request.endpoint));
             }
-            let bronze = BronzePage {
-                task_id: task.task_id,
+            let bronze = conditional::PageRecord {
+                task,
+                source,
                 seq,
-                execution_id: task.run_id,
-                source_system: source,
-                scope: task.scope.clone(),
-                endpoint: request.endpoint.clone(),
-                request: request.url.clone(),
-                cursor: request.page_no.to_string(),
-                status: page.status,
-                fetched_at: page.fetched_at,
-                record_count: step.records,
-                body: page.body,
-            };
+                records: step.records,
+            }
+            .bronze(&request, page, reused.as_ref());
             seq += 1;
             let checkpoint = self.checkpoint(task, seq, &state)?;
             if self

@@ -16,6 +16,10 @@ fn page(task_id: Uuid, run_id: Uuid, seq: u32, source: Source, records: u64) -> 
         fetched_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, seq).unwrap(),
         record_count: records,
         body: format!("[{{\"page\":{seq}}}]"),
+        etag: None,
+        last_modified: None,
+        link_next: None,
+        reuses: None,
     }
 }
 

@@ -48,6 +48,8 @@ macro_rules! warehouse_contract_suite {
             a_new_definition_fingerprint_gets_the_next_version,
             totals_count_pages_and_records_per_source_and_run,
             purge_removes_only_pages_older_than_the_cutoff,
+            a_page_reused_on_a_304_reads_back_with_the_payload_it_reuses,
+            the_newest_fetched_page_with_a_validator_is_the_one_revalidated,
             dead_letters_are_archived_once_and_read_back_whole,
             runs_and_task_states_are_saved_and_updated,
             a_lease_has_one_holder_until_it_expires_or_is_released,
@@ -89,6 +91,7 @@ macro_rules! warehouse_contract_suite {
 }
 
 mod bronze;
+mod bronze_reuse;
 mod gold;
 mod holds;
 mod ledger;
@@ -98,6 +101,7 @@ mod silver;
 mod slots;
 
 pub use bronze::*;
+pub use bronze_reuse::*;
 pub use gold::*;
 pub use holds::*;
 pub use ledger::*;

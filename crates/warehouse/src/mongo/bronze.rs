@@ -5,6 +5,14 @@
 //! checkpoint are written in one transaction. MongoDB has no triggers to
 //! forbid rewriting a page by hand: give the warehouse's own role only
 //! `insert`, `find` and `remove` on `bronze_pages` if that must be enforced.
+//!
+//! A record reusing a page on a `304` is stored without payload and given
+//! the payload of the page it reuses when read (one extra `find` per read,
+//! for all of them). The TTL monitor deletes a page on its own fetch time
+//! even when a younger record reuses it; such a record then reads back as
+//! stored (status 304, no body), which normalize ignores like a purged page.
+//! Extract only reuses pages younger than half the retention, so that takes
+//! a backfill from bronze late in a record's life.
 
 use super::codec::{
     bson_date, corrupt, int, number, parse_source, parse_ts, parse_uuid, to_doc, ts, uint,
@@ -13,7 +21,7 @@ use super::extract::CheckpointDoc;
 use super::indexes::{BRONZE_PAGES, EXTRACT_CHECKPOINTS};
 use super::{MongoWarehouse, by_id, classify};
 use crate::Coverage;
-use crate::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, Result};
+use crate::{BronzeFilter, BronzePage, BronzeTotals, ExtractCheckpoint, PageRef, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::Scope;
@@ -42,10 +50,21 @@ struct PageDoc {
     fetched_at_exact: String,
     record_count: i64,
     body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link_next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reuses_task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reuses_seq: Option<i64>,
 }
 
 impl PageDoc {
     fn new(p: &BronzePage) -> Self {
+        let p = &p.as_stored();
         PageDoc {
             task_id: p.task_id.to_string(),
             seq: i64::from(p.seq),
@@ -61,6 +80,11 @@ impl PageDoc {
             fetched_at_exact: ts(p.fetched_at),
             record_count: int(p.record_count),
             body: p.body.clone(),
+            etag: p.etag.clone(),
+            last_modified: p.last_modified.clone(),
+            link_next: p.link_next.clone(),
+            reuses_task_id: p.reuses.map(|r| r.task_id.to_string()),
+            reuses_seq: p.reuses.map(|r| i64::from(r.seq)),
         }
     }
 
@@ -82,6 +106,16 @@ impl PageDoc {
             fetched_at: parse_ts(&self.fetched_at_exact)?,
             record_count: uint(self.record_count),
             body: self.body,
+            etag: self.etag,
+            last_modified: self.last_modified,
+            link_next: self.link_next,
+            reuses: match (self.reuses_task_id, self.reuses_seq) {
+                (Some(task_id), Some(seq)) => Some(PageRef {
+                    task_id: parse_uuid(&task_id)?,
+                    seq: u32::try_from(seq).map_err(|e| corrupt("reused seq")(e.to_string()))?,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -148,7 +182,64 @@ pub(super) async fn pages(db: &Database, f: &BronzeFilter) -> Result<Vec<BronzeP
         .try_collect()
         .await
         .map_err(classify)?;
-    docs.into_iter().map(PageDoc::into_page).collect()
+    let pages = docs
+        .into_iter()
+        .map(PageDoc::into_page)
+        .collect::<Result<Vec<_>>>()?;
+    resolve_reuses(db, pages).await
+}
+
+/// Gives each record that reuses a page the payload of that page.
+async fn resolve_reuses(db: &Database, pages: Vec<BronzePage>) -> Result<Vec<BronzePage>> {
+    let mut tasks: Vec<String> = pages
+        .iter()
+        .filter_map(|p| p.reuses.map(|r| r.task_id.to_string()))
+        .collect();
+    if tasks.is_empty() {
+        return Ok(pages);
+    }
+    tasks.sort_unstable();
+    tasks.dedup();
+    let origins: Vec<PageDoc> = collection(db)
+        .find(doc! { "task_id": { "$in": tasks } })
+        .await
+        .map_err(classify)?
+        .try_collect()
+        .await
+        .map_err(classify)?;
+    let origins: std::collections::HashMap<PageRef, BronzePage> = origins
+        .into_iter()
+        .map(|d| d.into_page().map(|p| (p.at(), p)))
+        .collect::<Result<_>>()?;
+    Ok(pages
+        .into_iter()
+        .map(|page| match page.reuses.and_then(|r| origins.get(&r)) {
+            Some(origin) => page.resolved_with(origin),
+            None => page,
+        })
+        .collect())
+}
+
+pub(super) async fn revalidatable(
+    db: &Database,
+    source: Source,
+    request: &str,
+    fetched_after: DateTime<Utc>,
+) -> Result<Option<BronzePage>> {
+    let found = collection(db)
+        .find_one(doc! {
+            "source_system": source.as_str(),
+            "request": request,
+            "fetched_at": { "$gte": bson_date(fetched_after) },
+            "fetched_at_exact": { "$gte": ts(fetched_after) },
+            "reuses_task_id": null,
+            "status": { "$gte": 200, "$lt": 300 },
+            "$or": [ { "etag": { "$ne": null } }, { "last_modified": { "$ne": null } } ],
+        })
+        .sort(doc! { "fetched_at_exact": -1 })
+        .await
+        .map_err(classify)?;
+    found.map(PageDoc::into_page).transpose()
 }
 
 fn collection(db: &Database) -> Collection<PageDoc> {
@@ -227,6 +318,15 @@ impl crate::BronzeStore for MongoWarehouse {
 
     async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>> {
         super::extract::coverage(&self.db, source, scope).await
+    }
+
+    async fn revalidatable_page(
+        &self,
+        source: Source,
+        request: &str,
+        fetched_after: DateTime<Utc>,
+    ) -> Result<Option<BronzePage>> {
+        revalidatable(&self.db, source, request, fetched_after).await
     }
 
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {

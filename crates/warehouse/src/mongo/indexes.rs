@@ -76,6 +76,10 @@ pub(super) async fn ensure(db: &Database, bronze_retention: Option<Duration>) ->
                     "bronze_by_scope",
                     doc! { "source_system": 1, "team": 1, "target": 1 },
                 ),
+                plain(
+                    "bronze_by_request",
+                    doc! { "source_system": 1, "request": 1, "fetched_at_exact": -1 },
+                ),
             ],
         ),
         (

@@ -1,4 +1,7 @@
 //! Bronze pages, extract checkpoints and high-watermarks.
+//!
+//! A record reusing a page on a `304` is stored without payload and joined
+//! to the page it reuses when read (one `LEFT JOIN` on the primary key).
 
 use super::SqliteWarehouse;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
@@ -15,11 +18,14 @@ pub(super) fn append_page(
     checkpoint: &ExtractCheckpoint,
 ) -> Result<bool> {
     let tx = super::write_tx(conn)?;
+    let page = page.as_stored();
     let inserted = tx
         .execute(
             "INSERT OR IGNORE INTO bronze_pages (task_id, seq, execution_id, source_system, team,
-                 target, endpoint, request, cursor, status, fetched_at, record_count, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 target, endpoint, request, cursor, status, fetched_at, record_count, body,
+                 etag, last_modified, link_next, reuses_task_id, reuses_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                 ?14, ?15, ?16, ?17, ?18)",
             params![
                 page.task_id.to_string(),
                 page.seq,
@@ -34,6 +40,11 @@ pub(super) fn append_page(
                 ts(page.fetched_at),
                 page.record_count as i64,
                 page.body,
+                page.etag,
+                page.last_modified,
+                page.link_next,
+                page.reuses.map(|r| r.task_id.to_string()),
+                page.reuses.map(|r| r.seq),
             ],
         )
         .map_err(unavailable)?;
@@ -169,13 +180,17 @@ pub(super) fn coverage(
 pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<BronzePage>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT task_id, seq, execution_id, source_system, team, target, endpoint, request,
-                    cursor, status, fetched_at, record_count, body
-             FROM bronze_pages
-             WHERE (?1 IS NULL OR execution_id = ?1) AND (?2 IS NULL OR task_id = ?2)
-               AND (?3 IS NULL OR source_system = ?3) AND (?4 IS NULL OR team = ?4)
-               AND (?5 IS NULL OR target = ?5)
-             ORDER BY task_id, seq",
+            "SELECT b.task_id, b.seq, b.execution_id, b.source_system, b.team, b.target,
+                    b.endpoint, b.request, b.cursor, coalesce(o.status, b.status), b.fetched_at,
+                    coalesce(o.record_count, b.record_count), coalesce(o.body, b.body),
+                    coalesce(o.etag, b.etag), coalesce(o.last_modified, b.last_modified),
+                    coalesce(o.link_next, b.link_next), b.reuses_task_id, b.reuses_seq
+             FROM bronze_pages b
+             LEFT JOIN bronze_pages o ON o.task_id = b.reuses_task_id AND o.seq = b.reuses_seq
+             WHERE (?1 IS NULL OR b.execution_id = ?1) AND (?2 IS NULL OR b.task_id = ?2)
+               AND (?3 IS NULL OR b.source_system = ?3) AND (?4 IS NULL OR b.team = ?4)
+               AND (?5 IS NULL OR b.target = ?5)
+             ORDER BY b.task_id, b.seq",
         )
         .map_err(unavailable)?;
     let rows = stmt
@@ -212,6 +227,11 @@ struct RawPage {
     fetched_at: String,
     record_count: i64,
     body: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    link_next: Option<String>,
+    reuses_task_id: Option<String>,
+    reuses_seq: Option<u32>,
 }
 
 fn raw_page(r: &Row<'_>) -> rusqlite::Result<RawPage> {
@@ -229,6 +249,11 @@ fn raw_page(r: &Row<'_>) -> rusqlite::Result<RawPage> {
         fetched_at: r.get(10)?,
         record_count: r.get(11)?,
         body: r.get(12)?,
+        etag: r.get(13)?,
+        last_modified: r.get(14)?,
+        link_next: r.get(15)?,
+        reuses_task_id: r.get(16)?,
+        reuses_seq: r.get(17)?,
     })
 }
 
@@ -250,8 +275,46 @@ impl RawPage {
             fetched_at: parse_ts(&self.fetched_at)?,
             record_count: self.record_count.max(0) as u64,
             body: self.body,
+            etag: self.etag,
+            last_modified: self.last_modified,
+            link_next: self.link_next,
+            reuses: match (self.reuses_task_id, self.reuses_seq) {
+                (Some(task_id), Some(seq)) => Some(crate::PageRef {
+                    task_id: parse_uuid(&task_id)?,
+                    seq,
+                }),
+                _ => None,
+            },
         })
     }
+}
+
+pub(super) fn revalidatable(
+    conn: &mut Connection,
+    source: Source,
+    request: &str,
+    fetched_after: DateTime<Utc>,
+) -> Result<Option<BronzePage>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT task_id, seq, execution_id, source_system, team, target, endpoint, request,
+                    cursor, status, fetched_at, record_count, body, etag, last_modified,
+                    link_next, reuses_task_id, reuses_seq
+             FROM bronze_pages
+             WHERE source_system = ?1 AND request = ?2 AND fetched_at >= ?3
+               AND reuses_task_id IS NULL AND status BETWEEN 200 AND 299
+               AND (etag IS NOT NULL OR last_modified IS NOT NULL)
+             ORDER BY fetched_at DESC LIMIT 1",
+        )
+        .map_err(unavailable)?;
+    let row = stmt
+        .query_row(
+            params![source.as_str(), request, ts(fetched_after)],
+            raw_page,
+        )
+        .optional()
+        .map_err(unavailable)?;
+    row.map(RawPage::into_page).transpose()
 }
 
 pub(super) fn totals(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
@@ -286,7 +349,10 @@ pub(super) fn totals(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<
 pub(super) fn purge_before(conn: &mut Connection, cutoff: DateTime<Utc>) -> Result<u64> {
     let n = conn
         .execute(
-            "DELETE FROM bronze_pages WHERE fetched_at < ?1",
+            "DELETE FROM bronze_pages WHERE fetched_at < ?1 AND NOT EXISTS (
+                 SELECT 1 FROM bronze_pages r
+                 WHERE r.reuses_task_id = bronze_pages.task_id
+                   AND r.reuses_seq = bronze_pages.seq AND r.fetched_at >= ?1)",
             params![ts(cutoff)],
         )
         .map_err(unavailable)?;
@@ -324,6 +390,17 @@ impl crate::BronzeStore for SqliteWarehouse {
     async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>> {
         let scope = scope.clone();
         self.with_conn(move |c| coverage(c, source, &scope)).await
+    }
+
+    async fn revalidatable_page(
+        &self,
+        source: Source,
+        request: &str,
+        fetched_after: DateTime<Utc>,
+    ) -> Result<Option<BronzePage>> {
+        let request = request.to_owned();
+        self.with_conn(move |c| revalidatable(c, source, &request, fetched_after))
+            .await
     }
 
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {

@@ -266,6 +266,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX silver_commits_by_team ON silver_commits (team_id);
     "#,
+    // 10: conditional requests: each page's validators and next link, and
+    // the page a 304 reuses instead of storing its payload again.
+    r#"
+    ALTER TABLE bronze_pages ADD COLUMN etag TEXT;
+    ALTER TABLE bronze_pages ADD COLUMN last_modified TEXT;
+    ALTER TABLE bronze_pages ADD COLUMN link_next TEXT;
+    ALTER TABLE bronze_pages ADD COLUMN reuses_task_id TEXT;
+    ALTER TABLE bronze_pages ADD COLUMN reuses_seq INTEGER;
+    CREATE INDEX bronze_by_request ON bronze_pages (source_system, request, fetched_at);
+    CREATE INDEX bronze_by_reused ON bronze_pages (reuses_task_id, reuses_seq);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
