@@ -1,40 +1,93 @@
-//! The request budget of one source client, shared by every task that uses it.
+//! The request pace of one source client, shared by every task that uses it.
 //!
-//! Two mechanisms, both awaited before each request:
-//! - our own budget: a GCRA limiter (governor) at `requests_per_second` with a
-//!   burst of 1 and a little headroom, so the server never counts more than the
-//!   budget in any one-second window even when network jitter bunches requests;
-//! - the server's word: a shared "paused until" instant set from `Retry-After`
-//!   or rate-limit reset headers. Every request of the client waits for it, not
-//!   only the one that was refused.
+//! Three rules, all awaited before each request:
+//!
+//! - **our own budget**, `requests_per_second`, as the server counts it: no
+//!   more than N requests in any one-second window of the server's clock.
+//!   We cannot see when the server counts a request, only that it did so
+//!   before its response arrived. So request `k + N` is sent no earlier than
+//!   one second after the response to request `k` arrived: whatever the
+//!   transit times, `k + N` reaches the server at least a second after `k`.
+//!   The margin this leaves is each request's own round trip, measured
+//!   rather than guessed — a millisecond or two on a quiet loopback, more by
+//!   itself on a loaded machine or a distant server. (It replaces a fixed
+//!   8 % stretch of every interval, which cost 8 % of every budget-bound
+//!   sync and had still been exceeded once, at 3 %, on a loaded machine.)
+//! - **the server's quota**: the `X-RateLimit-Remaining` and
+//!   `X-RateLimit-Reset` of the last response (GitHub; Jira Cloud on the
+//!   endpoints that send them; Jenkins sends none). Never more requests are
+//!   in flight than the quota has left, and once it is spent nothing is sent
+//!   before the reset: the quota is used to its last request and not one
+//!   more, so an exhausted quota costs no refused request. A `304` leaves
+//!   GitHub's count unchanged, and the next response says so. The quota is
+//!   not spread evenly until the reset: that would finish no sooner a sync
+//!   larger than the quota, and would slow down every sync smaller than it.
+//! - **the server's word**: a shared "paused until" instant set from
+//!   `Retry-After` or rate-limit reset headers. Every request of the client
+//!   waits for it, not only the one that was refused.
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use crate::server_limits::RateLimitHeaders;
+use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
-
-/// How much longer than `1 / requests_per_second` the spacing between requests
-/// is. Requests are spaced on our clock but counted on the server's; this
-/// absorbs the difference in transit (and scheduling) delays of the first and
-/// last request of a window: at 20 requests/s, 8 % leaves 80 ms of slack
-/// (3 % — 30 ms — was exceeded once on a loaded two-core machine).
-pub(crate) const HEADROOM: f64 = 1.08;
 
 /// The upper bound of a server-requested pause, so a wildly wrong clock or
 /// header cannot park a client for days.
 pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
+/// The window the budget is counted over.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// The round-trip margin assumed before any request was answered (only the
+/// fleet's slot interval uses it; the local rule waits for real answers).
+const FIRST_MARGIN: Duration = Duration::from_millis(20);
+
 pub(crate) struct RateGate {
-    limiter: DefaultDirectRateLimiter,
+    per_second: usize,
+    pace: Mutex<Pace>,
+    /// Woken whenever a request is answered or given up.
+    answered: Notify,
     paused_until: Mutex<Option<Instant>>,
-    interval: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Pace {
+    /// The last `per_second` requests, in the order they took their turn.
+    recent: VecDeque<Slot>,
+    next_id: u64,
+    /// The server's quota as of the last response that named one.
+    quota: Option<Quota>,
+    /// The longest round trip among answered requests still in `recent`.
+    margin: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: u64,
+    sent: Option<Instant>,
+    answered: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    remaining: u64,
+    reset: Instant,
+}
+
+/// What a caller waits for before its turn.
+enum Wait {
+    Until(Instant),
+    AnAnswer,
 }
 
 impl std::fmt::Debug for RateGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateGate")
-            .field("interval", &self.interval)
+            .field("per_second", &self.per_second)
             .field("paused_until", &self.paused_until())
             .finish()
     }
@@ -42,36 +95,131 @@ impl std::fmt::Debug for RateGate {
 
 impl RateGate {
     pub(crate) fn new(requests_per_second: NonZeroU32) -> RateGate {
-        let interval = Duration::from_secs_f64(HEADROOM / f64::from(requests_per_second.get()));
-        let quota = Quota::with_period(interval)
-            .expect("a positive request rate gives a positive interval")
-            .allow_burst(NonZeroU32::MIN);
         RateGate {
-            limiter: RateLimiter::direct(quota),
+            per_second: requests_per_second.get() as usize,
+            pace: Mutex::new(Pace::default()),
+            answered: Notify::new(),
             paused_until: Mutex::new(None),
-            interval,
         }
     }
 
-    /// Waits until a request may be sent; returns how long that took.
-    pub(crate) async fn wait_turn(&self) -> Duration {
+    /// Waits until a request may be sent; returns its turn (to report when
+    /// it was sent and answered) and how long the wait took.
+    pub(crate) async fn wait_turn(&self) -> (Turn<'_>, Duration) {
         let started = Instant::now();
         loop {
             if let Some(until) = self.paused_until().filter(|u| *u > Instant::now()) {
                 tokio::time::sleep_until(until).await;
             }
-            self.limiter.until_ready().await;
-            // A pause may have been set while we queued for the limiter: the
-            // token is spent, but sending now would be refused anyway.
-            if self.paused_until().is_none_or(|u| u <= Instant::now()) {
-                return started.elapsed();
+            // Registered before the pace is read, so an answer arriving in
+            // between still wakes this caller.
+            let answer = self.answered.notified();
+            tokio::pin!(answer);
+            answer.as_mut().enable();
+            let wait = match self.try_take(Instant::now()) {
+                Ok(id) => {
+                    // A pause may have been set while we queued.
+                    if self.paused_until().is_none_or(|u| u <= Instant::now()) {
+                        let turn = Turn {
+                            gate: self,
+                            id,
+                            done: false,
+                        };
+                        return (turn, started.elapsed());
+                    }
+                    self.give_back(id, None);
+                    continue;
+                }
+                Err(wait) => wait,
+            };
+            match wait {
+                Wait::Until(at) => tokio::time::sleep_until(at).await,
+                Wait::AnAnswer => answer.await,
             }
         }
     }
 
-    /// The spacing between two requests (budget plus headroom).
+    /// Takes the next turn at `now`, or says what to wait for.
+    fn try_take(&self, now: Instant) -> Result<u64, Wait> {
+        let mut pace = self.lock_pace();
+        let in_flight = pace.recent.iter().filter(|s| s.answered.is_none()).count() as u64;
+        if let Some(quota) = pace.quota {
+            if quota.reset <= now {
+                pace.quota = None;
+            } else if quota.remaining <= in_flight {
+                return Err(if in_flight > 0 {
+                    Wait::AnAnswer
+                } else {
+                    Wait::Until(quota.reset)
+                });
+            }
+        }
+        if pace.recent.len() >= self.per_second {
+            let oldest = pace.recent[pace.recent.len() - self.per_second];
+            match oldest.answered {
+                Some(answered) if answered + WINDOW > now => {
+                    return Err(Wait::Until(answered + WINDOW));
+                }
+                Some(_) => {}
+                None => return Err(Wait::AnAnswer),
+            }
+        }
+        while pace.recent.len() >= self.per_second {
+            pace.recent.pop_front();
+        }
+        pace.margin = pace
+            .recent
+            .iter()
+            .filter_map(|s| Some(s.answered? - s.sent?))
+            .max();
+        let id = pace.next_id;
+        pace.next_id += 1;
+        pace.recent.push_back(Slot {
+            id,
+            sent: None,
+            answered: None,
+        });
+        Ok(id)
+    }
+
+    /// The request of turn `id` is done: answered at `at` (with the
+    /// server's rate-limit headers), or given up (`None`).
+    fn give_back(&self, id: u64, answer: Option<(Instant, Option<&RateLimitHeaders>)>) {
+        let mut pace = self.lock_pace();
+        if let Some(i) = pace.recent.iter().position(|s| s.id == id) {
+            match (answer, pace.recent[i].sent) {
+                // Never sent: it takes no place in the window.
+                (_, None) => {
+                    pace.recent.remove(i);
+                }
+                (Some((at, _)), Some(_)) => pace.recent[i].answered = Some(at),
+                // Sent, no answer (transport error, cancelled): counted as
+                // answered now, the latest the server can have seen it.
+                (None, Some(_)) => pace.recent[i].answered = Some(Instant::now()),
+            }
+        }
+        if let Some((at, Some(limits))) = answer
+            && let Some(quota) = quota_of(limits, at)
+        {
+            pace.quota = Some(quota);
+        }
+        drop(pace);
+        self.answered.notify_waiters();
+    }
+
+    fn mark_sent(&self, id: u64) {
+        let mut pace = self.lock_pace();
+        if let Some(slot) = pace.recent.iter_mut().find(|s| s.id == id) {
+            slot.sent = Some(Instant::now());
+        }
+    }
+
+    /// The spacing of the fleet's shared schedule (see `FleetBudget`): a
+    /// second and the longest recent round trip, shared by the budget. The
+    /// same margin as the local rule, spread over each request.
     pub(crate) fn interval(&self) -> Duration {
-        self.interval
+        let margin = self.lock_pace().margin.unwrap_or(FIRST_MARGIN);
+        (WINDOW + margin) / self.per_second as u32
     }
 
     /// No request of this client is sent before `now + pause`.
@@ -91,27 +239,58 @@ impl RateGate {
     fn paused_until(&self) -> Option<Instant> {
         *self.paused_until.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn lock_pace(&self) -> MutexGuard<'_, Pace> {
+        self.pace.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The quota a response names, as an instant on this clock; `None` without
+/// one, or where the server says it has none (`X-RateLimit-Limit: 0`).
+fn quota_of(limits: &RateLimitHeaders, at: Instant) -> Option<Quota> {
+    if limits.limit_disabled() {
+        return None;
+    }
+    let remaining = limits.remaining?;
+    let now: DateTime<Utc> = Utc::now();
+    let until_reset = limits.until_reset(now)?;
+    Some(Quota {
+        remaining,
+        reset: at + until_reset.min(MAX_PAUSE),
+    })
+}
+
+/// One request's place in the pace: report when it is sent and answered.
+/// Dropped unanswered, the request counts as answered then (if it was sent)
+/// or gives its place back (if it was not).
+pub(crate) struct Turn<'a> {
+    gate: &'a RateGate,
+    id: u64,
+    done: bool,
+}
+
+impl Turn<'_> {
+    /// The request leaves now.
+    pub(crate) fn sent(&self) {
+        self.gate.mark_sent(self.id);
+    }
+
+    /// The response's headers arrived now, with these rate-limit headers.
+    pub(crate) fn answered(mut self, limits: &RateLimitHeaders) {
+        self.done = true;
+        self.gate
+            .give_back(self.id, Some((Instant::now(), Some(limits))));
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.gate.give_back(self.id, None);
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_pause_holds_back_the_next_turn() {
-        let gate = RateGate::new(NonZeroU32::new(1000).unwrap());
-        gate.wait_turn().await;
-        let pause = gate.pause_for(Duration::from_millis(150));
-        assert!(pause > Duration::from_millis(140), "{pause:?}");
-        let waited = gate.wait_turn().await;
-        assert!(waited >= Duration::from_millis(140), "{waited:?}");
-    }
-
-    #[tokio::test]
-    async fn a_shorter_pause_does_not_shorten_a_longer_one() {
-        let gate = RateGate::new(NonZeroU32::new(10).unwrap());
-        gate.pause_for(Duration::from_secs(5));
-        let effective = gate.pause_for(Duration::from_secs(1));
-        assert!(effective > Duration::from_secs(4), "{effective:?}");
-    }
-}
+#[path = "limiter_tests.rs"]
+mod tests;

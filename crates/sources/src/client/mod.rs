@@ -204,7 +204,7 @@ impl SourceClient {
         })?;
         let what = format!("{} {} {}", inner.source, request.method(), url.path());
 
-        let mut waited = inner.gate.wait_turn().await;
+        let (turn, mut waited) = inner.gate.wait_turn().await;
         if let Some(fleet) = inner.fleet.get() {
             let started = tokio::time::Instant::now();
             let slot = fleet.reserve(inner.source, inner.gate.interval()).await?;
@@ -253,6 +253,7 @@ impl SourceClient {
         );
 
         inner.lock_stats().api_calls += 1;
+        turn.sent();
         let response = match inner.http.execute(http_request).await {
             Ok(response) => response,
             Err(e) => {
@@ -272,6 +273,7 @@ impl SourceClient {
         let fetched_at = Utc::now();
         let headers = response.headers();
         let limits = RateLimitHeaders::read(headers, fetched_at);
+        turn.answered(&limits);
         let header_text = |name: &str| {
             headers
                 .get(name)
