@@ -1,13 +1,29 @@
 //! What an hourly incremental run costs in API requests on the evolving
-//! world: a first sync of 21 days, then one incremental run per simulated
-//! hour for two days, each reading the window since the last run plus the
-//! records still watched (deployments without a final status, running
-//! builds). Its requests are set against a full re-crawl of everything
-//! covered, which is what keeping the numbers right would cost without
-//! watermarks and watch rules. Prints figures; asserts nothing.
+//! world, and how close a sync bound by its request budget finishes to its
+//! floor. Prints figures; asserts nothing.
+//!
+//! 1. A first sync of 21 days, then one incremental run per simulated hour
+//!    for two days, each reading the window since the last run plus the
+//!    records still watched (deployments without a final status, running
+//!    builds). Its requests are set against a full re-crawl of everything
+//!    covered, which is what keeping the numbers right would cost without
+//!    watermarks and watch rules.
+//! 2. The same hourly runs side by side with conditional requests on and
+//!    off (`sources.<source>.conditional_requests`), each on its own
+//!    warehouse after its own first sync: the GitHub requests counted
+//!    against GitHub's hourly quota (every answer but a `304`), per run and
+//!    by the share of repositories that changed in the hour (a repository
+//!    changed when any of its pages was answered `200` with conditional
+//!    requests on).
+//! 3. A first sync bound by GitHub's configured budget
+//!    (`DORAFLEET_BENCH_GITHUB_RPS` requests per second): its GitHub
+//!    requests' span and the whole run's wall time against the floor
+//!    (requests ÷ budget), and the most requests the simulator received in
+//!    any one second.
 //!
 //! Run with `scripts/bench.sh incremental` (knobs: DORAFLEET_BENCH_TEAMS,
-//! default 5; DORAFLEET_BENCH_HOURS, default 48).
+//! default 5; DORAFLEET_BENCH_HOURS, default 48; DORAFLEET_BENCH_GITHUB_RPS,
+//! default 40).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,9 +31,9 @@ mod common;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use common::{config, warehouse};
 use dorafleet_core::{Clock, Config, Source, Window};
-use dorafleet_sim::{RunningSim, SimOptions};
+use dorafleet_sim::{RequestLogEntry, RunningSim, SimOptions};
 use dorafleet_warehouse::Warehouse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,24 +46,47 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Requests the simulator received during one run, per source.
-async fn run_counting(
+/// Runs one standalone run and returns what the simulator received.
+async fn run_logged(
     sim: &RunningSim,
     range: Option<Window>,
     config: &Config,
     warehouse: &Arc<dyn Warehouse>,
-) -> BTreeMap<Source, u64> {
+) -> Vec<RequestLogEntry> {
     sim.state().clear_request_log();
     common::plan_and_run(range, config, warehouse).await;
+    sim.state().request_log()
+}
+
+fn per_source(log: &[RequestLogEntry]) -> BTreeMap<Source, u64> {
     let mut by_source = BTreeMap::new();
-    for entry in sim.state().request_log() {
+    for entry in log {
         *by_source.entry(entry.source).or_insert(0) += 1;
     }
     by_source
 }
 
-fn total(counts: &BTreeMap<Source, u64>) -> u64 {
-    counts.values().sum()
+/// GitHub requests its hourly quota counts: every answer but a `304` (and
+/// the 403 of a spent quota, which never comes here: the limit is off).
+fn github_counted(log: &[RequestLogEntry]) -> u64 {
+    log.iter()
+        .filter(|e| e.source == Source::Github && e.status != 304)
+        .count() as u64
+}
+
+/// The repository (`owner/name`) a GitHub request was about.
+fn repo_of(entry: &RequestLogEntry) -> Option<String> {
+    let rest = entry.path.split_once("/repos/")?.1;
+    let mut parts = rest.split('/');
+    Some(format!("{}/{}", parts.next()?, parts.next()?))
+}
+
+/// Repositories with at least one page answered `200`: they changed.
+fn changed_repos(log: &[RequestLogEntry]) -> BTreeSet<String> {
+    log.iter()
+        .filter(|e| e.source == Source::Github && e.status == 200)
+        .filter_map(repo_of)
+        .collect()
 }
 
 fn set_time(sim: &RunningSim, config: &Config, t: DateTime<Utc>) {
@@ -55,10 +94,34 @@ fn set_time(sim: &RunningSim, config: &Config, t: DateTime<Utc>) {
     config.clock.set(t);
 }
 
+/// The most of `times` inside any window `[t, t + 1 s)`.
+fn max_in_any_second(times: &[DateTime<Utc>]) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    (0..sorted.len())
+        .map(|i| {
+            sorted[i..]
+                .iter()
+                .take_while(|t| **t - sorted[i] < Duration::seconds(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One hour's runs, side by side.
+struct Hour {
+    changed: usize,
+    counted_on: u64,
+    counted_off: u64,
+    requests_on: u64,
+}
+
 #[tokio::main]
 async fn main() {
     let teams = knob("DORAFLEET_BENCH_TEAMS", 5) as usize;
     let hours = knob("DORAFLEET_BENCH_HOURS", 48) as i64;
+    let github_rps = knob("DORAFLEET_BENCH_GITHUB_RPS", 40) as u32;
     let end = NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();
     let start = end.and_time(NaiveTime::MIN).and_utc() - Duration::days(i64::from(HISTORY_DAYS));
     // GitHub's hourly limit runs on real time; the bench counts requests,
@@ -82,23 +145,43 @@ async fn main() {
     let synced_at = start + Duration::days(i64::from(HISTORY_DAYS) - 3) + Duration::hours(9);
     config.clock = Clock::manual(synced_at);
     sim.state().set_now(synced_at);
+    // The same clock: both see every hour at once.
+    let mut unconditional = config.clone();
+    for source in Source::ALL {
+        unconditional.sources.get_mut(source).conditional_requests = false;
+    }
+    let repos: usize = sim
+        .state()
+        .organisation()
+        .team_configs()
+        .iter()
+        .map(|t| t.github_repos.len())
+        .sum();
 
-    let hourly = warehouse();
-    let first = run_counting(&sim, None, &config, &hourly).await;
-    let mut per_run = Vec::new();
-    let mut per_source: BTreeMap<Source, u64> = BTreeMap::new();
-    let timer = Instant::now();
+    let (hourly, hourly_off) = (warehouse(), warehouse());
+    let first = run_logged(&sim, None, &config, &hourly).await;
+    run_logged(&sim, None, &unconditional, &hourly_off).await;
+    let mut per_hour = Vec::new();
+    let mut by_source: BTreeMap<Source, u64> = BTreeMap::new();
+    let mut hourly_wall = std::time::Duration::ZERO;
     for hour in 1..=hours {
         set_time(&sim, &config, synced_at + Duration::hours(hour));
-        let counts = run_counting(&sim, None, &config, &hourly).await;
-        for (source, n) in &counts {
-            *per_source.entry(*source).or_insert(0) += n;
+        let timer = Instant::now();
+        let on = run_logged(&sim, None, &config, &hourly).await;
+        hourly_wall += timer.elapsed();
+        let off = run_logged(&sim, None, &unconditional, &hourly_off).await;
+        for (source, n) in per_source(&on) {
+            *by_source.entry(source).or_insert(0) += n;
         }
-        per_run.push(total(&counts));
+        per_hour.push(Hour {
+            changed: changed_repos(&on).len(),
+            counted_on: github_counted(&on),
+            counted_off: github_counted(&off),
+            requests_on: on.len() as u64,
+        });
     }
-    let hourly_wall = timer.elapsed();
     let now = config.now();
-    let full = run_counting(
+    let full = run_logged(
         &sim,
         Some(Window {
             from: start,
@@ -109,22 +192,25 @@ async fn main() {
     )
     .await;
 
+    let mut per_run: Vec<u64> = per_hour.iter().map(|h| h.requests_on).collect();
     per_run.sort_unstable();
     let mean = per_run.iter().sum::<u64>() as f64 / per_run.len().max(1) as f64;
     let median = per_run[per_run.len() / 2];
     let max = per_run.last().copied().unwrap_or(0);
-    let full_total = total(&full);
-    println!("evolving world: {teams} teams, {HISTORY_DAYS} days, seed 42, faults off");
+    let full_total = full.len() as u64;
+    println!(
+        "evolving world: {teams} teams, {repos} repositories, {HISTORY_DAYS} days, seed 42, faults off"
+    );
     println!(
         "first sync ({} days): {} requests",
         (synced_at - start).num_days(),
-        total(&first)
+        first.len()
     );
     println!(
         "{hours} hourly incremental runs: requests per run median {median}, mean {mean:.1}, max {max}; {:.2} s per run",
         hourly_wall.as_secs_f64() / hours as f64
     );
-    for (source, n) in &per_source {
+    for (source, n) in &by_source {
         println!(
             "  {:<8} {:.1} requests per run",
             source.as_str(),
@@ -141,5 +227,87 @@ async fn main() {
         mean / full_total as f64,
         max as f64 / full_total as f64
     );
+    print_conditional(&per_hour, repos);
+    budget_bound_sync(&sim, &config, github_rps).await;
     sim.shutdown().await;
+}
+
+/// Part 2: GitHub requests counted against its quota, conditional requests
+/// on vs off, by the share of repositories that changed in the hour.
+fn print_conditional(per_hour: &[Hour], repos: usize) {
+    println!("conditional requests, GitHub requests counted against its hourly quota per run:");
+    let bands: [(&str, f64, f64); 4] = [
+        ("no repository changed", 0.0, 0.0),
+        ("under 5 % changed", f64::MIN_POSITIVE, 0.05),
+        ("5-15 % changed (~10 %)", 0.05, 0.15),
+        ("over 15 % changed", 0.15, 1.01),
+    ];
+    for (label, low, high) in bands {
+        let runs: Vec<&Hour> = per_hour
+            .iter()
+            .filter(|h| {
+                let share = h.changed as f64 / repos.max(1) as f64;
+                if high == 0.0 {
+                    share == 0.0
+                } else {
+                    share >= low && share < high
+                }
+            })
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let on: u64 = runs.iter().map(|h| h.counted_on).sum();
+        let off: u64 = runs.iter().map(|h| h.counted_off).sum();
+        let changed: usize = runs.iter().map(|h| h.changed).sum();
+        println!(
+            "  {label:<24} {:>3} runs, {:.1} of {repos} repos changed: on {:.1}, off {:.1} per run; on/off {:.3}",
+            runs.len(),
+            changed as f64 / runs.len() as f64,
+            on as f64 / runs.len() as f64,
+            off as f64 / runs.len() as f64,
+            on as f64 / off.max(1) as f64
+        );
+    }
+    let on: u64 = per_hour.iter().map(|h| h.counted_on).sum();
+    let off: u64 = per_hour.iter().map(|h| h.counted_off).sum();
+    println!(
+        "  all {} runs: on {on}, off {off}; on/off {:.3} (target <= 0.15 where ~10 % changed)",
+        per_hour.len(),
+        on as f64 / off.max(1) as f64
+    );
+}
+
+/// Part 3: a first sync whose GitHub budget binds, against its floor.
+async fn budget_bound_sync(sim: &RunningSim, config: &Config, github_rps: u32) {
+    let mut bound = config.clone();
+    bound.sources.github.requests_per_second =
+        std::num::NonZeroU32::new(github_rps.max(1)).expect("at least 1");
+    let timer = Instant::now();
+    let log = run_logged(sim, None, &bound, &warehouse()).await;
+    let wall = timer.elapsed().as_secs_f64();
+    let github: Vec<DateTime<Utc>> = log
+        .iter()
+        .filter(|e| e.source == Source::Github)
+        .map(|e| e.at)
+        .collect();
+    let n = github.len() as f64;
+    let floor = n / f64::from(github_rps);
+    let span = match (github.iter().min(), github.iter().max()) {
+        (Some(first), Some(last)) => (*last - *first).num_microseconds().unwrap_or(0) as f64 / 1e6,
+        _ => 0.0,
+    };
+    println!(
+        "budget-bound first sync: {} GitHub requests at {github_rps}/s, floor {floor:.2} s",
+        github.len()
+    );
+    println!(
+        "  GitHub requests' span {span:.2} s ({:.3}x the floor); whole run {wall:.2} s ({:.3}x, normalize and aggregate included)",
+        span / floor.max(f64::MIN_POSITIVE),
+        wall / floor.max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "  most GitHub requests received in any one second: {} (budget {github_rps})",
+        max_in_any_second(&github)
+    );
 }
