@@ -70,6 +70,8 @@ struct Slot {
     id: u64,
     sent: Option<Instant>,
     answered: Option<Instant>,
+    /// How much later than its fleet slot the request left.
+    late: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,7 +172,7 @@ impl RateGate {
         pace.margin = pace
             .recent
             .iter()
-            .filter_map(|s| Some(s.answered? - s.sent?))
+            .filter_map(|s| Some(s.answered? - s.sent? + s.late))
             .max();
         let id = pace.next_id;
         pace.next_id += 1;
@@ -178,6 +180,7 @@ impl RateGate {
             id,
             sent: None,
             answered: None,
+            late: Duration::ZERO,
         });
         Ok(id)
     }
@@ -207,16 +210,19 @@ impl RateGate {
         self.answered.notify_waiters();
     }
 
-    fn mark_sent(&self, id: u64) {
+    fn mark_sent(&self, id: u64, late: Duration) {
         let mut pace = self.lock_pace();
         if let Some(slot) = pace.recent.iter_mut().find(|s| s.id == id) {
             slot.sent = Some(Instant::now());
+            slot.late = late;
         }
     }
 
     /// The spacing of the fleet's shared schedule (see `FleetBudget`): a
-    /// second and the longest recent round trip, shared by the budget. The
-    /// same margin as the local rule, spread over each request.
+    /// second and a margin, shared by the budget. Other processes' answers
+    /// cannot be seen here, so the margin is the longest recent round trip
+    /// plus how late the request left after its slot (a timer firing late
+    /// moves a request towards the next one, as transit does).
     pub(crate) fn interval(&self) -> Duration {
         let margin = self.lock_pace().margin.unwrap_or(FIRST_MARGIN);
         (WINDOW + margin) / self.per_second as u32
@@ -270,9 +276,10 @@ pub(crate) struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    /// The request leaves now.
-    pub(crate) fn sent(&self) {
-        self.gate.mark_sent(self.id);
+    /// The request leaves now, `late` after the fleet slot it waited for
+    /// (zero without one).
+    pub(crate) fn sent(&self, late: Duration) {
+        self.gate.mark_sent(self.id, late);
     }
 
     /// The response's headers arrived now, with these rate-limit headers.

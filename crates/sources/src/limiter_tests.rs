@@ -14,7 +14,7 @@ fn per_second(n: u32) -> RateGate {
 /// answer, so both are recorded).
 async fn request(gate: &RateGate, rtt: Duration, limits: &RateLimitHeaders) -> (Instant, Instant) {
     let (turn, _) = gate.wait_turn().await;
-    turn.sent();
+    turn.sent(Duration::ZERO);
     let sent = Instant::now();
     tokio::time::sleep(rtt).await;
     turn.answered(limits);
@@ -126,7 +126,7 @@ async fn concurrent_requests_never_exceed_the_budget_in_any_second_and_do_not_id
 async fn an_unanswered_request_holds_back_the_one_a_second_after_it() {
     let gate = per_second(2);
     let (slow, _) = gate.wait_turn().await;
-    slow.sent();
+    slow.sent(Duration::ZERO);
     request(&gate, Duration::ZERO, &no_quota()).await;
     let waiting = {
         let gate = &gate;
@@ -161,9 +161,9 @@ async fn requests_in_flight_count_against_what_the_quota_has_left() {
     let gate = per_second(100);
     request(&gate, Duration::ZERO, &quota(2, 60)).await;
     let (first, _) = gate.wait_turn().await;
-    first.sent();
+    first.sent(Duration::ZERO);
     let (second, _) = gate.wait_turn().await;
-    second.sent();
+    second.sent(Duration::ZERO);
     // Two in flight and two left: a third would be one too many.
     let third = async { gate.wait_turn().await.1 };
     tokio::pin!(third);
@@ -198,11 +198,20 @@ async fn a_zero_of_zero_quota_is_no_quota_and_holds_nothing_back() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_fleet_interval_is_a_second_and_the_longest_round_trip_shared_by_the_budget() {
+async fn the_fleet_interval_is_a_second_and_the_longest_round_trip_and_lateness_shared_by_the_budget()
+ {
     let gate = per_second(10);
     assert_eq!(gate.interval(), (WINDOW + FIRST_MARGIN) / 10);
     request(&gate, Duration::from_millis(40), &no_quota()).await;
     request(&gate, Duration::from_millis(10), &no_quota()).await;
     drop(gate.wait_turn().await);
     assert_eq!(gate.interval(), Duration::from_millis(104));
+    // A request that left 30 ms after its fleet slot: 10 ms round trip, and
+    // its lateness is margin too.
+    let (turn, _) = gate.wait_turn().await;
+    turn.sent(Duration::from_millis(30));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    turn.answered(&no_quota());
+    drop(gate.wait_turn().await);
+    assert_eq!(gate.interval(), Duration::from_millis(105));
 }

@@ -205,6 +205,7 @@ impl SourceClient {
         let what = format!("{} {} {}", inner.source, request.method(), url.path());
 
         let (turn, mut waited) = inner.gate.wait_turn().await;
+        let mut fleet_slot = None;
         if let Some(fleet) = inner.fleet.get() {
             let started = tokio::time::Instant::now();
             let slot = fleet.reserve(inner.source, inner.gate.interval()).await?;
@@ -212,6 +213,7 @@ impl SourceClient {
                 tokio::time::sleep(wait).await;
             }
             waited += started.elapsed();
+            fleet_slot = Some(slot);
         }
         span.record(
             "rate_limit_wait_ms",
@@ -253,7 +255,11 @@ impl SourceClient {
         );
 
         inner.lock_stats().api_calls += 1;
-        turn.sent();
+        turn.sent(
+            fleet_slot
+                .and_then(|slot| (Utc::now() - slot).to_std().ok())
+                .unwrap_or_default(),
+        );
         let response = match inner.http.execute(http_request).await {
             Ok(response) => response,
             Err(e) => {
