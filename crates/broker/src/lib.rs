@@ -39,6 +39,18 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// Publish a task to its stage queue; returns once the broker holds it.
     async fn publish(&self, task: &TaskEnvelope) -> Result<()>;
 
+    /// Publish several tasks; the outcome of each, in order. The RabbitMQ
+    /// broker has them all in flight at once, so their confirms are awaited
+    /// together rather than one after another; by default they are
+    /// published one by one.
+    async fn publish_all(&self, tasks: &[TaskEnvelope]) -> Vec<Result<()>> {
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outcomes.push(self.publish(task).await);
+        }
+        outcomes
+    }
+
     /// Publish a task that becomes deliverable after `delay` (a retry's backoff).
     async fn publish_delayed(&self, task: &TaskEnvelope, delay: Duration) -> Result<()>;
 

@@ -9,13 +9,14 @@
 //! (so only one reconnect happens at a time), redeclares the topology and
 //! carries on. Consumer streams re-subscribe themselves (see `stream.rs`).
 
+use super::acks::AckBatch;
 use super::config::RabbitConfig;
 use super::names::Names;
 use super::topology;
 use crate::{BrokerError, Result};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +38,8 @@ struct State {
     publisher: Option<Channel>,
     /// The consumers' channels, closed one by one before the connection.
     consumers: Vec<Channel>,
+    /// Their batched acks, flushed before the channels close.
+    acks: Vec<Weak<AckBatch>>,
 }
 
 #[derive(Debug)]
@@ -187,12 +190,17 @@ impl Connector {
         Ok(channel)
     }
 
-    /// Remember a consumer's channel, so `close` closes it before the
-    /// connection (channels of lost connections are forgotten).
-    pub(crate) async fn track(&self, channel: &Channel) {
+    /// Remember a consumer's channel and its acks, so `close` flushes the
+    /// acks and closes the channel before the connection (channels of lost
+    /// connections are forgotten).
+    pub(crate) async fn track(&self, channel: &Channel, acks: &Arc<AckBatch>) {
         let mut state = self.state.lock().await;
         state.consumers.retain(|c| c.status().connected());
         state.consumers.push(channel.clone());
+        state
+            .acks
+            .retain(|a| a.upgrade().is_some_and(|a| a.usable()));
+        state.acks.push(Arc::downgrade(acks));
     }
 
     /// Close the connection; every stream ends and later calls fail with `Closed`.
@@ -202,17 +210,23 @@ impl Connector {
     /// lapin reports that as an ERROR on what is a clean exit.
     pub(crate) async fn close(&self) {
         self.closed.cancel();
-        let (connection, publisher, consumers) = {
+        let (connection, publisher, consumers, acks) = {
             let mut state = self.state.lock().await;
             (
                 state.connection.take(),
                 state.publisher.take(),
                 std::mem::take(&mut state.consumers),
+                std::mem::take(&mut state.acks),
             )
         };
         let Some(connection) = connection.filter(|c| c.status().connected()) else {
             return;
         };
+        // Acks registered but not yet sent go out first: a drained worker
+        // must not have its finished deliveries redelivered.
+        for batch in acks.iter().filter_map(Weak::upgrade) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), batch.flush()).await;
+        }
         for channel in publisher.iter().chain(&consumers) {
             if channel.status().connected() {
                 let closing = channel.close(200, "dorafleet broker closed".into());

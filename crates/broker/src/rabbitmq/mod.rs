@@ -17,9 +17,13 @@
 //! - `{p}.dead` (fanout) → `{p}.dead_letters` (quorum), `{p}.events` (fanout)
 //!   → `{p}.task_events` (quorum).
 //!
-//! Every publish is persistent, mandatory and confirmed. See `connector.rs`
-//! and `stream.rs` for how connection loss is survived.
+//! Every publish is persistent, mandatory and confirmed; concurrent
+//! publishes share one confirm-mode channel, so their confirms are awaited
+//! together rather than one after another. Acks go out in batches
+//! (`acks.rs`). See `connector.rs` and `stream.rs` for how connection loss is
+//! survived.
 
+mod acks;
 mod config;
 mod connector;
 mod dead_letters;
@@ -192,6 +196,12 @@ impl Broker for RabbitBroker {
         self.connector
             .publish(self.outgoing("task", names.tasks_exchange(), task_queue(task), &body))
             .await
+    }
+
+    async fn publish_all(&self, tasks: &[TaskEnvelope]) -> Vec<Result<()>> {
+        // One confirm-mode channel carries them all: every confirm is in
+        // flight at once.
+        futures::future::join_all(tasks.iter().map(|task| self.publish(task))).await
     }
 
     async fn publish_delayed(&self, task: &TaskEnvelope, delay: Duration) -> Result<()> {

@@ -6,14 +6,21 @@
 //! whatever it had delivered and not yet been acked — then redeclares the
 //! topology and subscribes again, retrying with backoff until it succeeds or
 //! the broker is closed. `next()` therefore only returns `None` after `close()`.
+//!
+//! Deliveries are settled through their channel's [`AckBatch`]: acks go out
+//! in batches (`multiple`), see `acks.rs`. Task streams take the configured
+//! prefetch (workers size it to what they run and settle at once); the
+//! events and dead-letter streams, each drained by one process that settles
+//! them in batches, take at least [`BATCH_PREFETCH`].
 
+use super::acks::AckBatch;
 use super::connector::{CONNECT_TIMEOUT, Connector};
 use super::dead_letters::{as_dead_letter, string_headers};
 use crate::{Acker, BrokerError, Delivery, DeliveryStream, Result};
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, SelectAll, StreamExt};
 use lapin::Channel;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::fmt;
 use std::sync::Arc;
@@ -38,7 +45,25 @@ enum Event {
 struct Subscription {
     /// Kept so the channel stays open while the consumers run.
     _channel: Channel,
+    /// Settles the channel's deliveries.
+    acks: Arc<AckBatch>,
     events: SelectAll<BoxStream<'static, Event>>,
+}
+
+/// The least prefetch of the events and dead-letter streams. The coordinator
+/// applies up to 64 events in one batch (one warehouse transaction, one ack);
+/// a prefetch of several batches keeps the next ones arriving while it
+/// records one. Each of these queues has one consumer at a time (the lease
+/// holder, the archiver), so a deep prefetch takes work from nobody.
+pub(crate) const BATCH_PREFETCH: u16 = 256;
+
+impl Kind {
+    fn prefetch(self, configured: u16) -> u16 {
+        match self {
+            Kind::Tasks => configured,
+            Kind::Events | Kind::DeadLetters => configured.max(BATCH_PREFETCH),
+        }
+    }
 }
 
 pub(crate) struct RabbitStream {
@@ -80,16 +105,18 @@ impl RabbitStream {
             lost: false,
             pause: FIRST_PAUSE,
         };
-        stream.subscription = Some(subscribe(&stream.connector, &stream.queues).await?);
+        stream.subscription = Some(subscribe(&stream.connector, kind, &stream.queues).await?);
         Ok(stream)
     }
 }
 
 /// Open a channel and consume every queue, within [`CONNECT_TIMEOUT`] (on
 /// top of a reconnect, if one is needed).
-async fn subscribe(connector: &Connector, queues: &[String]) -> Result<Subscription> {
+async fn subscribe(connector: &Connector, kind: Kind, queues: &[String]) -> Result<Subscription> {
     let connection = connector.connection().await?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, consume(connector, &connection, queues)).await {
+    let prefetch = kind.prefetch(connector.config.prefetch);
+    let consuming = consume(connector, &connection, prefetch, queues);
+    match tokio::time::timeout(CONNECT_TIMEOUT, consuming).await {
         Ok(subscribed) => subscribed,
         Err(_) => Err(BrokerError::Unavailable(format!(
             "subscribing to {} took longer than {CONNECT_TIMEOUT:?} (is RabbitMQ overloaded?)",
@@ -101,6 +128,7 @@ async fn subscribe(connector: &Connector, queues: &[String]) -> Result<Subscript
 async fn consume(
     connector: &Connector,
     connection: &lapin::Connection,
+    prefetch: u16,
     queues: &[String],
 ) -> Result<Subscription> {
     let context = |what: &str| format!("cannot {what} for {}", queues.join(", "));
@@ -109,12 +137,13 @@ async fn consume(
         .await
         .map_err(|e| super::connector::unavailable(context("open a channel"), e))?;
     channel
-        .basic_qos(connector.config.prefetch, BasicQosOptions::default())
+        .basic_qos(prefetch, BasicQosOptions::default())
         .await
         .map_err(|e| super::connector::unavailable(context("set the prefetch"), e))?;
     // A queue may have been deleted since the connection declared it.
     connector.declare_topology(&channel).await?;
-    connector.track(&channel).await;
+    let acks = AckBatch::new(channel.clone());
+    connector.track(&channel, &acks).await;
     let mut events = SelectAll::new();
     for queue in queues {
         let consumer = channel
@@ -136,12 +165,13 @@ async fn consume(
     }
     Ok(Subscription {
         _channel: channel,
+        acks,
         events,
     })
 }
 
 impl RabbitStream {
-    fn deliver(&self, queue: &str, d: lapin::message::Delivery) -> Delivery {
+    fn deliver(&self, acks: &Arc<AckBatch>, queue: &str, d: lapin::message::Delivery) -> Delivery {
         let headers = d.properties.headers().as_ref();
         let header_map = string_headers(headers);
         let body = match self.kind {
@@ -150,8 +180,10 @@ impl RabbitStream {
             }
             Kind::Tasks | Kind::Events => d.data,
         };
+        acks.delivered(d.delivery_tag, d.acker);
         let acker = RabbitAcker {
-            acker: d.acker,
+            acks: Arc::clone(acks),
+            tag: d.delivery_tag,
             queue: queue.to_owned(),
             settled: AtomicBool::new(false),
         };
@@ -180,7 +212,7 @@ impl DeliveryStream for RabbitStream {
                 }
                 let attempt = tokio::select! {
                     () = closed.cancelled() => continue,
-                    attempt = subscribe(&self.connector, &self.queues) => attempt,
+                    attempt = subscribe(&self.connector, self.kind, &self.queues) => attempt,
                 };
                 match attempt {
                     Ok(subscription) => {
@@ -204,7 +236,8 @@ impl DeliveryStream for RabbitStream {
                 Some(Event::Delivery(queue, result)) => match *result {
                     Ok(delivery) => {
                         self.pause = FIRST_PAUSE;
-                        return Some(self.deliver(&queue, delivery));
+                        let acks = Arc::clone(&subscription.acks);
+                        return Some(self.deliver(&acks, &queue, delivery));
                     }
                     Err(e) => {
                         warn!(%queue, error = %e, "RabbitMQ consumer failed (connection lost?); re-subscribing");
@@ -228,14 +261,16 @@ impl DeliveryStream for RabbitStream {
     }
 }
 
-/// Settles one delivery on the channel it came from.
+/// Settles one delivery through its channel's [`AckBatch`].
 ///
-/// Dropped unsettled, it nacks the message back to its queue from a spawned
-/// task (or, outside a runtime, leaves it to RabbitMQ, which requeues it when
-/// the channel closes). After a reconnect the old channel is gone: settling
-/// fails with `Unavailable`, and RabbitMQ has already requeued the message.
+/// An ack is registered and sent with the channel's next batch; a requeue
+/// is sent before it returns. Dropped unsettled, the delivery is requeued
+/// with the next batch (or, outside a runtime, when RabbitMQ sees the channel
+/// close). After a reconnect the old channel is gone: settling fails with
+/// `Unavailable`, and RabbitMQ has already requeued the message.
 pub(crate) struct RabbitAcker {
-    acker: lapin::Acker,
+    acks: Arc<AckBatch>,
+    tag: u64,
     queue: String,
     settled: AtomicBool,
 }
@@ -244,17 +279,17 @@ impl fmt::Debug for RabbitAcker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RabbitAcker")
             .field("queue", &self.queue)
+            .field("tag", &self.tag)
             .field("settled", &self.settled.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 impl RabbitAcker {
-    fn gone(&self, what: &str, error: Option<lapin::Error>) -> BrokerError {
-        let cause = error.map_or_else(|| "its channel is closed".to_owned(), |e| e.to_string());
+    fn gone(&self, what: &str) -> BrokerError {
         BrokerError::Unavailable(format!(
-            "cannot {what} a delivery from {}: {cause} (the connection was lost or the broker \
-             restarted); RabbitMQ delivers the message again",
+            "cannot {what} a delivery from {}: its channel is closed (the connection was lost \
+             or the broker restarted); RabbitMQ delivers the message again",
             self.queue
         ))
     }
@@ -266,6 +301,9 @@ impl RabbitAcker {
                 self.queue
             )));
         }
+        if !self.acks.usable() {
+            return Err(self.gone(what));
+        }
         Ok(())
     }
 }
@@ -274,49 +312,28 @@ impl RabbitAcker {
 impl Acker for RabbitAcker {
     async fn ack(&self) -> Result<()> {
         self.settle("ack")?;
-        match self.acker.ack(BasicAckOptions::default()).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(self.gone("ack", None)),
-            Err(e) => Err(self.gone("ack", Some(e))),
-        }
+        self.acks.ack(self.tag);
+        Ok(())
     }
 
     async fn requeue(&self) -> Result<()> {
         self.settle("requeue")?;
-        let options = BasicNackOptions {
-            requeue: true,
-            ..BasicNackOptions::default()
-        };
-        match self.acker.nack(options).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(self.gone("requeue", None)),
-            Err(e) => Err(self.gone("requeue", Some(e))),
+        self.acks.nack(self.tag);
+        self.acks.flush().await;
+        if self.acks.usable() {
+            Ok(())
+        } else {
+            Err(self.gone("requeue"))
         }
     }
 }
 
 impl Drop for RabbitAcker {
     fn drop(&mut self) {
-        if self.settled.swap(true, Ordering::AcqRel) || !self.acker.usable() {
+        if self.settled.swap(true, Ordering::AcqRel) || !self.acks.usable() {
             return;
         }
-        let acker = self.acker.clone();
-        let queue = std::mem::take(&mut self.queue);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let options = BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    };
-                    if let Err(e) = acker.nack(options).await {
-                        debug!(%queue, error = %e, "requeueing a dropped delivery failed; RabbitMQ requeues it when the channel closes");
-                    }
-                });
-            }
-            Err(_) => {
-                debug!(%queue, "delivery dropped outside a runtime; RabbitMQ requeues it when the channel closes")
-            }
-        }
+        debug!(queue = %self.queue, tag = self.tag, "delivery dropped unsettled; requeueing it");
+        self.acks.nack(self.tag);
     }
 }
