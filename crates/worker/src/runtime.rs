@@ -15,6 +15,13 @@
 //!   time any task can take;
 //! - on shutdown the worker stops taking deliveries, lets in-flight ones finish
 //!   within a deadline, and hands back whatever is left unacked.
+//!
+//! `concurrency` bounds the handlers running, not the deliveries being
+//! settled: once a handler is done its slot goes to the next delivery while
+//! the outcome's publish waits for its confirm, so the confirms of many
+//! tasks are in flight together instead of one per slot. The broker's
+//! prefetch bounds the whole ([`prefetch_for`] sizes it); acks leave in
+//! batches (the RabbitMQ broker's `multiple` acks).
 
 use crate::handler::{HandlerOutcome, Handlers};
 use chrono::Utc;
@@ -26,10 +33,18 @@ use dorafleet_core::{
 use dorafleet_telemetry::{metrics, trace_context};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info, info_span, warn};
+
+/// Deliveries a worker running `concurrency` tasks at once should hold
+/// unacked (the broker's prefetch): its running tasks, plus as many again
+/// whose outcome is being confirmed or that wait for a slot. More would
+/// take tasks that another, idle worker could run.
+pub fn prefetch_for(concurrency: usize) -> u16 {
+    u16::try_from(concurrency.max(1).saturating_mul(2)).unwrap_or(u16::MAX)
+}
 
 /// How a [`Worker`] runs.
 #[derive(Debug, Clone)]
@@ -82,7 +97,10 @@ impl Worker {
         shutdown: CancellationToken,
     ) -> Result<(), BrokerError> {
         let mut deliveries = self.broker.consume_tasks(routes).await?;
-        let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
+        let concurrency = self.options.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
+        // Deliveries held at once, running or settling: whatever the broker's prefetch.
+        let held = Arc::new(Semaphore::new(usize::from(prefetch_for(concurrency))));
         let this = Arc::new(self);
         let mut in_flight = JoinSet::new();
         info!(worker = %this.options.name, routes = ?routes.iter().map(Route::queue).collect::<Vec<_>>(), "worker consuming");
@@ -90,6 +108,10 @@ impl Worker {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 permit = Arc::clone(&permits).acquire_owned() => permit.map_err(|_| BrokerError::Closed)?,
+            };
+            let hold = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                hold = Arc::clone(&held).acquire_owned() => hold.map_err(|_| BrokerError::Closed)?,
             };
             let delivery = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -100,8 +122,8 @@ impl Worker {
             };
             let worker = Arc::clone(&this);
             in_flight.spawn(async move {
-                worker.settle(delivery).await;
-                drop(permit);
+                worker.settle(delivery, permit).await;
+                drop(hold);
             });
             // Reap finished tasks so the set does not grow without bound.
             while in_flight.try_join_next().is_some() {}
@@ -128,8 +150,9 @@ impl Worker {
 
     /// Run one delivery to completion and settle it, in a span that
     /// continues the publisher's trace. Errors publishing the outcome leave
-    /// the delivery unacked, so it is delivered again.
-    async fn settle(&self, delivery: Delivery) {
+    /// the delivery unacked, so it is delivered again. `slot` is given back
+    /// as soon as the handler is done.
+    async fn settle(&self, delivery: Delivery, slot: OwnedSemaphorePermit) {
         let decoded = TaskEnvelope::decode(&delivery.body);
         let span = match &decoded {
             Ok(task) => info_span!(
@@ -146,7 +169,7 @@ impl Worker {
             Err(_) => info_span!("poison message", redelivered = delivery.redelivered),
         };
         trace_context::set_parent(&span, &delivery.headers);
-        self.settle_decoded(delivery, decoded)
+        self.settle_decoded(delivery, decoded, slot)
             .instrument(span)
             .await;
     }
@@ -155,10 +178,12 @@ impl Worker {
         &self,
         delivery: Delivery,
         decoded: Result<TaskEnvelope, EnvelopeError>,
+        slot: OwnedSemaphorePermit,
     ) {
         let task = match decoded {
             Ok(task) => task,
             Err(e) => {
+                drop(slot);
                 let mut letter =
                     DeadLetter::for_poison(&delivery.body, e.to_string(), &self.options.name);
                 letter.trace_id = trace_context::current_trace_id();
@@ -174,6 +199,8 @@ impl Worker {
         };
         let started = std::time::Instant::now();
         let outcome = self.run_handler(&task).await;
+        // The next task may start while this one's outcome is confirmed.
+        drop(slot);
         let ran = started.elapsed();
         let published = match outcome.result {
             Ok(()) => {
@@ -297,5 +324,133 @@ async fn ack(delivery: Delivery) {
     if let Err(err) = delivery.ack().await {
         // The broker will redeliver; handlers are idempotent.
         warn!(%err, "ack failed; the task may run again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::NoopHandler;
+    use async_trait::async_trait;
+    use dorafleet_broker::{DeliveryStream, InProcessBroker};
+    use dorafleet_core::{DeadLetter, Scope, Source, Stage, Window};
+    use std::time::Instant;
+
+    /// The in-process broker, except that an event's publish (its
+    /// "confirm") waits until the test opens the gate.
+    #[derive(Debug)]
+    struct SlowConfirms {
+        inner: InProcessBroker,
+        gate: Arc<Semaphore>,
+    }
+
+    #[async_trait]
+    impl Broker for SlowConfirms {
+        async fn publish(&self, task: &TaskEnvelope) -> Result<(), BrokerError> {
+            self.inner.publish(task).await
+        }
+        async fn publish_delayed(
+            &self,
+            task: &TaskEnvelope,
+            delay: Duration,
+        ) -> Result<(), BrokerError> {
+            self.inner.publish_delayed(task, delay).await
+        }
+        async fn publish_dead_letter(&self, letter: &DeadLetter) -> Result<(), BrokerError> {
+            self.inner.publish_dead_letter(letter).await
+        }
+        async fn publish_event(&self, event: &TaskEvent) -> Result<(), BrokerError> {
+            self.gate
+                .acquire()
+                .await
+                .map_err(|_| BrokerError::Closed)?
+                .forget();
+            self.inner.publish_event(event).await
+        }
+        async fn consume_tasks(
+            &self,
+            routes: &[Route],
+        ) -> Result<Box<dyn DeliveryStream>, BrokerError> {
+            self.inner.consume_tasks(routes).await
+        }
+        async fn consume_dead_letters(&self) -> Result<Box<dyn DeliveryStream>, BrokerError> {
+            self.inner.consume_dead_letters().await
+        }
+        async fn consume_events(&self) -> Result<Box<dyn DeliveryStream>, BrokerError> {
+            self.inner.consume_events().await
+        }
+        async fn close(&self) -> Result<(), BrokerError> {
+            Broker::close(&self.inner).await
+        }
+    }
+
+    fn task() -> TaskEnvelope {
+        let now = Utc::now();
+        TaskEnvelope::new(
+            uuid::Uuid::now_v7(),
+            Stage::Extract,
+            Some(Source::Jira),
+            Scope {
+                team: "t".into(),
+                target: Some("P".into()),
+            },
+            Window {
+                from: now - chrono::Duration::days(1),
+                to: now,
+            },
+            3,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_next_task_runs_while_the_last_ones_outcome_waits_for_its_confirm() {
+        let inner = InProcessBroker::new();
+        let gate = Arc::new(Semaphore::new(0));
+        let broker = Arc::new(SlowConfirms {
+            inner: inner.clone(),
+            gate: Arc::clone(&gate),
+        });
+        let route = Route {
+            stage: Stage::Extract,
+            source: Some(Source::Jira),
+        };
+        for _ in 0..2 {
+            inner.publish(&task()).await.unwrap();
+        }
+        let mut events = inner.consume_events().await.unwrap();
+        let worker = Worker::new(
+            broker,
+            Handlers::default().with(Stage::Extract, Arc::new(NoopHandler)),
+            WorkerOptions {
+                name: "w".into(),
+                concurrency: 1,
+                retry: RetryPolicy::default(),
+                drain_timeout: Duration::from_secs(5),
+            },
+        );
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { worker.run(&[route], shutdown).await }
+        });
+        // One slot, yet both tasks are taken: the second does not wait
+        // behind the first one's confirm.
+        let queue = route.queue();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while inner.depth(&queue) > 0 {
+            assert!(Instant::now() < deadline, "tasks wait behind a confirm");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        gate.add_permits(2);
+        for _ in 0..2 {
+            let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+                .await
+                .expect("an event once confirms flow")
+                .expect("the events stream is open");
+            event.ack().await.unwrap();
+        }
+        shutdown.cancel();
+        running.await.unwrap().unwrap();
+        assert_eq!(inner.depth(&queue), 0, "every task acked after its event");
     }
 }

@@ -53,7 +53,8 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     let config = Arc::new(config);
     let warehouse = super::connect::open_warehouse(&config).await?;
-    let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
+    // Room for the tasks running and as many whose outcome is being confirmed.
+    let prefetch = dorafleet_worker::runtime::prefetch_for(concurrency);
     let rabbit = super::connect::connect_broker(&config, Some(prefetch)).await?;
     let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
     let shutdown = super::shutdown::on_signal();
