@@ -1,24 +1,29 @@
-//! Dead-letter benchmark: 10,000 letters published to RabbitMQ's dead-letter
-//! queue are archived into an SQLite warehouse (stored, then acked), then
-//! replayed from the archive (claimed, republished with confirms, marked).
-//! Prints letters/s for each; asserts nothing about speed.
+//! Dead-letter benchmark: 2 × 10,000 letters published to RabbitMQ's
+//! dead-letter queue are archived into an SQLite warehouse (stored, then
+//! acked), then replayed from the archive (claimed, republished with
+//! confirms, marked): half of them one letter at a time, as replays went
+//! before batching (claim, publish and await its confirm, mark), the other
+//! half by [`replay`] in batches, so both figures come from the same run.
+//! Prints letters/s; asserts nothing about speed.
 //!
-//! Run with `scripts/bench.sh replay` (RabbitMQ at 127.0.0.1:5672).
+//! Run with `scripts/bench.sh replay` (RabbitMQ at 127.0.0.1:5672). Knob:
+//! `DORAFLEET_BENCH_LETTERS` (10000, per half).
 
 use chrono::Utc;
 use dorafleet_broker::{Broker, RabbitBroker, RabbitConfig};
 use dorafleet_coordinator::archive::archive_dead_letters;
-use dorafleet_coordinator::replay::{ReplayOptions, replay};
+use dorafleet_coordinator::replay::{ReplayOptions, replay, replay_envelope};
 use dorafleet_core::{
     AttemptRecord, DeadLetter, ErrorClass, Scope, Source, Stage, TaskEnvelope, Window,
 };
-use dorafleet_warehouse::{LetterFilter, Warehouse, sqlite::SqliteWarehouse};
+use dorafleet_warehouse::{
+    ArchivedLetter, LetterArchive, LetterFilter, Warehouse, sqlite::SqliteWarehouse,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-const LETTERS: usize = 10_000;
 
 fn letter(i: usize) -> DeadLetter {
     let now = Utc::now();
@@ -50,8 +55,41 @@ fn letter(i: usize) -> DeadLetter {
     )
 }
 
+/// How replays went before batching: per letter, a claim, a publish whose
+/// confirm is awaited, and the mark.
+async fn replay_one_at_a_time(
+    warehouse: &dyn LetterArchive,
+    broker: &dyn Broker,
+    letters: &[ArchivedLetter],
+    options: &ReplayOptions,
+) -> usize {
+    let mut replayed = 0;
+    for letter in letters {
+        let id = letter.letter.id;
+        let claimed = warehouse
+            .claim_letter(id, &options.actor, options.stale_after)
+            .await
+            .expect("claim");
+        let Some(task) = claimed.as_ref().and_then(replay_envelope) else {
+            continue;
+        };
+        broker.publish(&task).await.expect("republish");
+        warehouse
+            .finish_replay(id, &options.actor, &task)
+            .await
+            .expect("mark");
+        replayed += 1;
+    }
+    replayed
+}
+
 #[tokio::main]
 async fn main() {
+    let half: usize = std::env::var("DORAFLEET_BENCH_LETTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let letters = 2 * half;
     let prefix = format!("bench-replay-{}", uuid::Uuid::now_v7().simple());
     let broker = RabbitBroker::connect(RabbitConfig {
         prefix,
@@ -64,14 +102,24 @@ async fn main() {
         Arc::new(SqliteWarehouse::open(dir.path().join("bench.db")).expect("warehouse"));
 
     let began = Instant::now();
-    for i in 0..LETTERS {
-        broker
-            .publish_dead_letter(&letter(i))
-            .await
-            .expect("publish");
+    let mut publishing = JoinSet::new();
+    for chunk in (0..letters)
+        .collect::<Vec<_>>()
+        .chunks(letters.div_ceil(16))
+    {
+        let (broker, chunk) = (broker.clone(), chunk.to_vec());
+        publishing.spawn(async move {
+            for i in chunk {
+                broker
+                    .publish_dead_letter(&letter(i))
+                    .await
+                    .expect("publish");
+            }
+        });
     }
+    while publishing.join_next().await.is_some() {}
     println!(
-        "setup: {LETTERS} dead letters published with confirms in {:.2} s",
+        "setup: {letters} dead letters published with confirms in {:.2} s",
         began.elapsed().as_secs_f64()
     );
 
@@ -87,7 +135,7 @@ async fn main() {
         );
         async move {
             archive_dead_letters(broker, warehouse, stop.clone(), move |_| {
-                if archived.fetch_add(1, Ordering::SeqCst) + 1 == LETTERS {
+                if archived.fetch_add(1, Ordering::SeqCst) + 1 == letters {
                     stop.cancel();
                 }
             })
@@ -100,31 +148,36 @@ async fn main() {
         .archived_letters(&LetterFilter::default())
         .await
         .expect("list");
-
-    let began = Instant::now();
-    let report = replay(
-        warehouse.as_ref(),
-        &broker,
-        &stored,
-        &ReplayOptions {
-            actor: "bench@localhost".into(),
-            stale_after: Duration::from_secs(60),
-        },
-        |_, _| {},
-    )
-    .await
-    .expect("replay");
-    let replay_secs = began.elapsed().as_secs_f64();
-
     println!(
         "archive: {} letters from the dead-letter queue into the warehouse in {archive_secs:.2} s ({:.0} letters/s)",
         stored.len(),
         stored.len() as f64 / archive_secs
     );
+    let (one_by_one, batched) = stored.split_at(stored.len() / 2);
+    let options = ReplayOptions {
+        actor: "bench@localhost".into(),
+        stale_after: Duration::from_secs(60),
+    };
+
+    let began = Instant::now();
+    let sequential = replay_one_at_a_time(warehouse.as_ref(), &broker, one_by_one, &options).await;
+    let sequential_rate = sequential as f64 / began.elapsed().as_secs_f64();
     println!(
-        "replay: {} letters claimed, republished with confirms and marked in {replay_secs:.2} s ({:.0} letters/s)",
-        report.replayed.len(),
-        report.replayed.len() as f64 / replay_secs
+        "replay one at a time (before): {sequential} letters claimed, republished (each confirm awaited) and marked -> {sequential_rate:.0} letters/s"
+    );
+
+    let began = Instant::now();
+    let report = replay(warehouse.as_ref(), &broker, batched, &options, |_, _| {})
+        .await
+        .expect("replay");
+    let batched_rate = report.replayed.len() as f64 / began.elapsed().as_secs_f64();
+    println!(
+        "replay in batches (current):   {} letters claimed, republished (confirms pipelined) and marked -> {batched_rate:.0} letters/s",
+        report.replayed.len()
+    );
+    println!(
+        "replay: {batched_rate:.0} letters/s = {:.2}x one at a time in the same run (target >= 5,000 letters/s)",
+        batched_rate / sequential_rate
     );
     let _ = broker.delete_topology().await;
     let _ = broker.close().await;

@@ -5,12 +5,21 @@
 //! gates wait for it again. A replay killed half-way leaves claims that a
 //! later replay takes over once they are `stale_after` old; every republish
 //! is preceded by an audited claim, so none happens without a record.
+//!
+//! Letters go in batches of [`REPLAY_BATCH`]: the batch is claimed, its
+//! tasks are published at once (their confirms awaited together, not one
+//! after another), then each letter is marked replayed or, if its publish
+//! failed, given back. Waiting for one confirm per letter was most of what a
+//! replay cost; the per-letter rules above are unchanged.
 
 use dorafleet_broker::Broker;
 use dorafleet_core::TaskEnvelope;
 use dorafleet_warehouse::{ArchivedLetter, LetterArchive, WarehouseError};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Letters claimed, republished and marked together.
+pub const REPLAY_BATCH: usize = 256;
 
 /// Who replays, and when another replay's claim may be taken over.
 #[derive(Debug, Clone)]
@@ -37,16 +46,17 @@ pub enum ReplayError {
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
     #[error(
-        "could not republish dead letter {id} ({reason}); it is back to `dead`, nothing else changed. {done} letters were replayed before"
+        "could not republish dead letter {id} ({reason}); it is back to `dead`, nothing else changed. {done} letters were replayed"
     )]
-    /// Republishing a letter failed; its claim was given back and the
-    /// replay stopped there.
+    /// Republishing a letter failed; its claim (and that of every letter of
+    /// its batch whose publish failed too) was given back and the replay
+    /// stopped after its batch.
     Publish {
         /// The letter that could not be republished.
         id: Uuid,
         /// The broker's error.
         reason: String,
-        /// Letters replayed before it.
+        /// Letters replayed, its batch included.
         done: usize,
     },
 }
@@ -75,8 +85,9 @@ pub fn not_replayable(letter: &ArchivedLetter) -> Option<String> {
 }
 
 /// Replay `letters` in order; `on_progress(done, total)` after each one.
-/// Stops at the first failed publish (the broker is down: the rest would
-/// fail too), after giving that letter's claim back.
+/// Stops after the first batch with a failed publish (the broker is down:
+/// the rest would fail too), once every letter of that batch is marked
+/// replayed or given back.
 pub async fn replay(
     warehouse: &dyn LetterArchive,
     broker: &dyn Broker,
@@ -85,39 +96,75 @@ pub async fn replay(
     mut on_progress: impl FnMut(usize, usize),
 ) -> Result<ReplayReport, ReplayError> {
     let mut report = ReplayReport::default();
-    for (i, letter) in letters.iter().enumerate() {
+    let mut done = 0;
+    for batch in letters.chunks(REPLAY_BATCH) {
+        let claimed = claim_batch(warehouse, batch, options, &mut report).await?;
+        // Every claimed task in flight at once: one confirm wait per batch.
+        let tasks: Vec<TaskEnvelope> = claimed.iter().map(|(_, task)| task.clone()).collect();
+        let published = broker.publish_all(&tasks).await;
+        let mut failed = None;
+        for ((id, task), outcome) in claimed.iter().zip(published) {
+            match outcome {
+                Ok(()) => {
+                    warehouse.finish_replay(*id, &options.actor, task).await?;
+                    report.replayed.push(*id);
+                }
+                Err(e) => {
+                    warehouse
+                        .abandon_replay(*id, &options.actor, &format!("republish failed: {e}"))
+                        .await?;
+                    failed.get_or_insert((*id, e.to_string()));
+                }
+            }
+        }
+        if let Some((id, reason)) = failed {
+            return Err(ReplayError::Publish {
+                id,
+                reason,
+                done: report.replayed.len(),
+            });
+        }
+        for _ in batch {
+            done += 1;
+            on_progress(done, letters.len());
+        }
+    }
+    Ok(report)
+}
+
+/// Claim the replayable letters of `batch`, in order, with their tasks;
+/// the others are recorded as skipped.
+async fn claim_batch(
+    warehouse: &dyn LetterArchive,
+    batch: &[ArchivedLetter],
+    options: &ReplayOptions,
+    report: &mut ReplayReport,
+) -> Result<Vec<(Uuid, TaskEnvelope)>, ReplayError> {
+    let mut claimed = Vec::with_capacity(batch.len());
+    for letter in batch {
         let id = letter.letter.id;
         if let Some(why) = not_replayable(letter) {
             report.skipped.push((id, why));
-        } else if let Some(claimed) = warehouse
+            continue;
+        }
+        let Some(letter) = warehouse
             .claim_letter(id, &options.actor, options.stale_after)
             .await?
-        {
-            let Some(task) = replay_envelope(&claimed) else {
+        else {
+            report
+                .skipped
+                .push((id, "claimed by another replay, or no longer dead".into()));
+            continue;
+        };
+        match replay_envelope(&letter) {
+            Some(task) => claimed.push((id, task)),
+            None => {
                 warehouse
                     .abandon_replay(id, &options.actor, "not a task")
                     .await?;
                 report.skipped.push((id, "not a task".into()));
-                continue;
-            };
-            if let Err(e) = broker.publish(&task).await {
-                warehouse
-                    .abandon_replay(id, &options.actor, &format!("republish failed: {e}"))
-                    .await?;
-                return Err(ReplayError::Publish {
-                    id,
-                    reason: e.to_string(),
-                    done: report.replayed.len(),
-                });
             }
-            warehouse.finish_replay(id, &options.actor, &task).await?;
-            report.replayed.push(id);
-        } else {
-            report
-                .skipped
-                .push((id, "claimed by another replay, or no longer dead".into()));
         }
-        on_progress(i + 1, letters.len());
     }
-    Ok(report)
+    Ok(claimed)
 }
