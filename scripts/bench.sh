@@ -5,9 +5,17 @@
 #   scripts/bench.sh backfill   gold recomputation for 365 days x 20 teams
 #   scripts/bench.sh fleet      no-op tasks end to end through RabbitMQ with 1
 #                               and 2 workers, span export off and on, next to
-#                               the broker's raw ceiling
-#                               (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/fleet.rs)
-#   scripts/bench.sh replay     archive 10,000 dead letters from RabbitMQ, then replay them
+#                               the broker's real ceiling (persistent, quorum,
+#                               confirms pipelined, 2 messages per task)
+#                               (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/fleet.rs;
+#                               DORAFLEET_BENCH_BASELINE=path/to/dorafleet runs an earlier
+#                               build beside the current one)
+#   scripts/bench.sh celery     the fleet benchmark with Celery beside it: the same no-op
+#                               task count with publisher confirms and acks_late on the
+#                               same RabbitMQ, and the ratio (Celery, pinned below, in a
+#                               virtualenv under ${XDG_CACHE_HOME:-~/.cache}/dorafleet)
+#   scripts/bench.sh replay     archive 20,000 dead letters from RabbitMQ, then replay half
+#                               one at a time (as before) and half in batches
 #   scripts/bench.sh sensors    volume sensor false holds and detection on simulated histories
 #   scripts/bench.sh incremental API requests of an hourly incremental run on the evolving
 #                               world, against a full re-crawl of the covered window
@@ -36,9 +44,37 @@ run_fleet() {
   cargo bench --locked -p dorafleet --bench fleet
 }
 
+# Celery, pinned, in a virtualenv of its own under the user's cache.
+CELERY_VERSION=5.7.0
+celery_python() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/dorafleet/celery-$CELERY_VERSION"
+  if ! "$venv/bin/python" -c "import celery" >/dev/null 2>&1; then
+    log "installing Celery $CELERY_VERSION into $venv"
+    command -v python3 >/dev/null 2>&1 || die "the Celery benchmark needs python3"
+    python3 -m venv "$venv" 2>/dev/null || {
+      ensure_debian_packages python3-venv
+      python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "celery==$CELERY_VERSION"
+  fi
+  echo "$venv/bin/python"
+}
+
+run_celery() {
+  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
+    die "the Celery benchmark needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
+  fi
+  ensure_rabbitmq
+  local python
+  python=$(celery_python)
+  log "celery: dorafleet and Celery $CELERY_VERSION, the same no-op tasks on the same RabbitMQ"
+  DORAFLEET_BENCH_CELERY="$python" DORAFLEET_BENCH_TRACING="${DORAFLEET_BENCH_TRACING:-off}" \
+    cargo bench --locked -p dorafleet --bench fleet
+}
+
 run_replay() {
   ensure_rabbitmq
-  log "replay: archive and replay 10,000 dead letters"
+  log "replay: archive 20,000 dead letters, replay half one at a time and half in batches"
   cargo bench --locked -p dorafleet-coordinator --bench replay
 }
 
@@ -65,11 +101,12 @@ run_serve() {
 case "$which" in
   backfill) run_backfill ;;
   fleet) run_fleet ;;
+  celery) run_celery ;;
   replay) run_replay ;;
   sensors) run_sensors ;;
   incremental) run_incremental ;;
   alerts) run_alerts ;;
   serve) run_serve ;;
-  all) run_backfill; run_fleet; run_replay; run_sensors; run_incremental; run_alerts; run_serve ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, replay, sensors, incremental, alerts, serve, all)" ;;
+  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_alerts; run_serve ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, alerts, serve, all)" ;;
 esac
