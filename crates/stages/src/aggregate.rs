@@ -274,6 +274,7 @@ impl StageHandler for AggregateHandler {
             tracing::info!(team = %team, by_history = tally.by_history, by_time = tally.by_time,
                 not_yet_deployed = tally.not_yet_deployed, dropped = ?tally.dropped,
                 "changes linked to deployments");
+            dorafleet_worker::still_held()?;
             self.warehouse
                 .upsert_silver(&SilverBatch {
                     counts: linkage_counts(team, task.run_id, &tally),
@@ -281,6 +282,7 @@ impl StageHandler for AggregateHandler {
                 })
                 .await?;
             let gold = changed_only(self.warehouse.as_ref(), team, gold).await?;
+            dorafleet_worker::still_held()?;
             self.warehouse
                 .upsert_gold(&gold)
                 .instrument(tracing::info_span!("gold write", records = gold.len()))

@@ -293,6 +293,11 @@ impl Acker for RabbitAcker {
             Err(e) => Err(self.gone("requeue", Some(e))),
         }
     }
+
+    /// lapin invalidates the acker when its channel closes.
+    fn is_held(&self) -> bool {
+        self.acker.usable() || self.settled.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for RabbitAcker {

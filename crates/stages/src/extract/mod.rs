@@ -227,6 +227,7 @@ impl ExtractHandler {
                     task.scope, request.endpoint, request.page_no, request.url,
                 )));
             }
+            dorafleet_worker::still_held()?;
             stats.api_calls += 1;
             let page = match client.get(&request).await {
                 Ok(page) => page,
@@ -282,6 +283,7 @@ impl ExtractHandler {
             };
             seq += 1;
             let checkpoint = self.checkpoint(task, seq, &state)?;
+            dorafleet_worker::still_held()?;
             if self
                 .warehouse
                 .append_bronze_page(&bronze, &checkpoint)
@@ -325,6 +327,7 @@ impl ExtractHandler {
             from: task.window.from,
             to: task.window.to.min(self.clock.now()),
         };
+        dorafleet_worker::still_held()?;
         self.warehouse
             .complete_extract(&done, source, &task.scope, covered)
             .await?;
