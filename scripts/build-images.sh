@@ -31,6 +31,14 @@
 #   jaegertracing/all-in-one  not built: tracing is optional (leave
 #                             observability.otlp_endpoint unset)
 #
+# And one image of the project's own, for the container tests in tests/:
+#
+#   dorafleet-runtime:bookworm  the Dockerfile's runtime stage without the
+#                             binary (the tests mount the one they built)
+#
+# dorafleet:local is labelled with the sources it was built from and built
+# again (incrementally: BuildKit keeps cargo's cache) when they changed.
+#
 # The Dockerfile needs BuildKit (cache mounts, COPY --chmod): `docker buildx`
 # when present, otherwise a docker client with BuildKit built in (Debian's
 # docker.io 20.10). dockerd is started when its socket does not answer (root).
@@ -66,6 +74,7 @@ rust_image=rust:${rust_version}-bookworm
 frontend_image=$(sed -n '1s/^# *syntax=//p' Dockerfile)
 rabbitmq_image=$(sed -n 's/^ *image: *\(rabbitmq:.*\)$/\1/p' docker-compose.yml)
 mongo_image=$(sed -n 's/^ *image: *\(mongo:.*\)$/\1/p' docker-compose.yml)
+runtime_image=dorafleet-runtime:bookworm
 jaeger_image=$(sed -n 's/^ *image: *\(jaegertracing\/.*\)$/\1/p' docker-compose.yml)
 grep -q "^FROM rust:\${RUST_VERSION}-bookworm" Dockerfile || die "the Dockerfile no longer builds FROM rust:\${RUST_VERSION}-bookworm: update $0"
 grep -q "^FROM $debian_image" Dockerfile || die "the Dockerfile no longer runs on $debian_image: update $0"
@@ -265,13 +274,31 @@ report_skipped() {
   fi
 }
 
-build_dorafleet() {
-  if image_exists dorafleet:local && [ "$rebuild" = 0 ]; then
-    log "dorafleet:local: exists, kept (--rebuild builds it again)"
+build_runtime() {
+  if image_exists "$runtime_image" && [ "$rebuild" = 0 ]; then
+    log "$runtime_image: exists, kept (--rebuild builds it again)"
     return
   fi
-  log "dorafleet:local: ${buildkit_build[*]} -t dorafleet:local . (the Dockerfile unchanged; a release build)"
-  "${buildkit_build[@]}" --progress=plain -t dorafleet:local . >"$cache/dorafleet-build.log" 2>&1 \
+  log "$runtime_image: $debian_image + the runtime stage's packages (for the container tests)"
+  DOCKER_BUILDKIT=0 docker build -t "$runtime_image" -f "$standins/runtime.Dockerfile" deploy >"$cache/runtime-build.log" 2>&1 \
+    || { tail -n 20 "$cache/runtime-build.log" >&2; die "docker build of $runtime_image failed: see $cache/runtime-build.log"; }
+}
+
+# What the image is built from: the commit's tree and any uncommitted change.
+source_id() {
+  { git rev-parse 'HEAD^{tree}' 2>/dev/null || echo no-git; git diff HEAD 2>/dev/null; } | sha256sum | cut -c1-16
+}
+
+build_dorafleet() {
+  local wanted built
+  wanted=$(source_id)
+  built=$(docker image inspect --format '{{index .Config.Labels "org.dorafleet.source"}}' dorafleet:local 2>/dev/null || true)
+  if [ "$built" = "$wanted" ] && [ "$rebuild" = 0 ]; then
+    log "dorafleet:local: built from these sources ($wanted), kept (--rebuild builds it again)"
+    return
+  fi
+  log "dorafleet:local: ${buildkit_build[*]} -t dorafleet:local . (the Dockerfile unchanged; a release build of sources $wanted)"
+  "${buildkit_build[@]}" --progress=plain --label "org.dorafleet.source=$wanted" -t dorafleet:local . >"$cache/dorafleet-build.log" 2>&1 \
     || { tail -n 30 "$cache/dorafleet-build.log" >&2; die "building dorafleet:local failed: see $cache/dorafleet-build.log"; }
 }
 
@@ -284,17 +311,16 @@ timed "$debian_image" build_debian
 timed "$rust_image" build_rust
 if [ -n "$frontend_image" ]; then timed "$frontend_image" build_frontend; fi
 timed "$rabbitmq_image" build_rabbitmq
+timed "$runtime_image" build_runtime
 report_skipped
 if [ "$build_dorafleet" = 1 ]; then timed dorafleet:local build_dorafleet; fi
 
 log "time per image"
 printf '  %s\n' "${timings[@]}" >&2
 log "docker images"
-images=("$debian_image" "$rust_image" "$frontend_image" "$rabbitmq_image" "$mongo_image" "$jaeger_image" dorafleet:local)
+images=("$debian_image" "$rust_image" "$frontend_image" "$rabbitmq_image" "$mongo_image" "$jaeger_image" "$runtime_image" dorafleet:local)
 docker images --format '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}' | while IFS=$'\t' read -r name id size; do
   for want in "${images[@]}"; do
-    [ "$name" = "$want" ] && printf '  %-36s %s  %s\n' "$name" "$id" "$size"
+    if [ "$name" = "$want" ]; then printf '  %-36s %s  %s\n' "$name" "$id" "$size"; fi
   done
 done
-# The listing above ends on a comparison that may be false: the images were built.
-exit 0

@@ -76,7 +76,13 @@ pub struct OtlpReceiver {
 
 impl OtlpReceiver {
     pub async fn start() -> OtlpReceiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// A receiver listening on `addr` (e.g. a Docker network's gateway, for
+    /// exporters in containers).
+    pub async fn start_on(addr: &str) -> OtlpReceiver {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Received::default()));
         let app = Router::new()
