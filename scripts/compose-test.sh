@@ -67,7 +67,7 @@ ran=$SECONDS
 log "docker compose exec coordinator dorafleet metrics"
 metrics=$(compose exec -T coordinator dorafleet metrics)
 printf '%s\n' "$metrics"
-for expect in "Deployment frequency" "Lead time for changes" "Change failure rate" "payments"; do
+for expect in "deploy days" "lead time for changes" "change failure rate" "recovery time" "payments" "platform"; do
   grep -qi "$expect" <<<"$metrics" || die "the metrics table lacks \"$expect\""
 done
 
