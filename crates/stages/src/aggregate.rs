@@ -228,6 +228,7 @@ impl StageHandler for AggregateHandler {
             let team = &task.scope.team;
             // Read once: the sensor and the metrics judge the same silver.
             let silver = self.warehouse.team_silver(team).await?;
+            dorafleet_worker::still_held()?;
             let report = crate::sensors::check_team_volume(
                 self.warehouse.as_ref(),
                 &self.config,
@@ -244,6 +245,7 @@ impl StageHandler for AggregateHandler {
                     "volume sensor: too little history to judge some spans; nothing held for them"
                 );
             }
+            dorafleet_worker::still_held()?;
             let cleared = crate::sensors::clear_superseded_holds(
                 self.warehouse.as_ref(),
                 team,

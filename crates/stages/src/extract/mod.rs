@@ -310,6 +310,7 @@ impl ExtractHandler {
             );
         }
         if !state.pagination_gaps.is_empty() {
+            dorafleet_worker::still_held()?;
             crate::sensors::hold_for_pagination_gaps(
                 self.warehouse.as_ref(),
                 task,
