@@ -26,10 +26,21 @@
 #                             (tag v0.11.6) with Debian's Go
 #   rabbitmq:4.1-management   Debian's rabbitmq-server (3.10) with the
 #                             management plugin and RABBITMQ_DEFAULT_USER/PASS
-#   mongo:8.0                 not built: run the MongoDB emulator on the host
-#                             (scripts/lib/optional.sh) or a real mongod
-#   jaegertracing/all-in-one  not built: tracing is optional (leave
-#                             observability.otlp_endpoint unset)
+#   mongo:8.0                 not built under that name (it is not MongoDB):
+#                             dorafleet-standin/mongo-emulator:local, the
+#                             MongoDB emulator in a container, when the
+#                             emulator is there (scripts/lib/optional.sh) and
+#                             has run once; deploy/compose/standins.yml uses it
+#   jaegertracing/all-in-one  not built: deploy/compose/standins.yml runs the
+#                             tests' OTLP receiver (tests/src/bin) instead
+#
+# And one image of the project's own, for the container tests in tests/:
+#
+#   dorafleet-runtime:bookworm  the Dockerfile's runtime stage without the
+#                             binary (the tests mount the one they built)
+#
+# dorafleet:local is labelled with the sources it was built from and built
+# again (incrementally: BuildKit keeps cargo's cache) when they changed.
 #
 # The Dockerfile needs BuildKit (cache mounts, COPY --chmod): `docker buildx`
 # when present, otherwise a docker client with BuildKit built in (Debian's
@@ -38,6 +49,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
+source scripts/lib/optional.sh
+source scripts/lib/docker.sh
 repo=$PWD
 
 rebuild=0
@@ -66,6 +79,7 @@ rust_image=rust:${rust_version}-bookworm
 frontend_image=$(sed -n '1s/^# *syntax=//p' Dockerfile)
 rabbitmq_image=$(sed -n 's/^ *image: *\(rabbitmq:.*\)$/\1/p' docker-compose.yml)
 mongo_image=$(sed -n 's/^ *image: *\(mongo:.*\)$/\1/p' docker-compose.yml)
+runtime_image=dorafleet-runtime:bookworm
 jaeger_image=$(sed -n 's/^ *image: *\(jaegertracing\/.*\)$/\1/p' docker-compose.yml)
 grep -q "^FROM rust:\${RUST_VERSION}-bookworm" Dockerfile || die "the Dockerfile no longer builds FROM rust:\${RUST_VERSION}-bookworm: update $0"
 grep -q "^FROM $debian_image" Dockerfile || die "the Dockerfile no longer runs on $debian_image: update $0"
@@ -73,23 +87,6 @@ grep -q "^FROM $debian_image" Dockerfile || die "the Dockerfile no longer runs o
 secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # --- dockerd and a BuildKit-capable client --------------------------------
-
-docker_answers() { docker info >/dev/null 2>&1; }
-
-ensure_dockerd() {
-  command -v docker >/dev/null 2>&1 || die "no docker client: install Docker (Debian: apt-get install docker.io)"
-  docker_answers && return 0
-  command -v dockerd >/dev/null 2>&1 || die "the Docker daemon does not answer and there is no dockerd to start"
-  [ "$(id -u)" -eq 0 ] || die "the Docker daemon does not answer; start it (as root: dockerd > /tmp/dockerd.log 2>&1 &) and run again"
-  mkdir -p "$cache"
-  log "starting dockerd (log: $cache/dockerd.log)"
-  nohup dockerd >"$cache/dockerd.log" 2>&1 &
-  local deadline=$((SECONDS + 60))
-  until docker_answers; do
-    [ "$SECONDS" -lt "$deadline" ] || die "dockerd did not answer within 60 s: see $cache/dockerd.log"
-    sleep 1
-  done
-}
 
 # BuildKit builds: docker buildx when installed; otherwise a classic client
 # (before 23.0) that carries BuildKit itself, e.g. Debian's /usr/bin/docker.
@@ -127,15 +124,6 @@ have_or_pull() {
     return 0
   fi
   return 1
-}
-
-# The host's apt mirror (deb822 sources or sources.list), for debootstrap.
-host_mirror() {
-  local m
-  m=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | grep -m1 debian || true)
-  [ -n "$m" ] || m=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-    | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' | grep -v security | grep -m1 debian || true)
-  echo "${m:-http://deb.debian.org/debian}"
 }
 
 host_ca_bundle() {
@@ -256,45 +244,92 @@ build_rabbitmq() {
     || { tail -n 20 "$cache/rabbitmq-build.log" >&2; die "docker build of $rabbitmq_image failed: see $cache/rabbitmq-build.log"; }
 }
 
+emulator_image=dorafleet-standin/mongo-emulator:local
+build_mongo_emulator() {
+  if image_exists "$emulator_image" && [ "$rebuild" = 0 ]; then
+    log "$emulator_image: exists, kept (--rebuild builds it again)"
+    return
+  fi
+  local emulator venv python_bin python_home ctx=$cache/mongo-emulator-context
+  emulator=$(optional_mongo_emulator_dir) || emulator=""
+  venv=${XDG_CACHE_HOME:-$HOME/.cache}/mongo-emulator-venv
+  if [ -z "$emulator" ] || [ ! -x "$venv/bin/python" ]; then
+    log "$emulator_image: skipped (no MongoDB emulator here, or it has never run: its virtualenv $venv is missing)"
+    return
+  fi
+  python_bin=$(readlink -f "$venv/bin/python")
+  python_home=$(dirname "$(dirname "$python_bin")")
+  log "$emulator_image: $debian_image + the emulator from $emulator, CPython $python_home, virtualenv $venv"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/python" "$ctx/venv" "$ctx/emulator"
+  tar -C "$python_home" --exclude=./lib/python3.13/test --exclude='__pycache__' -c . | tar -C "$ctx/python" -x
+  tar -C "$venv" --exclude='__pycache__' -c . | tar -C "$ctx/venv" -x
+  cp "$emulator"/*.py "$emulator"/*.txt "$ctx/emulator/"
+  cp "$standins/mongo-emulator.Dockerfile" "$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -t "$emulator_image" --build-arg "PYTHON_HOME=$python_home" --build-arg "VENV=$venv" "$ctx" \
+    >"$cache/mongo-emulator-build.log" 2>&1 \
+    || { tail -n 20 "$cache/mongo-emulator-build.log" >&2; die "docker build of $emulator_image failed: see $cache/mongo-emulator-build.log"; }
+  rm -rf "$ctx"
+}
+
 report_skipped() {
   if [ -n "$mongo_image" ] && ! image_exists "$mongo_image"; then
-    log "$mongo_image: no stand-in built; run the MongoDB emulator on the host (scripts/lib/optional.sh) or a mongod"
+    log "$mongo_image: not pulled; deploy/compose/standins.yml runs $emulator_image in its place"
   fi
   if [ -n "$jaeger_image" ] && ! image_exists "$jaeger_image"; then
-    log "$jaeger_image: no stand-in built; tracing is optional (leave observability.otlp_endpoint unset)"
+    log "$jaeger_image: not pulled; deploy/compose/standins.yml runs the tests' OTLP receiver in its place"
   fi
 }
 
-build_dorafleet() {
-  if image_exists dorafleet:local && [ "$rebuild" = 0 ]; then
-    log "dorafleet:local: exists, kept (--rebuild builds it again)"
+build_runtime() {
+  if image_exists "$runtime_image" && [ "$rebuild" = 0 ]; then
+    log "$runtime_image: exists, kept (--rebuild builds it again)"
     return
   fi
-  log "dorafleet:local: ${buildkit_build[*]} -t dorafleet:local . (the Dockerfile unchanged; a release build)"
-  "${buildkit_build[@]}" --progress=plain -t dorafleet:local . >"$cache/dorafleet-build.log" 2>&1 \
+  log "$runtime_image: $debian_image + the runtime stage's packages (for the container tests)"
+  DOCKER_BUILDKIT=0 docker build -t "$runtime_image" -f "$standins/runtime.Dockerfile" deploy >"$cache/runtime-build.log" 2>&1 \
+    || { tail -n 20 "$cache/runtime-build.log" >&2; die "docker build of $runtime_image failed: see $cache/runtime-build.log"; }
+}
+
+# What the image is built from: the commit's tree and any uncommitted change.
+source_id() {
+  { git rev-parse 'HEAD^{tree}' 2>/dev/null || echo no-git; git diff HEAD 2>/dev/null; } | sha256sum | cut -c1-16
+}
+
+build_dorafleet() {
+  local wanted built
+  wanted=$(source_id)
+  built=$(docker image inspect --format '{{index .Config.Labels "org.dorafleet.source"}}' dorafleet:local 2>/dev/null || true)
+  if [ "$built" = "$wanted" ] && [ "$rebuild" = 0 ]; then
+    log "dorafleet:local: built from these sources ($wanted), kept (--rebuild builds it again)"
+    return
+  fi
+  log "dorafleet:local: ${buildkit_build[*]} -t dorafleet:local . (the Dockerfile unchanged; a release build of sources $wanted)"
+  "${buildkit_build[@]}" --progress=plain --label "org.dorafleet.source=$wanted" -t dorafleet:local . >"$cache/dorafleet-build.log" 2>&1 \
     || { tail -n 30 "$cache/dorafleet-build.log" >&2; die "building dorafleet:local failed: see $cache/dorafleet-build.log"; }
 }
 
 # --- main ---------------------------------------------------------------------
 
 mkdir -p "$cache"
-ensure_dockerd
+command -v docker >/dev/null 2>&1 || ensure_debian_packages docker.io
+DOCKERD_LOG=$cache/dockerd.log ensure_docker || die "no Docker engine (above)"
 find_buildkit_client
 timed "$debian_image" build_debian
 timed "$rust_image" build_rust
 if [ -n "$frontend_image" ]; then timed "$frontend_image" build_frontend; fi
 timed "$rabbitmq_image" build_rabbitmq
+timed "$runtime_image" build_runtime
+timed "$emulator_image" build_mongo_emulator
 report_skipped
 if [ "$build_dorafleet" = 1 ]; then timed dorafleet:local build_dorafleet; fi
 
 log "time per image"
 printf '  %s\n' "${timings[@]}" >&2
 log "docker images"
-images=("$debian_image" "$rust_image" "$frontend_image" "$rabbitmq_image" "$mongo_image" "$jaeger_image" dorafleet:local)
+images=("$debian_image" "$rust_image" "$frontend_image" "$rabbitmq_image" "$mongo_image" "$jaeger_image" "$runtime_image" "$emulator_image" dorafleet:local)
 docker images --format '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}' | while IFS=$'\t' read -r name id size; do
   for want in "${images[@]}"; do
-    [ "$name" = "$want" ] && printf '  %-36s %s  %s\n' "$name" "$id" "$size"
+    if [ "$name" = "$want" ]; then printf '  %-36s %s  %s\n' "$name" "$id" "$size"; fi
   done
 done
-# The listing above ends on a comparison that may be false: the images were built.
-exit 0

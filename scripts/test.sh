@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/optional.sh
+source scripts/lib/docker.sh
 
 log "the repository stands alone (scripts/check-standalone.sh)"
 scripts/check-standalone.sh
@@ -45,6 +46,31 @@ else
     log "tests that run alone: RabbitMQ restarts, the fleet on MongoDB"
     cargo test --workspace --locked --no-fail-fast -- --ignored --test-threads 1 rabbitmq_restart
     cargo test --workspace --locked --no-fail-fast -- --ignored --test-threads 1 a_fleet_on_mongodb
+  fi
+fi
+
+# The production shape: every role in its own container on a private network
+# (tests/tests/multihost.rs, one scenario at a time: they load both cores),
+# then `docker compose up` of the real compose file. Docker is installed and
+# started when missing; without it (no root, no engine) both say they skipped.
+if [ $# -eq 0 ]; then
+  if ensure_docker; then
+    started=$SECONDS
+    log "images for the container tests (scripts/build-images.sh --no-dorafleet)"
+    scripts/build-images.sh --no-dorafleet
+    log "the fleet across containers (tests/tests/multihost.rs)"
+    if cargo nextest --version >/dev/null 2>&1; then
+      cargo nextest run --locked -p dorafleet-system-tests --test multihost --run-ignored only \
+        --test-threads 1 --no-fail-fast
+    else
+      cargo test --locked -p dorafleet-system-tests --test multihost -- --ignored --test-threads 1
+    fi
+    scenarios=$SECONDS
+    log "docker compose up (scripts/compose-test.sh)"
+    scripts/compose-test.sh
+    log "containers: scenarios $((scenarios - started)) s, compose $((SECONDS - scenarios)) s"
+  else
+    log "skipped: the container scenarios and docker compose up need a Docker engine (above)"
   fi
 fi
 

@@ -11,6 +11,15 @@ optional_shared_dir() {
   [ -d "$dir" ] && (cd "$dir" && pwd)
 }
 
+# The folder of the MongoDB wire-protocol emulator (DORAFLEET_MONGO_EMULATOR,
+# else the workspace's tools), when it is there.
+optional_mongo_emulator_dir() {
+  local shared emulator
+  shared=$(optional_shared_dir) || shared=""
+  emulator="${DORAFLEET_MONGO_EMULATOR:-${shared:+$shared/tools/mongo-emulator}}"
+  [ -n "$emulator" ] && [ -x "$emulator/start.sh" ] && (cd "$emulator" && pwd)
+}
+
 # The MongoDB wire-protocol emulator (a Python program; needs CPython >= 3.13).
 # When it is present and MONGODB_URI is not already set, start it on a free
 # port, export MONGODB_URI for the MongoDB suites and stop it when the calling
@@ -21,10 +30,9 @@ start_optional_mongo_emulator() {
     log "MONGODB_URI is set: the MongoDB suites run against $MONGODB_URI"
     return 0
   fi
-  local shared emulator
-  shared=$(optional_shared_dir) || shared=""
-  emulator="${DORAFLEET_MONGO_EMULATOR:-${shared:+$shared/tools/mongo-emulator}}"
-  if [ -z "$emulator" ] || [ ! -x "$emulator/start.sh" ]; then
+  local emulator
+  emulator=$(optional_mongo_emulator_dir) || emulator=""
+  if [ -z "$emulator" ]; then
     log "optional: no MongoDB emulator found (set DORAFLEET_MONGO_EMULATOR=DIR or MONGODB_URI); the MongoDB suites will say they skipped"
     return 0
   fi

@@ -2,9 +2,11 @@
 //! (coordinators, workers, monitors, CLI commands) against the local RabbitMQ
 //! at 127.0.0.1:5672, a shared SQLite warehouse and the simulator as the
 //! APIs. The tests are in `tests/*.rs`; this library is their shared support:
-//! [`fleet_support`] (a fleet on one machine) and [`otlp_receiver`] (an
-//! in-test collector, also used by the fleet benchmark of the `dorafleet`
-//! crate). Unit and contract tests stay next to their crates.
+//! [`fleet_support`] (a fleet on one machine), [`container_fleet`] (the
+//! fleet with every role in its own container, through [`containers`]) and
+//! [`otlp_receiver`] (an in-test collector, also used by the fleet benchmark
+//! of the `dorafleet` crate). Unit and contract tests stay next to their
+//! crates.
 //!
 //! # Finding the binary
 //!
@@ -36,6 +38,8 @@
 //! Run alone without the `cargo build`, they start whatever binary an
 //! earlier build left, which may be stale or missing.
 
+pub mod container_fleet;
+pub mod containers;
 pub mod fleet_support;
 pub mod otlp_receiver;
 

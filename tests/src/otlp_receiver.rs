@@ -76,10 +76,17 @@ pub struct OtlpReceiver {
 
 impl OtlpReceiver {
     pub async fn start() -> OtlpReceiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// A receiver listening on `addr` (e.g. a Docker network's gateway, for
+    /// exporters in containers).
+    pub async fn start_on(addr: &str) -> OtlpReceiver {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Received::default()));
         let app = Router::new()
+            .route("/healthz", axum::routing::get(health))
             .route("/v1/traces", post(export_http))
             .route(GRPC_EXPORT_PATH, post(export_grpc))
             .with_state(Arc::clone(&received));
@@ -118,6 +125,13 @@ impl OtlpReceiver {
     fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
         self.received.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `GET /healthz`: 200 with how many spans arrived (the stand-in for
+/// Jaeger's health check in the compose override).
+async fn health(State(received): State<Arc<Mutex<Received>>>) -> String {
+    let received = received.lock().unwrap_or_else(|p| p.into_inner());
+    format!("{} spans\n", received.spans.len())
 }
 
 async fn export_http(State(received): State<Arc<Mutex<Received>>>, body: Bytes) -> Response {

@@ -88,7 +88,17 @@ pub trait Acker: Send + Sync + std::fmt::Debug {
     async fn ack(&self) -> Result<()>;
     /// Hand the message back for another consumer (used on shutdown).
     async fn requeue(&self) -> Result<()>;
+    /// Whether this consumer still holds the message. False once the channel
+    /// it came on is gone (a lost connection, a broker restart): the broker
+    /// has put it back for another consumer, so whatever the holder would
+    /// still do with it is stale.
+    fn is_held(&self) -> bool {
+        true
+    }
 }
+
+/// How often [`Delivery::lost`] looks whether its channel is still there.
+const HELD_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A message received from the broker. Unless it is acked, the broker
 /// delivers it again (to this or another consumer).
@@ -111,6 +121,18 @@ impl Delivery {
             redelivered,
             headers: Default::default(),
             acker,
+        }
+    }
+
+    /// Whether this consumer still holds the message (see [`Acker::is_held`]).
+    pub fn is_held(&self) -> bool {
+        self.acker.is_held()
+    }
+
+    /// Resolves once the message is no longer held; never while it is.
+    pub async fn lost(&self) {
+        while self.acker.is_held() {
+            tokio::time::sleep(HELD_POLL).await;
         }
     }
 

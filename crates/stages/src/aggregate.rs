@@ -228,6 +228,7 @@ impl StageHandler for AggregateHandler {
             let team = &task.scope.team;
             // Read once: the sensor and the metrics judge the same silver.
             let silver = self.warehouse.team_silver(team).await?;
+            dorafleet_worker::still_held()?;
             let report = crate::sensors::check_team_volume(
                 self.warehouse.as_ref(),
                 &self.config,
@@ -244,6 +245,7 @@ impl StageHandler for AggregateHandler {
                     "volume sensor: too little history to judge some spans; nothing held for them"
                 );
             }
+            dorafleet_worker::still_held()?;
             let cleared = crate::sensors::clear_superseded_holds(
                 self.warehouse.as_ref(),
                 team,
@@ -274,6 +276,7 @@ impl StageHandler for AggregateHandler {
             tracing::info!(team = %team, by_history = tally.by_history, by_time = tally.by_time,
                 not_yet_deployed = tally.not_yet_deployed, dropped = ?tally.dropped,
                 "changes linked to deployments");
+            dorafleet_worker::still_held()?;
             self.warehouse
                 .upsert_silver(&SilverBatch {
                     counts: linkage_counts(team, task.run_id, &tally),
@@ -281,6 +284,7 @@ impl StageHandler for AggregateHandler {
                 })
                 .await?;
             let gold = changed_only(self.warehouse.as_ref(), team, gold).await?;
+            dorafleet_worker::still_held()?;
             self.warehouse
                 .upsert_gold(&gold)
                 .instrument(tracing::info_span!("gold write", records = gold.len()))

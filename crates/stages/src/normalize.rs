@@ -79,6 +79,7 @@ pub async fn normalize_into_silver(
         }
         batch.counts.deployments = batch.deployments.len() as u64;
     }
+    dorafleet_worker::still_held()?;
     warehouse.upsert_silver(&batch).await?;
     Ok(batch)
 }

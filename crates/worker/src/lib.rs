@@ -11,9 +11,11 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod handler;
+pub mod held;
 pub mod runtime;
 pub mod warehouse_budget;
 
 pub use handler::{HandlerOutcome, Handlers, NoopHandler, StageHandler};
+pub use held::still_held;
 pub use runtime::{Worker, WorkerOptions};
 pub use warehouse_budget::WarehouseBudget;

@@ -13,6 +13,11 @@
 //!   it counts as an attempt without progress: a task that hits the deadline
 //!   `retry.max_attempts` times in a row is dead-lettered, which bounds the
 //!   time any task can take;
+//! - an attempt whose delivery is lost while it runs (the broker connection
+//!   dropped, so RabbitMQ has put the task back for another worker) is
+//!   stopped before its next write and reports nothing — no outcome, retry
+//!   or dead letter: whatever it still did would be stale, and the task's
+//!   next holder does it (see [`crate::held`]);
 //! - on shutdown the worker stops taking deliveries, lets in-flight ones finish
 //!   within a deadline, and hands back whatever is left unacked.
 //!
@@ -198,10 +203,17 @@ impl Worker {
             }
         };
         let started = std::time::Instant::now();
-        let outcome = self.run_handler(&task).await;
+        let outcome = self.run_handler(&task, &delivery).await;
         // The next task may start while this one's outcome is confirmed.
         drop(slot);
         let ran = started.elapsed();
+        // The broker gave the task to another consumer when this one lost
+        // its connection: anything more from this attempt would be stale.
+        let Some(outcome) = outcome.filter(|_| delivery.is_held()) else {
+            warn!(task_id = %task.task_id, route = %task.route(),
+                "delivery lost while the task ran (the broker connection dropped): the attempt is stopped and reports nothing; the broker delivers the task again");
+            return;
+        };
         let published = match outcome.result {
             Ok(()) => {
                 metrics::task_finished(task.stage.as_str(), "done", ran);
@@ -217,23 +229,43 @@ impl Worker {
         }
     }
 
-    async fn run_handler(&self, task: &TaskEnvelope) -> HandlerOutcome {
+    /// Run the task's handler; `None` when the delivery was lost meanwhile
+    /// (the handler then stops at its next write: see [`crate::held`]).
+    async fn run_handler(
+        &self,
+        task: &TaskEnvelope,
+        delivery: &Delivery,
+    ) -> Option<HandlerOutcome> {
         let Some(handler) = self.handlers.get(task.stage).cloned() else {
-            return HandlerOutcome::failed(
+            return Some(HandlerOutcome::failed(
                 TaskStats::default(),
                 TaskError::permanent(format!(
                     "this worker has no handler for stage {}",
                     task.stage
                 )),
-            );
+            ));
         };
         let owned = task.clone();
         // A separate tokio task, so a panicking handler is caught here instead
         // of taking the worker down (and redelivering the poison forever).
         let span = Span::current();
-        let mut running =
-            tokio::spawn(async move { handler.handle(&owned).await }.instrument(span));
-        match tokio::time::timeout(self.task_deadline, &mut running).await {
+        let lost = CancellationToken::new();
+        let attempt =
+            crate::held::holding(lost.clone(), async move { handler.handle(&owned).await });
+        let mut running = tokio::spawn(attempt.instrument(span));
+        let finished = tokio::select! {
+            finished = tokio::time::timeout(self.task_deadline, &mut running) => finished,
+            () = delivery.lost() => {
+                // The attempt stops at its next write (`held::still_held`);
+                // one stuck elsewhere is stopped at the task deadline.
+                lost.cancel();
+                if tokio::time::timeout(self.task_deadline, &mut running).await.is_err() {
+                    running.abort();
+                }
+                return None;
+            }
+        };
+        Some(match finished {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(join)) => HandlerOutcome::failed(
                 TaskStats::default(),
@@ -254,7 +286,7 @@ impl Worker {
                     )),
                 )
             }
-        }
+        })
     }
 
     async fn fail(

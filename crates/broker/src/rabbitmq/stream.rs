@@ -326,6 +326,11 @@ impl Acker for RabbitAcker {
             Err(self.gone("requeue"))
         }
     }
+
+    /// Held while its channel is open (it closes with a lost connection).
+    fn is_held(&self) -> bool {
+        self.acks.usable() || self.settled.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for RabbitAcker {

@@ -244,6 +244,7 @@ impl ExtractHandler {
                     task.scope, request.endpoint, request.page_no, request.url,
                 )));
             }
+            dorafleet_worker::still_held()?;
             stats.api_calls += 1;
             let stored = conditional::stored_page(
                 self.warehouse.as_ref(),
@@ -301,6 +302,7 @@ impl ExtractHandler {
             .bronze(&request, page, reused.as_ref());
             seq += 1;
             let checkpoint = self.checkpoint(task, seq, &state)?;
+            dorafleet_worker::still_held()?;
             if self
                 .warehouse
                 .append_bronze_page(&bronze, &checkpoint)
@@ -327,6 +329,7 @@ impl ExtractHandler {
             );
         }
         if !state.pagination_gaps.is_empty() {
+            dorafleet_worker::still_held()?;
             crate::sensors::hold_for_pagination_gaps(
                 self.warehouse.as_ref(),
                 task,
@@ -344,6 +347,7 @@ impl ExtractHandler {
             from: task.window.from,
             to: task.window.to.min(self.clock.now()),
         };
+        dorafleet_worker::still_held()?;
         self.warehouse
             .complete_extract(&done, source, &task.scope, covered)
             .await?;
