@@ -18,8 +18,10 @@
 #                               one at a time (as before) and half in batches
 #   scripts/bench.sh sensors    volume sensor false holds and detection on simulated histories
 #   scripts/bench.sh incremental API requests of an hourly incremental run on the evolving
-#                               world, against a full re-crawl of the covered window
-#                               (knobs: DORAFLEET_BENCH_TEAMS, DORAFLEET_BENCH_HOURS)
+#                               world, against a full re-crawl of the covered window;
+#                               with conditional requests on vs off; a budget-bound first
+#                               sync against its floor (knobs: DORAFLEET_BENCH_TEAMS,
+#                               DORAFLEET_BENCH_HOURS, DORAFLEET_BENCH_GITHUB_RPS)
 #   scripts/bench.sh alerts     gold write -> webhook received latency over 1,000 alerts
 #                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
 #   scripts/bench.sh serve      the dashboard's page weight and load time for 50 teams x
