@@ -97,6 +97,61 @@ pub async fn a_checkpoint_is_saved_with_its_page_and_resumes_the_task(w: Arc<dyn
     assert_eq!(saved, checkpoint(task, run, 2));
 }
 
+/// A late append (an attempt that lost its task to another worker, whose
+/// write arrives after the network heals) stores nothing and never moves the
+/// checkpoint back, nor reopens a completed one.
+pub async fn a_late_append_never_moves_a_checkpoint_back_or_reopens_it(w: Arc<dyn Warehouse>) {
+    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+    for seq in [0, 1, 2] {
+        let p = page(task, run, seq, Source::Github, 4);
+        assert!(
+            w.append_bronze_page(&p, &checkpoint(task, run, seq + 1))
+                .await
+                .unwrap()
+        );
+    }
+    let mut stale = checkpoint(task, run, 2);
+    stale.state = "{\"pending\":[\"stale\"]}".into();
+    let late = page(task, run, 1, Source::Github, 4);
+    assert!(!w.append_bronze_page(&late, &stale).await.unwrap());
+    assert_eq!(
+        w.extract_checkpoint(task).await.unwrap(),
+        Some(checkpoint(task, run, 3)),
+        "the checkpoint stays where the newest append left it"
+    );
+
+    let done = ExtractCheckpoint {
+        completed: true,
+        ..checkpoint(task, run, 3)
+    };
+    let window = Window {
+        from: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap(),
+    };
+    let s = scope("payments", "acme/ledger");
+    w.complete_extract(&done, Source::Github, &s, window)
+        .await
+        .unwrap();
+    let after = page(task, run, 3, Source::Github, 4);
+    assert!(
+        !w.append_bronze_page(&after, &checkpoint(task, run, 4))
+            .await
+            .unwrap(),
+        "nothing is appended to a completed extract"
+    );
+    let saved = w.extract_checkpoint(task).await.unwrap().unwrap();
+    assert!(saved.completed, "a completed extract stays completed");
+    assert_eq!(saved.pages_done, 3);
+    let pages = w
+        .bronze_pages(&BronzeFilter {
+            task_id: Some(task),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3, "no page of a late append is stored");
+}
+
 pub async fn completed_extracts_extend_coverage_without_ever_claiming_a_gap(w: Arc<dyn Warehouse>) {
     let s = scope("search", "SRCH");
     let day = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).unwrap();

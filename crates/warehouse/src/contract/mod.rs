@@ -41,6 +41,7 @@ macro_rules! warehouse_contract_suite {
             appended_pages_read_back_in_order_with_every_field,
             a_page_stored_twice_is_kept_once,
             a_checkpoint_is_saved_with_its_page_and_resumes_the_task,
+            a_late_append_never_moves_a_checkpoint_back_or_reopens_it,
             completed_extracts_extend_coverage_without_ever_claiming_a_gap,
             silver_upserts_by_natural_key_so_a_repeat_changes_nothing,
             gold_upserts_per_team_day_and_metric_and_filters_by_range,

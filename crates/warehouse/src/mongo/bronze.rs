@@ -138,6 +138,17 @@ pub(super) async fn append_page(
         (pages, checkpoints, key, page_doc, cp_id, cp_fields),
         |s, (pages, checkpoints, key, page_doc, cp_id, cp_fields)| {
             async move {
+                // Checkpoints only move forward and a completed one is
+                // final: a late append (an attempt whose task another
+                // worker has since taken further) writes nothing.
+                let current = checkpoints.find_one(cp_id.clone()).session(&mut *s).await?;
+                if let Some(current) = current {
+                    let completed = current.get_bool("completed").unwrap_or(false);
+                    let done = number(current.get("pages_done"));
+                    if completed || done >= number(cp_fields.get("pages_done")) {
+                        return Ok(false);
+                    }
+                }
                 // An existing page matches and `$setOnInsert` leaves it alone.
                 let stored = pages
                     .update_one(key.clone(), doc! { "$setOnInsert": page_doc.clone() })

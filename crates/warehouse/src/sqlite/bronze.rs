@@ -18,6 +18,9 @@ pub(super) fn append_page(
     checkpoint: &ExtractCheckpoint,
 ) -> Result<bool> {
     let tx = super::write_tx(conn)?;
+    if !moves_forward(&tx, checkpoint)? {
+        return Ok(false);
+    }
     let page = page.as_stored();
     let inserted = tx
         .execute(
@@ -51,6 +54,21 @@ pub(super) fn append_page(
     save_checkpoint(&tx, checkpoint)?;
     tx.commit().map_err(unavailable)?;
     Ok(inserted == 1)
+}
+
+/// Whether `c` is ahead of the stored checkpoint of its task: checkpoints
+/// only move forward, and a completed one is final. A late append (from an
+/// attempt whose task another worker has since taken further) writes nothing.
+fn moves_forward(conn: &Connection, c: &ExtractCheckpoint) -> Result<bool> {
+    let stored: Option<(u32, bool)> = conn
+        .query_row(
+            "SELECT pages_done, completed FROM extract_checkpoints WHERE task_id = ?1",
+            params![c.task_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(stored.is_none_or(|(pages_done, completed)| !completed && pages_done < c.pages_done))
 }
 
 fn save_checkpoint(conn: &Connection, c: &ExtractCheckpoint) -> Result<()> {
