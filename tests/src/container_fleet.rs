@@ -22,7 +22,6 @@ use crate::containers::{Container, Network, Spec, docker};
 use crate::fleet_support::{eventually, http_get};
 use crate::otlp_receiver::OtlpReceiver;
 use chrono::NaiveDate;
-use dorafleet_core::Source;
 use dorafleet_sim::{RequestLogEntry, SimOptions, TruthRecord};
 use dorafleet_warehouse::mongo::MongoWarehouse;
 use std::collections::BTreeMap;
@@ -301,27 +300,6 @@ impl ContainerFleet {
         let _ = self.warehouse.database().drop().await;
         drop(self);
     }
-}
-
-/// Most requests any one-second window of the simulator's log holds, per source.
-pub fn busiest_second(log: &[RequestLogEntry]) -> BTreeMap<Source, usize> {
-    let mut busiest = BTreeMap::new();
-    for source in Source::ALL {
-        let times: Vec<_> = log
-            .iter()
-            .filter(|e| e.source == source)
-            .map(|e| e.at)
-            .collect();
-        let most = (0..times.len())
-            .map(|i| {
-                let end = times[i] + chrono::Duration::seconds(1);
-                times[i..].iter().take_while(|t| **t < end).count()
-            })
-            .max()
-            .unwrap_or(0);
-        busiest.insert(source, most);
-    }
-    busiest
 }
 
 /// Pages (GETs answered 200) the simulator served more than once; Jira's

@@ -5,8 +5,10 @@
 
 use chrono::NaiveDate;
 use dorafleet_broker::{RabbitBroker, RabbitConfig};
-use dorafleet_sim::{RunningSim, SimOptions, TruthRecord};
+use dorafleet_core::Source;
+use dorafleet_sim::{RequestLogEntry, RunningSim, SimOptions, TruthRecord};
 use dorafleet_warehouse::{GoldFilter, Warehouse, sqlite::SqliteWarehouse};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
@@ -334,6 +336,52 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Most requests any one-second window of the simulator's log holds, per source.
+pub fn busiest_second(log: &[RequestLogEntry]) -> BTreeMap<Source, usize> {
+    let mut busiest = BTreeMap::new();
+    for source in Source::ALL {
+        let times: Vec<_> = log
+            .iter()
+            .filter(|e| e.source == source)
+            .map(|e| e.at)
+            .collect();
+        let most = (0..times.len())
+            .map(|i| {
+                let end = times[i] + chrono::Duration::seconds(1);
+                times[i..].iter().take_while(|t| **t < end).count()
+            })
+            .max()
+            .unwrap_or(0);
+        busiest.insert(source, most);
+    }
+    busiest
+}
+
+/// Each task's (run, task, state, published, worker, attempts, updated_at)
+/// and each run's (id, status, updated_at): everything a coordinator writes.
+pub async fn ledger_snapshot(w: &dyn dorafleet_warehouse::RunLedger) -> Vec<String> {
+    let mut rows = Vec::new();
+    for run in w.runs(100).await.unwrap() {
+        rows.push(format!(
+            "run {} {} {}",
+            run.run_id, run.status, run.updated_at
+        ));
+        for t in w.run_tasks(run.run_id).await.unwrap() {
+            rows.push(format!(
+                "task {} {} {:?} {} {:?} {} {}",
+                t.envelope.run_id,
+                t.envelope.task_id,
+                t.state,
+                t.published,
+                t.worker,
+                t.attempts,
+                t.updated_at
+            ));
+        }
+    }
+    rows
 }
 
 /// A port free right now on 127.0.0.1.

@@ -8,7 +8,7 @@ use dorafleet_system_tests::{fleet_support, otlp_receiver};
 use dorafleet_broker::{Broker, Route};
 use dorafleet_core::{DeadLetter, Source, Stage};
 use dorafleet_warehouse::{RunStatus, TaskState};
-use fleet_support::{Fleet, eventually, finish};
+use fleet_support::{Fleet, busiest_second, eventually, finish, ledger_snapshot};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,26 +26,6 @@ fn assert_gold_is_the_truth(
         diffs.len(),
         diffs.join("\n")
     );
-}
-
-/// Most requests any one-second window of the request log holds, per source.
-fn busiest_second(fleet: &Fleet) -> HashMap<Source, usize> {
-    let log = fleet.sim.state().request_log();
-    let mut busiest = HashMap::new();
-    for source in Source::ALL {
-        let times: Vec<_> = log
-            .iter()
-            .filter(|e| e.source == source)
-            .map(|e| e.at)
-            .collect();
-        let mut most = 0;
-        for (i, start) in times.iter().enumerate() {
-            let end = *start + chrono::Duration::seconds(1);
-            most = most.max(times[i..].iter().take_while(|t| **t < end).count());
-        }
-        busiest.insert(source, most);
-    }
-    busiest
 }
 
 async fn extracts_done(fleet: &Fleet) -> usize {
@@ -78,7 +58,7 @@ async fn three_worker_processes_produce_the_ground_truth_within_the_fleet_wide_r
     );
 
     assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
-    let busiest = busiest_second(&fleet);
+    let busiest = busiest_second(&fleet.sim.state().request_log());
     assert!(
         busiest[&Source::Github] <= 20,
         "GitHub budget 20/s, busiest second {}",
@@ -165,32 +145,6 @@ async fn a_coordinator_killed_mid_run_is_resumed_without_repeating_finished_extr
     assert!(repeated.is_empty(), "pages fetched twice: {repeated:?}");
     assert_gold_is_the_truth(&fleet.gold().await, &fleet.sim.state().ground_truth());
     fleet.stop().await;
-}
-
-/// Each task's (run, task, state, published, worker, attempts, updated_at)
-/// and each run's (id, status, updated_at): everything a coordinator writes.
-async fn ledger_snapshot(fleet: &Fleet) -> Vec<String> {
-    let w = fleet.warehouse();
-    let mut rows = Vec::new();
-    for run in w.runs(100).await.unwrap() {
-        rows.push(format!(
-            "run {} {} {}",
-            run.run_id, run.status, run.updated_at
-        ));
-        for t in w.run_tasks(run.run_id).await.unwrap() {
-            rows.push(format!(
-                "task {} {} {:?} {} {:?} {} {}",
-                t.envelope.run_id,
-                t.envelope.task_id,
-                t.state,
-                t.published,
-                t.worker,
-                t.attempts,
-                t.updated_at
-            ));
-        }
-    }
-    rows
 }
 
 /// Every page the simulator served more than once (Jira's per-task
@@ -305,7 +259,7 @@ async fn a_coordinator_paused_past_its_lease_writes_nothing_on_waking_and_never_
         stdout.contains(&runs[0].run_id.to_string()),
         "the standby finished the first's run: {stdout}"
     );
-    let settled = ledger_snapshot(&fleet).await;
+    let settled = ledger_snapshot(fleet.warehouse().as_ref()).await;
 
     // The first wakes up after its lease passed on.
     signal("-CONT");
@@ -316,7 +270,7 @@ async fn a_coordinator_paused_past_its_lease_writes_nothing_on_waking_and_never_
         std::fs::read_to_string(fleet.dir.path().join("coordinator-first.log")).unwrap()
     );
     assert_eq!(
-        ledger_snapshot(&fleet).await,
+        ledger_snapshot(fleet.warehouse().as_ref()).await,
         settled,
         "the woken coordinator wrote to the ledger:\n{logs}"
     );

@@ -17,9 +17,10 @@
 //! set's.
 
 use dorafleet_system_tests::container_fleet::{
-    ContainerFleet, RABBITMQ_IMAGE, RUNTIME_IMAGE, busiest_second, pages_served_twice,
+    ContainerFleet, RABBITMQ_IMAGE, RUNTIME_IMAGE, pages_served_twice,
 };
-use dorafleet_system_tests::{containers, fleet_support::eventually};
+use dorafleet_system_tests::containers;
+use dorafleet_system_tests::fleet_support::{busiest_second, eventually, ledger_snapshot};
 
 use dorafleet_core::Source;
 use dorafleet_warehouse::{GoldFilter, GoldStore, RunLedger, RunStatus, TaskState};
@@ -309,26 +310,6 @@ async fn a_rolling_restart_of_every_worker_mid_run_loses_and_repeats_nothing() {
     fleet.remove().await;
 }
 
-/// Each task's (run, task, state, published, worker, attempts, updated_at)
-/// and each run's (id, status, updated_at): everything a coordinator writes.
-async fn ledger_snapshot(fleet: &ContainerFleet) -> Vec<String> {
-    let w = &fleet.warehouse;
-    let mut rows = Vec::new();
-    for run in w.runs(100).await.unwrap() {
-        rows.push(format!(
-            "run {} {} {}",
-            run.run_id, run.status, run.updated_at
-        ));
-        for t in w.run_tasks(run.run_id).await.unwrap() {
-            rows.push(format!(
-                "task {} {:?} {} {:?} {} {}",
-                t.envelope.task_id, t.state, t.published, t.worker, t.attempts, t.updated_at
-            ));
-        }
-    }
-    rows
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "containers: scripts/test.sh runs these after the suite, one at a time"]
 async fn a_coordinator_container_paused_past_its_lease_is_fenced_while_a_standby_finishes_the_run()
@@ -356,7 +337,7 @@ async fn a_coordinator_container_paused_past_its_lease_is_fenced_while_a_standby
         second.contains(&run[0].run_id.to_string()),
         "the standby finished the first's run:\n{second}"
     );
-    let settled = ledger_snapshot(&fleet).await;
+    let settled = ledger_snapshot(&fleet.warehouse).await;
 
     // The first wakes up long after its lease passed on.
     fleet.role("first").unpause();
@@ -366,7 +347,7 @@ async fn a_coordinator_container_paused_past_its_lease_is_fenced_while_a_standby
         "the woken coordinator says why it has nothing to do:\n{first}"
     );
     assert_eq!(
-        ledger_snapshot(&fleet).await,
+        ledger_snapshot(&fleet.warehouse).await,
         settled,
         "the woken coordinator wrote to the ledger:\n{first}"
     );
