@@ -17,6 +17,13 @@ pub struct SimOptions {
     pub days: u32,
     /// Number of teams (at least 1). Default 5.
     pub teams: usize,
+    /// GitHub repositories per team (at least 2). Default 2: `<team>-api`,
+    /// deployed through GitHub Deployments, and `<team>-web`, deployed by a
+    /// Jenkins job. Each one more is a service `<team>-svc<N>` deployed
+    /// through GitHub Deployments, so 200 teams of 5 make a 1,000-repository
+    /// organisation. The extra repositories draw from a random stream of
+    /// their own, so at the default the world is the same as without them.
+    pub repos_per_team: usize,
     /// Data covers `[end_date - days, end_date)` UTC. Default: today (UTC).
     pub end_date: NaiveDate,
     /// Faults active from the start.
@@ -174,6 +181,7 @@ impl Default for SimOptions {
             seed: 42,
             days: 90,
             teams: 5,
+            repos_per_team: 2,
             end_date: Utc::now().date_naive(),
             faults: Vec::new(),
             github_hourly_limit: 5000,

@@ -24,6 +24,11 @@ pub struct SimArgs {
     /// Number of teams.
     #[arg(long, default_value_t = 5)]
     pub teams: usize,
+    /// GitHub repositories per team (at least 2): `<team>-api`, `<team>-web`
+    /// and services `<team>-svc<N>`; `--teams 200 --repos-per-team 5` is a
+    /// 1,000-repository organisation.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..))]
+    pub repos_per_team: u16,
     /// Last day (exclusive) of the history, YYYY-MM-DD; default today (UTC).
     #[arg(long)]
     pub end_date: Option<NaiveDate>,
@@ -69,6 +74,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         days: args.days,
         teams: args.teams,
+        repos_per_team: usize::from(args.repos_per_team),
         faults: args.faults,
         github_hourly_limit: args.github_hourly_limit,
         clock: args.clock,

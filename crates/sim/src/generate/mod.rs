@@ -34,6 +34,10 @@ use calendar::is_weekend;
 const OWNER: &str = "acme";
 /// The random stream people are drawn from; activity uses the default stream.
 const STAFFING_STREAM: u64 = 1;
+/// The random stream of the repositories beyond a team's first two: drawing
+/// them from their own stream leaves every other record of the world as it
+/// is with two repositories per team.
+const EXTRA_REPOS_STREAM: u64 = 2;
 
 /// Generates the organisation described by `opts` (faults and rate limits are
 /// ignored: they shape the serving, not the data).
@@ -52,8 +56,18 @@ pub fn generate(opts: &SimOptions) -> Organisation {
         jenkins_jobs: Vec::new(),
         jira_projects: Vec::new(),
     };
+    let mut extra_rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    extra_rng.set_stream(EXTRA_REPOS_STREAM);
     for (team_id, project_key, members) in staffed {
         add_team(&mut org, &mut rng, &cal, &team_id, &project_key, &members);
+        add_services(
+            &mut org,
+            &mut extra_rng,
+            &cal,
+            &team_id,
+            &members,
+            opts.repos_per_team,
+        );
         org.people.extend(members);
     }
     evolve::evolve(&mut org, opts.seed);
@@ -149,6 +163,39 @@ fn add_team(
         jenkins_jobs: vec![deploy_job, ci_job],
         members: members.iter().map(|m| m.contributor_id.clone()).collect(),
     });
+}
+
+/// A team's repositories beyond `<team>-api` and `<team>-web`: services
+/// `<team>-svc1`, `<team>-svc2`, … deployed through GitHub Deployments, with
+/// their pull requests and deployments drawn like the api's.
+fn add_services(
+    org: &mut Organisation,
+    rng: &mut ChaCha8Rng,
+    cal: &Calendar,
+    team_id: &str,
+    members: &[Person],
+    repos_per_team: usize,
+) {
+    let members: Vec<&Person> = members.iter().collect();
+    let seed = org.seed;
+    for n in 1..=repos_per_team.saturating_sub(2) {
+        let name = format!("{team_id}-svc{n}");
+        let pulls = github::pull_requests(rng, cal, &members);
+        let deployments = github::deployments(rng, cal, &members, &pulls);
+        org.repos.push(Repo {
+            owner: OWNER.into(),
+            name: name.clone(),
+            team: team_id.into(),
+            deploys_with: DeployMechanism::GithubDeployments,
+            pulls,
+            deployments,
+            root_sha: random::derived_sha(&format!("{seed}/{OWNER}/{name}/root")),
+            root_committed_at: cal.start - chrono::Duration::days(1),
+        });
+        if let Some(team) = org.teams.iter_mut().find(|t| t.id == team_id) {
+            team.repos.push(format!("{OWNER}/{name}"));
+        }
+    }
 }
 
 /// Ids that are unique across the organisation, in creation order, like the

@@ -244,3 +244,57 @@ fn a_single_team_organisation_is_generated_and_teams_below_one_are_raised_to_one
         vec!["payments-web-deploy", "payments-web-ci"]
     );
 }
+
+#[test]
+fn two_hundred_teams_of_five_repositories_make_a_thousand_repository_organisation() {
+    let org = generate(&SimOptions {
+        teams: 200,
+        repos_per_team: 5,
+        days: 14,
+        ..options(7)
+    });
+    assert_eq!(org.repos.len(), 1_000);
+    let names: std::collections::BTreeSet<_> = org.repos.iter().map(|r| &r.name).collect();
+    assert_eq!(names.len(), 1_000, "repository names are unique");
+    let config = &org.team_configs()[0];
+    assert_eq!(
+        config.github_repos,
+        vec![
+            "acme/payments-api",
+            "acme/payments-web",
+            "acme/payments-svc1",
+            "acme/payments-svc2",
+            "acme/payments-svc3"
+        ]
+    );
+    let services = org.repos.iter().filter(|r| r.name.contains("-svc"));
+    assert!(
+        services
+            .clone()
+            .all(|r| r.deploys_with == DeployMechanism::GithubDeployments)
+    );
+    assert!(
+        services.map(|r| r.deployments.len()).sum::<usize>() > 0,
+        "the services deploy"
+    );
+}
+
+#[test]
+fn at_two_repositories_per_team_the_world_is_the_one_without_services() {
+    let default = generate(&options(3));
+    let explicit = generate(&SimOptions {
+        repos_per_team: 2,
+        ..options(3)
+    });
+    assert_eq!(default, explicit);
+    let with_services = generate(&SimOptions {
+        repos_per_team: 3,
+        ..options(3)
+    });
+    assert_eq!(with_services.repos.len(), default.repos.len() + default.teams.len());
+    assert_eq!(
+        with_services.jira_projects.len(),
+        default.jira_projects.len(),
+        "one Jira project per team whatever the repository count"
+    );
+}
