@@ -13,7 +13,9 @@
 //!    spawn to its exit, with span export off and on.
 //! 3. Optionally the same fleets with a baseline binary (a build from before
 //!    a change), so before and after are ratios of the same run.
-//! 4. Optionally Celery (`fleet/celery.rs`): the same task count with
+//! 4. The coordinator's memory with `DORAFLEET_BENCH_IN_FLIGHT` (10,000)
+//!    tasks published and none taken (`fleet/in_flight.rs`).
+//! 5. Optionally Celery (`fleet/celery.rs`): the same task count with
 //!    publisher confirms and `acks_late` (`scripts/bench.sh celery`).
 //!
 //! Run with `scripts/bench.sh fleet` or `scripts/bench.sh celery`. Knobs
@@ -28,6 +30,8 @@
 mod celery;
 #[path = "fleet/costs.rs"]
 mod costs;
+#[path = "fleet/in_flight.rs"]
+mod in_flight;
 #[path = "fleet/raw.rs"]
 mod raw;
 #[path = "fleet/run.rs"]
@@ -137,6 +141,14 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+
+    let in_flight = env_or("DORAFLEET_BENCH_IN_FLIGHT", 10_000);
+    println!(
+        "\ncoordinator memory: {in_flight} tasks in flight (a run of {in_flight} teams, no worker) ..."
+    );
+    in_flight::coordinator_with_tasks_in_flight(&builds[0].0, in_flight)
+        .await?
+        .print();
 
     let costs = costs::path_costs(2000, &body).await?;
     costs.print();

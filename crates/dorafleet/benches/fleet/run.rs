@@ -79,7 +79,7 @@ impl FleetRun {
     }
 }
 
-fn config_toml(teams: usize, db: &Path, prefix: &str, otlp: Option<&str>) -> String {
+pub(super) fn config_toml(teams: usize, db: &Path, prefix: &str, otlp: Option<&str>) -> String {
     let mut toml = String::new();
     let _ = writeln!(
         toml,
@@ -109,7 +109,7 @@ fn config_toml(teams: usize, db: &Path, prefix: &str, otlp: Option<&str>) -> Str
     toml
 }
 
-fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
+pub(super) fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(binary);
     cmd.arg("--config")
         .arg(config)
@@ -126,7 +126,7 @@ fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
 }
 
 /// Peak resident set (`VmHWM`) of a live process, in kB.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
+pub(super) fn peak_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

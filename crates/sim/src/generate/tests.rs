@@ -291,7 +291,10 @@ fn at_two_repositories_per_team_the_world_is_the_one_without_services() {
         repos_per_team: 3,
         ..options(3)
     });
-    assert_eq!(with_services.repos.len(), default.repos.len() + default.teams.len());
+    assert_eq!(
+        with_services.repos.len(),
+        default.repos.len() + default.teams.len()
+    );
     assert_eq!(
         with_services.jira_projects.len(),
         default.jira_projects.len(),
