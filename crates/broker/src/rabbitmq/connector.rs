@@ -36,9 +36,16 @@ struct State {
     generation: u64,
     /// The confirm-mode channel publishes go through.
     publisher: Option<Channel>,
-    /// The consumers' channels, closed one by one before the connection.
-    consumers: Vec<Channel>,
-    /// Their batched acks, flushed before the channels close.
+}
+
+/// The consumers' channels and their batched acks, which `close` flushes and
+/// closes before the connection. Kept apart from [`State`] behind a lock
+/// never held across an await: a consumer subscribing must not wait behind
+/// a reconnect that another task is stuck in (for example on a connection
+/// that died while the process was paused and does not know it yet).
+#[derive(Debug, Default)]
+struct Consumers {
+    channels: Vec<Channel>,
     acks: Vec<Weak<AckBatch>>,
 }
 
@@ -47,6 +54,7 @@ pub(crate) struct Connector {
     pub config: RabbitConfig,
     pub names: Names,
     state: Mutex<State>,
+    consumers: std::sync::Mutex<Consumers>,
     /// Cancelled by `close()`: streams end, publishes fail with `Closed`.
     pub closed: CancellationToken,
 }
@@ -68,6 +76,7 @@ impl Connector {
             config,
             names,
             state: Mutex::new(State::default()),
+            consumers: std::sync::Mutex::default(),
             closed: CancellationToken::new(),
         };
         {
@@ -193,14 +202,21 @@ impl Connector {
     /// Remember a consumer's channel and its acks, so `close` flushes the
     /// acks and closes the channel before the connection (channels of lost
     /// connections are forgotten).
-    pub(crate) async fn track(&self, channel: &Channel, acks: &Arc<AckBatch>) {
-        let mut state = self.state.lock().await;
-        state.consumers.retain(|c| c.status().connected());
-        state.consumers.push(channel.clone());
-        state
+    pub(crate) fn track(&self, channel: &Channel, acks: &Arc<AckBatch>) {
+        let mut consumers = self.consumers();
+        consumers.channels.retain(|c| c.status().connected());
+        consumers.channels.push(channel.clone());
+        consumers
             .acks
             .retain(|a| a.upgrade().is_some_and(|a| a.usable()));
-        state.acks.push(Arc::downgrade(acks));
+        consumers.acks.push(Arc::downgrade(acks));
+    }
+
+    fn consumers(&self) -> std::sync::MutexGuard<'_, Consumers> {
+        // The lists stay consistent whatever panicked while holding them.
+        self.consumers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Close the connection; every stream ends and later calls fail with `Closed`.
@@ -210,15 +226,14 @@ impl Connector {
     /// lapin reports that as an ERROR on what is a clean exit.
     pub(crate) async fn close(&self) {
         self.closed.cancel();
-        let (connection, publisher, consumers, acks) = {
+        let (connection, publisher) = {
             let mut state = self.state.lock().await;
-            (
-                state.connection.take(),
-                state.publisher.take(),
-                std::mem::take(&mut state.consumers),
-                std::mem::take(&mut state.acks),
-            )
+            (state.connection.take(), state.publisher.take())
         };
+        let Consumers {
+            channels: consumers,
+            acks,
+        } = std::mem::take(&mut *self.consumers());
         let Some(connection) = connection.filter(|c| c.status().connected()) else {
             return;
         };

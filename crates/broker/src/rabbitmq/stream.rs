@@ -143,7 +143,7 @@ async fn consume(
     // A queue may have been deleted since the connection declared it.
     connector.declare_topology(&channel).await?;
     let acks = AckBatch::new(channel.clone());
-    connector.track(&channel, &acks).await;
+    connector.track(&channel, &acks);
     let mut events = SelectAll::new();
     for queue in queues {
         let consumer = channel

@@ -55,6 +55,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+/// How long a new leader keeps trying to subscribe to the task events
+/// before it gives up and exits with the broker's error.
+const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(60);
+
 /// When the coordinator plans runs.
 #[derive(Debug, Clone)]
 pub enum Plan {
@@ -272,7 +276,9 @@ impl Coordinator {
         leadership: &CancellationToken,
         on_run_end: &mut (impl FnMut(&RunOutcome) + Send),
     ) -> Result<bool, CoordinatorError> {
-        let mut events = self.broker.consume_events().await?;
+        let Some(mut events) = self.subscribe_to_events(leadership).await? else {
+            return Ok(false);
+        };
         let mut active = self.resume(on_run_end).await?;
         if let Plan::Once { range } = &self.options.plan
             && active.is_empty()
@@ -314,6 +320,34 @@ impl Coordinator {
                     None => return Ok(false),
                 },
             }
+        }
+    }
+
+    /// The events stream, subscribed again while the broker is briefly
+    /// unavailable (a connection that died while this process was paused
+    /// is found dead only on use, and the reconnect may outlast one
+    /// attempt): a coordinator that just took the lease must not give it up
+    /// for a transient broker failure. `None` when leadership ended first.
+    async fn subscribe_to_events(
+        &self,
+        leadership: &CancellationToken,
+    ) -> Result<Option<Box<dyn dorafleet_broker::DeliveryStream>>, CoordinatorError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self.broker.consume_events().await {
+                Ok(events) => return Ok(Some(events)),
+                Err(BrokerError::Unavailable(why)) if started.elapsed() < SUBSCRIBE_WINDOW => {
+                    warn!(error = %why, retry_in_ms = pause.as_millis() as u64,
+                        "cannot subscribe to the task events yet; retrying");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            tokio::select! {
+                _ = leadership.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
 
