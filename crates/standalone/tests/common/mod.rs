@@ -124,12 +124,22 @@ pub async fn plan_and_run(
     config: &Config,
     warehouse: &Arc<dyn Warehouse>,
 ) -> Option<RunSummary> {
+    plan_and_run_with(range, config, warehouse, options()).await
+}
+
+/// [`plan_and_run`] with other options (more tasks at once, a longer deadline).
+pub async fn plan_and_run_with(
+    range: Option<Window>,
+    config: &Config,
+    warehouse: &Arc<dyn Warehouse>,
+    options: StandaloneOptions,
+) -> Option<RunSummary> {
     run_standalone(
         range,
         Arc::clone(warehouse),
         clients(config),
         Arc::new(config.clone()),
-        options(),
+        options,
         |_| {},
     )
     .await
