@@ -22,6 +22,11 @@
 #                               with conditional requests on vs off; a budget-bound first
 #                               sync against its floor (knobs: DORAFLEET_BENCH_TEAMS,
 #                               DORAFLEET_BENCH_HOURS, DORAFLEET_BENCH_GITHUB_RPS)
+#   scripts/bench.sh org        a 1,000-repository organisation (200 teams x 5 repos, Jira and
+#                               Jenkins to match): the simulator alone, a first sync through
+#                               k GitHub credentials against its floor and each credential's
+#                               busiest second, hourly runs with conditional requests on vs off
+#                               (knobs: DORAFLEET_BENCH_* in crates/standalone/benches/org.rs)
 #   scripts/bench.sh alerts     gold write -> webhook received latency over 1,000 alerts
 #                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
 #   scripts/bench.sh serve      the dashboard's page weight and load time for 50 teams x
@@ -90,6 +95,11 @@ run_incremental() {
   cargo bench --locked -p dorafleet-standalone --bench incremental
 }
 
+run_org() {
+  log "org: a 1,000-repository organisation through several GitHub credentials"
+  cargo bench --locked -p dorafleet-standalone --bench org
+}
+
 run_alerts() {
   log "alerts: 1,000 gold changes, each an alert, from the gold write to the webhook"
   cargo bench --locked -p dorafleet-alerts --bench alerts
@@ -107,8 +117,9 @@ case "$which" in
   replay) run_replay ;;
   sensors) run_sensors ;;
   incremental) run_incremental ;;
+  org) run_org ;;
   alerts) run_alerts ;;
   serve) run_serve ;;
-  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_alerts; run_serve ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, alerts, serve, all)" ;;
+  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_org; run_alerts; run_serve ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, org, alerts, serve, all)" ;;
 esac
