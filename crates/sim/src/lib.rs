@@ -39,8 +39,9 @@ pub use model::{
     StatusTransition, TO_DO, TeamDescription,
 };
 pub use model::{FEATURE_BRANCH_JOB, JenkinsFlavour, MAIN_BRANCH_JOB, MULTIBRANCH_CLASS};
+pub use http::github_app::GithubAppOptions;
 pub use options::{GithubFlavour, JiraFlavour, SimOptions};
-pub use request_log::RequestLogEntry;
+pub use request_log::{RequestLogEntry, credential_id};
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;
 pub use truth::{METRICS, TruthCoverage, TruthRecord, differences};
