@@ -86,11 +86,11 @@ mod urls;
 pub mod validate;
 
 pub use budget::FleetBudget;
-pub use credentials::{AppTokenError, schedule_name};
 pub use client::{ClientStats, SourceClient, SourceError};
 pub use crawl::{
     CrawlStep, Watch, next_steps, next_steps_watching, start_requests, start_requests_watching,
 };
+pub use credentials::{AppTokenError, schedule_name};
 pub use page::{FetchedPage, PageRequest, Validators, endpoint};
 pub use urls::UrlError;
 pub use validate::{PageQuality, Rejection, validate_page};

@@ -297,7 +297,9 @@ mod tests {
         let creds = c.sources.github.effective_credentials();
         assert_eq!(creds.len(), 1);
         assert_eq!(creds[0].name, DEFAULT_CREDENTIAL);
-        assert!(matches!(&creds[0].kind, CredentialKind::Token(t) if t.expose() == "ghp_single_cred_1"));
+        assert!(
+            matches!(&creds[0].kind, CredentialKind::Token(t) if t.expose() == "ghp_single_cred_1")
+        );
         assert_eq!(creds[0].requests_per_second.get(), 10);
         let anonymous = Config::default().sources.jira.effective_credentials();
         assert_eq!(anonymous[0].kind, CredentialKind::Anonymous);
@@ -334,8 +336,10 @@ mod tests {
             "[{name=\"env-1\", token=\"ghp_env_cred_1\"}, {name=\"env-2\", token_file=\"/t\", requests_per_second=2}]"
                 .parse()
                 .unwrap();
-        let figment = figment::Figment::new()
-            .merge(figment::providers::Serialized::default("sources.github.credentials", value));
+        let figment = figment::Figment::new().merge(figment::providers::Serialized::default(
+            "sources.github.credentials",
+            value,
+        ));
         let c = Config::extract(figment).unwrap();
         let creds = c.sources.github.effective_credentials();
         assert_eq!(creds[0].name, "env-1");

@@ -154,8 +154,7 @@ fn validate_credentials(source: Source, s: &SourceConfig) -> Result<(), String> 
         let key = format!("sources.{source}.credentials[{i}]");
         let name_ok = !c.name.is_empty()
             && c.name.len() <= 64
-            && c
-                .name
+            && c.name
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
         if !name_ok {

@@ -108,7 +108,7 @@ fn verify_jwt(app: &GithubAppOptions, jwt: &str) -> Result<(), String> {
     };
     let decode = |part: &str| -> Result<Vec<u8>, String> {
         let mut text = part.replace('-', "+").replace('_', "/");
-        while text.len() % 4 != 0 {
+        while !text.len().is_multiple_of(4) {
             text.push('=');
         }
         openssl::base64::decode_block(&text)

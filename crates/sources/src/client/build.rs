@@ -98,32 +98,31 @@ impl SourceClient {
         }
         let mut members = Vec::new();
         for credential in config.effective_credentials() {
-            let secret = match credential.kind {
-                CredentialKind::Anonymous => Secretive::Token(TokenSource::None),
-                CredentialKind::Token(secret) => Secretive::Token(TokenSource::Fixed(secret)),
-                CredentialKind::TokenFile(path) => {
-                    Secretive::Token(TokenSource::File(TokenFile::open(&path).map_err(|e| {
-                        SourceError::TokenFile {
+            let secret =
+                match credential.kind {
+                    CredentialKind::Anonymous => Secretive::Token(TokenSource::None),
+                    CredentialKind::Token(secret) => Secretive::Token(TokenSource::Fixed(secret)),
+                    CredentialKind::TokenFile(path) => Secretive::Token(TokenSource::File(
+                        TokenFile::open(&path).map_err(|e| SourceError::TokenFile {
                             system: source,
                             path: path.display().to_string(),
                             reason: e.to_string(),
-                        }
-                    })?))
-                }
-                CredentialKind::GithubApp {
-                    app_id,
-                    installation_id,
-                    private_key_file,
-                } => Secretive::App(Box::new(
-                    AppInstallation::open(app_id, installation_id, &private_key_file).map_err(
-                        |e| SourceError::AppKey {
-                            system: source,
-                            credential: credential.name.clone(),
-                            source: e,
-                        },
-                    )?,
-                )),
-            };
+                        })?,
+                    )),
+                    CredentialKind::GithubApp {
+                        app_id,
+                        installation_id,
+                        private_key_file,
+                    } => Secretive::App(Box::new(
+                        AppInstallation::open(app_id, installation_id, &private_key_file).map_err(
+                            |e| SourceError::AppKey {
+                                system: source,
+                                credential: credential.name.clone(),
+                                source: e,
+                            },
+                        )?,
+                    )),
+                };
             members.push(Credential {
                 schedule: schedule_name(source, &credential.name),
                 name: credential.name,

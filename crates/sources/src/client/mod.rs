@@ -355,10 +355,9 @@ impl SourceClient {
             && let Some(declared) = response.content_length()
             && declared > limit
         {
-            return Err(too_large(format!(
-                "Content-Length {declared}; none of it was read"
-            ))
-            .into());
+            return Err(
+                too_large(format!("Content-Length {declared}; none of it was read")).into(),
+            );
         }
         let mut response = response;
         let read_limit = if is_page {
@@ -370,23 +369,16 @@ impl SourceClient {
             Ok(read) => read,
             Err(e) => {
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(
-                    &format!("{what}: HTTP {status}"),
-                    e,
-                    &inner.base_url,
-                )
-                .into());
+                return Err(
+                    transport_error(&format!("{what}: HTTP {status}"), e, &inner.base_url).into(),
+                );
             }
         };
         // Dropping the response mid-body closes the connection: the rest is
         // never read.
         drop(response);
         if is_page && cut {
-            return Err(too_large(format!(
-                "reading stopped after {} bytes",
-                body.len()
-            ))
-            .into());
+            return Err(too_large(format!("reading stopped after {} bytes", body.len())).into());
         }
         let body = match String::from_utf8(body) {
             Ok(text) => text,

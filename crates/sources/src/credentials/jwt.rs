@@ -56,7 +56,7 @@ mod tests {
 
     fn decode(part: &str) -> Vec<u8> {
         let mut text = part.replace('-', "+").replace('_', "/");
-        while text.len() % 4 != 0 {
+        while !text.len().is_multiple_of(4) {
             text.push('=');
         }
         openssl::base64::decode_block(&text).unwrap()

@@ -28,8 +28,8 @@
 mod app;
 mod jwt;
 
-pub use app::AppTokenError;
 pub(crate) use app::AppInstallation;
+pub use app::AppTokenError;
 
 use crate::limiter::RateGate;
 use crate::token::TokenSource;
