@@ -26,6 +26,8 @@
 #                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
 #   scripts/bench.sh serve      the dashboard's page weight and load time for 50 teams x
 #                               365 days (knobs: DORAFLEET_BENCH_TEAMS, _DAYS, _REPEAT)
+#   scripts/bench.sh credentials a budget-bound GitHub extract with 1, 2 and 4 credentials
+#                               (knobs: DORAFLEET_BENCH_REQUESTS, _RATE, _TASKS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -100,6 +102,11 @@ run_serve() {
   cargo bench --locked -p dorafleet-serve --bench overview
 }
 
+run_credentials() {
+  log "credentials: a budget-bound GitHub extract with 1, 2 and 4 credentials of the same rate"
+  cargo bench --locked -p dorafleet-sources --bench credentials
+}
+
 case "$which" in
   backfill) run_backfill ;;
   fleet) run_fleet ;;
@@ -109,6 +116,7 @@ case "$which" in
   incremental) run_incremental ;;
   alerts) run_alerts ;;
   serve) run_serve ;;
-  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_alerts; run_serve ;;
+  credentials) run_credentials ;;
+  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_alerts; run_serve; run_credentials ;;
   *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, alerts, serve, all)" ;;
 esac

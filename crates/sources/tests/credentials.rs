@@ -301,3 +301,41 @@ async fn a_429_on_one_credential_pauses_only_its_schedule_and_the_other_carries_
             .all(|(_, slot)| *slot < Utc::now() + Span::seconds(5))
     );
 }
+
+#[tokio::test]
+async fn a_page_stored_under_one_credential_is_revalidated_under_the_other() {
+    let sim = start_sim(None).await;
+    let client = SourceClient::new(
+        Source::Github,
+        &config(
+            &sim.base_url(Source::Github),
+            50,
+            vec![
+                token("etag-1", "ghp_etag_one"),
+                token("etag-2", "ghp_etag_two"),
+            ],
+        ),
+    )
+    .unwrap();
+    let repo = sim.state().organisation().team_configs()[0].github_repos[0].clone();
+    let request = PageRequest::new(
+        dorafleet_sources::endpoint::PULLS,
+        format!("/repos/{repo}/pulls?state=all&per_page=5"),
+        1,
+    );
+    let stored = client.get(&request).await.unwrap();
+    let validators = dorafleet_sources::Validators {
+        etag: stored.etag.clone(),
+        last_modified: None,
+    };
+    assert!(validators.etag.is_some());
+    let again = client.get_conditional(&request, &validators).await.unwrap();
+    assert_eq!(again.status, 304);
+
+    let log = sim.state().request_log();
+    assert_eq!(log.len(), 2);
+    assert_ne!(
+        log[0].credential, log[1].credential,
+        "both requests went out with one credential"
+    );
+}

@@ -139,6 +139,9 @@ pub struct CredentialConfig {
     /// This credential's own budget; default: the source's
     /// `requests_per_second`.
     pub requests_per_second: Option<NonZeroU32>,
+    /// Basic-auth user of this token (Jira's e-mail, a Jenkins user);
+    /// default: the source's `user`.
+    pub user: Option<String>,
 }
 
 /// Where a credential's secret comes from, once checked.
@@ -170,6 +173,8 @@ pub struct Credential {
     pub kind: CredentialKind,
     /// Its own budget.
     pub requests_per_second: NonZeroU32,
+    /// The basic-auth user sent with it; `None`: a bearer token.
+    pub user: Option<String>,
 }
 
 impl CredentialConfig {
@@ -265,15 +270,23 @@ impl SourceConfig {
                 name: DEFAULT_CREDENTIAL.to_owned(),
                 kind,
                 requests_per_second: self.requests_per_second,
+                user: self.user.clone().filter(|u| !u.is_empty()),
             }];
         }
         self.credentials
             .iter()
             .filter_map(|c| {
+                let kind = c.kind().ok()?;
+                // An installation token is a bearer token, whoever the user.
+                let user = match kind {
+                    CredentialKind::GithubApp { .. } => None,
+                    _ => c.user.clone().or_else(|| self.user.clone()),
+                };
                 Some(Credential {
                     name: c.name.clone(),
-                    kind: c.kind().ok()?,
+                    kind,
                     requests_per_second: c.requests_per_second.unwrap_or(self.requests_per_second),
+                    user: user.filter(|u| !u.is_empty()),
                 })
             })
             .collect()
@@ -308,9 +321,9 @@ mod tests {
     #[test]
     fn a_credential_list_keeps_its_names_and_its_own_rates() {
         let c = Config::from_toml(
-            "[sources.github]\nrequests_per_second = 7\ncredentials = [\n\
+            "[sources.github]\nrequests_per_second = 7\nuser = \"svc\"\ncredentials = [\n\
              { name = \"ci-bot-1\", token_file = \"/run/secrets/bot1\" },\n\
-             { name = \"ci-bot-2\", token = \"ghp_list_cred_2\", requests_per_second = 3 },\n\
+             { name = \"ci-bot-2\", token = \"ghp_list_cred_2\", requests_per_second = 3, user = \"bot2\" },\n\
              { name = \"app\", app_id = 12, installation_id = 34, private_key_file = \"/k.pem\" },\n]",
         )
         .unwrap();
@@ -319,6 +332,8 @@ mod tests {
         assert_eq!(names, ["ci-bot-1", "ci-bot-2", "app"]);
         let rates: Vec<_> = creds.iter().map(|c| c.requests_per_second.get()).collect();
         assert_eq!(rates, [7, 3, 7]);
+        let users: Vec<_> = creds.iter().map(|c| c.user.as_deref()).collect();
+        assert_eq!(users, [Some("svc"), Some("bot2"), None]);
         assert_eq!(
             creds[2].kind,
             CredentialKind::GithubApp {

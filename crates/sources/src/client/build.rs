@@ -6,7 +6,7 @@
 use super::response::same_origin_redirects;
 use super::{ClientStats, Inner, SourceClient, USER_AGENT};
 use crate::credentials::{
-    AppInstallation, AppTokenError, Credential, CredentialPool, Secretive, schedule_name,
+    AppInstallation, AppTokenError, Credential, CredentialPool, SecretSource, schedule_name,
 };
 use crate::limiter::RateGate;
 use crate::token::{TokenFile, TokenSource};
@@ -98,35 +98,37 @@ impl SourceClient {
         }
         let mut members = Vec::new();
         for credential in config.effective_credentials() {
-            let secret =
-                match credential.kind {
-                    CredentialKind::Anonymous => Secretive::Token(TokenSource::None),
-                    CredentialKind::Token(secret) => Secretive::Token(TokenSource::Fixed(secret)),
-                    CredentialKind::TokenFile(path) => Secretive::Token(TokenSource::File(
-                        TokenFile::open(&path).map_err(|e| SourceError::TokenFile {
+            let secret = match credential.kind {
+                CredentialKind::Anonymous => SecretSource::Token(TokenSource::None),
+                CredentialKind::Token(secret) => SecretSource::Token(TokenSource::Fixed(secret)),
+                CredentialKind::TokenFile(path) => {
+                    SecretSource::Token(TokenSource::File(TokenFile::open(&path).map_err(|e| {
+                        SourceError::TokenFile {
                             system: source,
                             path: path.display().to_string(),
                             reason: e.to_string(),
-                        })?,
-                    )),
-                    CredentialKind::GithubApp {
-                        app_id,
-                        installation_id,
-                        private_key_file,
-                    } => Secretive::App(Box::new(
-                        AppInstallation::open(app_id, installation_id, &private_key_file).map_err(
-                            |e| SourceError::AppKey {
-                                system: source,
-                                credential: credential.name.clone(),
-                                source: e,
-                            },
-                        )?,
-                    )),
-                };
+                        }
+                    })?))
+                }
+                CredentialKind::GithubApp {
+                    app_id,
+                    installation_id,
+                    private_key_file,
+                } => SecretSource::App(Box::new(
+                    AppInstallation::open(app_id, installation_id, &private_key_file).map_err(
+                        |e| SourceError::AppKey {
+                            system: source,
+                            credential: credential.name.clone(),
+                            source: e,
+                        },
+                    )?,
+                )),
+            };
             members.push(Credential {
                 schedule: schedule_name(source, &credential.name),
                 name: credential.name,
                 secret,
+                user: credential.user,
                 gate: RateGate::new(credential.requests_per_second),
             });
         }
@@ -151,7 +153,6 @@ impl SourceClient {
                 base_url,
                 http,
                 pool: CredentialPool::new(members),
-                user: config.user.clone().filter(|u| !u.is_empty()),
                 max_pages_per_task: config.max_pages_per_task,
                 max_response_bytes: config.max_response_bytes,
                 conditional_requests: config.conditional_requests,

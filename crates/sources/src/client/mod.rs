@@ -69,7 +69,6 @@ struct Inner {
     http: reqwest::Client,
     /// The credentials, each with its own rate gate and fleet schedule.
     pool: CredentialPool,
-    user: Option<String>,
     /// `sources.<source>.max_pages_per_task`, for the crawl to read.
     max_pages_per_task: u32,
     /// `sources.<source>.max_response_bytes`, enforced while bodies stream in.
@@ -94,7 +93,6 @@ impl std::fmt::Debug for SourceClient {
             .field("source", &self.inner.source)
             .field("base_url", &self.inner.base_url.as_str())
             .field("credentials", &credentials)
-            .field("user", &self.inner.user)
             .finish()
     }
 }
@@ -283,7 +281,7 @@ impl SourceClient {
             builder = builder.header(name, value);
         }
         if let Some(token) = &token {
-            builder = match &inner.user {
+            builder = match &credential.user {
                 Some(user) => builder.basic_auth(user, Some(token.expose())),
                 None => builder.bearer_auth(token.expose()),
             };

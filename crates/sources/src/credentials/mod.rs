@@ -53,7 +53,7 @@ pub fn schedule_name(source: Source, credential: &str) -> String {
 
 /// Where one credential's secret comes from.
 #[derive(Debug)]
-pub(crate) enum Secretive {
+pub(crate) enum SecretSource {
     Token(TokenSource),
     App(Box<AppInstallation>),
 }
@@ -64,7 +64,9 @@ pub(crate) struct Credential {
     pub(crate) name: String,
     /// Its fleet-wide schedule (see [`schedule_name`]).
     pub(crate) schedule: String,
-    pub(crate) secret: Secretive,
+    pub(crate) secret: SecretSource,
+    /// The basic-auth user; `None`: the secret is a bearer token.
+    pub(crate) user: Option<String>,
     pub(crate) gate: RateGate,
 }
 
@@ -77,13 +79,13 @@ impl Credential {
         base_url: &reqwest::Url,
     ) -> Result<Option<Secret>, TaskError> {
         match &self.secret {
-            Secretive::Token(token) => token.current().map_err(|e| {
+            SecretSource::Token(token) => token.current().map_err(|e| {
                 TaskError::transient_from(
                     format!("credential `{}`: cannot read the token file", self.name),
                     e,
                 )
             }),
-            Secretive::App(app) => Ok(Some(app.token(http, base_url).await?)),
+            SecretSource::App(app) => Ok(Some(app.token(http, base_url).await?)),
         }
     }
 
@@ -92,7 +94,7 @@ impl Credential {
     /// change by asking again.
     pub(crate) fn refused(&self, used: Option<&Secret>) -> bool {
         match (&self.secret, used) {
-            (Secretive::App(app), Some(used)) => app.forget(used),
+            (SecretSource::App(app), Some(used)) => app.forget(used),
             _ => false,
         }
     }
@@ -100,14 +102,17 @@ impl Credential {
     /// How the configuration shows it (never the secret).
     pub(crate) fn describe(&self) -> String {
         let what = match &self.secret {
-            Secretive::Token(TokenSource::None) => "none".to_owned(),
-            Secretive::Token(TokenSource::Fixed(_)) => "token".to_owned(),
-            Secretive::Token(TokenSource::File(file)) => {
+            SecretSource::Token(TokenSource::None) => "none".to_owned(),
+            SecretSource::Token(TokenSource::Fixed(_)) => "token".to_owned(),
+            SecretSource::Token(TokenSource::File(file)) => {
                 format!("token file {}", file.path().display())
             }
-            Secretive::App(app) => app.describe(),
+            SecretSource::App(app) => app.describe(),
         };
-        format!("{} ({what})", self.name)
+        match &self.user {
+            Some(user) => format!("{} ({what}, user {user})", self.name),
+            None => format!("{} ({what})", self.name),
+        }
     }
 }
 

@@ -5,7 +5,8 @@ fn member(name: &str, per_second: u32) -> Credential {
     Credential {
         name: name.to_owned(),
         schedule: schedule_name(Source::Github, name),
-        secret: Secretive::Token(TokenSource::None),
+        secret: SecretSource::Token(TokenSource::None),
+        user: None,
         gate: RateGate::new(NonZeroU32::new(per_second).unwrap()),
     }
 }
