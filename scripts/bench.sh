@@ -31,6 +31,8 @@
 #                               (knobs: DORAFLEET_BENCH_* in crates/alerts/benches/alerts.rs)
 #   scripts/bench.sh serve      the dashboard's page weight and load time for 50 teams x
 #                               365 days (knobs: DORAFLEET_BENCH_TEAMS, _DAYS, _REPEAT)
+#   scripts/bench.sh credentials a budget-bound GitHub extract with 1, 2 and 4 credentials
+#                               (knobs: DORAFLEET_BENCH_REQUESTS, _RATE, _TASKS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -110,6 +112,11 @@ run_serve() {
   cargo bench --locked -p dorafleet-serve --bench overview
 }
 
+run_credentials() {
+  log "credentials: a budget-bound GitHub extract with 1, 2 and 4 credentials of the same rate"
+  cargo bench --locked -p dorafleet-sources --bench credentials
+}
+
 case "$which" in
   backfill) run_backfill ;;
   fleet) run_fleet ;;
@@ -120,6 +127,7 @@ case "$which" in
   org) run_org ;;
   alerts) run_alerts ;;
   serve) run_serve ;;
-  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_org; run_alerts; run_serve ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, org, alerts, serve, all)" ;;
+  credentials) run_credentials ;;
+  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_org; run_credentials; run_alerts; run_serve ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, org, credentials, alerts, serve, all)" ;;
 esac

@@ -31,6 +31,7 @@ mod truth;
 pub use endpoint::Endpoint;
 pub use faults::{FaultKind, FaultRule, FaultSpecError, Trigger, drift_selects};
 pub use generate::generate;
+pub use http::github_app::GithubAppOptions;
 pub use model::{
     BOT_LOGIN_SUFFIX, BuildResult, Commit, DONE, DeployMechanism, DeploymentStatus,
     GithubDeployment, IN_PROGRESS, INCIDENT_ISSUE_TYPE, JenkinsBuild, JenkinsJob, JiraIssue,
@@ -40,7 +41,7 @@ pub use model::{
 };
 pub use model::{FEATURE_BRANCH_JOB, JenkinsFlavour, MAIN_BRANCH_JOB, MULTIBRANCH_CLASS};
 pub use options::{GithubFlavour, JiraFlavour, SimOptions};
-pub use request_log::RequestLogEntry;
+pub use request_log::{RequestLogEntry, credential_id};
 pub use server::{RunningSim, router, serve};
 pub use state::SimState;
 pub use truth::{METRICS, TruthCoverage, TruthRecord, differences};

@@ -28,7 +28,8 @@ pub struct SimOptions {
     pub end_date: NaiveDate,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
-    /// Requests per hour before GitHub answers 403. Default 5000.
+    /// Requests per hour before GitHub answers 403, counted per token (and
+    /// once for all requests without one). Default 5000.
     pub github_hourly_limit: u32,
     /// The instant the simulator's clock starts at (it stays there until set
     /// or advanced, see [`SimState::set_now`](crate::SimState::set_now)).
@@ -58,6 +59,10 @@ pub struct SimOptions {
     /// name; default UTC): `/myself` names it, and JQL date literals are
     /// read in it, as Jira does.
     pub jira_user_time_zone: chrono_tz::Tz,
+    /// When set, a GitHub App the simulator mints installation tokens for
+    /// (`POST /app/installations/{id}/access_tokens`); a `ghs_` token it did
+    /// not mint, or that has expired, is answered 401. Default `None`.
+    pub github_app: Option<crate::GithubAppOptions>,
 }
 
 /// The Jira dialect the simulator speaks. The organisation and its ground
@@ -192,6 +197,7 @@ impl Default for SimOptions {
             jenkins_token: None,
             jira_flavour: JiraFlavour::default(),
             jira_user_time_zone: chrono_tz::Tz::UTC,
+            github_app: None,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! What clients asked and what they got: every data request, in arrival
 //! order, with the fault that fired. Tests measure rate-limit compliance and
 //! retry behaviour from it; the counters behind `served_records` say how many
-//! records a complete extraction should have stored.
+//! records a complete extraction should have stored. Each entry names the
+//! credential it came with (a hash prefix, never the token), so a
+//! credential's own budget can be read from the log.
 
 use crate::endpoint::Endpoint;
 use chrono::{DateTime, Utc};
@@ -37,6 +39,37 @@ pub struct RequestLogEntry {
     pub fault: Option<String>,
     /// The `Retry-After` the response carried, in seconds, if any.
     pub retry_after_secs: Option<u64>,
+    /// Which credential the request came with, as [`credential_id`] names it
+    /// (never the secret); `None` when it had none.
+    #[serde(default)]
+    pub credential: Option<String>,
+}
+
+/// A name for the credential a request came with that says which one it is
+/// without saying what it is: `tok-` and the first 12 hex digits of the
+/// SHA-256 of the token (a bearer token, or basic auth's base64 `user:token`
+/// as sent). Tests name their tokens the same way to read a credential's share
+/// of the log.
+pub fn credential_id(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("tok-{hex}")
+}
+
+/// The token a request carries (`Authorization: Bearer`/`token`, or basic
+/// auth's base64 `user:token` as sent), if any.
+pub(crate) fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" | "token" | "basic" => Some(rest.trim().to_owned()),
+        _ => None,
+    }
 }
 
 /// Counts since the server started; clearing the log does not reset them.

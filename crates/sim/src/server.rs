@@ -2,7 +2,7 @@
 //! [`RunningSim`] for tests (port 0, explicit shutdown) and [`serve`] for the
 //! CLI, which passes its own shutdown signal.
 
-use crate::http::{admin, github, github_history, jenkins, jira};
+use crate::http::{admin, github, github_app, github_history, jenkins, jira};
 use crate::options::SimOptions;
 use crate::state::SimState;
 use axum::Router;
@@ -39,6 +39,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             &gh("/repos/{owner}/{repo}/deployments/{id}/statuses"),
             get(github::deployment_statuses),
+        )
+        .route(
+            &gh("/app/installations/{id}/access_tokens"),
+            post(github_app::access_tokens),
         )
         .route(
             "/jira/rest/api/3/search/jql",

@@ -1,11 +1,12 @@
 //! The state one running simulator shares between its request handlers: the
 //! generated history (immutable), the simulated clock with the view of the
-//! history as of it, the active faults, the request log and the GitHub
-//! hourly budget.
+//! history as of it, the active faults, the request log, the GitHub
+//! hourly budget of each credential and the GitHub App installation tokens.
 //!
 //! The clock is simulated, not real: it stands still until a test or an
 //! operator sets or advances it, so what the APIs answer is deterministic.
-//! Only the GitHub hourly budget runs on real time, as a client's pacing does.
+//! Only the GitHub hourly budgets and installation token expiry run on real
+//! time, as a client's pacing does.
 
 use crate::endpoint::Endpoint;
 use crate::faults::{FaultBook, FaultKind, FaultRule};
@@ -28,7 +29,11 @@ pub struct SimState {
     truth: Mutex<Option<Stamped<Vec<TruthRecord>>>>,
     faults: Mutex<FaultBook>,
     log: Mutex<RequestLog>,
-    github_budget: Mutex<HourlyBudget>,
+    /// GitHub's hourly budgets, one per credential (key: its
+    /// [`credential_id`](crate::credential_id), `anonymous` without one).
+    github_budgets: Mutex<BTreeMap<String, HourlyBudget>>,
+    /// The GitHub App installation tokens minted, with their expiry.
+    installation_tokens: Mutex<BTreeMap<String, DateTime<Utc>>>,
     /// The options it was started with (flavours, for the HTTP face).
     options: SimOptions,
 }
@@ -101,11 +106,8 @@ impl SimState {
             truth: Mutex::new(None),
             faults: Mutex::new(FaultBook::new(opts.seed, opts.faults.clone())),
             log: Mutex::new(RequestLog::default()),
-            github_budget: Mutex::new(HourlyBudget {
-                limit: opts.github_hourly_limit,
-                used: 0,
-                window_end: Utc::now() + Duration::hours(1),
-            }),
+            github_budgets: Mutex::new(BTreeMap::new()),
+            installation_tokens: Mutex::new(BTreeMap::new()),
             options: opts.clone(),
         }
     }
@@ -257,13 +259,49 @@ impl SimState {
         lock(&self.log).record(entry);
     }
 
-    /// The budget as of `now` (real time), after spending one request if `spend`.
-    pub(crate) fn github_budget(&self, now: DateTime<Utc>, spend: bool) -> HourlyBudget {
-        let mut budget = lock(&self.github_budget);
+    /// The budget of `credential` as of `now` (real time), after spending
+    /// one request if `spend`. A credential's first request opens its
+    /// hourly window.
+    pub(crate) fn github_budget(
+        &self,
+        credential: &str,
+        now: DateTime<Utc>,
+        spend: bool,
+    ) -> HourlyBudget {
+        let mut budgets = lock(&self.github_budgets);
+        let budget = budgets
+            .entry(credential.to_owned())
+            .or_insert_with(|| HourlyBudget {
+                limit: self.options.github_hourly_limit,
+                used: 0,
+                window_end: now + Duration::hours(1),
+            });
         budget.roll(now);
         if spend {
             budget.used = budget.used.saturating_add(1);
         }
         *budget
+    }
+}
+
+impl SimState {
+    /// Remembers a minted installation token until `expires_at`.
+    pub(crate) fn mint_installation_token(&self, token: String, expires_at: DateTime<Utc>) {
+        let mut tokens = lock(&self.installation_tokens);
+        let now = Utc::now();
+        tokens.retain(|_, expiry| *expiry > now - Duration::hours(1));
+        tokens.insert(token, expires_at);
+    }
+
+    /// When `token` was minted by the App endpoint: whether it is still valid at `now`.
+    pub(crate) fn installation_token_valid(&self, token: &str, now: DateTime<Utc>) -> bool {
+        lock(&self.installation_tokens)
+            .get(token)
+            .is_some_and(|expiry| *expiry > now)
+    }
+
+    /// How many installation tokens the App endpoint has minted.
+    pub fn installation_tokens_minted(&self) -> usize {
+        lock(&self.installation_tokens).len()
     }
 }

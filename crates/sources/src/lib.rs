@@ -12,7 +12,8 @@
 //!   (`dorafleet_warehouse::SilverBatch`).
 //!
 //! Shared by all of them: HTTP with rate budgets and server pauses
-//! (`client`), the crawl dispatch and helpers (`crawl`), the generic
+//! (`client`), a source's several credentials and the choice between them
+//! (`credentials`), the crawl dispatch and helpers (`crawl`), the generic
 //! validation machinery and the endpoint → schema lookup (`validate`), the
 //! normalizers' helpers (`normalize`), and the endpoint names (`endpoint`).
 //! The same code talks to the real APIs and to the project's simulator; only
@@ -70,6 +71,7 @@
 mod budget;
 mod client;
 mod crawl;
+mod credentials;
 pub mod github;
 pub mod jenkins;
 pub mod jira;
@@ -88,6 +90,7 @@ pub use client::{ClientStats, SourceClient, SourceError};
 pub use crawl::{
     CrawlStep, Watch, next_steps, next_steps_watching, start_requests, start_requests_watching,
 };
+pub use credentials::{AppTokenError, schedule_name};
 pub use page::{FetchedPage, PageRequest, Validators, endpoint};
 pub use urls::UrlError;
 pub use validate::{PageQuality, Rejection, validate_page};

@@ -242,6 +242,20 @@ impl RateGate {
         effective.saturating_duration_since(now)
     }
 
+    /// The earliest instant this gate could give a turn, as far as the
+    /// server has said: the end of a pause, or the reset of a spent quota.
+    /// `None` when nothing holds it back (its pace aside).
+    pub(crate) fn held_until(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let paused = self.paused_until().filter(|u| *u > now);
+        let spent = self
+            .lock_pace()
+            .quota
+            .filter(|q| q.remaining == 0 && q.reset > now)
+            .map(|q| q.reset);
+        paused.max(spent)
+    }
+
     fn paused_until(&self) -> Option<Instant> {
         *self.paused_until.lock().unwrap_or_else(|p| p.into_inner())
     }

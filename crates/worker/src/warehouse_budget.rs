@@ -8,14 +8,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{Source, TaskError};
+use dorafleet_core::TaskError;
 use dorafleet_sources::FleetBudget;
 use dorafleet_warehouse::RequestSlots;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A [`FleetBudget`] whose request schedules are slots in the shared
-/// warehouse, one schedule per source (key `requests.<source>`).
+/// warehouse, one schedule per source credential (key
+/// `requests.<schedule>`: `requests.github` for a single token,
+/// `requests.github/<credential>` for a named one).
 #[derive(Debug, Clone)]
 pub struct WarehouseBudget {
     warehouse: Arc<dyn RequestSlots>,
@@ -27,8 +29,8 @@ impl WarehouseBudget {
         WarehouseBudget { warehouse }
     }
 
-    fn key(source: Source) -> String {
-        format!("requests.{source}")
+    fn key(schedule: &str) -> String {
+        format!("requests.{schedule}")
     }
 }
 
@@ -36,19 +38,19 @@ impl WarehouseBudget {
 impl FleetBudget for WarehouseBudget {
     async fn reserve(
         &self,
-        source: Source,
+        schedule: &str,
         interval: Duration,
     ) -> Result<DateTime<Utc>, TaskError> {
         Ok(self
             .warehouse
-            .reserve_slot(&Self::key(source), interval)
+            .reserve_slot(&Self::key(schedule), interval)
             .await?)
     }
 
-    async fn pause_until(&self, source: Source, until: DateTime<Utc>) -> Result<(), TaskError> {
+    async fn pause_until(&self, schedule: &str, until: DateTime<Utc>) -> Result<(), TaskError> {
         Ok(self
             .warehouse
-            .hold_slots_until(&Self::key(source), until)
+            .hold_slots_until(&Self::key(schedule), until)
             .await?)
     }
 }

@@ -25,6 +25,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "file holding the API token, re-read when it changes",
     ),
     (
+        "DORAFLEET_SOURCES__<SOURCE>__CREDENTIALS",
+        "several credentials, each with its own budget, as one inline list: '[{name=\"bot-1\", token_file=\"/run/secrets/bot1\"}, {name=\"app\", app_id=1, installation_id=2, private_key_file=\"/run/secrets/app.pem\"}]' (replaces TOKEN / TOKEN_FILE)",
+    ),
+    (
         "DORAFLEET_SOURCES__<SOURCE>__USER",
         "user for basic auth (Jira e-mail, Jenkins user)",
     ),

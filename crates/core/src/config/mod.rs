@@ -33,7 +33,8 @@ pub use settings::{
     ObservabilityConfig, OtlpProtocol, QualityConfig, SyncConfig, WarehouseConfig, WorkerConfig,
 };
 pub use sources::{
-    DEFAULT_MAX_PAGES_PER_TASK, DEFAULT_MAX_RESPONSE_BYTES, JiraApi, SourceConfig, SourcesConfig,
+    Credential, CredentialConfig, CredentialKind, DEFAULT_CREDENTIAL, DEFAULT_MAX_PAGES_PER_TASK,
+    DEFAULT_MAX_RESPONSE_BYTES, JiraApi, SourceConfig, SourcesConfig,
 };
 pub use teams::TeamConfig;
 

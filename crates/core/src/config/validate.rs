@@ -2,6 +2,7 @@
 //! a pipeline that starts with a typo in its config would compute wrong
 //! numbers quietly.
 
+use super::sources::{CredentialKind, SourceConfig};
 use super::{Config, ConfigError};
 use crate::model::Source;
 use std::collections::{HashMap, HashSet};
@@ -31,6 +32,7 @@ impl Config {
             if s.max_response_bytes == 0 {
                 return invalid(key("max_response_bytes"), "must be at least 1");
             }
+            validate_credentials(source, s).map_err(ConfigError::Invalid)?;
         }
         if self.broker.prefix.trim().is_empty() {
             return invalid("broker.prefix".into(), "is empty");
@@ -133,4 +135,45 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `sources.<source>.credentials`: named uniquely and safely (the name is a
+/// schedule key and shows in logs), each exactly one kind of secret, not
+/// beside the single `token` / `token_file`, and GitHub Apps only on GitHub.
+fn validate_credentials(source: Source, s: &SourceConfig) -> Result<(), String> {
+    if s.credentials.is_empty() {
+        return Ok(());
+    }
+    if s.token.is_some() || s.token_file.is_some() {
+        return Err(format!(
+            "`sources.{source}.credentials` is set beside `sources.{source}.token` / `token_file`; move that token into the list (or drop the list)"
+        ));
+    }
+    let mut names = HashSet::new();
+    for (i, c) in s.credentials.iter().enumerate() {
+        let key = format!("sources.{source}.credentials[{i}]");
+        let name_ok = !c.name.is_empty()
+            && c.name.len() <= 64
+            && c.name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+        if !name_ok {
+            return Err(format!(
+                "`{key}.name` must be 1-64 letters, digits, `-`, `_` or `.`"
+            ));
+        }
+        if !names.insert(c.name.as_str()) {
+            return Err(format!("`{key}.name` repeats `{}`", c.name));
+        }
+        match c.kind() {
+            Err(why) => return Err(format!("`{key}` {why}")),
+            Ok(CredentialKind::GithubApp { .. }) if source != Source::Github => {
+                return Err(format!(
+                    "`{key}` is a GitHub App, which only `sources.github` can use"
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }

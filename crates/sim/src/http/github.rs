@@ -238,12 +238,25 @@ fn link_header(meta: &RequestMeta, page: usize, last: usize, truncate: bool) -> 
     (!links.is_empty()).then(|| links.join(", "))
 }
 
-/// The 403 GitHub answers once the hourly budget is spent (not counted itself).
+/// Whose hourly budget a request spends: its token's
+/// [`credential_id`](crate::credential_id), or `anonymous`.
+fn budget_key(meta: &RequestMeta) -> String {
+    crate::request_log::presented_token(&meta.headers)
+        .map_or_else(|| "anonymous".to_owned(), |t| crate::credential_id(&t))
+}
+
+/// What GitHub answers before it looks at a request: 401 to an installation
+/// token (`ghs_…`) it did not mint or that has expired, when a GitHub App
+/// is simulated; the 403 once the token's hourly budget is spent (neither
+/// counted itself).
 pub(crate) fn budget_exhausted(state: &SimState, meta: &RequestMeta) -> Option<Served> {
+    if let Some(refused) = super::github_app::refuse_stale_installation_token(state, meta) {
+        return Some(refused);
+    }
     if state.options().github_flavour == GithubFlavour::Enterprise {
         return None;
     }
-    let budget = state.github_budget(meta.at, false);
+    let budget = state.github_budget(&budget_key(meta), meta.at, false);
     if budget.remaining() > 0 {
         return None;
     }
@@ -256,8 +269,9 @@ pub(crate) fn budget_exhausted(state: &SimState, meta: &RequestMeta) -> Option<S
     Some(served)
 }
 
-/// ETag / `If-None-Match` and the `x-ratelimit-*` headers. A 304 does not
-/// count against the budget, like on GitHub.
+/// ETag / `If-None-Match` and the `x-ratelimit-*` headers of the request's
+/// credential. A 304 does not count against the budget, like on GitHub. The
+/// ETag depends on the content only, not on the token that asked.
 ///
 /// The ETag is a SHA-256 of exactly what the client would read — the body
 /// and the `Link` header — so any change in the world (an item added,
@@ -280,7 +294,7 @@ pub(crate) fn finish_response(state: &SimState, meta: &RequestMeta, mut served: 
     match options.github_flavour {
         GithubFlavour::Cloud => {
             let spend = served.status != StatusCode::NOT_MODIFIED;
-            let budget = state.github_budget(meta.at, spend);
+            let budget = state.github_budget(&budget_key(meta), meta.at, spend);
             add_rate_limit_headers(&mut served, budget);
         }
         GithubFlavour::Enterprise if options.github_zero_rate_limits => {

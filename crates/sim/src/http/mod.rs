@@ -5,6 +5,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod github;
+pub(crate) mod github_app;
 pub(crate) mod github_history;
 pub(crate) mod jenkins;
 pub(crate) mod jira;
@@ -310,6 +311,8 @@ fn finish(
         },
         fault: fault.map(|f| f.to_string()),
         retry_after_secs,
+        credential: crate::request_log::presented_token(&meta.headers)
+            .map(|t| crate::request_log::credential_id(&t)),
     });
     tracing::debug!(
         seq = meta.seq,

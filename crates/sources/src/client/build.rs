@@ -5,8 +5,12 @@
 
 use super::response::same_origin_redirects;
 use super::{ClientStats, Inner, SourceClient, USER_AGENT};
+use crate::credentials::{
+    AppInstallation, AppTokenError, Credential, CredentialPool, SecretSource, schedule_name,
+};
 use crate::limiter::RateGate;
 use crate::token::{TokenFile, TokenSource};
+use dorafleet_core::config::CredentialKind;
 use dorafleet_core::{Source, SourceConfig};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use std::sync::{Arc, Mutex};
@@ -34,6 +38,16 @@ pub enum SourceError {
         /// The I/O or parse error.
         reason: String,
     },
+    /// A GitHub App credential's private key cannot be used.
+    #[error("{system}: credential `{credential}`: {source}")]
+    AppKey {
+        /// The source being configured.
+        system: Source,
+        /// The credential's name.
+        credential: String,
+        /// What is wrong with the key.
+        source: AppTokenError,
+    },
     /// A setting is out of range (e.g. `timeout_ms` of 0).
     #[error("{system}: invalid configuration: {reason}")]
     InvalidConfig {
@@ -54,9 +68,10 @@ pub enum SourceError {
 
 impl SourceClient {
     /// A client of `source` from its configuration: checks the base URL
-    /// (`http(s)://` with a host) and `timeout_ms`, opens the token file if
-    /// one is configured (else uses the inline token, if any), and sets up
-    /// the rate gate at `requests_per_second`. Sends no request.
+    /// (`http(s)://` with a host) and `timeout_ms`, opens every credential's
+    /// token file or GitHub App key (see
+    /// [`SourceConfig::effective_credentials`]), and sets up each
+    /// credential's rate gate at its `requests_per_second`. Sends no request.
     pub fn new(source: Source, config: &SourceConfig) -> Result<SourceClient, SourceError> {
         let base_url = match config.base_url.scheme() {
             "http" | "https" if config.base_url.has_host() => config.base_url.clone(),
@@ -72,7 +87,6 @@ impl SourceClient {
             system: source,
             reason: reason.to_owned(),
         };
-        let rps = config.requests_per_second;
         if config.timeout.is_zero() {
             return Err(invalid("timeout_ms must be at least 1"));
         }
@@ -82,17 +96,47 @@ impl SourceClient {
         if config.max_response_bytes == 0 {
             return Err(invalid("max_response_bytes must be at least 1"));
         }
-        let token = match (&config.token_file, &config.token) {
-            (Some(path), _) => {
-                TokenSource::File(TokenFile::open(path).map_err(|e| SourceError::TokenFile {
-                    system: source,
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?)
-            }
-            (None, Some(secret)) if !secret.is_empty() => TokenSource::Fixed(secret.clone()),
-            (None, _) => TokenSource::None,
-        };
+        let mut members = Vec::new();
+        for credential in config.effective_credentials() {
+            let secret = match credential.kind {
+                CredentialKind::Anonymous => SecretSource::Token(TokenSource::None),
+                CredentialKind::Token(secret) => SecretSource::Token(TokenSource::Fixed(secret)),
+                CredentialKind::TokenFile(path) => {
+                    SecretSource::Token(TokenSource::File(TokenFile::open(&path).map_err(|e| {
+                        SourceError::TokenFile {
+                            system: source,
+                            path: path.display().to_string(),
+                            reason: e.to_string(),
+                        }
+                    })?))
+                }
+                CredentialKind::GithubApp {
+                    app_id,
+                    installation_id,
+                    private_key_file,
+                } => SecretSource::App(Box::new(
+                    AppInstallation::open(app_id, installation_id, &private_key_file).map_err(
+                        |e| SourceError::AppKey {
+                            system: source,
+                            credential: credential.name.clone(),
+                            source: e,
+                        },
+                    )?,
+                )),
+            };
+            members.push(Credential {
+                schedule: schedule_name(source, &credential.name),
+                name: credential.name,
+                secret,
+                user: credential.user,
+                gate: RateGate::new(credential.requests_per_second),
+            });
+        }
+        if members.is_empty() {
+            return Err(invalid(
+                "credentials lists no usable credential (run `dorafleet config check`)",
+            ));
+        }
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .default_headers(default_headers(source))
@@ -108,9 +152,7 @@ impl SourceClient {
                 source,
                 base_url,
                 http,
-                token,
-                user: config.user.clone().filter(|u| !u.is_empty()),
-                gate: RateGate::new(rps),
+                pool: CredentialPool::new(members),
                 max_pages_per_task: config.max_pages_per_task,
                 max_response_bytes: config.max_response_bytes,
                 conditional_requests: config.conditional_requests,

@@ -14,11 +14,10 @@
 //! body is read up to 64 KiB for its excerpt); and the credentials of the
 //! request are redacted from any body excerpt an error quotes.
 
-use crate::limiter::RateGate;
+use crate::credentials::CredentialPool;
 use crate::link::next_link;
 use crate::page::{FetchedPage, PageRequest, Validators};
-use crate::server_limits::{RateLimitHeaders, RateLimitRefusal};
-use crate::token::TokenSource;
+use crate::server_limits::RateLimitHeaders;
 use crate::urls::resolve;
 use chrono::Utc;
 use dorafleet_core::{Source, TaskError};
@@ -26,13 +25,14 @@ use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tracing::Instrument;
 
 mod build;
+mod refusal;
 mod response;
 pub use build::SourceError;
-use response::{Secrets, excerpt, read_at_most, transport_error};
+use refusal::Refused;
+use response::{Secrets, read_at_most, transport_error};
 
 const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));
 
@@ -52,6 +52,8 @@ pub struct ClientStats {
     pub rate_limit_wait_ms: u64,
     /// Rate-limit refusals seen (429, or 403 from a rate limiter).
     pub server_pauses: u64,
+    /// Requests sent, by the name of the credential they went out with.
+    pub by_credential: BTreeMap<String, u64>,
 }
 
 /// A source's HTTP client. Cheap to clone; clones share budget and statistics.
@@ -65,9 +67,8 @@ struct Inner {
     source: Source,
     base_url: Url,
     http: reqwest::Client,
-    token: TokenSource,
-    user: Option<String>,
-    gate: RateGate,
+    /// The credentials, each with its own rate gate and fleet schedule.
+    pool: CredentialPool,
     /// `sources.<source>.max_pages_per_task`, for the crawl to read.
     max_pages_per_task: u32,
     /// `sources.<source>.max_response_bytes`, enforced while bodies stream in.
@@ -81,16 +82,17 @@ struct Inner {
 
 impl std::fmt::Debug for SourceClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let token = match &self.inner.token {
-            TokenSource::None => "none".to_owned(),
-            TokenSource::Fixed(_) => "configured".to_owned(),
-            TokenSource::File(file) => format!("file {}", file.path().display()),
-        };
+        let credentials: Vec<String> = self
+            .inner
+            .pool
+            .members()
+            .iter()
+            .map(|c| c.describe())
+            .collect();
         f.debug_struct("SourceClient")
             .field("source", &self.inner.source)
             .field("base_url", &self.inner.base_url.as_str())
-            .field("token", &token)
-            .field("user", &self.inner.user)
+            .field("credentials", &credentials)
             .finish()
     }
 }
@@ -178,6 +180,7 @@ impl SourceClient {
             http.request.method = request.method(),
             http.route = %request.endpoint,
             page_no = request.page_no,
+            credential = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             rate_limit_wait_ms = tracing::field::Empty,
             error.class = tracing::field::Empty,
@@ -192,26 +195,68 @@ impl SourceClient {
         result
     }
 
+    /// Sends `request` with the credential whose turn comes first; sends it
+    /// once more when an App installation's token was refused (401, minted
+    /// anew), and with another credential when one was rate limited and
+    /// another is left.
     async fn send(
         &self,
         request: &PageRequest,
         validators: &Validators,
         span: &tracing::Span,
     ) -> Result<FetchedPage, TaskError> {
+        let pool = &self.inner.pool;
+        let mut refused_by: Vec<usize> = Vec::new();
+        let mut minted_again = false;
+        loop {
+            let index = pool.choose(&refused_by);
+            match self.send_with(index, request, validators, span).await {
+                Err(Refused::Unauthorized { error, used })
+                    if !minted_again && pool.get(index).refused(used.as_ref()) =>
+                {
+                    tracing::info!(source = %self.inner.source, credential = %pool.get(index).name,
+                        "token refused (401); minting a new installation token");
+                    minted_again = true;
+                    drop(error);
+                }
+                Err(Refused::Unauthorized { error, .. }) => return Err(error),
+                Err(Refused::Other(error)) => {
+                    let other_left = refused_by.len() + 1 < pool.members().len();
+                    if matches!(error, TaskError::RetryAfter { .. }) && other_left {
+                        refused_by.push(index);
+                        continue;
+                    }
+                    return Err(error);
+                }
+                Ok(page) => return Ok(page),
+            }
+        }
+    }
+
+    async fn send_with(
+        &self,
+        index: usize,
+        request: &PageRequest,
+        validators: &Validators,
+        span: &tracing::Span,
+    ) -> Result<FetchedPage, Refused> {
         let inner = &*self.inner;
+        let credential = inner.pool.get(index);
         let url = resolve(&inner.base_url, &request.url).map_err(|e| {
             TaskError::permanent_from(format!("{} {}", inner.source, request.method()), e)
         })?;
         let what = format!("{} {} {}", inner.source, request.method(), url.path());
 
-        let (turn, mut waited) = inner.gate.wait_turn().await;
+        let (turn, mut waited) = credential.gate.wait_turn().await;
         let mut fleet_slot = None;
         if let Some(fleet) = inner.fleet.get() {
             let started = tokio::time::Instant::now();
-            let slot = fleet.reserve(inner.source, inner.gate.interval()).await?;
-            if let Ok(wait) = (slot - Utc::now()).to_std() {
-                tokio::time::sleep(wait).await;
-            }
+            let slot = fleet
+                .reserve(&credential.schedule, credential.gate.interval())
+                .await?;
+            let until_slot = (slot - Utc::now()).to_std().unwrap_or_default();
+            inner.pool.slot_taken(index, until_slot);
+            tokio::time::sleep(until_slot).await;
             waited += started.elapsed();
             fleet_slot = Some(slot);
         }
@@ -219,12 +264,11 @@ impl SourceClient {
             "rate_limit_wait_ms",
             u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         );
+        span.record("credential", credential.name.as_str());
         inner.lock_stats().rate_limit_wait_ms +=
             u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
 
-        let token = inner.token.current().map_err(|e| {
-            TaskError::transient_from(format!("{what}: cannot read the token file"), e)
-        })?;
+        let token = credential.current(&inner.http, &inner.base_url).await?;
         let mut builder = match &request.json_body {
             None => inner.http.get(url.clone()),
             Some(body) => inner
@@ -237,7 +281,7 @@ impl SourceClient {
             builder = builder.header(name, value);
         }
         if let Some(token) = &token {
-            builder = match &inner.user {
+            builder = match &credential.user {
                 Some(user) => builder.basic_auth(user, Some(token.expose())),
                 None => builder.bearer_auth(token.expose()),
             };
@@ -254,7 +298,14 @@ impl SourceClient {
                 .and_then(|v| v.to_str().ok()),
         );
 
-        inner.lock_stats().api_calls += 1;
+        {
+            let mut stats = inner.lock_stats();
+            stats.api_calls += 1;
+            *stats
+                .by_credential
+                .entry(credential.name.clone())
+                .or_default() += 1;
+        }
         turn.sent(
             fleet_slot
                 .and_then(|slot| (Utc::now() - slot).to_std().ok())
@@ -265,7 +316,7 @@ impl SourceClient {
             Err(e) => {
                 dorafleet_telemetry::metrics::api_request(inner.source.as_str(), "error", waited);
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(&what, e, &inner.base_url));
+                return Err(transport_error(&what, e, &inner.base_url).into());
             }
         };
         let status = response.status();
@@ -302,9 +353,9 @@ impl SourceClient {
             && let Some(declared) = response.content_length()
             && declared > limit
         {
-            return Err(too_large(format!(
-                "Content-Length {declared}; none of it was read"
-            )));
+            return Err(
+                too_large(format!("Content-Length {declared}; none of it was read")).into(),
+            );
         }
         let mut response = response;
         let read_limit = if is_page {
@@ -316,21 +367,16 @@ impl SourceClient {
             Ok(read) => read,
             Err(e) => {
                 inner.lock_stats().transport_errors += 1;
-                return Err(transport_error(
-                    &format!("{what}: HTTP {status}"),
-                    e,
-                    &inner.base_url,
-                ));
+                return Err(
+                    transport_error(&format!("{what}: HTTP {status}"), e, &inner.base_url).into(),
+                );
             }
         };
         // Dropping the response mid-body closes the connection: the rest is
         // never read.
         drop(response);
         if is_page && cut {
-            return Err(too_large(format!(
-                "reading stopped after {} bytes",
-                body.len()
-            )));
+            return Err(too_large(format!("reading stopped after {} bytes", body.len())).into());
         }
         let body = match String::from_utf8(body) {
             Ok(text) => text,
@@ -349,10 +395,11 @@ impl SourceClient {
             if limits.exhausted()
                 && let Some(wait) = limits.until_reset(fetched_at)
             {
-                let pause = inner.gate.pause_for(wait);
-                tracing::warn!(source = %inner.source, pause_ms = pause.as_millis() as u64,
-                        "rate-limit quota used up; pausing until it resets");
-                self.pause_fleet(pause).await;
+                let pause = credential.gate.pause_for(wait);
+                tracing::warn!(source = %inner.source, credential = %credential.name,
+                        pause_ms = pause.as_millis() as u64,
+                        "rate-limit quota of this credential used up; pausing it until it resets");
+                self.pause_fleet(credential, pause).await;
             }
             return Ok(FetchedPage {
                 request: request.clone(),
@@ -366,70 +413,18 @@ impl SourceClient {
             });
         }
         let body = secrets.redact(&body);
-        let refusal = self.refusal(&what, status, &limits, fetched_at, &body);
+        let refusal = self.refusal(credential, &what, status, &limits, fetched_at, &body);
         if let Some(after) = refusal.retry_after() {
-            self.pause_fleet(after).await;
+            self.pause_fleet(credential, after).await;
         }
-        Err(refusal)
-    }
-
-    /// Tell the rest of the fleet to hold back too (best effort: a failure
-    /// only means other workers may hear the server's 429 themselves).
-    async fn pause_fleet(&self, pause: Duration) {
-        if let Some(fleet) = self.inner.fleet.get() {
-            let until = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_default();
-            if let Err(e) = fleet.pause_until(self.inner.source, until).await {
-                tracing::warn!(source = %self.inner.source, error = %e, "could not share a server pause with the fleet");
+        Err(if status == StatusCode::UNAUTHORIZED {
+            Refused::Unauthorized {
+                error: refusal,
+                used: token,
             }
-        }
-    }
-
-    /// Classifies a response that is not a page.
-    fn refusal(
-        &self,
-        what: &str,
-        status: StatusCode,
-        limits: &RateLimitHeaders,
-        now: chrono::DateTime<Utc>,
-        body: &str,
-    ) -> TaskError {
-        let code = status.as_u16();
-        match limits.refusal(self.inner.source, code, body, now) {
-            RateLimitRefusal::Wait(wait) => {
-                self.inner.lock_stats().server_pauses += 1;
-                return self.pause(what, code, wait);
-            }
-            RateLimitRefusal::NoTimeNamed => {
-                self.inner.lock_stats().server_pauses += 1;
-                return TaskError::transient(format!(
-                    "{what}: HTTP {code} (rate limited, no Retry-After or reset header)"
-                ));
-            }
-            RateLimitRefusal::NotRateLimited => {}
-        }
-        if code == 503 {
-            // Jira Cloud also sheds load with 503 + Retry-After.
-            if let Some(wait) = limits.retry_after {
-                return self.pause(what, code, wait);
-            }
-        }
-        if status.is_server_error() || code == 408 {
-            return TaskError::transient(format!("{what}: HTTP {code}{}", excerpt(body)));
-        }
-        TaskError::permanent(format!("{what}: HTTP {code}{}", excerpt(body)))
-    }
-
-    fn pause(&self, what: &str, code: u16, wait: Duration) -> TaskError {
-        let after = self.inner.gate.pause_for(wait);
-        tracing::warn!(source = %self.inner.source, status = code,
-            pause_ms = after.as_millis() as u64, "server asked us to wait; pausing the client");
-        TaskError::RetryAfter {
-            after,
-            message: format!(
-                "{what}: HTTP {code}, retry after {:.1}s",
-                after.as_secs_f64()
-            ),
-        }
+        } else {
+            Refused::Other(refusal)
+        })
     }
 }
 

@@ -1,0 +1,194 @@
+//! A GitHub App installation as a credential: installation tokens minted
+//! from the app's private key, cached, and replaced before they expire.
+//!
+//! An installation token lives an hour (`expires_at` says exactly); its
+//! quota grows with the organisation, unlike a user's token. The token is
+//! asked for at `POST {base}/app/installations/{id}/access_tokens` with a
+//! JWT the app signs (see `jwt.rs`), kept until [`REFRESH_BEFORE`] its
+//! expiry (a quarter of its life for short-lived ones), and forgotten when
+//! the server refuses it (401), so the request is sent once more with a new
+//! one. The private key is read once, at start, and never shown.
+
+use super::jwt::mint_app_jwt;
+use crate::urls::resolve;
+use chrono::{DateTime, Utc};
+use dorafleet_core::{Secret, TaskError};
+use openssl::pkey::{PKey, Private};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long before its `expires_at` an installation token is replaced.
+pub(crate) const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// Why a GitHub App credential cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AppTokenError {
+    /// The private key file cannot be read.
+    #[error("cannot read the GitHub App private key {path}: {reason} (check private_key_file)")]
+    KeyFile {
+        /// The configured path.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The file holds no RSA private key in PEM.
+    #[error(
+        "the GitHub App private key {path} is not an RSA private key in PEM (download a new one from the app's settings)"
+    )]
+    NotAnRsaKey {
+        /// The configured path.
+        path: PathBuf,
+    },
+}
+
+/// The app's private key; shown as `***`.
+struct AppKey(PKey<Private>);
+
+impl std::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppKey(***)")
+    }
+}
+
+/// A token in hand and when to replace it.
+#[derive(Debug, Clone)]
+struct Installed {
+    token: Secret,
+    refresh_at: DateTime<Utc>,
+}
+
+/// One installation of a GitHub App (see the module docs).
+#[derive(Debug)]
+pub(crate) struct AppInstallation {
+    app_id: u64,
+    installation_id: u64,
+    key: AppKey,
+    /// Held while a token is minted, so concurrent requests mint one.
+    cached: tokio::sync::Mutex<Option<Installed>>,
+}
+
+#[derive(serde::Deserialize)]
+struct AccessToken {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl AppInstallation {
+    /// Reads the private key; mints nothing yet.
+    pub(crate) fn open(
+        app_id: u64,
+        installation_id: u64,
+        key_file: &Path,
+    ) -> Result<AppInstallation, AppTokenError> {
+        let pem = std::fs::read_to_string(key_file).map_err(|e| AppTokenError::KeyFile {
+            path: key_file.to_owned(),
+            reason: e.to_string(),
+        })?;
+        // Registered, so that a text quoting the key is scrubbed.
+        let pem = Secret::new(pem);
+        let key = PKey::private_key_from_pem(pem.expose().as_bytes())
+            .ok()
+            .filter(|k| k.rsa().is_ok())
+            .ok_or_else(|| AppTokenError::NotAnRsaKey {
+                path: key_file.to_owned(),
+            })?;
+        Ok(AppInstallation {
+            app_id,
+            installation_id,
+            key: AppKey(key),
+            cached: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "GitHub App {} installation {}",
+            self.app_id, self.installation_id
+        )
+    }
+
+    /// The installation token to send now, minted when there is none or it
+    /// is due for replacement.
+    pub(crate) async fn token(
+        &self,
+        http: &reqwest::Client,
+        base_url: &reqwest::Url,
+    ) -> Result<Secret, TaskError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(installed) = cached.as_ref().filter(|i| Utc::now() < i.refresh_at) {
+            return Ok(installed.token.clone());
+        }
+        let installed = self.mint(http, base_url).await?;
+        let token = installed.token.clone();
+        *cached = Some(installed);
+        Ok(token)
+    }
+
+    /// Forgets `used` if it is still the token in hand (another request
+    /// may have replaced it already, or be minting right now). Asking again
+    /// always gets a token minted after `used` was refused.
+    pub(crate) fn forget(&self, used: &Secret) -> bool {
+        if let Ok(mut cached) = self.cached.try_lock()
+            && cached.as_ref().is_some_and(|i| &i.token == used)
+        {
+            *cached = None;
+        }
+        true
+    }
+
+    async fn mint(
+        &self,
+        http: &reqwest::Client,
+        base_url: &reqwest::Url,
+    ) -> Result<Installed, TaskError> {
+        let what = format!(
+            "github POST /app/installations/{}/access_tokens",
+            self.installation_id
+        );
+        let jwt = mint_app_jwt(&self.key.0, self.app_id, Utc::now())
+            .map_err(|e| TaskError::permanent_from(format!("{what}: cannot sign the JWT"), e))?;
+        let jwt = Secret::new(jwt);
+        let url = resolve(
+            base_url,
+            &format!("/app/installations/{}/access_tokens", self.installation_id),
+        )
+        .map_err(|e| TaskError::permanent_from(what.clone(), e))?;
+        let response = http
+            .post(url)
+            .bearer_auth(jwt.expose())
+            .send()
+            .await
+            .map_err(|e| TaskError::transient_from(format!("{what}: no answer"), e))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let body = dorafleet_core::secret::scrub_owned(body);
+        if !status.is_success() {
+            let excerpt: String = body.chars().take(300).collect();
+            let message = format!(
+                "{what}: HTTP {status}: {excerpt} (check app_id {}, installation_id {} and private_key_file of the credential)",
+                self.app_id, self.installation_id
+            );
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                TaskError::transient(message)
+            } else {
+                TaskError::permanent(message)
+            });
+        }
+        let answer: AccessToken = serde_json::from_str(&body).map_err(|e| {
+            TaskError::permanent_from(format!("{what}: the answer is not an access token"), e)
+        })?;
+        let now = Utc::now();
+        let life = (answer.expires_at - now).to_std().unwrap_or_default();
+        let early = REFRESH_BEFORE.min(life / 4);
+        tracing::info!(
+            app_id = self.app_id,
+            installation_id = self.installation_id,
+            expires_at = %answer.expires_at,
+            "GitHub App installation token minted"
+        );
+        Ok(Installed {
+            token: Secret::new(answer.token),
+            refresh_at: answer.expires_at - chrono::Duration::from_std(early).unwrap_or_default(),
+        })
+    }
+}
