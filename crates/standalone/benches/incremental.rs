@@ -40,14 +40,6 @@ use support::*;
 
 const HISTORY_DAYS: u32 = 21;
 
-/// One hour's runs, side by side.
-struct Hour {
-    changed: usize,
-    counted_on: u64,
-    counted_off: u64,
-    requests_on: u64,
-}
-
 #[tokio::main]
 async fn main() {
     let teams = knob("DORAFLEET_BENCH_TEAMS", 5) as usize;
@@ -161,52 +153,6 @@ async fn main() {
     print_conditional(&per_hour, repos);
     budget_bound_sync(&sim, &config, github_rps).await;
     sim.shutdown().await;
-}
-
-/// Part 2: GitHub requests counted against its quota, conditional requests
-/// on vs off, by the share of repositories that changed in the hour.
-fn print_conditional(per_hour: &[Hour], repos: usize) {
-    println!("conditional requests, GitHub requests counted against its hourly quota per run:");
-    let bands: [(&str, f64, f64); 4] = [
-        ("no repository changed", 0.0, 0.0),
-        ("under 5 % changed", f64::MIN_POSITIVE, 0.05),
-        ("5-15 % changed (~10 %)", 0.05, 0.15),
-        ("over 15 % changed", 0.15, 1.01),
-    ];
-    for (label, low, high) in bands {
-        let runs: Vec<&Hour> = per_hour
-            .iter()
-            .filter(|h| {
-                let share = h.changed as f64 / repos.max(1) as f64;
-                if high == 0.0 {
-                    share == 0.0
-                } else {
-                    share >= low && share < high
-                }
-            })
-            .collect();
-        if runs.is_empty() {
-            continue;
-        }
-        let on: u64 = runs.iter().map(|h| h.counted_on).sum();
-        let off: u64 = runs.iter().map(|h| h.counted_off).sum();
-        let changed: usize = runs.iter().map(|h| h.changed).sum();
-        println!(
-            "  {label:<24} {:>3} runs, {:.1} of {repos} repos changed: on {:.1}, off {:.1} per run; on/off {:.3}",
-            runs.len(),
-            changed as f64 / runs.len() as f64,
-            on as f64 / runs.len() as f64,
-            off as f64 / runs.len() as f64,
-            on as f64 / off.max(1) as f64
-        );
-    }
-    let on: u64 = per_hour.iter().map(|h| h.counted_on).sum();
-    let off: u64 = per_hour.iter().map(|h| h.counted_off).sum();
-    println!(
-        "  all {} runs: on {on}, off {off}; on/off {:.3} (target <= 0.15 where ~10 % changed)",
-        per_hour.len(),
-        on as f64 / off.max(1) as f64
-    );
 }
 
 /// Part 3: a first sync whose GitHub budget binds, against its floor.

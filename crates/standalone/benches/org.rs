@@ -21,7 +21,7 @@
 //! `DORAFLEET_BENCH_DAYS` (7; 365 is the year the issue names, about
 //! 810,000 GitHub requests), `DORAFLEET_BENCH_CREDENTIALS` (4),
 //! `DORAFLEET_BENCH_CREDENTIAL_RPS` (25 requests per second each),
-//! `DORAFLEET_BENCH_HOURS` (3), `DORAFLEET_BENCH_CONCURRENCY` (32 tasks at
+//! `DORAFLEET_BENCH_HOURS` (12), `DORAFLEET_BENCH_CONCURRENCY` (32 tasks at
 //! once).
 
 #[path = "../tests/common/mod.rs"]
@@ -58,7 +58,7 @@ impl Knobs {
             days: knob("DORAFLEET_BENCH_DAYS", 7).max(1) as u32,
             credentials: knob("DORAFLEET_BENCH_CREDENTIALS", 4).max(1) as u32,
             rate: knob("DORAFLEET_BENCH_CREDENTIAL_RPS", 25).max(1) as u32,
-            hours: knob("DORAFLEET_BENCH_HOURS", 3) as i64,
+            hours: knob("DORAFLEET_BENCH_HOURS", 12) as i64,
             concurrency: knob("DORAFLEET_BENCH_CONCURRENCY", 32).max(1) as usize,
         }
     }
@@ -123,7 +123,11 @@ async fn main() {
         knobs.days,
         built.elapsed().as_secs_f64()
     );
-    simulator_alone(&sim, &org.repos.iter().map(|r| r.name.clone()).collect::<Vec<_>>()).await;
+    simulator_alone(
+        &sim,
+        &org.repos.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+    )
+    .await;
 
     let mut config = config(&sim, 6);
     config.sync.earliest = start.date_naive();
@@ -155,28 +159,29 @@ async fn main() {
         timer.elapsed().as_secs_f64()
     );
     println!("hourly incremental runs, GitHub requests counted against its quota:");
-    let (mut on_total, mut off_total) = (0, 0);
+    let mut per_hour = Vec::new();
     for hour in 1..=knobs.hours {
         set_time(&sim, &config, synced_at + Duration::hours(hour));
         let on = run_logged_with(&sim, None, &unbound, &hourly, knobs.options()).await;
         let off = run_logged_with(&sim, None, &unconditional, &hourly_off, knobs.options()).await;
-        let (counted_on, counted_off) = (github_counted(&on), github_counted(&off));
-        on_total += counted_on;
-        off_total += counted_off;
+        let ran = Hour {
+            changed: changed_repos(&on).len(),
+            counted_on: github_counted(&on),
+            counted_off: github_counted(&off),
+            requests_on: on.len() as u64,
+        };
         println!(
-            "  +{hour} h: {} of {} repositories changed ({:.1} %); on {counted_on}, off {counted_off}; on/off {:.3} (all requests on: {})",
-            changed_repos(&on).len(),
+            "  +{hour:>2} h: {:>4} of {} repositories changed ({:>5.1} %); on {:>5}, off {:>5}; on/off {:.3}",
+            ran.changed,
             org.repos.len(),
-            100.0 * changed_repos(&on).len() as f64 / org.repos.len().max(1) as f64,
-            counted_on as f64 / counted_off.max(1) as f64,
-            on.len()
+            100.0 * ran.changed as f64 / org.repos.len().max(1) as f64,
+            ran.counted_on,
+            ran.counted_off,
+            ran.counted_on as f64 / ran.counted_off.max(1) as f64,
         );
+        per_hour.push(ran);
     }
-    println!(
-        "  all {} runs: on {on_total}, off {off_total}; on/off {:.3} (target <= 0.15 where ~10 % changed)",
-        knobs.hours,
-        on_total as f64 / off_total.max(1) as f64
-    );
+    print_conditional(&per_hour, org.repos.len());
     sim.shutdown().await;
 }
 
@@ -194,7 +199,10 @@ async fn simulator_alone(sim: &RunningSim, repos: &[String]) {
             let mut served = 0u64;
             let mut i = c;
             while started.elapsed() < FOR {
-                let url = format!("{base}/repos/acme/{}/pulls?state=all&per_page=100", repos[i % repos.len()]);
+                let url = format!(
+                    "{base}/repos/acme/{}/pulls?state=all&per_page=100",
+                    repos[i % repos.len()]
+                );
                 let answered = client
                     .get(url)
                     .bearer_auth(token(1))
@@ -225,7 +233,10 @@ fn print_first_sync(log: &[RequestLogEntry], wall: f64, knobs: &Knobs) {
     let github: Vec<&RequestLogEntry> = log.iter().filter(|e| e.source == Source::Github).collect();
     let budget = f64::from(knobs.credentials * knobs.rate);
     let floor = github.len() as f64 / budget;
-    let span = match (github.iter().map(|e| e.at).min(), github.iter().map(|e| e.at).max()) {
+    let span = match (
+        github.iter().map(|e| e.at).min(),
+        github.iter().map(|e| e.at).max(),
+    ) {
         (Some(first), Some(last)) => (last - first).num_microseconds().unwrap_or(0) as f64 / 1e6,
         _ => 0.0,
     };
