@@ -14,8 +14,9 @@
 #                               task count with publisher confirms and acks_late on the
 #                               same RabbitMQ, and the ratio (Celery, pinned below, in a
 #                               virtualenv under ${XDG_CACHE_HOME:-~/.cache}/dorafleet)
-#   scripts/bench.sh replay     archive 20,000 dead letters from RabbitMQ, then replay half
-#                               one at a time (as before) and half in batches
+#   scripts/bench.sh replay     archive 30,000 dead letters from RabbitMQ, then replay a third
+#                               one at a time, a third with per-letter warehouse writes and a
+#                               third in batches
 #   scripts/bench.sh sensors    volume sensor false holds and detection on simulated histories
 #   scripts/bench.sh incremental API requests of an hourly incremental run on the evolving
 #                               world, against a full re-crawl of the covered window;
@@ -83,7 +84,7 @@ run_celery() {
 
 run_replay() {
   ensure_rabbitmq
-  log "replay: archive 20,000 dead letters, replay half one at a time and half in batches"
+  log "replay: archive 30,000 dead letters, replay a third each one at a time, with per-letter writes and in batches"
   cargo bench --locked -p dorafleet-coordinator --bench replay
 }
 

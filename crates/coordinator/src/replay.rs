@@ -6,15 +6,20 @@
 //! later replay takes over once they are `stale_after` old; every republish
 //! is preceded by an audited claim, so none happens without a record.
 //!
-//! Letters go in batches of [`REPLAY_BATCH`]: the batch is claimed, its
-//! tasks are published at once (their confirms awaited together, not one
-//! after another), then each letter is marked replayed or, if its publish
-//! failed, given back. Waiting for one confirm per letter was most of what a
-//! replay cost; the per-letter rules above are unchanged.
+//! Letters go in batches of [`REPLAY_BATCH`], and each step costs one
+//! warehouse write or one confirm wait per batch, not per letter: the batch
+//! is claimed at once, its tasks are published at once (their confirms
+//! awaited together), then the letters whose publish was confirmed are
+//! marked replayed at once and those whose publish failed are given back at
+//! once. The task a letter replays as is built from the letter as selected:
+//! an archived letter never changes (only its status and audit do), so a
+//! claim reads nothing back. The per-letter rules above are unchanged.
 
 use dorafleet_broker::Broker;
 use dorafleet_core::TaskEnvelope;
-use dorafleet_warehouse::{ArchivedLetter, LetterArchive, WarehouseError};
+use dorafleet_warehouse::{
+    ArchivedLetter, ClaimOutcome, LetterArchive, LetterStatus, WarehouseError,
+};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -77,14 +82,21 @@ pub fn not_replayable(letter: &ArchivedLetter) -> Option<String> {
         return Some("not a task (an undecodable message): nothing to replay; discard it".into());
     }
     match letter.status {
-        dorafleet_warehouse::LetterStatus::Dead | dorafleet_warehouse::LetterStatus::Replaying => {
-            None
-        }
+        LetterStatus::Dead | LetterStatus::Replaying => None,
         other => Some(format!("already {other}")),
     }
 }
 
-/// Replay `letters` in order; `on_progress(done, total)` after each one.
+/// Why a letter the batch asked for was not claimed, from the status it had.
+fn not_claimed(status: Option<LetterStatus>) -> String {
+    match status {
+        Some(LetterStatus::Replaying) => "claimed by another replay".into(),
+        Some(status) => format!("already {status}"),
+        None => "no such letter".into(),
+    }
+}
+
+/// Replay `letters` in order; `on_progress(done, total)` after each batch.
 /// Stops after the first batch with a failed publish (the broker is down:
 /// the rest would fail too), once every letter of that batch is marked
 /// replayed or given back.
@@ -102,68 +114,70 @@ pub async fn replay(
         // Every claimed task in flight at once: one confirm wait per batch.
         let tasks: Vec<TaskEnvelope> = claimed.iter().map(|(_, task)| task.clone()).collect();
         let published = broker.publish_all(&tasks).await;
-        let mut failed = None;
-        for ((id, task), outcome) in claimed.iter().zip(published) {
+        let mut confirmed = Vec::with_capacity(claimed.len());
+        let mut failed = Vec::new();
+        for ((id, task), outcome) in claimed.into_iter().zip(published) {
             match outcome {
-                Ok(()) => {
-                    warehouse.finish_replay(*id, &options.actor, task).await?;
-                    report.replayed.push(*id);
-                }
-                Err(e) => {
-                    warehouse
-                        .abandon_replay(*id, &options.actor, &format!("republish failed: {e}"))
-                        .await?;
-                    failed.get_or_insert((*id, e.to_string()));
-                }
+                Ok(()) => confirmed.push((id, task)),
+                Err(e) => failed.push((id, e.to_string())),
             }
         }
-        if let Some((id, reason)) = failed {
+        if !confirmed.is_empty() {
+            warehouse.finish_replays(&confirmed, &options.actor).await?;
+            report
+                .replayed
+                .extend(confirmed.into_iter().map(|(id, _)| id));
+        }
+        if let Some((id, reason)) = failed.first().cloned() {
+            let given_back: Vec<(Uuid, String)> = failed
+                .into_iter()
+                .map(|(id, e)| (id, format!("republish failed: {e}")))
+                .collect();
+            warehouse
+                .abandon_replays(&given_back, &options.actor)
+                .await?;
             return Err(ReplayError::Publish {
                 id,
                 reason,
                 done: report.replayed.len(),
             });
         }
-        for _ in batch {
-            done += 1;
-            on_progress(done, letters.len());
-        }
+        done += batch.len();
+        on_progress(done, letters.len());
     }
     Ok(report)
 }
 
-/// Claim the replayable letters of `batch`, in order, with their tasks;
-/// the others are recorded as skipped.
+/// Claim the replayable letters of `batch` in one write, with the tasks
+/// they replay as, in order; the others are recorded as skipped, unclaimed.
 async fn claim_batch(
     warehouse: &dyn LetterArchive,
     batch: &[ArchivedLetter],
     options: &ReplayOptions,
     report: &mut ReplayReport,
 ) -> Result<Vec<(Uuid, TaskEnvelope)>, ReplayError> {
-    let mut claimed = Vec::with_capacity(batch.len());
+    let mut wanted = Vec::with_capacity(batch.len());
     for letter in batch {
         let id = letter.letter.id;
-        if let Some(why) = not_replayable(letter) {
-            report.skipped.push((id, why));
-            continue;
-        }
-        let Some(letter) = warehouse
-            .claim_letter(id, &options.actor, options.stale_after)
-            .await?
-        else {
-            report
+        match (not_replayable(letter), replay_envelope(letter)) {
+            (None, Some(task)) => wanted.push((id, task)),
+            (why, _) => report
                 .skipped
-                .push((id, "claimed by another replay, or no longer dead".into()));
-            continue;
-        };
-        match replay_envelope(&letter) {
-            Some(task) => claimed.push((id, task)),
-            None => {
-                warehouse
-                    .abandon_replay(id, &options.actor, "not a task")
-                    .await?;
-                report.skipped.push((id, "not a task".into()));
-            }
+                .push((id, why.unwrap_or_else(|| "not a task".into()))),
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    let ids: Vec<Uuid> = wanted.iter().map(|(id, _)| *id).collect();
+    let outcomes = warehouse
+        .claim_letters(&ids, &options.actor, options.stale_after)
+        .await?;
+    let mut claimed = Vec::with_capacity(wanted.len());
+    for ((id, task), outcome) in wanted.into_iter().zip(outcomes) {
+        match outcome {
+            ClaimOutcome::Claimed => claimed.push((id, task)),
+            ClaimOutcome::NotClaimed(status) => report.skipped.push((id, not_claimed(status))),
         }
     }
     Ok(claimed)

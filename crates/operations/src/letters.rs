@@ -146,7 +146,8 @@ pub struct ReplayOutcome {
 }
 
 /// Replay the planned letters (claim, republish with confirms, mark
-/// replayed, reopen their runs); `on_progress(done, total)` after each.
+/// replayed, reopen their runs), a batch at a time;
+/// `on_progress(done, total)` after each batch.
 pub async fn replay(
     config: &Config,
     warehouse: Arc<dyn Warehouse>,

@@ -2,9 +2,12 @@
 //! (dead → replaying → replayed, or discarded) and an audit trail of who did
 //! what and when. Letters are never deleted.
 //!
-//! Replays are claimed one letter at a time with an atomic status change, so
-//! two concurrent replays never both republish a letter, and a replay killed
-//! half-way leaves claims that a later replay takes over once they are stale.
+//! Replays claim, finish and give back letters in batches, each batch one
+//! write on the backend (one transaction, or one bulk write of atomic
+//! per-letter updates): a letter's claim is an atomic status change, so two
+//! concurrent replays never both republish it, and a replay killed half-way
+//! leaves claims that a later replay takes over once they are stale. The
+//! single-letter methods are the batch ones with a batch of one.
 
 use crate::Result;
 use async_trait::async_trait;
@@ -92,6 +95,17 @@ pub struct ArchivedLetter {
     pub audit: Vec<AuditEntry>,
 }
 
+/// What a batch claim did with one of the letters it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Claimed for this replay: now `replaying`, with the claim audited.
+    Claimed,
+    /// Left alone, with the status it had: `replaying` under another
+    /// replay's fresh claim (or this batch's, for an id given twice),
+    /// `replayed` or `discarded`; `None` when no letter has that id.
+    NotClaimed(Option<LetterStatus>),
+}
+
 /// Which letters an operator means. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LetterFilter {
@@ -167,24 +181,59 @@ pub trait LetterArchive: Send + Sync + std::fmt::Debug {
     /// Archived letters matching `filter`, with status and audit, newest first.
     async fn archived_letters(&self, filter: &LetterFilter) -> Result<Vec<ArchivedLetter>>;
 
-    /// Claim a letter for replay: atomically move it from `dead` (or from a
-    /// `replaying` claim older than `stale_after`, left by a replay that
-    /// died) to `replaying`, audited. `None` when it is not claimable.
+    /// Claim letters for replay, in one write: atomically move each from
+    /// `dead` (or from a `replaying` claim older than `stale_after`, left by
+    /// a replay that died) to `replaying`, audited. One outcome per id, in
+    /// the order given; an id given twice is claimed at most once.
+    async fn claim_letters(
+        &self,
+        ids: &[Uuid],
+        actor: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Vec<ClaimOutcome>>;
+
+    /// The claimed letters' tasks were republished as the envelopes given:
+    /// mark each letter replayed (audited, replay count + 1), reset its
+    /// task's record to pending and reopen the task's run, so the run's
+    /// gates wait for it again — all in one transaction. Every letter must
+    /// exist (letters are never deleted): otherwise nothing is written and
+    /// the error is [`WarehouseError::Corrupt`](crate::WarehouseError::Corrupt).
+    async fn finish_replays(&self, replayed: &[(Uuid, TaskEnvelope)], actor: &str) -> Result<()>;
+
+    /// Give claims back (their republish failed), each with its reason, in
+    /// one write: `replaying` → `dead`, audited. Letters no longer
+    /// `replaying` are left as they are.
+    async fn abandon_replays(&self, abandoned: &[(Uuid, String)], actor: &str) -> Result<()>;
+
+    /// Claim one letter ([`LetterArchive::claim_letters`] with one id) and
+    /// read it back with its audit; `None` when it is not claimable.
     async fn claim_letter(
         &self,
         id: Uuid,
         actor: &str,
         stale_after: std::time::Duration,
-    ) -> Result<Option<ArchivedLetter>>;
+    ) -> Result<Option<ArchivedLetter>> {
+        let outcome = self.claim_letters(&[id], actor, stale_after).await?;
+        if outcome.first() != Some(&ClaimOutcome::Claimed) {
+            return Ok(None);
+        }
+        let filter = LetterFilter {
+            ids: vec![id],
+            ..LetterFilter::default()
+        };
+        Ok(self.archived_letters(&filter).await?.into_iter().next())
+    }
 
-    /// The claimed letter's task was republished as `replayed`: mark it
-    /// replayed (audited, replay count + 1), reset the task's record to
-    /// pending and its run to running, so the run's gates wait for it again —
-    /// in one transaction.
-    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()>;
+    /// [`LetterArchive::finish_replays`] for one letter.
+    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()> {
+        self.finish_replays(&[(id, replayed.clone())], actor).await
+    }
 
-    /// Give a claim back (the republish failed): `replaying` → `dead`, audited.
-    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()>;
+    /// [`LetterArchive::abandon_replays`] for one letter.
+    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+        self.abandon_replays(&[(id, reason.to_owned())], actor)
+            .await
+    }
 
     /// Mark a `dead` letter discarded with a reason, audited. Returns false
     /// when the letter is not `dead` (already replayed, discarded or claimed).

@@ -38,7 +38,9 @@ pub use error::WarehouseError;
 pub use gold::{GoldChange, GoldChangeKind, GoldFilter, GoldRecord, GoldStore};
 pub use holds::{Hold, HoldEvidence, HoldFilter, HoldResolution, HoldStatus, HoldStore};
 pub use ledger::{Fence, RunLedger, RunRecord, RunStatus, TaskRecord, TaskState};
-pub use letters::{ArchivedLetter, AuditEntry, LetterArchive, LetterFilter, LetterStatus};
+pub use letters::{
+    ArchivedLetter, AuditEntry, ClaimOutcome, LetterArchive, LetterFilter, LetterStatus,
+};
 pub use monitor::{DeliveredAlert, MonitorState};
 pub use silver::{
     DeploymentOutcome, NormalizeCounts, SilverBatch, SilverChange, SilverCommit, SilverDeployment,

@@ -62,6 +62,11 @@ macro_rules! warehouse_contract_suite {
             only_dead_letters_are_discarded_and_filters_select_letters,
             holds_are_stored_once_selected_by_run_team_and_status_and_resolved_once,
             concurrent_claims_of_one_letter_have_exactly_one_winner,
+            concurrent_batch_claims_over_overlapping_ids_never_both_win_a_letter,
+            a_batch_finish_marks_each_letter_replayed_once_resets_its_task_and_reopens_its_run,
+            a_batch_finish_naming_an_unknown_letter_writes_nothing,
+            a_batch_claim_reports_discarded_unknown_and_repeated_ids_as_not_claimed,
+            claims_given_back_in_a_batch_are_dead_again_each_with_its_reason,
             concurrent_lease_requests_have_exactly_one_winner,
             concurrent_registrations_of_definitions_never_share_a_version,
             concurrent_slot_reservations_are_never_closer_than_the_interval,
@@ -96,6 +101,7 @@ mod bronze_reuse;
 mod gold;
 mod holds;
 mod ledger;
+mod letter_batches;
 mod letters;
 mod monitor;
 mod silver;
@@ -106,6 +112,7 @@ pub use bronze_reuse::*;
 pub use gold::*;
 pub use holds::*;
 pub use ledger::*;
+pub use letter_batches::*;
 pub use letters::*;
 pub use monitor::*;
 pub use silver::*;

@@ -2,24 +2,26 @@
 //! (as JSON, exactly as archived), the fields operators filter on, its status
 //! and its audit trail as an array. Because the status and the audit live in
 //! one document, every status change with its audit entry is a single atomic
-//! update: a claim is a `find_one_and_update` on `status`, so of two
-//! concurrent replays exactly one wins. Only a finished replay, which also
-//! resets the task and its run, needs a transaction. Nothing deletes a letter.
+//! update: a claim is an update conditional on `status`, so of two
+//! concurrent replays exactly one wins, and a batch of them is one bulk
+//! write. Only a finished replay, which also resets the task and its run,
+//! needs a transaction (one per batch). Nothing deletes a letter.
 
 use super::codec::{corrupt, parse_ts, ts};
-use super::indexes::{DEAD_LETTERS, RUNS, TASKS};
-use super::{MongoWarehouse, abort_corrupt, by_id, classify, is_duplicate_key};
-use crate::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus, Result};
+use super::indexes::DEAD_LETTERS;
+use super::{MongoWarehouse, classify, is_duplicate_key};
+use crate::{ArchivedLetter, AuditEntry, ClaimOutcome, LetterFilter, LetterStatus, Result};
 use async_trait::async_trait;
 use chrono::Utc;
 use dorafleet_core::{DeadLetter, TaskEnvelope};
-use futures::{FutureExt, TryStreamExt};
-use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::ReturnDocument;
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
+
+mod replays;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct AuditDoc {
@@ -198,133 +200,6 @@ pub(super) async fn archived(db: &Database, filter: &LetterFilter) -> Result<Vec
     Ok(out)
 }
 
-pub(super) async fn claim(
-    db: &Database,
-    id: Uuid,
-    actor: &str,
-    stale_after: Duration,
-) -> Result<Option<ArchivedLetter>> {
-    let now = Utc::now();
-    let stale_before = now - chrono::Duration::from_std(stale_after).unwrap_or_default();
-    let claimed = letters(db)
-        .find_one_and_update(
-            doc! {
-                "_id": id.to_string(),
-                "$or": [
-                    { "status": LetterStatus::Dead.as_str() },
-                    { "status": LetterStatus::Replaying.as_str(), "claimed_at": { "$lt": ts(stale_before) } },
-                ],
-            },
-            doc! {
-                "$set": {
-                    "status": LetterStatus::Replaying.as_str(),
-                    "claimed_by": actor,
-                    "claimed_at": ts(now),
-                },
-                "$push": { "audit": entry(actor, "replay_claimed", "claimed for replay") },
-            },
-        )
-        .return_document(ReturnDocument::After)
-        .await
-        .map_err(classify)?;
-    claimed.map(LetterDoc::into_archived).transpose()
-}
-
-pub(super) async fn finish_replay(
-    w: &MongoWarehouse,
-    id: Uuid,
-    actor: &str,
-    replayed: &TaskEnvelope,
-) -> Result<()> {
-    let context = (
-        w.db.collection::<Document>(DEAD_LETTERS),
-        w.db.collection::<Document>(TASKS),
-        w.db.collection::<Document>(RUNS),
-        id.to_string(),
-        actor.to_owned(),
-        replayed.clone(),
-    );
-    w.transaction(context, |s, (letters, tasks, runs, id, actor, replayed)| {
-        async move {
-            let Some(letter) = letters.find_one(by_id(id.clone())).session(&mut *s).await? else {
-                return Err(abort_corrupt(format!("no dead letter {id}")));
-            };
-            let count = match letter.get("replay_count") {
-                Some(Bson::Int64(n)) => *n,
-                Some(Bson::Int32(n)) => i64::from(*n),
-                _ => 0,
-            } + 1;
-            let detail = format!(
-                "republished to {} with a fresh budget of {} attempts (replay #{count})",
-                replayed.route(),
-                replayed.max_attempts,
-            );
-            letters
-                .update_one(
-                    by_id(id.clone()),
-                    doc! {
-                        "$set": {
-                            "status": LetterStatus::Replayed.as_str(),
-                            "replay_count": count,
-                            "claimed_by": Bson::Null,
-                            "claimed_at": Bson::Null,
-                        },
-                        "$push": { "audit": entry(actor, "replayed", &detail) },
-                    },
-                )
-                .session(&mut *s)
-                .await?;
-            // The run waits for the task again: its record goes back to pending ...
-            let task_id = by_id(replayed.task_id.to_string());
-            let now = ts(Utc::now());
-            tasks
-                .update_one(
-                    task_id.clone(),
-                    doc! { "$set": {
-                        "state": "pending",
-                        "published": true,
-                        "attempts": 0_i64,
-                        "envelope": String::from_utf8_lossy(&replayed.encode()).into_owned(),
-                        "updated_at": &now,
-                    } },
-                )
-                .session(&mut *s)
-                .await?;
-            // ... and its run is unfinished again until the task ends.
-            let task = tasks.find_one(task_id).session(&mut *s).await?;
-            if let Some(run_id) = task.as_ref().and_then(|t| t.get_str("run_id").ok()) {
-                runs.update_one(
-                    doc! { "_id": run_id, "status": { "$ne": "running" } },
-                    doc! { "$set": { "status": "running", "updated_at": &now } },
-                )
-                .session(&mut *s)
-                .await?;
-            }
-            Ok(())
-        }
-        .boxed()
-    })
-    .await
-}
-
-pub(super) async fn abandon(db: &Database, id: Uuid, actor: &str, reason: &str) -> Result<()> {
-    letters(db)
-        .update_one(
-            doc! { "_id": id.to_string(), "status": LetterStatus::Replaying.as_str() },
-            doc! {
-                "$set": {
-                    "status": LetterStatus::Dead.as_str(),
-                    "claimed_by": Bson::Null,
-                    "claimed_at": Bson::Null,
-                },
-                "$push": { "audit": entry(actor, "replay_abandoned", reason) },
-            },
-        )
-        .await
-        .map_err(classify)?;
-    Ok(())
-}
-
 pub(super) async fn discard(db: &Database, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
     let changed = letters(db)
         .update_one(
@@ -353,21 +228,21 @@ impl crate::LetterArchive for MongoWarehouse {
         archived(&self.db, filter).await
     }
 
-    async fn claim_letter(
+    async fn claim_letters(
         &self,
-        id: Uuid,
+        ids: &[Uuid],
         actor: &str,
         stale_after: Duration,
-    ) -> Result<Option<ArchivedLetter>> {
-        claim(&self.db, id, actor, stale_after).await
+    ) -> Result<Vec<ClaimOutcome>> {
+        replays::claim(&self.db, ids, actor, stale_after).await
     }
 
-    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()> {
-        finish_replay(self, id, actor, replayed).await
+    async fn finish_replays(&self, replayed: &[(Uuid, TaskEnvelope)], actor: &str) -> Result<()> {
+        replays::finish(self, replayed, actor).await
     }
 
-    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()> {
-        abandon(&self.db, id, actor, reason).await
+    async fn abandon_replays(&self, abandoned: &[(Uuid, String)], actor: &str) -> Result<()> {
+        replays::abandon(&self.db, abandoned, actor).await
     }
 
     async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {

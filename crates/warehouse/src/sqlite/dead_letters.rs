@@ -4,11 +4,14 @@
 
 use super::SqliteWarehouse;
 use super::{parse_ts, ts, unavailable};
-use crate::{ArchivedLetter, AuditEntry, LetterFilter, LetterStatus, Result, WarehouseError};
+use crate::{
+    ArchivedLetter, AuditEntry, ClaimOutcome, LetterFilter, LetterStatus, Result, WarehouseError,
+};
 use async_trait::async_trait;
 use chrono::Utc;
 use dorafleet_core::{DeadLetter, TaskEnvelope};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::BTreeSet;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -17,13 +20,17 @@ fn corrupt(e: impl std::error::Error + Send + Sync + 'static) -> WarehouseError 
 }
 
 fn audit(tx: &Transaction<'_>, id: Uuid, actor: &str, action: &str, detail: &str) -> Result<()> {
-    tx.execute(
-        "INSERT INTO dead_letter_audit (letter_id, seq, at, actor, action, detail)
-         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM dead_letter_audit WHERE letter_id = ?1),
-                 ?2, ?3, ?4, ?5)",
-        params![id.to_string(), ts(Utc::now()), actor, action, detail],
-    )
-    .map_err(unavailable)?;
+    tx.prepare_cached(AUDIT)
+        .and_then(|mut insert| {
+            insert.execute(params![
+                id.to_string(),
+                ts(Utc::now()),
+                actor,
+                action,
+                detail
+            ])
+        })
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -159,110 +166,167 @@ fn archived_row(r: &rusqlite::Row<'_>) -> Result<ArchivedLetter> {
     })
 }
 
-fn one(conn: &mut Connection, id: Uuid) -> Result<Option<ArchivedLetter>> {
-    let filter = LetterFilter {
-        ids: vec![id],
-        ..LetterFilter::default()
-    };
-    Ok(archived(conn, &filter)?.into_iter().next())
-}
+/// The next audit entry of a letter, numbered after its last one.
+const AUDIT: &str = "INSERT INTO dead_letter_audit (letter_id, seq, at, actor, action, detail)
+     VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM dead_letter_audit WHERE letter_id = ?1),
+             ?2, ?3, ?4, ?5)";
 
+/// Claims every claimable letter of `ids` in one IMMEDIATE transaction:
+/// SQLite's single writer makes each conditional update atomic against any
+/// other replay, in this process or another.
 pub(super) fn claim(
     conn: &mut Connection,
-    id: Uuid,
+    ids: &[Uuid],
     actor: &str,
     stale_after: Duration,
-) -> Result<Option<ArchivedLetter>> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable)?;
-    let stale_before = Utc::now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
-    let claimed = tx
-        .execute(
-            "UPDATE dead_letters SET status = 'replaying', claimed_by = ?2, claimed_at = ?3
-             WHERE id = ?1 AND (status = 'dead' OR (status = 'replaying' AND claimed_at < ?4))",
-            params![id.to_string(), actor, ts(Utc::now()), ts(stale_before)],
-        )
-        .map_err(unavailable)?;
-    if claimed == 1 {
-        audit(&tx, id, actor, "replay_claimed", "claimed for replay")?;
+) -> Result<Vec<ClaimOutcome>> {
+    let tx = super::write_tx(conn)?;
+    // One instant for the whole batch: a claim made here is never older than
+    // `stale_before`, so an id given twice is not claimed twice.
+    let now = Utc::now();
+    let stale_before = now - chrono::Duration::from_std(stale_after).unwrap_or_default();
+    let (now, stale_before) = (ts(now), ts(stale_before));
+    let mut outcomes = Vec::with_capacity(ids.len());
+    {
+        let mut claim = tx
+            .prepare_cached(
+                "UPDATE dead_letters SET status = 'replaying', claimed_by = ?2, claimed_at = ?3
+                 WHERE id = ?1 AND (status = 'dead' OR (status = 'replaying' AND claimed_at < ?4))",
+            )
+            .map_err(unavailable)?;
+        let mut audit = tx.prepare_cached(AUDIT).map_err(unavailable)?;
+        let mut status = tx
+            .prepare_cached("SELECT status FROM dead_letters WHERE id = ?1")
+            .map_err(unavailable)?;
+        for id in ids {
+            let id = id.to_string();
+            let claimed = claim
+                .execute(params![id, actor, now, stale_before])
+                .map_err(unavailable)?;
+            if claimed == 1 {
+                audit
+                    .execute(params![
+                        id,
+                        now,
+                        actor,
+                        "replay_claimed",
+                        "claimed for replay"
+                    ])
+                    .map_err(unavailable)?;
+                outcomes.push(ClaimOutcome::Claimed);
+                continue;
+            }
+            let found: Option<String> = status
+                .query_row(params![id], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let found = found
+                .map(|s| s.parse::<LetterStatus>())
+                .transpose()
+                .map_err(|e| WarehouseError::corrupt(format!("stored dead letter: {e}")))?;
+            outcomes.push(ClaimOutcome::NotClaimed(found));
+        }
     }
     tx.commit().map_err(unavailable)?;
-    if claimed == 1 {
-        one(conn, id)
-    } else {
-        Ok(None)
-    }
+    Ok(outcomes)
 }
 
-pub(super) fn finish_replay(
+/// Marks the letters replayed, resets their tasks and reopens their runs in
+/// one IMMEDIATE transaction; each run is reopened once, however many of
+/// its tasks the batch holds.
+pub(super) fn finish_replays(
     conn: &mut Connection,
-    id: Uuid,
+    replayed: &[(Uuid, TaskEnvelope)],
     actor: &str,
-    replayed: &TaskEnvelope,
 ) -> Result<()> {
     let tx = super::write_tx(conn)?;
-    let count: Option<u32> = tx
-        .query_row(
-            "SELECT replay_count FROM dead_letters WHERE id = ?1",
-            params![id.to_string()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    let Some(count) = count else {
-        return Err(WarehouseError::corrupt(format!("no dead letter {id}")));
-    };
-    tx.execute(
-        "UPDATE dead_letters SET status = 'replayed', replay_count = ?2, claimed_by = NULL, claimed_at = NULL
-         WHERE id = ?1",
-        params![id.to_string(), count + 1],
-    )
-    .map_err(unavailable)?;
-    audit(
-        &tx,
-        id,
-        actor,
-        "replayed",
-        &format!(
-            "republished to {} with a fresh budget of {} attempts (replay #{})",
-            replayed.route(),
-            replayed.max_attempts,
-            count + 1
-        ),
-    )?;
-    // The run waits for the task again: its record goes back to pending.
-    tx.execute(
-        "UPDATE tasks SET state = 'pending', published = 1, attempts = 0, envelope = ?2, updated_at = ?3
-         WHERE task_id = ?1",
-        params![
-            replayed.task_id.to_string(),
-            String::from_utf8_lossy(&replayed.encode()),
-            ts(Utc::now())
-        ],
-    )
-    .map_err(unavailable)?;
-    // ... and its run is unfinished again until the task ends.
-    tx.execute(
-        "UPDATE runs SET status = 'running', updated_at = ?2
-         WHERE run_id = (SELECT run_id FROM tasks WHERE task_id = ?1) AND status != 'running'",
-        params![replayed.task_id.to_string(), ts(Utc::now())],
-    )
-    .map_err(unavailable)?;
+    let now = ts(Utc::now());
+    let mut runs = BTreeSet::new();
+    {
+        let mut mark = tx
+            .prepare_cached(
+                "UPDATE dead_letters SET status = 'replayed', replay_count = replay_count + 1,
+                     claimed_by = NULL, claimed_at = NULL
+                 WHERE id = ?1 RETURNING replay_count",
+            )
+            .map_err(unavailable)?;
+        let mut audit = tx.prepare_cached(AUDIT).map_err(unavailable)?;
+        // The run waits for the task again: its record goes back to pending.
+        let mut reset = tx
+            .prepare_cached(
+                "UPDATE tasks SET state = 'pending', published = 1, attempts = 0, envelope = ?2,
+                     updated_at = ?3
+                 WHERE task_id = ?1 RETURNING run_id",
+            )
+            .map_err(unavailable)?;
+        for (id, task) in replayed {
+            let id = id.to_string();
+            let count: Option<u32> = mark
+                .query_row(params![id], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            // Returning drops the transaction: nothing of the batch is written.
+            let Some(count) = count else {
+                return Err(WarehouseError::corrupt(format!("no dead letter {id}")));
+            };
+            let detail = format!(
+                "republished to {} with a fresh budget of {} attempts (replay #{count})",
+                task.route(),
+                task.max_attempts,
+            );
+            audit
+                .execute(params![id, now, actor, "replayed", detail])
+                .map_err(unavailable)?;
+            let run: Option<String> = reset
+                .query_row(
+                    params![
+                        task.task_id.to_string(),
+                        String::from_utf8_lossy(&task.encode()),
+                        now
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            runs.extend(run);
+        }
+        // ... and its run is unfinished again until the task ends.
+        let mut reopen = tx
+            .prepare_cached(
+                "UPDATE runs SET status = 'running', updated_at = ?2
+                 WHERE run_id = ?1 AND status != 'running'",
+            )
+            .map_err(unavailable)?;
+        for run in &runs {
+            reopen.execute(params![run, now]).map_err(unavailable)?;
+        }
+    }
     tx.commit().map_err(unavailable)
 }
 
-pub(super) fn abandon(conn: &mut Connection, id: Uuid, actor: &str, reason: &str) -> Result<()> {
+pub(super) fn abandon(
+    conn: &mut Connection,
+    abandoned: &[(Uuid, String)],
+    actor: &str,
+) -> Result<()> {
     let tx = super::write_tx(conn)?;
-    let changed = tx
-        .execute(
-            "UPDATE dead_letters SET status = 'dead', claimed_by = NULL, claimed_at = NULL
-             WHERE id = ?1 AND status = 'replaying'",
-            params![id.to_string()],
-        )
-        .map_err(unavailable)?;
-    if changed == 1 {
-        audit(&tx, id, actor, "replay_abandoned", reason)?;
+    let now = ts(Utc::now());
+    {
+        let mut give_back = tx
+            .prepare_cached(
+                "UPDATE dead_letters SET status = 'dead', claimed_by = NULL, claimed_at = NULL
+                 WHERE id = ?1 AND status = 'replaying'",
+            )
+            .map_err(unavailable)?;
+        let mut audit = tx.prepare_cached(AUDIT).map_err(unavailable)?;
+        for (id, reason) in abandoned {
+            let id = id.to_string();
+            if give_back.execute(params![id]).map_err(unavailable)? == 1 {
+                audit
+                    .execute(params![id, now, actor, "replay_abandoned", reason])
+                    .map_err(unavailable)?;
+            }
+        }
     }
     tx.commit().map_err(unavailable)
 }
@@ -298,26 +362,26 @@ impl crate::LetterArchive for SqliteWarehouse {
         self.with_conn(move |c| archived(c, &filter)).await
     }
 
-    async fn claim_letter(
+    async fn claim_letters(
         &self,
-        id: Uuid,
+        ids: &[Uuid],
         actor: &str,
-        stale_after: std::time::Duration,
-    ) -> Result<Option<ArchivedLetter>> {
-        let actor = actor.to_owned();
-        self.with_conn(move |c| claim(c, id, &actor, stale_after))
+        stale_after: Duration,
+    ) -> Result<Vec<ClaimOutcome>> {
+        let (ids, actor) = (ids.to_vec(), actor.to_owned());
+        self.with_conn(move |c| claim(c, &ids, &actor, stale_after))
             .await
     }
 
-    async fn finish_replay(&self, id: Uuid, actor: &str, replayed: &TaskEnvelope) -> Result<()> {
-        let (actor, replayed) = (actor.to_owned(), replayed.clone());
-        self.with_conn(move |c| finish_replay(c, id, &actor, &replayed))
+    async fn finish_replays(&self, replayed: &[(Uuid, TaskEnvelope)], actor: &str) -> Result<()> {
+        let (replayed, actor) = (replayed.to_vec(), actor.to_owned());
+        self.with_conn(move |c| finish_replays(c, &replayed, &actor))
             .await
     }
 
-    async fn abandon_replay(&self, id: Uuid, actor: &str, reason: &str) -> Result<()> {
-        let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.with_conn(move |c| abandon(c, id, &actor, &reason))
+    async fn abandon_replays(&self, abandoned: &[(Uuid, String)], actor: &str) -> Result<()> {
+        let (abandoned, actor) = (abandoned.to_vec(), actor.to_owned());
+        self.with_conn(move |c| abandon(c, &abandoned, &actor))
             .await
     }
 
