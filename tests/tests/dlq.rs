@@ -214,7 +214,9 @@ async fn drain_published(fleet: &Fleet, expected_at_least: usize) -> HashMap<uui
 async fn a_replay_killed_mid_way_is_finished_by_the_next_with_every_republish_recorded() {
     let fleet = Fleet::start(1, &[], 100).await;
     let warehouse = fleet.warehouse();
-    let letters = store_letters(&warehouse, 1500).await;
+    // Enough batches (256 letters each) that the replay is still going when
+    // the poll below sees its first batch done.
+    let letters = store_letters(&warehouse, 4000).await;
     let _ = fleet.broker().await; // declare the topology before publishing
     let mut first = fleet
         .command(&["dlq", "replay", "--filter", "team=payments", "--yes"])
