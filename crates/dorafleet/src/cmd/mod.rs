@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod config;
+mod config_report;
 pub mod connect;
 pub mod coordinator;
 pub mod demo;
