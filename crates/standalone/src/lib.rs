@@ -26,7 +26,8 @@ use uuid::Uuid;
 pub struct StandaloneOptions {
     /// Sources planned (all, normally).
     pub sources: Vec<Source>,
-    /// Tasks the in-process worker runs at once.
+    /// Tasks the in-process workers run at once: this many extracting, and
+    /// as many normalizing and aggregating.
     pub concurrency: usize,
     /// Recorded as the worker in attempts and events, and as the
     /// coordinator's lease holder.
@@ -170,7 +171,7 @@ async fn run_in_process(
     let started = Instant::now();
     let shared: Arc<dyn Broker> = Arc::new(broker.clone());
     let stop_worker = CancellationToken::new();
-    let worker = spawn_worker(
+    let workers = spawn_workers(
         &shared,
         &warehouse,
         &clients,
@@ -217,7 +218,9 @@ async fn run_in_process(
     }
     archive_remaining(broker, warehouse.as_ref()).await?;
     stop_worker.cancel();
-    let _ = worker.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     broker.close();
 
     let mut summaries = Vec::new();
@@ -227,33 +230,43 @@ async fn run_in_process(
     Ok(summaries)
 }
 
-fn spawn_worker(
+/// Two in-process workers, as a fleet would run them: one extracting with
+/// `concurrency` tasks at once, and one normalizing and aggregating with
+/// `concurrency` slots of its own. Sharing one pool, extract tasks waiting on
+/// a source's request budget would hold every slot while the pages already
+/// fetched wait to be normalized, and a budget-bound run would end with all
+/// of that work still to do.
+fn spawn_workers(
     broker: &Arc<dyn Broker>,
     warehouse: &Arc<dyn Warehouse>,
     clients: &[(SourceClient, u32)],
     config: &Arc<Config>,
     options: &StandaloneOptions,
     stop: &CancellationToken,
-) -> tokio::task::JoinHandle<Result<(), BrokerError>> {
-    let handlers =
-        dorafleet_stages::handlers(&Stage::ALL, warehouse, config, clients.iter().cloned());
-    let worker = Worker::new(
-        Arc::clone(broker),
-        handlers,
-        WorkerOptions {
-            name: options.worker_name.clone(),
-            concurrency: options.concurrency,
-            retry: config.retry.clone(),
-            drain_timeout: Duration::from_secs(5),
-        },
-    )
-    .with_task_deadline(config.worker.task_deadline());
-    let stop = stop.clone();
-    tokio::spawn(async move {
-        worker
-            .run(&Route::all(&Stage::ALL, &Source::ALL), stop)
-            .await
+) -> Vec<tokio::task::JoinHandle<Result<(), BrokerError>>> {
+    [
+        vec![Stage::Extract],
+        vec![Stage::Normalize, Stage::Aggregate],
+    ]
+    .into_iter()
+    .map(|stages| {
+        let handlers =
+            dorafleet_stages::handlers(&stages, warehouse, config, clients.iter().cloned());
+        let worker = Worker::new(
+            Arc::clone(broker),
+            handlers,
+            WorkerOptions {
+                name: options.worker_name.clone(),
+                concurrency: options.concurrency,
+                retry: config.retry.clone(),
+                drain_timeout: Duration::from_secs(5),
+            },
+        )
+        .with_task_deadline(config.worker.task_deadline());
+        let stop = stop.clone();
+        tokio::spawn(async move { worker.run(&Route::all(&stages, &Source::ALL), stop).await })
     })
+    .collect()
 }
 
 /// Move whatever is still on the in-process dead-letter queue into the
