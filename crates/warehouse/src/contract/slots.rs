@@ -49,7 +49,7 @@ pub async fn concurrent_slot_reservations_are_never_closer_than_the_interval(
 
 /// Fine enough that an implementation leasing slots in bulk leases many at a
 /// time (SQLite hands out a phase of a window per transaction).
-const FINE: std::time::Duration = std::time::Duration::from_micros(50);
+const FINE: std::time::Duration = std::time::Duration::from_micros(10);
 
 pub async fn callers_sharing_a_fine_schedule_never_get_slots_closer_than_the_interval(
     w: Arc<dyn Warehouse>,

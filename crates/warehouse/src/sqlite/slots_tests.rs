@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Fine enough that a window gives every phase many slots (a lease).
-const FINE: Duration = Duration::from_micros(50);
+const FINE: Duration = Duration::from_micros(10);
 
 fn two_handles() -> (tempfile::TempDir, SqliteWarehouse, SqliteWarehouse) {
     let dir = tempfile::tempdir().unwrap();
