@@ -10,6 +10,11 @@
 #                               (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/fleet.rs;
 #                               DORAFLEET_BENCH_BASELINE=path/to/dorafleet runs an earlier
 #                               build beside the current one)
+#   scripts/bench.sh workers    real work (extract from the simulator, normalize, aggregate)
+#                               by 1 and 2 worker processes on one SQLite file, budgets not
+#                               binding (knobs: DORAFLEET_BENCH_* in crates/dorafleet/benches/workers.rs;
+#                               DORAFLEET_BENCH_BASELINE=path/to/dorafleet runs an earlier build
+#                               beside the current one)
 #   scripts/bench.sh celery     the fleet benchmark with Celery beside it: the same no-op
 #                               task count with publisher confirms and acks_late on the
 #                               same RabbitMQ, and the ratio (Celery, pinned below, in a
@@ -52,6 +57,15 @@ run_fleet() {
   ensure_rabbitmq
   log "fleet: no-op tasks end to end through RabbitMQ (1 and 2 workers) vs the raw broker ceiling"
   cargo bench --locked -p dorafleet --bench fleet
+}
+
+run_workers() {
+  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
+    die "the workers benchmark needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
+  fi
+  ensure_rabbitmq
+  log "workers: real work from the simulator by 1 and 2 worker processes on one SQLite warehouse"
+  cargo bench --locked -p dorafleet --bench workers
 }
 
 # Celery, pinned, in a virtualenv of its own under the user's cache.
@@ -121,6 +135,7 @@ run_credentials() {
 case "$which" in
   backfill) run_backfill ;;
   fleet) run_fleet ;;
+  workers) run_workers ;;
   celery) run_celery ;;
   replay) run_replay ;;
   sensors) run_sensors ;;
@@ -129,6 +144,6 @@ case "$which" in
   alerts) run_alerts ;;
   serve) run_serve ;;
   credentials) run_credentials ;;
-  all) run_backfill; run_fleet; run_celery; run_replay; run_sensors; run_incremental; run_org; run_credentials; run_alerts; run_serve ;;
-  *) die "unknown benchmark '$which' (known: backfill, fleet, celery, replay, sensors, incremental, org, credentials, alerts, serve, all)" ;;
+  all) run_backfill; run_fleet; run_workers; run_celery; run_replay; run_sensors; run_incremental; run_org; run_credentials; run_alerts; run_serve ;;
+  *) die "unknown benchmark '$which' (known: backfill, fleet, workers, celery, replay, sensors, incremental, org, credentials, alerts, serve, all)" ;;
 esac

@@ -46,3 +46,41 @@ pub async fn concurrent_slot_reservations_are_never_closer_than_the_interval(
         assert!(pair[1] - pair[0] >= Duration::milliseconds(20), "{pair:?}");
     }
 }
+
+/// Fine enough that an implementation leasing slots in bulk leases many at a
+/// time (SQLite hands out a phase of a window per transaction).
+const FINE: std::time::Duration = std::time::Duration::from_micros(10);
+
+pub async fn callers_sharing_a_fine_schedule_never_get_slots_closer_than_the_interval(
+    w: Arc<dyn Warehouse>,
+) {
+    let batches = all_at_once(&w, 6, |w, _| async move {
+        let mut slots = Vec::new();
+        for _ in 0..50 {
+            slots.push(w.reserve_slot("github", FINE).await.unwrap());
+        }
+        slots
+    })
+    .await;
+    let mut all: Vec<_> = batches.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all.len(), 300);
+    let interval = Duration::from_std(FINE).unwrap();
+    for pair in all.windows(2) {
+        assert!(pair[1] - pair[0] >= interval, "{pair:?}");
+    }
+}
+
+pub async fn a_hold_voids_the_slots_already_leased_before_it(w: Arc<dyn Warehouse>) {
+    let first = w.reserve_slot("jira", FINE).await.unwrap();
+    let hold = Utc::now() + Duration::seconds(30);
+    assert!(first < hold);
+    w.hold_slots_until("jira", hold).await.unwrap();
+    for _ in 0..3 {
+        let slot = w.reserve_slot("jira", FINE).await.unwrap();
+        assert!(
+            slot >= hold,
+            "{slot} was handed out before the hold at {hold}"
+        );
+    }
+}

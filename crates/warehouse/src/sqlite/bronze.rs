@@ -21,15 +21,21 @@ pub(super) fn append_page(
     if !moves_forward(&tx, checkpoint)? {
         return Ok(false);
     }
-    let page = page.as_stored();
+    // A record reusing a page on a 304 is stored without payload (what
+    // `BronzePage::as_stored` describes), written here from the page's own
+    // fields rather than from a copy of the page and its body.
+    let reused = page.reuses.is_some();
+    let payload = |value: &Option<String>| if reused { None } else { value.clone() };
     let inserted = tx
-        .execute(
+        .prepare_cached(
             "INSERT OR IGNORE INTO bronze_pages (task_id, seq, execution_id, source_system, team,
                  target, endpoint, request, cursor, status, fetched_at, record_count, body,
                  etag, last_modified, link_next, reuses_task_id, reuses_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
                  ?14, ?15, ?16, ?17, ?18)",
-            params![
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
                 page.task_id.to_string(),
                 page.seq,
                 page.execution_id.to_string(),
@@ -39,17 +45,17 @@ pub(super) fn append_page(
                 page.endpoint,
                 page.request,
                 page.cursor,
-                page.status,
+                if reused { 304 } else { page.status },
                 ts(page.fetched_at),
-                page.record_count as i64,
-                page.body,
-                page.etag,
-                page.last_modified,
-                page.link_next,
+                if reused { 0 } else { page.record_count as i64 },
+                if reused { "" } else { page.body.as_str() },
+                payload(&page.etag),
+                payload(&page.last_modified),
+                payload(&page.link_next),
                 page.reuses.map(|r| r.task_id.to_string()),
                 page.reuses.map(|r| r.seq),
-            ],
-        )
+            ])
+        })
         .map_err(unavailable)?;
     save_checkpoint(&tx, checkpoint)?;
     tx.commit().map_err(unavailable)?;
@@ -61,25 +67,30 @@ pub(super) fn append_page(
 /// attempt whose task another worker has since taken further) writes nothing.
 fn moves_forward(conn: &Connection, c: &ExtractCheckpoint) -> Result<bool> {
     let stored: Option<(u32, bool)> = conn
-        .query_row(
-            "SELECT pages_done, completed FROM extract_checkpoints WHERE task_id = ?1",
-            params![c.task_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT pages_done, completed FROM extract_checkpoints WHERE task_id = ?1")
+        .and_then(|mut select| {
+            select.query_row(params![c.task_id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
         .optional()
         .map_err(unavailable)?;
     Ok(stored.is_none_or(|(pages_done, completed)| !completed && pages_done < c.pages_done))
 }
 
 fn save_checkpoint(conn: &Connection, c: &ExtractCheckpoint) -> Result<()> {
-    conn.execute(
-        "INSERT INTO extract_checkpoints (task_id, run_id, pages_done, state, newest_seen, completed, updated_at)
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO extract_checkpoints (task_id, run_id, pages_done, state, newest_seen, completed, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (task_id) DO UPDATE SET run_id = excluded.run_id,
              pages_done = excluded.pages_done, state = excluded.state,
              newest_seen = excluded.newest_seen, completed = excluded.completed,
              updated_at = excluded.updated_at",
-        params![
+        )
+        .map_err(unavailable)?;
+    upsert
+        .execute(params![
             c.task_id.to_string(),
             c.run_id.to_string(),
             c.pages_done,
@@ -87,9 +98,8 @@ fn save_checkpoint(conn: &Connection, c: &ExtractCheckpoint) -> Result<()> {
             c.newest_seen.map(ts),
             c.completed,
             ts(Utc::now()),
-        ],
-    )
-    .map_err(unavailable)?;
+        ])
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -196,8 +206,28 @@ pub(super) fn coverage(
 }
 
 pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<BronzePage>> {
+    // Only the filters given are in the statement: `(?1 IS NULL OR col = ?1)`
+    // keeps SQLite from using any index, so every normalize read scanned the
+    // whole of bronze. With the columns named, the run's index serves it.
+    let mut clauses = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut filter = |column: &str, value: Option<String>| {
+        if let Some(value) = value {
+            values.push(value);
+            clauses.push(format!("b.{column} = ?{}", values.len()));
+        }
+    };
+    filter("execution_id", f.run_id.map(|u| u.to_string()));
+    filter("task_id", f.task_id.map(|u| u.to_string()));
+    filter("source_system", f.source.map(|s| s.as_str().to_owned()));
+    filter("team", f.team.clone());
+    filter("target", f.target.clone());
+    let wanted = match clauses.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", clauses.join(" AND ")),
+    };
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT b.task_id, b.seq, b.execution_id, b.source_system, b.team, b.target,
                     b.endpoint, b.request, b.cursor, coalesce(o.status, b.status), b.fetched_at,
                     coalesce(o.record_count, b.record_count), coalesce(o.body, b.body),
@@ -205,23 +235,12 @@ pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<Bronz
                     coalesce(o.link_next, b.link_next), b.reuses_task_id, b.reuses_seq
              FROM bronze_pages b
              LEFT JOIN bronze_pages o ON o.task_id = b.reuses_task_id AND o.seq = b.reuses_seq
-             WHERE (?1 IS NULL OR b.execution_id = ?1) AND (?2 IS NULL OR b.task_id = ?2)
-               AND (?3 IS NULL OR b.source_system = ?3) AND (?4 IS NULL OR b.team = ?4)
-               AND (?5 IS NULL OR b.target = ?5)
-             ORDER BY b.task_id, b.seq",
-        )
+             {wanted}
+             ORDER BY b.task_id, b.seq"
+        ))
         .map_err(unavailable)?;
     let rows = stmt
-        .query_map(
-            params![
-                f.run_id.map(|u| u.to_string()),
-                f.task_id.map(|u| u.to_string()),
-                f.source.map(Source::as_str),
-                f.team,
-                f.target,
-            ],
-            raw_page,
-        )
+        .query_map(rusqlite::params_from_iter(&values), raw_page)
         .map_err(unavailable)?;
     let mut pages = Vec::new();
     for row in rows {
@@ -390,7 +409,7 @@ impl crate::BronzeStore for SqliteWarehouse {
     }
 
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {
-        self.with_conn(move |c| checkpoint(c, task_id)).await
+        self.with_reader(move |c| checkpoint(c, task_id)).await
     }
 
     async fn complete_extract(
@@ -407,7 +426,7 @@ impl crate::BronzeStore for SqliteWarehouse {
 
     async fn coverage(&self, source: Source, scope: &Scope) -> Result<Option<Coverage>> {
         let scope = scope.clone();
-        self.with_conn(move |c| coverage(c, source, &scope)).await
+        self.with_reader(move |c| coverage(c, source, &scope)).await
     }
 
     async fn revalidatable_page(
@@ -417,17 +436,17 @@ impl crate::BronzeStore for SqliteWarehouse {
         fetched_after: DateTime<Utc>,
     ) -> Result<Option<BronzePage>> {
         let request = request.to_owned();
-        self.with_conn(move |c| revalidatable(c, source, &request, fetched_after))
+        self.with_reader(move |c| revalidatable(c, source, &request, fetched_after))
             .await
     }
 
     async fn bronze_pages(&self, filter: &BronzeFilter) -> Result<Vec<BronzePage>> {
         let filter = filter.clone();
-        self.with_conn(move |c| pages(c, &filter)).await
+        self.with_reader(move |c| pages(c, &filter)).await
     }
 
     async fn bronze_totals(&self, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
-        self.with_conn(move |c| totals(c, run_id)).await
+        self.with_reader(move |c| totals(c, run_id)).await
     }
 
     async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {

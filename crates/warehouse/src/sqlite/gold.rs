@@ -148,7 +148,7 @@ impl crate::GoldStore for SqliteWarehouse {
 
     async fn gold(&self, filter: &GoldFilter) -> Result<Vec<GoldRecord>> {
         let filter = filter.clone();
-        self.with_conn(move |c| query(c, &filter)).await
+        self.with_reader(move |c| query(c, &filter)).await
     }
 
     async fn definition_version(&self, metric: Metric, fingerprint: &str) -> Result<u32> {

@@ -104,7 +104,7 @@ impl crate::HoldStore for SqliteWarehouse {
 
     async fn holds(&self, filter: &crate::HoldFilter) -> Result<Vec<crate::Hold>> {
         let filter = filter.clone();
-        self.with_conn(move |c| select(c, &filter)).await
+        self.with_reader(move |c| select(c, &filter)).await
     }
 
     async fn resolve_holds(

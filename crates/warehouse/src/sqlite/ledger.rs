@@ -232,11 +232,11 @@ impl crate::RunLedger for SqliteWarehouse {
     }
 
     async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
-        self.with_conn(move |c| runs(c, limit)).await
+        self.with_reader(move |c| runs(c, limit)).await
     }
 
     async fn run(&self, run_id: Uuid) -> Result<Option<RunRecord>> {
-        self.with_conn(move |c| run(c, run_id)).await
+        self.with_reader(move |c| run(c, run_id)).await
     }
 
     async fn save_tasks(&self, tasks: &[TaskRecord]) -> Result<()> {
@@ -245,7 +245,7 @@ impl crate::RunLedger for SqliteWarehouse {
     }
 
     async fn run_tasks(&self, run_id: Uuid) -> Result<Vec<TaskRecord>> {
-        self.with_conn(move |c| run_tasks(c, run_id)).await
+        self.with_reader(move |c| run_tasks(c, run_id)).await
     }
 
     async fn save_run_fenced(&self, run: &RunRecord, fence: &Fence) -> Result<()> {

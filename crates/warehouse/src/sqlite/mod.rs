@@ -1,9 +1,13 @@
 //! The embedded warehouse: one SQLite file in WAL mode.
 //!
-//! rusqlite is synchronous, so every call runs on tokio's blocking pool
-//! against one connection behind a mutex. One writer at a time is what SQLite
-//! allows anyway, and WAL keeps readers (the CLI, other processes sharing the
-//! file) from blocking it. The schema is created and migrated by the program.
+//! rusqlite is synchronous, so every call runs on tokio's blocking pool.
+//! Writes go through one connection behind a mutex: one writer at a time is
+//! what SQLite allows anyway. Reads that stand alone (bronze pages for
+//! normalize, silver, the ledger) take a connection of a small read-only pool
+//! instead (see [`readers`]), so they neither wait for this process's writer
+//! nor for each other: in WAL a reader sees every committed write, its own
+//! process's included, and never blocks the writer. The schema is created and
+//! migrated by the program.
 //!
 //! A file opened by path can be deleted or replaced under a running process
 //! (an operator's `rm`, a restore copied over it, a volume remounted): the
@@ -19,6 +23,7 @@ mod gold;
 mod holds;
 mod ledger;
 mod monitor;
+mod readers;
 mod schema;
 mod silver;
 mod slots;
@@ -36,6 +41,11 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct SqliteWarehouse {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections to the same file; `None` in memory, where a
+    /// second connection would open a different database.
+    readers: Option<Arc<readers::ReadPool>>,
+    /// Request slots this process leased and has yet to hand out.
+    leases: slots::Leases,
     /// The identity of the file opened, checked around every call; `None`
     /// in memory (or where files have no identity to compare).
     file: Option<Arc<FileIdentity>>,
@@ -109,6 +119,7 @@ impl SqliteWarehouse {
         let mut warehouse = Self::init(conn)?;
         // Once migrated the file surely exists on disk.
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        warehouse.readers = Some(Arc::new(readers::ReadPool::new(absolute.clone())));
         warehouse.file = FileIdentity::of(&absolute)
             .map_err(|e| {
                 WarehouseError::config_from(format!("cannot stat {}", absolute.display()), e)
@@ -125,8 +136,7 @@ impl SqliteWarehouse {
     }
 
     fn init(mut conn: Connection) -> Result<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(unavailable)?;
+        wait_when_busy(&conn)?;
         // Switching a new file to WAL takes an exclusive lock for which SQLite
         // does not always wait (two processes opening the same new file), so
         // that step is retried for a bounded time.
@@ -145,6 +155,8 @@ impl SqliteWarehouse {
         schema::migrate(&mut conn)?;
         Ok(SqliteWarehouse {
             conn: Arc::new(Mutex::new(conn)),
+            readers: None,
+            leases: slots::Leases::default(),
             file: None,
         })
     }
@@ -158,17 +170,35 @@ impl SqliteWarehouse {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let file = self.file.clone();
+        self.blocking(move |w| w.write_now(f)).await
+    }
+
+    /// Like [`with_conn`](Self::with_conn) for a read that stands alone: on
+    /// a connection of the read pool, so it waits for no write of this
+    /// process. It sees every write committed before it starts (WAL), this
+    /// process's included. In memory, the one connection serves it.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        self.blocking(move |w| w.read_now(f)).await
+    }
+
+    /// Run `f` on the blocking pool with this warehouse, between the checks
+    /// that the path still names the file opened (see [`with_conn`](Self::with_conn)).
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SqliteWarehouse) -> Result<T> + Send + 'static,
+    {
+        let warehouse = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| WarehouseError::unavailable("connection mutex poisoned"))?;
-            if let Some(file) = &file {
+            if let Some(file) = &warehouse.file {
                 file.check()?;
             }
-            let out = f(&mut guard);
-            if let Some(file) = &file {
+            let out = f(&warehouse);
+            if let Some(file) = &warehouse.file {
                 file.check()?;
             }
             out
@@ -176,6 +206,46 @@ impl SqliteWarehouse {
         .await
         .map_err(|e| WarehouseError::unavailable_from("warehouse task failed", e))?
     }
+
+    /// `f` on the write connection, on this thread (already a blocking one).
+    fn write_now<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| WarehouseError::unavailable("connection mutex poisoned"))?;
+        f(&mut guard)
+    }
+
+    /// `f` on a read-only connection of the pool, on this thread.
+    fn read_now<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        match &self.readers {
+            Some(readers) => readers.with_connection(f),
+            None => self.write_now(f),
+        }
+    }
+}
+
+/// How a connection waits for a lock another connection holds: in short
+/// steps, for up to about 10 s. SQLite's own busy timeout sleeps 1, 2, 5, 10…
+/// up to 100 ms between tries, so a process that finds the write lock taken
+/// by another process for a few hundred microseconds (a bronze page, a
+/// request slot) slept milliseconds: two workers on one file spent much of
+/// their time asleep waiting for each other's short transactions.
+pub(crate) fn wait_when_busy(conn: &Connection) -> Result<()> {
+    fn busy(tries: i32) -> bool {
+        // 200 tries of 50 µs (10 ms), then steps of 1 ms up to ~10 s in all.
+        const SHORT_TRIES: i32 = 200;
+        const LONG_TRIES: i32 = 10_000;
+        match tries {
+            t if t < SHORT_TRIES => std::thread::sleep(std::time::Duration::from_micros(50)),
+            t if t < SHORT_TRIES + LONG_TRIES => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            _ => return false,
+        }
+        true
+    }
+    conn.busy_handler(Some(busy)).map_err(unavailable)
 }
 
 /// A write transaction. IMMEDIATE takes the write lock up front: a deferred

@@ -286,10 +286,10 @@ impl crate::SilverStore for SqliteWarehouse {
 
     async fn team_silver(&self, team_id: &str) -> Result<TeamSilver> {
         let team_id = team_id.to_owned();
-        self.with_conn(move |c| team(c, &team_id)).await
+        self.with_reader(move |c| team(c, &team_id)).await
     }
 
     async fn normalize_counts(&self, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>> {
-        self.with_conn(move |c| counts(c, run_id)).await
+        self.with_reader(move |c| counts(c, run_id)).await
     }
 }

@@ -1,0 +1,453 @@
+//! Workers benchmark: real work — extract from the simulator, normalize,
+//! aggregate — by 1 and 2 worker processes sharing one SQLite warehouse, with
+//! every source's request budget set far above what the workers can use, so
+//! the figures show what the workers themselves (and the warehouse they
+//! share) cost, not the budget. Prints figures; asserts nothing about speed.
+//!
+//! Each fleet gets a fresh simulator (in this process, the same seed every
+//! time), a fresh SQLite file and queues under a unique prefix; the
+//! coordinator extracts the simulator's whole history (`--from --to`) and is
+//! timed from its spawn to its exit, after the workers said they consume.
+//! With `DORAFLEET_BENCH_BASELINE=/path/to/dorafleet`, an earlier build runs
+//! the same fleets in the same run, so before and after are ratios.
+//!
+//! Run with `scripts/bench.sh workers`. Knobs (environment):
+//! `DORAFLEET_BENCH_TEAMS` (8), `DORAFLEET_BENCH_DAYS` (60),
+//! `DORAFLEET_BENCH_WORKERS` (`1,2`), `DORAFLEET_BENCH_REPEAT` (1, rounds of
+//! every fleet, interleaved), `DORAFLEET_BENCH_RPS` (2000, every source's
+//! requests_per_second; the summary shows each source's busiest second, to
+//! check it stays below), `DORAFLEET_BENCH_BASELINE`, `DORAFLEET_BENCH_PERF`
+//! (a directory: each worker is recorded with `perf record` into it),
+//! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
+
+use anyhow::{Context, bail, ensure};
+use chrono::NaiveDate;
+use dorafleet_broker::{Broker, RabbitBroker, RabbitConfig, rabbitmq::default_wait_tiers};
+use dorafleet_sim::{RunningSim, SimOptions};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn amqp() -> String {
+    std::env::var("DORAFLEET_BENCH_AMQP").unwrap_or_else(|_| DEFAULT_AMQP.to_owned())
+}
+
+/// The last day of the simulated history (exclusive), fixed so every run
+/// serves the same world.
+fn end() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 6, 1).expect("a valid date")
+}
+
+struct Knobs {
+    teams: usize,
+    days: u32,
+    rps: u32,
+    perf: Option<PathBuf>,
+}
+
+struct Run {
+    label: &'static str,
+    workers: usize,
+    tasks: usize,
+    elapsed: Duration,
+    /// CPU seconds (user, system) each worker spent, from /proc at its exit.
+    worker_cpu: Vec<(f64, f64)>,
+    /// API requests the simulator served.
+    requests: usize,
+    /// The most requests one source got in one second of the simulator's clock.
+    busiest_second: usize,
+}
+
+impl Run {
+    fn tasks_per_sec(&self) -> f64 {
+        self.tasks as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_per_task_ms(&self) -> f64 {
+        let total: f64 = self.worker_cpu.iter().map(|(u, s)| u + s).sum();
+        1000.0 * total / self.tasks as f64
+    }
+
+    fn system_share(&self) -> f64 {
+        let user: f64 = self.worker_cpu.iter().map(|(u, _)| u).sum();
+        let system: f64 = self.worker_cpu.iter().map(|(_, s)| s).sum();
+        system / (user + system)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let knobs = Knobs {
+        teams: env_or("DORAFLEET_BENCH_TEAMS", 8),
+        days: env_or("DORAFLEET_BENCH_DAYS", 60),
+        rps: env_or("DORAFLEET_BENCH_RPS", 2000),
+        perf: std::env::var_os("DORAFLEET_BENCH_PERF").map(PathBuf::from),
+    };
+    let repeat: usize = env_or("DORAFLEET_BENCH_REPEAT", 1);
+    let fleets: Vec<usize> = std::env::var("DORAFLEET_BENCH_WORKERS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .filter_map(|k| k.trim().parse().ok().filter(|&k| k > 0))
+        .collect();
+    let mut builds = vec![(PathBuf::from(env!("CARGO_BIN_EXE_dorafleet")), "current")];
+    if let Some(baseline) = std::env::var_os("DORAFLEET_BENCH_BASELINE") {
+        builds.push((PathBuf::from(baseline), "before"));
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "workers benchmark: {} teams x {} days of simulated history, every source at {} requests/s \
+         (not binding), {cores} cores, load average {}",
+        knobs.teams,
+        knobs.days,
+        knobs.rps,
+        load_average()
+    );
+
+    let mut runs = Vec::new();
+    for round in 1..=repeat {
+        for &workers in &fleets {
+            for (binary, label) in &builds {
+                println!("\n[round {round}] {label}: {workers} worker process(es) ...");
+                let run = fleet(binary, label, workers, &knobs).await?;
+                println!(
+                    "  {} tasks in {:.2} s -> {:.1} tasks/s; worker CPU {:.1} ms per task, {:.0} % of it in the kernel; \
+                     {} API requests, busiest second of one source {} (budget {})",
+                    run.tasks,
+                    run.elapsed.as_secs_f64(),
+                    run.tasks_per_sec(),
+                    run.cpu_per_task_ms(),
+                    100.0 * run.system_share(),
+                    run.requests,
+                    run.busiest_second,
+                    knobs.rps
+                );
+                runs.push(run);
+            }
+        }
+    }
+    print!("{}", summary(cores, &runs));
+    Ok(())
+}
+
+/// Median of the rounds of one (label, workers) fleet, in tasks/s.
+fn median_rate(runs: &[Run], label: &str, workers: usize) -> Option<f64> {
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.label == label && r.workers == workers)
+        .map(Run::tasks_per_sec)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied()
+}
+
+fn summary(cores: usize, runs: &[Run]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n=== workers benchmark summary ({cores} cores) ===");
+    for run in runs {
+        let _ = writeln!(
+            out,
+            "{:<7} {} worker(s): {:>6.1} tasks/s ({} tasks in {:.2} s), worker CPU {:.1} ms/task, kernel {:.0} %",
+            run.label,
+            run.workers,
+            run.tasks_per_sec(),
+            run.tasks,
+            run.elapsed.as_secs_f64(),
+            run.cpu_per_task_ms(),
+            100.0 * run.system_share()
+        );
+    }
+    for label in ["current", "before"] {
+        if let (Some(one), Some(two)) = (median_rate(runs, label, 1), median_rate(runs, label, 2)) {
+            let _ = writeln!(
+                out,
+                "{label}: 2 workers = {:.2}x 1 worker (goal >= 1.6x)",
+                two / one
+            );
+        }
+    }
+    for workers in [1, 2] {
+        if let (Some(now), Some(before)) = (
+            median_rate(runs, "current", workers),
+            median_rate(runs, "before", workers),
+        ) {
+            let _ = writeln!(
+                out,
+                "{workers} worker(s): current = {:.2}x before",
+                now / before
+            );
+        }
+    }
+    out
+}
+
+/// One fleet of `workers` processes of `binary` doing the whole history.
+async fn fleet(
+    binary: &Path,
+    label: &'static str,
+    workers: usize,
+    knobs: &Knobs,
+) -> anyhow::Result<Run> {
+    let options = SimOptions {
+        seed: 7,
+        days: knobs.days,
+        teams: knobs.teams,
+        end_date: end(),
+        github_hourly_limit: u32::MAX,
+        ..SimOptions::default()
+    };
+    let sim = RunningSim::start(options, "127.0.0.1:0")
+        .await
+        .context("starting the simulator")?;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("warehouse.db");
+    let prefix = format!("bench-{}", Uuid::now_v7().simple());
+    let config = dir.path().join("dorafleet.toml");
+    let toml = sim
+        .state()
+        .organisation()
+        .config_toml(&format!("http://{}", sim.addr()))
+        .replace(
+            "requests_per_second = 50",
+            &format!("requests_per_second = {}", knobs.rps),
+        )
+        .replace(
+            "url = \"sqlite:dorafleet.db\"",
+            &format!(
+                "url = \"sqlite:{}\"\n\n[broker]\nurl = \"{}\"\nprefix = \"{prefix}\"",
+                db.display(),
+                amqp()
+            ),
+        );
+    std::fs::write(&config, toml)?;
+    let mut result = fleet_in(binary, label, dir.path(), &config, workers, knobs).await;
+    if let Ok(run) = &mut result {
+        let log = sim.state().request_log();
+        run.requests = log.len();
+        let mut per_second = std::collections::HashMap::new();
+        for entry in &log {
+            *per_second
+                .entry((entry.source, entry.at.timestamp()))
+                .or_insert(0usize) += 1;
+        }
+        run.busiest_second = per_second.into_values().max().unwrap_or(0);
+    }
+    let broker = RabbitBroker::connect(rabbit_config(&prefix))
+        .await
+        .context("connecting to RabbitMQ to delete the benchmark's queues")?;
+    broker.delete_topology().await?;
+    broker.close().await?;
+    result
+}
+
+async fn fleet_in(
+    binary: &Path,
+    label: &'static str,
+    dir: &Path,
+    config: &Path,
+    k: usize,
+    knobs: &Knobs,
+) -> anyhow::Result<Run> {
+    let mut children = Children(Vec::new());
+    let mut logs = Vec::new();
+    for i in 1..=k {
+        let name = format!("bench-{i}");
+        let log_path = dir.join(format!("worker-{name}.log"));
+        let child = command(binary, config, &["worker", "--name", &name])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path)?)
+            .spawn()
+            .context("spawning a worker")?;
+        children.0.push(child);
+        logs.push(log_path);
+    }
+    for log in &logs {
+        wait_for_log(log, "worker consuming", Duration::from_secs(60))?;
+    }
+    let mut perf = Children(Vec::new());
+    if let Some(perf_dir) = &knobs.perf {
+        std::fs::create_dir_all(perf_dir)?;
+        for (i, worker) in children.0.iter().enumerate() {
+            let out = perf_dir.join(format!("{label}-{k}w-worker{}.data", i + 1));
+            let recorder = Command::new("perf")
+                .args(["record", "-F", "999", "-o"])
+                .arg(&out)
+                .args(["-p", &worker.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("spawning perf")?;
+            perf.0.push(recorder);
+        }
+    }
+
+    let from = end() - chrono::Duration::days(i64::from(knobs.days));
+    let start = Instant::now();
+    let coordinator = command(
+        binary,
+        config,
+        &[
+            "coordinator",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &end().to_string(),
+            "--lease-ttl-secs",
+            "5",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
+    .spawn()
+    .context("spawning the coordinator")?;
+    let output = tokio::task::spawn_blocking(move || coordinator.wait_with_output()).await??;
+    let elapsed = start.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = std::fs::read_to_string(dir.join("coordinator.log")).unwrap_or_default();
+    ensure!(
+        output.status.success(),
+        "the coordinator failed ({}):\n{stdout}\n{log}",
+        output.status
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("run "))
+        .unwrap_or_default();
+    let tasks = completed_tasks(summary)
+        .with_context(|| format!("expected a completed run with no dead task:\n{stdout}"))?;
+
+    for recorder in &mut perf.0 {
+        signal(recorder, "-INT");
+    }
+    perf.wait(Duration::from_secs(60));
+    let worker_cpu = children.0.iter().map(|w| cpu_seconds(w.id())).collect();
+    for worker in &mut children.0 {
+        signal(worker, "-TERM");
+    }
+    children.wait(Duration::from_secs(30));
+    Ok(Run {
+        label,
+        workers: k,
+        tasks,
+        elapsed,
+        worker_cpu,
+        requests: 0,
+        busiest_second: 0,
+    })
+}
+
+/// The task count of "run … completed: N tasks, N done, 0 dead".
+fn completed_tasks(summary: &str) -> Option<usize> {
+    let rest = summary.split("completed: ").nth(1)?;
+    let mut words = rest.split(|c: char| c == ',' || c.is_whitespace());
+    let tasks: usize = words.next()?.parse().ok()?;
+    (summary.contains(&format!("{tasks} done")) && summary.contains(" 0 dead")).then_some(tasks)
+}
+
+/// User and system CPU seconds of a live process (from /proc/PID/stat).
+fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0.0, 0.0);
+    };
+    // Fields after the command name (which may hold spaces) start at ")".
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ")".
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    let hz = 100.0;
+    (ticks(11).unwrap_or(0.0) / hz, ticks(12).unwrap_or(0.0) / hz)
+}
+
+fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn,dorafleet=info,dorafleet_worker=info");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DORAFLEET_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn rabbit_config(prefix: &str) -> RabbitConfig {
+    RabbitConfig {
+        url: amqp(),
+        prefix: prefix.to_owned(),
+        delivery_limit: 5,
+        wait_tiers: default_wait_tiers(),
+        confirm_timeout: Duration::from_secs(10),
+        ..RabbitConfig::default()
+    }
+}
+
+fn wait_for_log(path: &Path, needle: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|log| log.contains(needle)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            bail!(
+                "no {needle:?} in {} within {within:?}:\n{log}",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, which: &str) {
+    let _ = Command::new("kill")
+        .args([which, &child.id().to_string()])
+        .status();
+}
+
+/// Child processes killed if still running when dropped (on an error path).
+struct Children(Vec<Child>);
+
+impl Children {
+    /// Waits for every child to exit, killing those still running at `limit`.
+    fn wait(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        for child in &mut self.0 {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
