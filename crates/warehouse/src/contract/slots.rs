@@ -47,8 +47,9 @@ pub async fn concurrent_slot_reservations_are_never_closer_than_the_interval(
     }
 }
 
-/// Fine enough that an implementation leasing slots in bulk leases many at a
-/// time (SQLite hands out a phase of a window per transaction).
+/// A schedule this fine (100,000 requests per second) is where handing out
+/// slots in bulk would pay; whatever an implementation does, no two slots
+/// may come closer than the interval, and a hold must still hold.
 const FINE: std::time::Duration = std::time::Duration::from_micros(10);
 
 pub async fn callers_sharing_a_fine_schedule_never_get_slots_closer_than_the_interval(

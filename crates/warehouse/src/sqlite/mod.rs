@@ -44,8 +44,6 @@ pub struct SqliteWarehouse {
     /// Read-only connections to the same file; `None` in memory, where a
     /// second connection would open a different database.
     readers: Option<Arc<readers::ReadPool>>,
-    /// Request slots this process leased and has yet to hand out.
-    leases: slots::Leases,
     /// The identity of the file opened, checked around every call; `None`
     /// in memory (or where files have no identity to compare).
     file: Option<Arc<FileIdentity>>,
@@ -156,7 +154,6 @@ impl SqliteWarehouse {
         Ok(SqliteWarehouse {
             conn: Arc::new(Mutex::new(conn)),
             readers: None,
-            leases: slots::Leases::default(),
             file: None,
         })
     }

@@ -277,16 +277,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX bronze_by_request ON bronze_pages (source_system, request, fetched_at);
     CREATE INDEX bronze_by_reused ON bronze_pages (reuses_task_id, reuses_seq);
     "#,
-    // 11: request slots leased a window at a time (sqlite/slots.rs): the
-    // window being shared out and the latest hold, apart from `next_at`.
-    r#"
-    ALTER TABLE slot_schedules ADD COLUMN held_until TEXT;
-    ALTER TABLE slot_schedules ADD COLUMN window_start_ns INTEGER;
-    ALTER TABLE slot_schedules ADD COLUMN window_step_ns INTEGER;
-    ALTER TABLE slot_schedules ADD COLUMN window_slots INTEGER;
-    ALTER TABLE slot_schedules ADD COLUMN window_phases INTEGER;
-    ALTER TABLE slot_schedules ADD COLUMN window_taken INTEGER;
-    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
