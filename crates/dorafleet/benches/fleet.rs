@@ -32,31 +32,25 @@ mod celery;
 mod costs;
 #[path = "fleet/in_flight.rs"]
 mod in_flight;
+#[path = "processes/mod.rs"]
+mod processes;
 #[path = "fleet/raw.rs"]
 mod raw;
 #[path = "fleet/run.rs"]
 mod run;
 
 use chrono::NaiveDate;
-use dorafleet_broker::{RabbitConfig, rabbitmq::default_wait_tiers};
+use dorafleet_broker::RabbitConfig;
 use dorafleet_core::{Scope, Source, Stage, TaskEnvelope, Window};
+use processes::{amqp, env_or, load_average};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 use uuid::Uuid;
 
-const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// What the fleet's processes reach at least: the 0.4 of the ceiling asked for.
 const TARGET_OF_CEILING: f64 = 0.4;
 /// And what it should do against Celery.
 const TARGET_OVER_CELERY: f64 = 5.0;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn env_list<T>(name: &str, default: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<T> {
     std::env::var(name)
@@ -64,10 +58,6 @@ fn env_list<T>(name: &str, default: &str, parse: impl Fn(&str) -> Option<T>) -> 
         .split(',')
         .filter_map(|v| parse(v.trim()))
         .collect()
-}
-
-fn amqp() -> String {
-    std::env::var("DORAFLEET_BENCH_AMQP").unwrap_or_else(|_| DEFAULT_AMQP.to_owned())
 }
 
 #[tokio::main]
@@ -280,32 +270,12 @@ fn summary(
     out
 }
 
-/// The 1-minute load average: other work on the machine moves every figure.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
 fn redact(url: &str) -> String {
     RabbitConfig {
         url: url.to_owned(),
         ..RabbitConfig::default()
     }
     .redacted_url()
-}
-
-fn rabbit_config(prefix: &str) -> RabbitConfig {
-    // The fleet's defaults: queue arguments must match the workers'.
-    RabbitConfig {
-        url: amqp(),
-        prefix: prefix.to_owned(),
-        delivery_limit: 5,
-        wait_tiers: default_wait_tiers(),
-        confirm_timeout: Duration::from_secs(10),
-        ..RabbitConfig::default()
-    }
 }
 
 fn sample_task() -> TaskEnvelope {

@@ -20,31 +20,25 @@
 //! (a directory: each worker is recorded with `perf record` into it),
 //! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
 
-use anyhow::{Context, bail, ensure};
+#[path = "processes/mod.rs"]
+mod processes;
+
+use anyhow::{Context, ensure};
 use chrono::NaiveDate;
-use dorafleet_broker::{Broker, RabbitBroker, RabbitConfig, rabbitmq::default_wait_tiers};
+use dorafleet_broker::{Broker, RabbitBroker};
 use dorafleet_sim::{RunningSim, SimOptions};
+use processes::{Children, amqp, command, env_or, load_average, rabbit_config, wait_for_log};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn amqp() -> String {
-    std::env::var("DORAFLEET_BENCH_AMQP").unwrap_or_else(|_| DEFAULT_AMQP.to_owned())
-}
-
 /// The last day of the simulated history (exclusive), fixed so every run
 /// serves the same world.
+/// The roles log their progress; the rest only warnings.
+const RUST_LOG: &str = "warn,dorafleet=info,dorafleet_worker=info";
+
 fn end() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 6, 1).expect("a valid date")
 }
@@ -263,7 +257,7 @@ async fn fleet_in(
     for i in 1..=k {
         let name = format!("bench-{i}");
         let log_path = dir.join(format!("worker-{name}.log"));
-        let child = command(binary, config, &["worker", "--name", &name])
+        let child = command(binary, config, &["worker", "--name", &name], RUST_LOG)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path)?)
             .spawn()
@@ -305,6 +299,7 @@ async fn fleet_in(
             "--lease-ttl-secs",
             "5",
         ],
+        RUST_LOG,
     )
     .stdout(Stdio::piped())
     .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
@@ -371,83 +366,8 @@ fn cpu_seconds(pid: u32) -> (f64, f64) {
     (ticks(11).unwrap_or(0.0) / hz, ticks(12).unwrap_or(0.0) / hz)
 }
 
-fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(binary);
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "warn,dorafleet=info,dorafleet_worker=info");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("DORAFLEET_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn rabbit_config(prefix: &str) -> RabbitConfig {
-    RabbitConfig {
-        url: amqp(),
-        prefix: prefix.to_owned(),
-        delivery_limit: 5,
-        wait_tiers: default_wait_tiers(),
-        confirm_timeout: Duration::from_secs(10),
-        ..RabbitConfig::default()
-    }
-}
-
-fn wait_for_log(path: &Path, needle: &str, within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        if std::fs::read_to_string(path).is_ok_and(|log| log.contains(needle)) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(path).unwrap_or_default();
-            bail!(
-                "no {needle:?} in {} within {within:?}:\n{log}",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn signal(child: &Child, which: &str) {
     let _ = Command::new("kill")
         .args([which, &child.id().to_string()])
         .status();
-}
-
-/// Child processes killed if still running when dropped (on an error path).
-struct Children(Vec<Child>);
-
-impl Children {
-    /// Waits for every child to exit, killing those still running at `limit`.
-    fn wait(&mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        for child in &mut self.0 {
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }

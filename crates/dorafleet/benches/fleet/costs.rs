@@ -2,7 +2,7 @@
 //! code: what one SQLite commit and one confirmed publish cost alone, which
 //! is why the coordinator applies events in batches and pipelines confirms.
 
-use super::rabbit_config;
+use super::processes::rabbit_config;
 use chrono::Utc;
 use dorafleet_broker::{Broker, RabbitBroker};
 use dorafleet_core::TaskEnvelope;

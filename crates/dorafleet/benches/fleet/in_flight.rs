@@ -5,8 +5,8 @@
 //! What the coordinator keeps per outstanding task is what this measures;
 //! with workers draining the queue it would never hold N at once.
 
-use super::rabbit_config;
-use super::run::{FROM, TO, command, config_toml, peak_rss_kb};
+use super::processes::{peak_rss_kb, rabbit_config, status_kb};
+use super::run::{FROM, TO, command, config_toml};
 use anyhow::{Context, bail};
 use dorafleet_broker::{Broker, RabbitBroker};
 use std::process::Stdio;
@@ -31,15 +31,6 @@ impl InFlight {
             self.peak_rss_kb as f64 / 1024.0
         );
     }
-}
-
-/// Current resident set (`VmRSS`) of a live process, in kB.
-fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 pub async fn coordinator_with_tasks_in_flight(
@@ -85,7 +76,7 @@ pub async fn coordinator_with_tasks_in_flight(
             break Ok(InFlight {
                 tasks,
                 published_after: start.elapsed(),
-                rss_kb: rss_kb(pid).unwrap_or(0),
+                rss_kb: status_kb(pid, "VmRSS").unwrap_or(0),
                 peak_rss_kb: peak_rss_kb(pid).unwrap_or(0),
             });
         }

@@ -6,7 +6,9 @@
 //! completed. The binary is a parameter, so a build from before a change
 //! runs beside the current one in the same run.
 
-use super::{amqp, rabbit_config};
+use super::processes::{
+    Children, amqp, command as role_command, peak_rss_kb, rabbit_config, wait_for_log,
+};
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
 use dorafleet_broker::{Broker, RabbitBroker};
@@ -79,6 +81,11 @@ impl FleetRun {
     }
 }
 
+/// A role's command line, logging at `info`.
+pub(super) fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
+    role_command(binary, config, args, "info")
+}
+
 pub(super) fn config_toml(teams: usize, db: &Path, prefix: &str, otlp: Option<&str>) -> String {
     let mut toml = String::new();
     let _ = writeln!(
@@ -107,62 +114,6 @@ pub(super) fn config_toml(teams: usize, db: &Path, prefix: &str, otlp: Option<&s
         );
     }
     toml
-}
-
-pub(super) fn command(binary: &Path, config: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(binary);
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info");
-    // Only the config file speaks: no stray DORAFLEET_* from the caller.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("DORAFLEET_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-/// Peak resident set (`VmHWM`) of a live process, in kB.
-pub(super) fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// Kills every worker still running when dropped (on an error path).
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-fn wait_for_log(path: &Path, needle: &str, within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        if std::fs::read_to_string(path).is_ok_and(|log| log.contains(needle)) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(path).unwrap_or_default();
-            bail!(
-                "no {needle:?} in {} within {within:?}:\n{log}",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// SIGTERM, then wait (the worker drains and exits 0); SIGKILL after 20 s.
@@ -251,7 +202,7 @@ async fn fleet_in(
     teams: usize,
     k: usize,
 ) -> anyhow::Result<FleetRun> {
-    let mut workers = Workers(Vec::new());
+    let mut workers = Children(Vec::new());
     let mut logs = Vec::new();
     for i in 1..=k {
         let name = format!("bench-{i}");

@@ -1,0 +1,125 @@
+//! What the benchmarks that start `dorafleet` processes share: knobs from
+//! the environment, the local RabbitMQ, a role's command line, waiting for a
+//! log line, reading a process's memory, and children that never outlive a
+//! failed benchmark.
+
+#![allow(dead_code)]
+
+use anyhow::bail;
+use dorafleet_broker::{RabbitConfig, rabbitmq::default_wait_tiers};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A knob from the environment, or its default.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The broker the benchmarks use (`DORAFLEET_BENCH_AMQP`, or the local one).
+pub fn amqp() -> String {
+    std::env::var("DORAFLEET_BENCH_AMQP").unwrap_or_else(|_| DEFAULT_AMQP.to_owned())
+}
+
+/// The fleet's defaults under `prefix`: queue arguments must match the
+/// workers', or declaring the topology fails.
+pub fn rabbit_config(prefix: &str) -> RabbitConfig {
+    RabbitConfig {
+        url: amqp(),
+        prefix: prefix.to_owned(),
+        delivery_limit: 5,
+        wait_tiers: default_wait_tiers(),
+        confirm_timeout: Duration::from_secs(10),
+        ..RabbitConfig::default()
+    }
+}
+
+/// The 1-minute load average: other work on the machine moves every figure.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `binary --config config args…`, logging at `rust_log`; only the config
+/// file speaks: no stray `DORAFLEET_*` from the caller's environment.
+pub fn command(binary: &Path, config: &Path, args: &[&str], rust_log: &str) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", rust_log);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DORAFLEET_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Waits until the log at `path` holds `needle`, failing with the log after
+/// `within`.
+pub fn wait_for_log(path: &Path, needle: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|log| log.contains(needle)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            bail!(
+                "no {needle:?} in {} within {within:?}:\n{log}",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A field of a live process's `/proc/<pid>/status` in kB (`VmHWM`: peak
+/// resident set; `VmRSS`: current).
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Peak resident set (`VmHWM`) of a live process, in kB.
+pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM")
+}
+
+/// Child processes killed if still running when dropped (on an error path).
+pub struct Children(pub Vec<Child>);
+
+impl Children {
+    /// Waits for every child to exit, killing those still running at `limit`.
+    pub fn wait(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        for child in &mut self.0 {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
