@@ -110,13 +110,16 @@ pub async fn replay(
     let mut report = ReplayReport::default();
     let mut done = 0;
     for batch in letters.chunks(REPLAY_BATCH) {
-        let claimed = claim_batch(warehouse, batch, options, &mut report).await?;
+        let (ids, tasks): (Vec<Uuid>, Vec<TaskEnvelope>) =
+            claim_batch(warehouse, batch, options, &mut report)
+                .await?
+                .into_iter()
+                .unzip();
         // Every claimed task in flight at once: one confirm wait per batch.
-        let tasks: Vec<TaskEnvelope> = claimed.iter().map(|(_, task)| task.clone()).collect();
         let published = broker.publish_all(&tasks).await;
-        let mut confirmed = Vec::with_capacity(claimed.len());
+        let mut confirmed = Vec::with_capacity(ids.len());
         let mut failed = Vec::new();
-        for ((id, task), outcome) in claimed.into_iter().zip(published) {
+        for ((id, task), outcome) in ids.into_iter().zip(tasks).zip(published) {
             match outcome {
                 Ok(()) => confirmed.push((id, task)),
                 Err(e) => failed.push((id, e.to_string())),

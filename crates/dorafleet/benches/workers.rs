@@ -25,9 +25,9 @@ mod processes;
 
 use anyhow::{Context, ensure};
 use chrono::NaiveDate;
-use dorafleet_broker::{Broker, RabbitBroker};
 use dorafleet_sim::{RunningSim, SimOptions};
-use processes::{Children, amqp, command, env_or, load_average, rabbit_config, wait_for_log};
+use dorafleet_system_tests::fleet_support::busiest_second;
+use processes::{Children, amqp, command, delete_queues, env_or, load_average, start_workers};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -228,19 +228,9 @@ async fn fleet(
     if let Ok(run) = &mut result {
         let log = sim.state().request_log();
         run.requests = log.len();
-        let mut per_second = std::collections::HashMap::new();
-        for entry in &log {
-            *per_second
-                .entry((entry.source, entry.at.timestamp()))
-                .or_insert(0usize) += 1;
-        }
-        run.busiest_second = per_second.into_values().max().unwrap_or(0);
+        run.busiest_second = busiest_second(&log).into_values().max().unwrap_or(0);
     }
-    let broker = RabbitBroker::connect(rabbit_config(&prefix))
-        .await
-        .context("connecting to RabbitMQ to delete the benchmark's queues")?;
-    broker.delete_topology().await?;
-    broker.close().await?;
+    delete_queues(&prefix).await?;
     result
 }
 
@@ -252,22 +242,7 @@ async fn fleet_in(
     k: usize,
     knobs: &Knobs,
 ) -> anyhow::Result<Run> {
-    let mut children = Children(Vec::new());
-    let mut logs = Vec::new();
-    for i in 1..=k {
-        let name = format!("bench-{i}");
-        let log_path = dir.join(format!("worker-{name}.log"));
-        let child = command(binary, config, &["worker", "--name", &name], RUST_LOG)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path)?)
-            .spawn()
-            .context("spawning a worker")?;
-        children.0.push(child);
-        logs.push(log_path);
-    }
-    for log in &logs {
-        wait_for_log(log, "worker consuming", Duration::from_secs(60))?;
-    }
+    let (mut children, _) = start_workers(binary, config, dir, k, &[], RUST_LOG)?;
     let mut perf = Children(Vec::new());
     if let Some(perf_dir) = &knobs.perf {
         std::fs::create_dir_all(perf_dir)?;

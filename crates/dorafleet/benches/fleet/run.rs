@@ -6,12 +6,9 @@
 //! completed. The binary is a parameter, so a build from before a change
 //! runs beside the current one in the same run.
 
-use super::processes::{
-    Children, amqp, command as role_command, peak_rss_kb, rabbit_config, wait_for_log,
-};
+use super::processes::{amqp, command as role_command, delete_queues, peak_rss_kb, start_workers};
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
-use dorafleet_broker::{Broker, RabbitBroker};
 use dorafleet_system_tests::otlp_receiver;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -187,11 +184,7 @@ pub async fn fleet(
         run.exported_spans = Some(receiver.span_count());
     }
     // Whatever happened, leave no queues behind.
-    let broker = RabbitBroker::connect(rabbit_config(&prefix))
-        .await
-        .context("connecting to RabbitMQ to delete the benchmark's queues")?;
-    broker.delete_topology().await?;
-    broker.close().await?;
+    delete_queues(&prefix).await?;
     result
 }
 
@@ -202,24 +195,7 @@ async fn fleet_in(
     teams: usize,
     k: usize,
 ) -> anyhow::Result<FleetRun> {
-    let mut workers = Children(Vec::new());
-    let mut logs = Vec::new();
-    for i in 1..=k {
-        let name = format!("bench-{i}");
-        let log_path = dir.join(format!("worker-{name}.log"));
-        let log = std::fs::File::create(&log_path)?;
-        let child = command(binary, config, &["worker", "--noop", "--name", &name])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("spawning a worker")?;
-        workers.0.push(child);
-        logs.push(log_path);
-    }
-    // Time the run, not the workers' start-up.
-    for log in &logs {
-        wait_for_log(log, "worker consuming", Duration::from_secs(30))?;
-    }
+    let (mut workers, _) = start_workers(binary, config, dir, k, &["--noop"], "info")?;
 
     let coordinator_log = dir.join("coordinator.log");
     let start = Instant::now();

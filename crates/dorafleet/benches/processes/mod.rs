@@ -5,10 +5,10 @@
 
 #![allow(dead_code)]
 
-use anyhow::bail;
-use dorafleet_broker::{RabbitConfig, rabbitmq::default_wait_tiers};
-use std::path::Path;
-use std::process::{Child, Command};
+use anyhow::{Context, bail};
+use dorafleet_broker::{Broker, RabbitBroker, RabbitConfig, rabbitmq::default_wait_tiers};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEFAULT_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -122,4 +122,47 @@ impl Drop for Children {
             }
         }
     }
+}
+
+/// `k` worker processes named `bench-1` … `bench-k`, each logging to
+/// `dir/worker-<name>.log`, started with `worker --name <name>` and `extra`
+/// arguments; returns once every one says it consumes.
+pub fn start_workers(
+    binary: &Path,
+    config: &Path,
+    dir: &Path,
+    k: usize,
+    extra: &[&str],
+    rust_log: &str,
+) -> anyhow::Result<(Children, Vec<PathBuf>)> {
+    let mut workers = Children(Vec::new());
+    let mut logs = Vec::new();
+    for i in 1..=k {
+        let name = format!("bench-{i}");
+        let log_path = dir.join(format!("worker-{name}.log"));
+        let mut args = vec!["worker", "--name", name.as_str()];
+        args.extend_from_slice(extra);
+        let child = command(binary, config, &args, rust_log)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path)?)
+            .spawn()
+            .context("spawning a worker")?;
+        workers.0.push(child);
+        logs.push(log_path);
+    }
+    // Time the run, not the workers' start-up.
+    for log in &logs {
+        wait_for_log(log, "worker consuming", Duration::from_secs(60))?;
+    }
+    Ok((workers, logs))
+}
+
+/// Deletes the queues a benchmark made under `prefix`, whatever happened.
+pub async fn delete_queues(prefix: &str) -> anyhow::Result<()> {
+    let broker = RabbitBroker::connect(rabbit_config(prefix))
+        .await
+        .context("connecting to RabbitMQ to delete the benchmark's queues")?;
+    broker.delete_topology().await?;
+    broker.close().await?;
+    Ok(())
 }
