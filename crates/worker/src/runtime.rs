@@ -43,6 +43,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info, info_span, warn};
 
+/// What a worker says when a task's delivery is lost mid-attempt.
+const DELIVERY_LOST: &str = "delivery lost while the task ran (the broker connection dropped): the attempt is stopped and reports nothing; the broker delivers the task again";
+
 /// Deliveries a worker running `concurrency` tasks at once should hold
 /// unacked (the broker's prefetch): its running tasks, plus as many again
 /// whose outcome is being confirmed or that wait for a slot. More would
@@ -209,11 +212,14 @@ impl Worker {
         let ran = started.elapsed();
         // The broker gave the task to another consumer when this one lost
         // its connection: anything more from this attempt would be stale.
-        let Some(outcome) = outcome.filter(|_| delivery.is_held()) else {
-            warn!(task_id = %task.task_id, route = %task.route(),
-                "delivery lost while the task ran (the broker connection dropped): the attempt is stopped and reports nothing; the broker delivers the task again");
+        // `None`: the delivery was lost while the handler ran (said there).
+        let Some(outcome) = outcome else {
             return;
         };
+        if !delivery.is_held() {
+            warn!(task_id = %task.task_id, route = %task.route(), "{DELIVERY_LOST}");
+            return;
+        }
         let published = match outcome.result {
             Ok(()) => {
                 metrics::task_finished(task.stage.as_str(), "done", ran);
@@ -256,6 +262,10 @@ impl Worker {
         let finished = tokio::select! {
             finished = tokio::time::timeout(self.task_deadline, &mut running) => finished,
             () = delivery.lost() => {
+                // Said now, not once the attempt has stopped: an attempt
+                // stuck in a request to an unreachable source may take
+                // until its timeout to reach its next write.
+                warn!(task_id = %task.task_id, route = %task.route(), "{DELIVERY_LOST}");
                 // The attempt stops at its next write (`held::still_held`);
                 // one stuck elsewhere is stopped at the task deadline.
                 lost.cancel();
