@@ -19,8 +19,10 @@
 //!    publisher confirms and `acks_late` (`scripts/bench.sh celery`).
 //!
 //! Run with `scripts/bench.sh fleet` or `scripts/bench.sh celery`. Knobs
-//! (environment): `DORAFLEET_BENCH_TEAMS` (1500), `DORAFLEET_BENCH_RAW_MESSAGES`
-//! (30000), `DORAFLEET_BENCH_WORKERS` (`1,2`), `DORAFLEET_BENCH_TRACING`
+//! (environment): `DORAFLEET_BENCH_TEAMS` (5000: a run of a few seconds, so the
+//! processes' start-up is not most of it), `DORAFLEET_BENCH_RAW_MESSAGES`
+//! (30000), `DORAFLEET_BENCH_WORKERS` (`1,2`), `DORAFLEET_BENCH_CONCURRENCY`
+//! (each worker's `--concurrency`; unset, the configured default), `DORAFLEET_BENCH_TRACING`
 //! (`off,on`), `DORAFLEET_BENCH_BASELINE` (path of another `dorafleet`
 //! binary, run with span export off), `DORAFLEET_BENCH_CELERY` (a Python with
 //! Celery installed), `DORAFLEET_BENCH_CELERY_WORKERS` (1),
@@ -62,7 +64,7 @@ fn env_list<T>(name: &str, default: &str, parse: impl Fn(&str) -> Option<T>) -> 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let teams: usize = env_or("DORAFLEET_BENCH_TEAMS", 1500);
+    let teams: usize = env_or("DORAFLEET_BENCH_TEAMS", 5000);
     let raw_n: usize = env_or("DORAFLEET_BENCH_RAW_MESSAGES", 30_000);
     let fleets = env_list("DORAFLEET_BENCH_WORKERS", "1,2", |k| {
         k.parse::<usize>().ok().filter(|&k| k > 0)

@@ -17,9 +17,11 @@ pub fn warehouse_label(config: &Config) -> String {
     dorafleet_warehouse::redacted_url(&config.warehouse.url)
 }
 
-/// Connect to RabbitMQ. `max_prefetch` caps the configured prefetch: a
-/// worker should not hold more unstarted tasks than it runs at once, or an
-/// idle worker waits while a busy one sits on work.
+/// Connect to RabbitMQ. A worker passes the prefetch it wants as
+/// `max_prefetch` (its concurrency plus room for outcomes awaiting their
+/// confirm); the configured `broker.prefetch` caps it, so an operator of
+/// long tasks can keep a busy worker from sitting on work an idle one could
+/// run.
 pub async fn broker(
     config: &Config,
     max_prefetch: Option<u16>,

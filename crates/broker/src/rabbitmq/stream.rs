@@ -51,11 +51,11 @@ struct Subscription {
 }
 
 /// The least prefetch of the events and dead-letter streams. The coordinator
-/// applies up to 64 events in one batch (one warehouse transaction, one ack);
+/// applies up to 512 events in one batch (one warehouse transaction, one ack);
 /// a prefetch of several batches keeps the next ones arriving while it
 /// records one. Each of these queues has one consumer at a time (the lease
 /// holder, the archiver), so a deep prefetch takes work from nobody.
-pub(crate) const BATCH_PREFETCH: u16 = 256;
+pub(crate) const BATCH_PREFETCH: u16 = 1024;
 
 impl Kind {
     fn prefetch(self, configured: u16) -> u16 {

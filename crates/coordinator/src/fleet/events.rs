@@ -21,8 +21,11 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 /// Most events applied together. The events stream's prefetch caps it too:
-/// no more than that many are ever delivered unacked.
-pub(super) const EVENT_BATCH: usize = 64;
+/// no more than that many are ever delivered unacked. Each batch costs two
+/// warehouse commits and one round of publish confirms whatever its size,
+/// and the coordinator applies one batch at a time: with 64, a fleet of two
+/// workers running short tasks left events piling up in the queue.
+pub(super) const EVENT_BATCH: usize = 512;
 
 #[derive(Debug)]
 pub(super) struct ActiveRun {

@@ -14,8 +14,12 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info_span};
 use uuid::Uuid;
 
-/// Most task publishes awaiting their confirms at once.
-pub(super) const PUBLISH_WINDOW: usize = 64;
+/// Most task publishes awaiting their confirms at once. A batch of events
+/// releases up to one task per event ([`EVENT_BATCH`](super::events::EVENT_BATCH)),
+/// and the batch waits for all their confirms: with a window of 64, a batch
+/// of 512 waited through several confirm rounds of a few milliseconds each
+/// while the events behind it piled up.
+pub(super) const PUBLISH_WINDOW: usize = 1024;
 
 /// The `traceparent` of a run by its id.
 pub(super) type RunTrace<'a> = dyn Fn(Uuid) -> Option<String> + Send + Sync + 'a;

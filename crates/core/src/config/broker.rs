@@ -13,7 +13,10 @@ pub struct BrokerConfig {
     /// Prefix of every exchange and queue name: fleets sharing a broker
     /// (or tests sharing one) keep apart by prefix.
     pub prefix: String,
-    /// Unacked deliveries a worker holds at once.
+    /// Most unacked deliveries a worker holds at once: it takes its
+    /// concurrency plus room for outcomes awaiting their confirm, up to this.
+    /// Lower it when tasks are long and workers few, so that no task waits
+    /// in a busy worker while another is idle.
     pub prefetch: u16,
     /// Deliveries of one message before the broker dead-letters it (a
     /// message that crashes workers must not circulate forever).
@@ -31,7 +34,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
             prefix: "dorafleet".into(),
-            prefetch: 16,
+            prefetch: 64,
             delivery_limit: 5,
             wait_tiers: [1_000, 5_000, 30_000, 120_000, 600_000, 2_700_000]
                 .into_iter()

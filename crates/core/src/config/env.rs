@@ -61,6 +61,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "tasks a worker runs at once",
     ),
     (
+        "DORAFLEET_BROKER__PREFETCH",
+        "most unacked deliveries a worker holds: its concurrency plus 32 for outcomes awaiting their confirm, up to this (default 64; lower it for long tasks and few workers)",
+    ),
+    (
         "DORAFLEET_WORKER__NAME",
         "worker name recorded in attempt histories",
     ),

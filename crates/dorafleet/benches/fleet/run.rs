@@ -195,7 +195,14 @@ async fn fleet_in(
     teams: usize,
     k: usize,
 ) -> anyhow::Result<FleetRun> {
-    let (mut workers, _) = start_workers(binary, config, dir, k, &["--noop"], "info")?;
+    // The workers' concurrency (and so their prefetch): `DORAFLEET_BENCH_CONCURRENCY`,
+    // or the configured default when unset.
+    let concurrency = std::env::var("DORAFLEET_BENCH_CONCURRENCY").ok();
+    let mut args = vec!["--noop"];
+    if let Some(c) = &concurrency {
+        args.extend(["--concurrency", c.as_str()]);
+    }
+    let (mut workers, _) = start_workers(binary, config, dir, k, &args, "info")?;
 
     let coordinator_log = dir.join("coordinator.log");
     let start = Instant::now();

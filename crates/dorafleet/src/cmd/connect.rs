@@ -13,9 +13,9 @@ use std::time::Duration;
 pub use dorafleet_broker::{Broker, Route};
 pub use dorafleet_warehouse::Warehouse;
 
-/// Connect to RabbitMQ. `max_prefetch` caps the configured prefetch: a
-/// worker should not hold more unstarted tasks than it runs at once, or an
-/// idle worker waits while a busy one sits on work.
+/// Connect to RabbitMQ with the prefetch a worker wants (`max_prefetch`),
+/// capped by the configured `broker.prefetch` (see
+/// [`dorafleet_operations::connect::broker`]).
 pub async fn connect_broker(
     config: &Config,
     max_prefetch: Option<u16>,

@@ -53,7 +53,7 @@ pub async fn run(config: Option<&Path>, args: WorkerArgs) -> anyhow::Result<Exit
     let concurrency = args.concurrency.unwrap_or(config.worker.concurrency);
     let config = Arc::new(config);
     let warehouse = super::connect::open_warehouse(&config).await?;
-    // Room for the tasks running and as many whose outcome is being confirmed.
+    // Room for the tasks running and for outcomes awaiting their confirm.
     let prefetch = dorafleet_worker::runtime::prefetch_for(concurrency);
     let rabbit = super::connect::connect_broker(&config, Some(prefetch)).await?;
     let broker: Arc<dyn Broker> = Arc::new(rabbit.clone());
