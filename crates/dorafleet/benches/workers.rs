@@ -13,11 +13,13 @@
 //!
 //! Run with `scripts/bench.sh workers`. Knobs (environment):
 //! `DORAFLEET_BENCH_TEAMS` (8), `DORAFLEET_BENCH_DAYS` (60),
-//! `DORAFLEET_BENCH_WORKERS` (`1,2`), `DORAFLEET_BENCH_REPEAT` (1, rounds of
+//! `DORAFLEET_BENCH_WORKERS` (`1,2`), `DORAFLEET_BENCH_CONCURRENCY` (each
+//! worker's `--concurrency`; unset, the configured default), `DORAFLEET_BENCH_REPEAT` (1, rounds of
 //! every fleet, interleaved), `DORAFLEET_BENCH_RPS` (2000, every source's
 //! requests_per_second; the summary shows each source's busiest second, to
 //! check it stays below), `DORAFLEET_BENCH_BASELINE`, `DORAFLEET_BENCH_PERF`
-//! (a directory: each worker is recorded with `perf record` into it),
+//! (a directory: each worker is recorded with `perf record` and DWARF call
+//! graphs into it),
 //! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
 
 #[path = "processes/mod.rs"]
@@ -27,7 +29,10 @@ use anyhow::{Context, ensure};
 use chrono::NaiveDate;
 use dorafleet_sim::{RunningSim, SimOptions};
 use dorafleet_system_tests::fleet_support::busiest_second;
-use processes::{Children, amqp, command, delete_queues, env_or, load_average, start_workers};
+use processes::{
+    Children, amqp, busy_share, command, delete_queues, env_or, load_average, machine_ticks,
+    start_workers,
+};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,6 +52,8 @@ struct Knobs {
     teams: usize,
     days: u32,
     rps: u32,
+    /// Each worker's `--concurrency`; `None`: the configured default.
+    concurrency: Option<usize>,
     perf: Option<PathBuf>,
 }
 
@@ -57,6 +64,10 @@ struct Run {
     elapsed: Duration,
     /// CPU seconds (user, system) each worker spent, from /proc at its exit.
     worker_cpu: Vec<(f64, f64)>,
+    /// The share of the whole machine (every core) busy during the run.
+    machine_busy: f64,
+    /// CPU seconds this process (the simulator) spent during the run.
+    sim_cpu: f64,
     /// API requests the simulator served.
     requests: usize,
     /// The most requests one source got in one second of the simulator's clock.
@@ -86,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
         teams: env_or("DORAFLEET_BENCH_TEAMS", 8),
         days: env_or("DORAFLEET_BENCH_DAYS", 60),
         rps: env_or("DORAFLEET_BENCH_RPS", 2000),
+        concurrency: std::env::var("DORAFLEET_BENCH_CONCURRENCY")
+            .ok()
+            .and_then(|c| c.parse().ok()),
         perf: std::env::var_os("DORAFLEET_BENCH_PERF").map(PathBuf::from),
     };
     let repeat: usize = env_or("DORAFLEET_BENCH_REPEAT", 1);
@@ -116,12 +130,15 @@ async fn main() -> anyhow::Result<()> {
                 let run = fleet(binary, label, workers, &knobs).await?;
                 println!(
                     "  {} tasks in {:.2} s -> {:.1} tasks/s; worker CPU {:.1} ms per task, {:.0} % of it in the kernel; \
+                     machine {:.0} % busy, simulator {:.1} ms CPU per task; \
                      {} API requests, busiest second of one source {} (budget {})",
                     run.tasks,
                     run.elapsed.as_secs_f64(),
                     run.tasks_per_sec(),
                     run.cpu_per_task_ms(),
                     100.0 * run.system_share(),
+                    100.0 * run.machine_busy,
+                    1000.0 * run.sim_cpu / run.tasks as f64,
                     run.requests,
                     run.busiest_second,
                     knobs.rps
@@ -151,14 +168,15 @@ fn summary(cores: usize, runs: &[Run]) -> String {
     for run in runs {
         let _ = writeln!(
             out,
-            "{:<7} {} worker(s): {:>6.1} tasks/s ({} tasks in {:.2} s), worker CPU {:.1} ms/task, kernel {:.0} %",
+            "{:<7} {} worker(s): {:>6.1} tasks/s ({} tasks in {:.2} s), worker CPU {:.1} ms/task, kernel {:.0} %, machine {:.0} % busy",
             run.label,
             run.workers,
             run.tasks_per_sec(),
             run.tasks,
             run.elapsed.as_secs_f64(),
             run.cpu_per_task_ms(),
-            100.0 * run.system_share()
+            100.0 * run.system_share(),
+            100.0 * run.machine_busy
         );
     }
     for label in ["current", "before"] {
@@ -242,14 +260,19 @@ async fn fleet_in(
     k: usize,
     knobs: &Knobs,
 ) -> anyhow::Result<Run> {
-    let (mut children, _) = start_workers(binary, config, dir, k, &[], RUST_LOG)?;
+    let concurrency = knobs.concurrency.map(|c| c.to_string());
+    let args: Vec<&str> = match &concurrency {
+        Some(c) => vec!["--concurrency", c.as_str()],
+        None => Vec::new(),
+    };
+    let (mut children, _) = start_workers(binary, config, dir, k, &args, RUST_LOG)?;
     let mut perf = Children(Vec::new());
     if let Some(perf_dir) = &knobs.perf {
         std::fs::create_dir_all(perf_dir)?;
         for (i, worker) in children.0.iter().enumerate() {
             let out = perf_dir.join(format!("{label}-{k}w-worker{}.data", i + 1));
             let recorder = Command::new("perf")
-                .args(["record", "-F", "999", "-o"])
+                .args(["record", "-F", "999", "--call-graph", "dwarf,32768", "-o"])
                 .arg(&out)
                 .args(["-p", &worker.id().to_string()])
                 .stdout(Stdio::null())
@@ -261,6 +284,7 @@ async fn fleet_in(
     }
 
     let from = end() - chrono::Duration::days(i64::from(knobs.days));
+    let (ticks_before, sim_before) = (machine_ticks(), cpu_seconds(std::process::id()));
     let start = Instant::now();
     let coordinator = command(
         binary,
@@ -282,6 +306,9 @@ async fn fleet_in(
     .context("spawning the coordinator")?;
     let output = tokio::task::spawn_blocking(move || coordinator.wait_with_output()).await??;
     let elapsed = start.elapsed();
+    let machine_busy = busy_share(ticks_before, machine_ticks());
+    let sim_after = cpu_seconds(std::process::id());
+    let sim_cpu = (sim_after.0 + sim_after.1) - (sim_before.0 + sim_before.1);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let log = std::fs::read_to_string(dir.join("coordinator.log")).unwrap_or_default();
     ensure!(
@@ -311,6 +338,8 @@ async fn fleet_in(
         tasks,
         elapsed,
         worker_cpu,
+        machine_busy,
+        sim_cpu,
         requests: 0,
         busiest_second: 0,
     })

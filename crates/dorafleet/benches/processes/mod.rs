@@ -47,6 +47,34 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The machine's CPU time so far, in clock ticks: (busy, total) over every
+/// core, from the first line of /proc/stat. Two readings give the share of
+/// the machine a run kept busy, whoever used it (the broker included).
+pub fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().sum();
+    // idle and iowait are the 4th and 5th numbers.
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// The share of the machine kept busy between two [`machine_ticks`] readings.
+pub fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1);
+    if total == 0 {
+        return 0.0;
+    }
+    after.0.saturating_sub(before.0) as f64 / total as f64
+}
+
 /// `binary --config config args…`, logging at `rust_log`; only the config
 /// file speaks: no stray `DORAFLEET_*` from the caller's environment.
 pub fn command(binary: &Path, config: &Path, args: &[&str], rust_log: &str) -> Command {
