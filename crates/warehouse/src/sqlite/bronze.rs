@@ -4,6 +4,7 @@
 //! to the page it reuses when read (one `LEFT JOIN` on the primary key).
 
 use super::SqliteWarehouse;
+use super::filters::Filters;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
 use crate::{BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, Result};
 use async_trait::async_trait;
@@ -206,26 +207,16 @@ pub(super) fn coverage(
 }
 
 pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<BronzePage>> {
-    // Only the filters given are in the statement: `(?1 IS NULL OR col = ?1)`
-    // keeps SQLite from using any index, so every normalize read scanned the
-    // whole of bronze. With the columns named, the run's index serves it.
-    let mut clauses = Vec::new();
-    let mut values: Vec<String> = Vec::new();
-    let mut filter = |column: &str, value: Option<String>| {
-        if let Some(value) = value {
-            values.push(value);
-            clauses.push(format!("b.{column} = ?{}", values.len()));
-        }
-    };
-    filter("execution_id", f.run_id.map(|u| u.to_string()));
-    filter("task_id", f.task_id.map(|u| u.to_string()));
-    filter("source_system", f.source.map(|s| s.as_str().to_owned()));
-    filter("team", f.team.clone());
-    filter("target", f.target.clone());
-    let wanted = match clauses.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", clauses.join(" AND ")),
-    };
+    // Only the filters given are in the statement (see `filters`): with
+    // the columns named, the run's index serves a normalize read instead of
+    // a scan of the whole of bronze.
+    let filters = Filters::new()
+        .equal("b.execution_id", f.run_id.map(|u| u.to_string()))
+        .equal("b.task_id", f.task_id.map(|u| u.to_string()))
+        .equal("b.source_system", f.source.map(|s| s.as_str().to_owned()))
+        .equal("b.team", f.team.clone())
+        .equal("b.target", f.target.clone());
+    let wanted = filters.where_clause();
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT b.task_id, b.seq, b.execution_id, b.source_system, b.team, b.target,
@@ -240,7 +231,7 @@ pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<Bronz
         ))
         .map_err(unavailable)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(&values), raw_page)
+        .query_map(filters.params(&[]).as_slice(), raw_page)
         .map_err(unavailable)?;
     let mut pages = Vec::new();
     for row in rows {
@@ -355,15 +346,16 @@ pub(super) fn revalidatable(
 }
 
 pub(super) fn totals(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<BronzeTotals>> {
+    let filters = Filters::new().equal("execution_id", run_id.map(|u| u.to_string()));
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT source_system, count(*), coalesce(sum(record_count), 0) FROM bronze_pages
-             WHERE (?1 IS NULL OR execution_id = ?1)
-             GROUP BY source_system ORDER BY source_system",
-        )
+             {} GROUP BY source_system ORDER BY source_system",
+            filters.where_clause()
+        ))
         .map_err(unavailable)?;
     let rows = stmt
-        .query_map(params![run_id.map(|u| u.to_string())], |r| {
+        .query_map(filters.params(&[]).as_slice(), |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,

@@ -3,6 +3,7 @@
 //! deletes a letter.
 
 use super::SqliteWarehouse;
+use super::filters::Filters;
 use super::{parse_ts, ts, unavailable};
 use crate::{
     ArchivedLetter, AuditEntry, ClaimOutcome, LetterFilter, LetterStatus, Result, WarehouseError,
@@ -103,21 +104,20 @@ pub(super) fn archived(
             out.truncate(limit);
         }
     } else {
+        let filters = Filters::new()
+            .equal("status", filter.status.map(|s| s.as_str().to_owned()))
+            .equal("source", filter.source.map(|s| s.as_str().to_owned()))
+            .equal("team", filter.team.clone())
+            .equal("stage", filter.stage.map(|s| s.as_str().to_owned()));
         let mut stmt = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT letter, status, replay_count, archived_at FROM dead_letters
-                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR source = ?2)
-                   AND (?3 IS NULL OR team = ?3) AND (?4 IS NULL OR stage = ?4)
-                 ORDER BY last_failed_at DESC, id DESC",
-            )
+                 {} ORDER BY last_failed_at DESC, id DESC",
+                filters.where_clause()
+            ))
             .map_err(unavailable)?;
         let mut rows = stmt
-            .query(params![
-                filter.status.map(LetterStatus::as_str),
-                filter.source.map(|s| s.as_str()),
-                filter.team,
-                filter.stage.map(|s| s.as_str()),
-            ])
+            .query(filters.params(&[]).as_slice())
             .map_err(unavailable)?;
         while let Some(r) = rows.next().map_err(unavailable)? {
             let a = archived_row(r)?;

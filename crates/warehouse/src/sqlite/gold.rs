@@ -2,6 +2,7 @@
 //! definition versions. Upserts feed the gold change outbox (`monitor.rs`).
 
 use super::SqliteWarehouse;
+use super::filters::Filters;
 use super::{parse_ts, parse_uuid, ts, unavailable};
 use crate::GoldChange;
 use crate::{GoldFilter, GoldRecord, Result, WarehouseError};
@@ -53,33 +54,35 @@ pub(super) fn upsert(conn: &mut Connection, records: &[GoldRecord]) -> Result<()
 }
 
 pub(super) fn query(conn: &mut Connection, f: &GoldFilter) -> Result<Vec<GoldRecord>> {
+    // The teams asked for are in the statement, so one team's page reads
+    // that team's rows through the primary key rather than every team's.
+    // The date range is not offered to the `gold_by_date` index (`+date`):
+    // SQLite, without statistics, takes any range as selective, and for the
+    // usual year of every team it read the index, then each row, then
+    // sorted them all, about 1.3x slower than reading the table in key order.
+    let filters = Filters::new()
+        .any_of("team_id", f.teams.iter().cloned())
+        .any_of("metric", f.metrics.iter().map(|m| m.as_str().to_owned()))
+        .compare("+date", ">=", f.from.map(|d| d.to_string()))
+        .compare("+date", "<", f.to.map(|d| d.to_string()));
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT team_id, date, metric, value, sample_size, samples, definition_version,
                     run_id, computed_at, complete
-             FROM gold WHERE (?1 IS NULL OR date >= ?1) AND (?2 IS NULL OR date < ?2)
-             ORDER BY team_id, date, metric",
-        )
+             FROM gold {} ORDER BY team_id, date, metric",
+            filters.where_clause()
+        ))
         .map_err(unavailable)?;
     let mut rows = stmt
-        .query(params![
-            f.from.map(|d| d.to_string()),
-            f.to.map(|d| d.to_string())
-        ])
+        .query(filters.params(&[]).as_slice())
         .map_err(unavailable)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(unavailable)? {
         let team_id: String = r.get(0).map_err(unavailable)?;
-        if !f.teams.is_empty() && !f.teams.contains(&team_id) {
-            continue;
-        }
         let metric_name: String = r.get(2).map_err(unavailable)?;
         let metric: Metric = metric_name
             .parse()
             .map_err(|e| WarehouseError::corrupt_from("gold metric", e))?;
-        if !f.metrics.is_empty() && !f.metrics.contains(&metric) {
-            continue;
-        }
         let date: String = r.get(1).map_err(unavailable)?;
         let samples: String = r.get(5).map_err(unavailable)?;
         out.push(GoldRecord {

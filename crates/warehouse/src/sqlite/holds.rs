@@ -2,6 +2,7 @@
 //! selections use.
 
 use super::SqliteWarehouse;
+use super::filters::Filters;
 use super::{parse_uuid, ts, unavailable};
 use crate::{Hold, HoldFilter, HoldResolution, HoldStatus, Result, WarehouseError};
 use async_trait::async_trait;
@@ -29,21 +30,19 @@ pub(super) fn save(conn: &mut Connection, hold: &Hold) -> Result<()> {
 }
 
 fn select_in(conn: &Connection, filter: &HoldFilter) -> Result<Vec<Hold>> {
+    let filters = Filters::new()
+        .equal("run_id", filter.run_id.map(|u| u.to_string()))
+        .equal("team_id", filter.team_id.clone())
+        .equal("status", filter.status.map(|s| s.as_str().to_owned()))
+        .compare("created_at", "<", filter.created_before.map(ts));
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT hold_id, hold FROM holds
-             WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR team_id = ?2)
-               AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR created_at < ?4)
-             ORDER BY created_at, hold_id",
-        )
+        .prepare_cached(&format!(
+            "SELECT hold_id, hold FROM holds {} ORDER BY created_at, hold_id",
+            filters.where_clause()
+        ))
         .map_err(unavailable)?;
     let mut rows = stmt
-        .query(params![
-            filter.run_id.map(|u| u.to_string()),
-            filter.team_id,
-            filter.status.map(HoldStatus::as_str),
-            filter.created_before.map(ts),
-        ])
+        .query(filters.params(&[]).as_slice())
         .map_err(unavailable)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(unavailable)? {

@@ -1,6 +1,7 @@
 //! Runs, task states and leases.
 
 use super::SqliteWarehouse;
+use super::filters::Filters;
 use super::{parse_ts, parse_uuid, ts, unavailable};
 use crate::ledger::fenced_message;
 use crate::{Fence, Result, RunRecord, TaskRecord, WarehouseError};
@@ -49,16 +50,19 @@ fn select_runs(
     run_id: Option<Uuid>,
     limit: usize,
 ) -> Result<Vec<RunRecord>> {
+    let filters = Filters::new().equal("run_id", run_id.map(|u| u.to_string()));
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT run_id, kind, window_from, window_to, status, created_at, updated_at,
                  traceparent
-             FROM runs WHERE (?1 IS NULL OR run_id = ?1)
-             ORDER BY created_at DESC, run_id DESC LIMIT ?2",
-        )
+             FROM runs {} ORDER BY created_at DESC, run_id DESC LIMIT ?{}",
+            filters.where_clause(),
+            filters.next_number()
+        ))
         .map_err(unavailable)?;
+    let limit = limit as i64;
     let mut rows = stmt
-        .query(params![run_id.map(|u| u.to_string()), limit as i64])
+        .query(filters.params(&[&limit]).as_slice())
         .map_err(unavailable)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(unavailable)? {

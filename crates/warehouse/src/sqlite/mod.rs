@@ -19,6 +19,7 @@
 
 mod bronze;
 mod dead_letters;
+mod filters;
 mod gold;
 mod holds;
 mod ledger;

@@ -1,6 +1,7 @@
 //! Silver: normalized events, upserted by natural key.
 
 use super::SqliteWarehouse;
+use super::filters::Filters;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
 use crate::DeploymentOutcome;
 use crate::{
@@ -257,14 +258,15 @@ pub(super) fn team(conn: &mut Connection, team_id: &str) -> Result<TeamSilver> {
 }
 
 pub(super) fn counts(conn: &mut Connection, run_id: Option<Uuid>) -> Result<Vec<NormalizeCounts>> {
+    let filters = Filters::new().equal("run_id", run_id.map(|u| u.to_string()));
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT counts FROM normalize_counts WHERE (?1 IS NULL OR run_id = ?1)
-             ORDER BY run_id, source, team, target",
-        )
+        .prepare_cached(&format!(
+            "SELECT counts FROM normalize_counts {} ORDER BY run_id, source, team, target",
+            filters.where_clause()
+        ))
         .map_err(unavailable)?;
     let mut rows = stmt
-        .query(params![run_id.map(|u| u.to_string())])
+        .query(filters.params(&[]).as_slice())
         .map_err(unavailable)?;
     let mut all = Vec::new();
     while let Some(r) = rows.next().map_err(unavailable)? {
