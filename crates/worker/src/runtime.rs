@@ -51,8 +51,8 @@ const DELIVERY_LOST: &str = "delivery lost while the task ran (the broker connec
 /// slot. A delivery stays unacked until its outcome is confirmed (a quorum
 /// queue's confirm is a replicated, synced write: milliseconds), so with
 /// room for only a few, short tasks ran at `room ÷ confirm latency` however
-/// idle the worker was: the fleet benchmark's no-op tasks went at about
-/// 2,750 a second per worker with room for 4, and 5,600 with room for 32.
+/// idle the worker was: in the fleet benchmark, one worker ran no-op tasks
+/// at about 2,750 a second with room for 4, and 6,200 with room for 32.
 /// The price is what a prefetch always costs: up to this many tasks wait in
 /// a busy worker while another is idle; `broker.prefetch` caps the whole.
 pub const SETTLE_ROOM: usize = 32;
