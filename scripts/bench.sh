@@ -45,25 +45,28 @@ source scripts/lib/setup.sh
 ensure_build_deps
 
 which=${1:-all}
+
+# RabbitMQ on 127.0.0.1:5672, started if needed; $1 names who needs it.
+need_rabbitmq() {
+  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
+    die "$1 needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
+  fi
+  ensure_rabbitmq
+}
+
 run_backfill() {
   log "backfill: 365 days x 20 teams of silver -> gold"
   cargo bench --locked -p dorafleet-coordinator --bench backfill
 }
 
 run_fleet() {
-  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
-    die "the fleet benchmark needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
-  fi
-  ensure_rabbitmq
+  need_rabbitmq "the fleet benchmark"
   log "fleet: no-op tasks end to end through RabbitMQ (1 and 2 workers) vs the raw broker ceiling"
   cargo bench --locked -p dorafleet --bench fleet
 }
 
 run_workers() {
-  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
-    die "the workers benchmark needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
-  fi
-  ensure_rabbitmq
+  need_rabbitmq "the workers benchmark"
   log "workers: real work from the simulator by 1 and 2 worker processes on one SQLite warehouse"
   cargo bench --locked -p dorafleet --bench workers
 }
@@ -85,10 +88,7 @@ celery_python() {
 }
 
 run_celery() {
-  if [ "${DORAFLEET_SKIP_RABBITMQ:-}" = 1 ]; then
-    die "the Celery benchmark needs RabbitMQ on 127.0.0.1:5672 (unset DORAFLEET_SKIP_RABBITMQ)"
-  fi
-  ensure_rabbitmq
+  need_rabbitmq "the Celery benchmark"
   local python
   python=$(celery_python)
   log "celery: dorafleet and Celery $CELERY_VERSION, the same no-op tasks on the same RabbitMQ"
@@ -97,7 +97,7 @@ run_celery() {
 }
 
 run_replay() {
-  ensure_rabbitmq
+  need_rabbitmq "the replay benchmark"
   log "replay: archive 30,000 dead letters, replay a third each one at a time, with per-letter writes and in batches"
   cargo bench --locked -p dorafleet-coordinator --bench replay
 }

@@ -28,12 +28,12 @@
 //! prefetch bounds the whole ([`prefetch_for`] sizes it); acks leave in
 //! batches (the RabbitMQ broker's `multiple` acks).
 
+mod outcome;
+
 use crate::handler::{HandlerOutcome, Handlers};
-use chrono::Utc;
 use dorafleet_broker::{Broker, BrokerError, Delivery, Route};
 use dorafleet_core::{
-    AttemptRecord, DeadLetter, EnvelopeError, RetryDecision, RetryPolicy, TaskEnvelope, TaskError,
-    TaskEvent, TaskEventKind, TaskStats,
+    DeadLetter, EnvelopeError, RetryPolicy, TaskEnvelope, TaskError, TaskEventKind, TaskStats,
 };
 use dorafleet_telemetry::{metrics, trace_context};
 use std::sync::Arc;
@@ -307,68 +307,6 @@ impl Worker {
             }
         })
     }
-
-    async fn fail(
-        &self,
-        task: &TaskEnvelope,
-        stats: TaskStats,
-        error: TaskError,
-        ran: std::time::Duration,
-    ) -> Result<(), BrokerError> {
-        let progressed = stats.pages > 0;
-        let record = AttemptRecord {
-            attempt: task.attempt,
-            at: Utc::now(),
-            worker: self.options.name.clone(),
-            class: error.class(),
-            message: error.detail(),
-            progressed,
-        };
-        match self.options.retry.decide(task, &error, progressed) {
-            RetryDecision::RetryAfter(delay) => {
-                info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, class = %error.class(), error = %error.detail(), "retrying");
-                metrics::task_finished(task.stage.as_str(), "retrying", ran);
-                metrics::retry_scheduled(task.stage.as_str(), delay);
-                self.broker
-                    .publish_delayed(&task.next_attempt(record), delay)
-                    .await?;
-                let kind = TaskEventKind::Retrying {
-                    next_attempt: task.attempt + 1,
-                    delay,
-                    class: error.class(),
-                    message: error.detail(),
-                };
-                self.report(task, stats, kind).await
-            }
-            RetryDecision::DeadLetter { reason } => {
-                warn!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, class = %error.class(), %reason, "dead-lettering");
-                metrics::task_finished(task.stage.as_str(), "dead", ran);
-                metrics::dead_lettered(
-                    task.stage.as_str(),
-                    task.source.map_or("none", |s| s.as_str()),
-                );
-                let mut letter = DeadLetter::for_task(task, record, reason.clone());
-                letter.trace_id = trace_context::current_trace_id();
-                self.broker.publish_dead_letter(&letter).await?;
-                let kind = TaskEventKind::Dead {
-                    class: letter.error_class,
-                    reason,
-                    dead_letter_id: letter.id,
-                };
-                self.report(task, stats, kind).await
-            }
-        }
-    }
-
-    async fn report(
-        &self,
-        task: &TaskEnvelope,
-        stats: TaskStats,
-        kind: TaskEventKind,
-    ) -> Result<(), BrokerError> {
-        let event = TaskEvent::of(task, self.options.name.as_str(), stats, kind);
-        self.broker.publish_event(&event).await
-    }
 }
 
 async fn ack(delivery: Delivery) {
@@ -383,8 +321,9 @@ mod tests {
     use super::*;
     use crate::handler::NoopHandler;
     use async_trait::async_trait;
+    use chrono::Utc;
     use dorafleet_broker::{DeliveryStream, InProcessBroker};
-    use dorafleet_core::{DeadLetter, Scope, Source, Stage, Window};
+    use dorafleet_core::{DeadLetter, Scope, Source, Stage, TaskEvent, Window};
     use std::time::Instant;
 
     /// The in-process broker, except that an event's publish (its
