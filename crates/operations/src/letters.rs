@@ -199,8 +199,11 @@ pub fn plan_discard(selected: Vec<ArchivedLetter>) -> DiscardPlan {
     plan
 }
 
-/// Mark the planned letters discarded (kept, audited); returns how many
-/// were (a letter claimed meanwhile by a replay is not).
+/// Letters discarded in one warehouse write.
+const DISCARD_BATCH: usize = 500;
+
+/// Mark the planned letters discarded (kept, audited), a batch per write;
+/// returns how many were (a letter claimed meanwhile by a replay is not).
 pub async fn discard(
     warehouse: &dyn Warehouse,
     plan: &DiscardPlan,
@@ -211,10 +214,9 @@ pub async fn discard(
         return Err(OperationError::NoReason("why are the letters discarded?"));
     }
     let mut discarded = 0;
-    for a in &plan.discard {
-        if warehouse.discard_letter(a.letter.id, actor, reason).await? {
-            discarded += 1;
-        }
+    for letters in plan.discard.chunks(DISCARD_BATCH) {
+        let ids: Vec<Uuid> = letters.iter().map(|a| a.letter.id).collect();
+        discarded += warehouse.discard_letters(&ids, actor, reason).await?;
     }
     Ok(discarded)
 }

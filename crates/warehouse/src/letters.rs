@@ -237,5 +237,13 @@ pub trait LetterArchive: Send + Sync + std::fmt::Debug {
 
     /// Mark a `dead` letter discarded with a reason, audited. Returns false
     /// when the letter is not `dead` (already replayed, discarded or claimed).
-    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool>;
+    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+        Ok(self.discard_letters(&[id], actor, reason).await? == 1)
+    }
+
+    /// [`discard_letter`](Self::discard_letter) for many letters in one
+    /// write: each `dead` one among `ids` is discarded and audited; returns
+    /// how many were (an id named twice counts once; a letter not `dead`
+    /// is left as it is).
+    async fn discard_letters(&self, ids: &[Uuid], actor: &str, reason: &str) -> Result<usize>;
 }

@@ -291,3 +291,60 @@ pub async fn concurrent_claims_of_one_letter_have_exactly_one_winner(w: Arc<dyn 
         .count();
     assert_eq!(claimed, 1, "one claim is audited");
 }
+
+pub async fn a_batch_discard_marks_only_the_dead_letters_named_each_once(w: Arc<dyn Warehouse>) {
+    let letters: Vec<_> = (0..4)
+        .map(|_| dead_task_letter(Source::Jenkins, "deploy").1)
+        .collect();
+    for letter in &letters {
+        w.store_dead_letter(letter).await.unwrap();
+    }
+    assert!(
+        w.discard_letter(letters[0].id, "ops", "first")
+            .await
+            .unwrap()
+    );
+    let claimed = w
+        .claim_letters(
+            &[letters[1].id],
+            "replayer",
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let named = [
+        letters[0].id, // already discarded
+        letters[1].id, // claimed by a replay
+        letters[2].id,
+        letters[3].id,
+        letters[3].id,  // named twice
+        Uuid::now_v7(), // unknown
+    ];
+    let discarded = w
+        .discard_letters(&named, "ops", "known outage")
+        .await
+        .unwrap();
+    assert_eq!(discarded, 2);
+    let after = w
+        .archived_letters(&LetterFilter {
+            ids: letters.iter().map(|l| l.id).collect(),
+            ..LetterFilter::default()
+        })
+        .await
+        .unwrap();
+    for a in &after {
+        let discards = a.audit.iter().filter(|e| e.action == "discarded").count();
+        if a.letter.id == letters[1].id {
+            assert_ne!(
+                a.status,
+                LetterStatus::Discarded,
+                "a claimed letter stays with its replay"
+            );
+            assert_eq!(discards, 0);
+        } else {
+            assert_eq!(a.status, LetterStatus::Discarded, "{}", a.letter.id);
+            assert_eq!(discards, 1, "{} audited once", a.letter.id);
+        }
+    }
+}

@@ -60,6 +60,7 @@ macro_rules! warehouse_contract_suite {
             a_replayed_letter_goes_dead_to_replaying_to_replayed_with_its_audit_trail,
             a_claimed_letter_is_not_claimed_twice_until_its_claim_is_stale,
             only_dead_letters_are_discarded_and_filters_select_letters,
+            a_batch_discard_marks_only_the_dead_letters_named_each_once,
             holds_are_stored_once_selected_by_run_team_and_status_and_resolved_once,
             concurrent_claims_of_one_letter_have_exactly_one_winner,
             concurrent_batch_claims_over_overlapping_ids_never_both_win_a_letter,

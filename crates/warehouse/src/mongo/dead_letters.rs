@@ -200,10 +200,18 @@ pub(super) async fn archived(db: &Database, filter: &LetterFilter) -> Result<Vec
     Ok(out)
 }
 
-pub(super) async fn discard(db: &Database, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+pub(super) async fn discard(
+    db: &Database,
+    ids: &[Uuid],
+    actor: &str,
+    reason: &str,
+) -> Result<usize> {
+    // One update of every named letter still `dead`: each document changes
+    // atomically, so a letter claimed meanwhile is left to its replay.
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let changed = letters(db)
-        .update_one(
-            doc! { "_id": id.to_string(), "status": LetterStatus::Dead.as_str() },
+        .update_many(
+            doc! { "_id": { "$in": ids }, "status": LetterStatus::Dead.as_str() },
             doc! {
                 "$set": { "status": LetterStatus::Discarded.as_str() },
                 "$push": { "audit": entry(actor, "discarded", reason) },
@@ -211,7 +219,7 @@ pub(super) async fn discard(db: &Database, id: Uuid, actor: &str, reason: &str) 
         )
         .await
         .map_err(classify)?;
-    Ok(changed.modified_count == 1)
+    Ok(usize::try_from(changed.modified_count).unwrap_or(usize::MAX))
 }
 
 #[async_trait]
@@ -245,7 +253,7 @@ impl crate::LetterArchive for MongoWarehouse {
         replays::abandon(&self.db, abandoned, actor).await
     }
 
-    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
-        discard(&self.db, id, actor, reason).await
+    async fn discard_letters(&self, ids: &[Uuid], actor: &str, reason: &str) -> Result<usize> {
+        discard(&self.db, ids, actor, reason).await
     }
 }

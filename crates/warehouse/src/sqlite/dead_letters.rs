@@ -331,19 +331,29 @@ pub(super) fn abandon(
     tx.commit().map_err(unavailable)
 }
 
-pub(super) fn discard(conn: &mut Connection, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
+pub(super) fn discard(
+    conn: &mut Connection,
+    ids: &[Uuid],
+    actor: &str,
+    reason: &str,
+) -> Result<usize> {
     let tx = super::write_tx(conn)?;
-    let changed = tx
-        .execute(
-            "UPDATE dead_letters SET status = 'discarded' WHERE id = ?1 AND status = 'dead'",
-            params![id.to_string()],
-        )
-        .map_err(unavailable)?;
-    if changed == 1 {
-        audit(&tx, id, actor, "discarded", reason)?;
+    let mut discarded = 0;
+    {
+        let mut mark = tx
+            .prepare_cached(
+                "UPDATE dead_letters SET status = 'discarded' WHERE id = ?1 AND status = 'dead'",
+            )
+            .map_err(unavailable)?;
+        for id in ids {
+            if mark.execute(params![id.to_string()]).map_err(unavailable)? == 1 {
+                audit(&tx, *id, actor, "discarded", reason)?;
+                discarded += 1;
+            }
+        }
     }
     tx.commit().map_err(unavailable)?;
-    Ok(changed == 1)
+    Ok(discarded)
 }
 
 #[async_trait]
@@ -385,9 +395,9 @@ impl crate::LetterArchive for SqliteWarehouse {
             .await
     }
 
-    async fn discard_letter(&self, id: Uuid, actor: &str, reason: &str) -> Result<bool> {
-        let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.with_conn(move |c| discard(c, id, &actor, &reason))
+    async fn discard_letters(&self, ids: &[Uuid], actor: &str, reason: &str) -> Result<usize> {
+        let (ids, actor, reason) = (ids.to_vec(), actor.to_owned(), reason.to_owned());
+        self.with_conn(move |c| discard(c, &ids, &actor, &reason))
             .await
     }
 }
