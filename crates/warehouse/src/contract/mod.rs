@@ -71,6 +71,7 @@ macro_rules! warehouse_contract_suite {
             concurrent_lease_requests_have_exactly_one_winner,
             concurrent_registrations_of_definitions_never_share_a_version,
             concurrent_slot_reservations_are_never_closer_than_the_interval,
+            runs_of_slots_reserved_at_once_never_come_closer_than_the_interval,
             callers_sharing_a_fine_schedule_never_get_slots_closer_than_the_interval,
             a_hold_voids_the_slots_already_leased_before_it,
             gold_inserts_and_real_changes_are_fed_in_order_but_identical_upserts_are_not,

@@ -1,6 +1,7 @@
 //! The contract of the warehouse's slots role: fleet-wide request slots.
 
 use super::*;
+use std::num::NonZeroU32;
 
 pub async fn request_slots_are_spaced_by_the_interval_and_holds_push_them_back(
     w: Arc<dyn Warehouse>,
@@ -84,4 +85,36 @@ pub async fn a_hold_voids_the_slots_already_leased_before_it(w: Arc<dyn Warehous
             "{slot} was handed out before the hold at {hold}"
         );
     }
+}
+
+pub async fn runs_of_slots_reserved_at_once_never_come_closer_than_the_interval(
+    w: Arc<dyn Warehouse>,
+) {
+    let interval = std::time::Duration::from_millis(5);
+    let counts = [1, 3, 7, 2];
+    let runs = all_at_once(&w, 8, move |w, i| async move {
+        let mut slots = Vec::new();
+        for round in 0..5 {
+            let count = counts[(i + round) % counts.len()];
+            let first = w
+                .reserve_slots("github", interval, NonZeroU32::new(count).unwrap())
+                .await
+                .unwrap();
+            let step = Duration::from_std(interval).unwrap();
+            slots.extend((0..count).map(|k| first + step * i32::try_from(k).unwrap()));
+        }
+        slots
+    })
+    .await;
+    let reserved: u32 = (0..8)
+        .flat_map(|i| (0..5).map(move |round| counts[(i + round) % counts.len()]))
+        .sum();
+    let mut all: Vec<_> = runs.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all.len(), reserved as usize);
+    for pair in all.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::milliseconds(5), "{pair:?}");
+    }
+    let after = w.reserve_slot("github", interval).await.unwrap();
+    assert!(after - *all.last().unwrap() >= Duration::milliseconds(5));
 }

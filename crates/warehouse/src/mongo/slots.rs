@@ -12,17 +12,21 @@ use chrono::{DateTime, Utc};
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-pub(super) async fn reserve_slot(
+pub(super) async fn reserve_slots(
     db: &Database,
     key: &str,
     interval: Duration,
+    count: NonZeroU32,
 ) -> Result<DateTime<Utc>> {
     let now = nanos(Utc::now())?;
-    let step = i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX);
+    let step = i64::try_from(interval.as_nanos())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(i64::from(count.get()));
     // Two stages: the slot is the later of now and the next free instant;
-    // the next free instant is one interval after the slot. The whole
+    // the next free instant is `count` intervals after the slot. The whole
     // pipeline runs atomically on the one document, so no two callers get
     // the same slot. With `upsert`, a first reservation starts from `{_id}`.
     let pipeline = vec![
@@ -74,8 +78,13 @@ pub(super) async fn hold_slots_until(
 
 #[async_trait]
 impl crate::RequestSlots for MongoWarehouse {
-    async fn reserve_slot(&self, key: &str, interval: Duration) -> Result<DateTime<Utc>> {
-        reserve_slot(&self.db, key, interval).await
+    async fn reserve_slots(
+        &self,
+        key: &str,
+        interval: Duration,
+        count: NonZeroU32,
+    ) -> Result<DateTime<Utc>> {
+        reserve_slots(&self.db, key, interval, count).await
     }
 
     async fn hold_slots_until(&self, key: &str, not_before: DateTime<Utc>) -> Result<()> {

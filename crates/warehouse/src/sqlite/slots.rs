@@ -1,6 +1,6 @@
 //! Request-slot schedules: one row per schedule with its next free instant,
 //! read and moved in one IMMEDIATE transaction so that two processes never
-//! get the same slot.
+//! get the same slot (or overlapping runs of slots).
 
 use super::SqliteWarehouse;
 use super::{parse_ts, ts, unavailable};
@@ -8,12 +8,14 @@ use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-pub(super) fn reserve_slot(
+pub(super) fn reserve_slots(
     conn: &mut Connection,
     key: &str,
     interval: Duration,
+    count: NonZeroU32,
 ) -> Result<DateTime<Utc>> {
     // IMMEDIATE: read-then-write under the write lock, so two processes never
     // get the same slot.
@@ -33,7 +35,7 @@ pub(super) fn reserve_slot(
         Some(t) => parse_ts(&t)?.max(now),
         None => now,
     };
-    let after = slot + chrono::Duration::from_std(interval).unwrap_or_default();
+    let after = slot + chrono::Duration::from_std(interval * count.get()).unwrap_or_default();
     tx.execute(
         "INSERT INTO slot_schedules (key, next_at) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at",
@@ -60,13 +62,14 @@ pub(super) fn hold_slots_until(
 
 #[async_trait]
 impl crate::RequestSlots for SqliteWarehouse {
-    async fn reserve_slot(
+    async fn reserve_slots(
         &self,
         key: &str,
-        interval: std::time::Duration,
+        interval: Duration,
+        count: NonZeroU32,
     ) -> Result<DateTime<Utc>> {
         let key = key.to_owned();
-        self.with_conn(move |c| reserve_slot(c, &key, interval))
+        self.with_conn(move |c| reserve_slots(c, &key, interval, count))
             .await
     }
 
