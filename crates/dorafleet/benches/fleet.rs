@@ -26,7 +26,9 @@
 //! (`off,on`), `DORAFLEET_BENCH_BASELINE` (path of another `dorafleet`
 //! binary, run with span export off), `DORAFLEET_BENCH_CELERY` (a Python with
 //! Celery installed), `DORAFLEET_BENCH_CELERY_WORKERS` (1),
-//! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
+//! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest),
+//! `DORAFLEET_BENCH_MALLOC_ARENA_MAX` (2, as the image sets; `default`:
+//! glibc's own).
 
 #[path = "fleet/celery.rs"]
 mod celery;
@@ -44,7 +46,7 @@ mod run;
 use chrono::NaiveDate;
 use dorafleet_broker::RabbitConfig;
 use dorafleet_core::{Scope, Source, Stage, TaskEnvelope, Window};
-use processes::{amqp, env_or, load_average};
+use processes::{amqp, env_or, load_average, malloc_arena_max};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use uuid::Uuid;
@@ -80,9 +82,10 @@ async fn main() -> anyhow::Result<()> {
     let current = PathBuf::from(env!("CARGO_BIN_EXE_dorafleet"));
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "fleet benchmark: broker {}, {cores} cores, load average {}",
+        "fleet benchmark: broker {}, {cores} cores, load average {}, MALLOC_ARENA_MAX {}",
         redact(&amqp()),
-        load_average()
+        load_average(),
+        malloc_arena_max().unwrap_or_else(|| "unset (glibc default)".into())
     );
 
     // A task-sized body, so the raw (and Celery's) messages weigh what the fleet's do.

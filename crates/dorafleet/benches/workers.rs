@@ -20,7 +20,9 @@
 //! check it stays below), `DORAFLEET_BENCH_BASELINE`, `DORAFLEET_BENCH_PERF`
 //! (a directory: each worker is recorded with `perf record` and DWARF call
 //! graphs into it),
-//! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest).
+//! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest),
+//! `DORAFLEET_BENCH_MALLOC_ARENA_MAX` (2, as the image sets; `default`:
+//! glibc's own).
 
 #[path = "processes/mod.rs"]
 mod processes;
@@ -31,7 +33,7 @@ use dorafleet_sim::{RunningSim, SimOptions};
 use dorafleet_system_tests::fleet_support::busiest_second;
 use processes::{
     Children, amqp, busy_share, command, delete_queues, env_or, load_average, machine_ticks,
-    start_workers,
+    malloc_arena_max, peak_rss_kb, start_workers,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,8 @@ struct Run {
     elapsed: Duration,
     /// CPU seconds (user, system) each worker spent, from /proc at its exit.
     worker_cpu: Vec<(f64, f64)>,
+    /// Each worker's peak resident set (VmHWM), in MB.
+    worker_peak_rss_mb: Vec<f64>,
     /// The share of the whole machine (every core) busy during the run.
     machine_busy: f64,
     /// CPU seconds this process (the simulator) spent during the run.
@@ -115,11 +119,12 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "workers benchmark: {} teams x {} days of simulated history, every source at {} requests/s \
-         (not binding), {cores} cores, load average {}",
+         (not binding), {cores} cores, load average {}, MALLOC_ARENA_MAX {}",
         knobs.teams,
         knobs.days,
         knobs.rps,
-        load_average()
+        load_average(),
+        malloc_arena_max().unwrap_or_else(|| "unset (glibc default)".into())
     );
 
     let mut runs = Vec::new();
@@ -168,7 +173,7 @@ fn summary(cores: usize, runs: &[Run]) -> String {
     for run in runs {
         let _ = writeln!(
             out,
-            "{:<7} {} worker(s): {:>6.1} tasks/s ({} tasks in {:.2} s), worker CPU {:.1} ms/task, kernel {:.0} %, machine {:.0} % busy",
+            "{:<7} {} worker(s): {:>6.1} tasks/s ({} tasks in {:.2} s), worker CPU {:.1} ms/task, kernel {:.0} %, machine {:.0} % busy, worker peak RSS {} MB",
             run.label,
             run.workers,
             run.tasks_per_sec(),
@@ -176,7 +181,12 @@ fn summary(cores: usize, runs: &[Run]) -> String {
             run.elapsed.as_secs_f64(),
             run.cpu_per_task_ms(),
             100.0 * run.system_share(),
-            100.0 * run.machine_busy
+            100.0 * run.machine_busy,
+            run.worker_peak_rss_mb
+                .iter()
+                .map(|mb| format!("{mb:.1}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
         );
     }
     for label in ["current", "before"] {
@@ -328,6 +338,11 @@ async fn fleet_in(
     }
     perf.wait(Duration::from_secs(60));
     let worker_cpu = children.0.iter().map(|w| cpu_seconds(w.id())).collect();
+    let worker_peak_rss_mb = children
+        .0
+        .iter()
+        .map(|w| peak_rss_kb(w.id()).unwrap_or(0) as f64 / 1024.0)
+        .collect();
     for worker in &mut children.0 {
         signal(worker, "-TERM");
     }
@@ -338,6 +353,7 @@ async fn fleet_in(
         tasks,
         elapsed,
         worker_cpu,
+        worker_peak_rss_mb,
         machine_busy,
         sim_cpu,
         requests: 0,

@@ -89,7 +89,23 @@ pub fn command(binary: &Path, config: &Path, args: &[&str], rust_log: &str) -> C
             cmd.env_remove(key);
         }
     }
+    match malloc_arena_max() {
+        Some(arenas) => cmd.env("MALLOC_ARENA_MAX", arenas),
+        None => cmd.env_remove("MALLOC_ARENA_MAX"),
+    };
     cmd
+}
+
+/// The `MALLOC_ARENA_MAX` the roles run with: 2, as the project's image sets
+/// for every role, so figures (resident sets above all) are those of a
+/// deployment; `DORAFLEET_BENCH_MALLOC_ARENA_MAX` sets another, `default`
+/// leaves glibc's own (8 per core).
+pub fn malloc_arena_max() -> Option<String> {
+    match std::env::var("DORAFLEET_BENCH_MALLOC_ARENA_MAX") {
+        Ok(v) if v == "default" => None,
+        Ok(v) => Some(v),
+        Err(_) => Some("2".into()),
+    }
 }
 
 /// Waits until the log at `path` holds `needle`, failing with the log after
