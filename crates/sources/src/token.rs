@@ -23,10 +23,22 @@ pub(crate) struct TokenFile {
     cached: Mutex<Option<(FileStamp, Secret)>>,
 }
 
+/// What tells a changed file from the one read, without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
+pub(crate) struct FileStamp {
     modified: Option<SystemTime>,
     len: u64,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` now.
+    pub(crate) fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        })
+    }
 }
 
 impl TokenSource {
@@ -56,11 +68,7 @@ impl TokenFile {
     }
 
     fn current(&self) -> std::io::Result<Secret> {
-        let meta = std::fs::metadata(&self.path)?;
-        let stamp = FileStamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-        };
+        let stamp = FileStamp::of(&self.path)?;
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, secret)) = cached.as_ref().filter(|(seen, _)| *seen == stamp) {
             return Ok(secret.clone());

@@ -257,3 +257,85 @@ fn an_unreadable_or_foreign_key_is_refused_at_start_without_showing_it() {
         assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
     }
 }
+
+/// Whether the JWT a request presented (`Bearer <jwt>`) was signed by the
+/// private key of `public_key_pem`.
+fn signed_by(authorization: Option<&str>, public_key_pem: &str) -> bool {
+    let jwt = authorization
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap();
+    let (signing_input, signature) = jwt.rsplit_once('.').unwrap();
+    let mut standard = signature.replace('-', "+").replace('_', "/");
+    while standard.len() % 4 != 0 {
+        standard.push('=');
+    }
+    let signature = openssl::base64::decode_block(&standard).unwrap();
+    let key = PKey::public_key_from_pem(public_key_pem.as_bytes()).unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    verifier.update(signing_input.as_bytes()).unwrap();
+    verifier.verify(&signature).unwrap()
+}
+
+/// A data request refused (the token is forgotten), a new token minted, the
+/// request sent again.
+fn refused_then_minted_again(token: &str) -> [Reply; 3] {
+    [
+        Reply::new(401, r#"{"message":"Bad credentials"}"#),
+        access_token(token),
+        Reply::new(200, "[]"),
+    ]
+}
+
+#[tokio::test]
+async fn a_rotated_private_key_signs_the_next_mint_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key_file, old_public) = app_key(&dir);
+    let server =
+        ScriptedServer::start(vec![access_token("ghs_old_1"), Reply::new(200, "[]")]).await;
+    let client = app_client(&server.base_url, 50, key_file.clone());
+    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/api/pulls", 1);
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+
+    // The operator rotates the key: the same file, a new key.
+    let rotated = tempfile::tempdir().unwrap();
+    let (new_key_file, new_public) = app_key(&rotated);
+    std::fs::copy(&new_key_file, &key_file).unwrap();
+    for reply in refused_then_minted_again("ghs_new_2") {
+        server.push(reply);
+    }
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 5);
+    let (first_mint, second_mint) = (
+        seen[0].header("authorization"),
+        seen[3].header("authorization"),
+    );
+    assert!(signed_by(first_mint, &old_public));
+    assert!(signed_by(second_mint, &new_public), "the new key signs");
+    assert!(
+        !signed_by(second_mint, &old_public),
+        "the old key is no longer used"
+    );
+    assert_eq!(seen[4].header("authorization"), Some("Bearer ghs_new_2"));
+}
+
+#[tokio::test]
+async fn a_key_file_caught_half_written_leaves_the_key_in_hand_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key_file, public) = app_key(&dir);
+    let server =
+        ScriptedServer::start(vec![access_token("ghs_before_1"), Reply::new(200, "[]")]).await;
+    let client = app_client(&server.base_url, 50, key_file.clone());
+    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/api/pulls", 1);
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+
+    std::fs::write(&key_file, "-----BEGIN RSA PRIVATE KEY-----\nMIIEow").unwrap();
+    for reply in refused_then_minted_again("ghs_after_2") {
+        server.push(reply);
+    }
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+    let seen = server.seen();
+    assert!(signed_by(seen[3].header("authorization"), &public));
+}

@@ -134,7 +134,8 @@ pub struct CredentialConfig {
     pub app_id: Option<u64>,
     /// GitHub App: the installation on the organisation.
     pub installation_id: Option<u64>,
-    /// GitHub App: the app's private key (PEM, PKCS#1 or PKCS#8).
+    /// GitHub App: the app's private key (PEM, PKCS#1 or PKCS#8), read
+    /// again before a mint when the file changed (a rotated key).
     pub private_key_file: Option<PathBuf>,
     /// This credential's own budget; default: the source's
     /// `requests_per_second`.

@@ -7,9 +7,15 @@
 //! JWT the app signs (see `jwt.rs`), kept until [`REFRESH_BEFORE`] its
 //! expiry (a quarter of its life for short-lived ones), and forgotten when
 //! the server refuses it (401), so the request is sent once more with a new
-//! one. The private key is read once, at start, and never shown.
+//! one. The private key is read at start (a missing or foreign key fails
+//! there) and never shown. A rotated key is picked up without a restart:
+//! before each mint the key file's stamp (modification time and length) is
+//! compared with the one read, and a changed file is read again. A file
+//! that changed into something that is not a key (caught half-written)
+//! leaves the key in hand in use, with a warning, until it is fixed.
 
 use super::jwt::mint_app_jwt;
+use crate::token::FileStamp;
 use crate::urls::resolve;
 use chrono::{DateTime, Utc};
 use dorafleet_core::{Secret, TaskError};
@@ -57,12 +63,22 @@ struct Installed {
     refresh_at: DateTime<Utc>,
 }
 
+/// The key in hand, and the stamp of the file it was read from.
+#[derive(Debug)]
+struct LoadedKey {
+    stamp: FileStamp,
+    key: AppKey,
+    /// The stamp of a changed file that held no key, warned about once.
+    refused: Option<FileStamp>,
+}
+
 /// One installation of a GitHub App (see the module docs).
 #[derive(Debug)]
 pub(crate) struct AppInstallation {
     app_id: u64,
     installation_id: u64,
-    key: AppKey,
+    key_file: PathBuf,
+    key: std::sync::Mutex<LoadedKey>,
     /// Held while a token is minted, so concurrent requests mint one.
     cached: tokio::sync::Mutex<Option<Installed>>,
 }
@@ -80,24 +96,45 @@ impl AppInstallation {
         installation_id: u64,
         key_file: &Path,
     ) -> Result<AppInstallation, AppTokenError> {
-        let pem = std::fs::read_to_string(key_file).map_err(|e| AppTokenError::KeyFile {
-            path: key_file.to_owned(),
-            reason: e.to_string(),
-        })?;
-        // Registered, so that a text quoting the key is scrubbed.
-        let pem = Secret::new(pem);
-        let key = PKey::private_key_from_pem(pem.expose().as_bytes())
-            .ok()
-            .filter(|k| k.rsa().is_ok())
-            .ok_or_else(|| AppTokenError::NotAnRsaKey {
-                path: key_file.to_owned(),
-            })?;
+        let (stamp, key) = read_key(key_file)?;
         Ok(AppInstallation {
             app_id,
             installation_id,
-            key: AppKey(key),
+            key_file: key_file.to_owned(),
+            key: std::sync::Mutex::new(LoadedKey {
+                stamp,
+                key,
+                refused: None,
+            }),
             cached: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The key to sign with now: read again when the file changed since it
+    /// was read (see the module docs).
+    fn signing_key(&self) -> PKey<Private> {
+        let mut loaded = self.key.lock().unwrap_or_else(|p| p.into_inner());
+        let now = FileStamp::of(&self.key_file).ok();
+        if let Some(stamp) = now.filter(|s| *s != loaded.stamp && Some(*s) != loaded.refused) {
+            match read_key(&self.key_file) {
+                Ok((stamp, key)) => {
+                    tracing::info!(app_id = self.app_id, path = %self.key_file.display(),
+                        "GitHub App private key changed on disk; new tokens are minted with the new key");
+                    *loaded = LoadedKey {
+                        stamp,
+                        key,
+                        refused: None,
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!(app_id = self.app_id, error = %e,
+                        "the GitHub App private key file changed but holds no usable key; \
+                         minting with the key read before until it does");
+                    loaded.refused = Some(stamp);
+                }
+            }
+        }
+        loaded.key.0.clone()
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -145,7 +182,7 @@ impl AppInstallation {
             "github POST /app/installations/{}/access_tokens",
             self.installation_id
         );
-        let jwt = mint_app_jwt(&self.key.0, self.app_id, Utc::now())
+        let jwt = mint_app_jwt(&self.signing_key(), self.app_id, Utc::now())
             .map_err(|e| TaskError::permanent_from(format!("{what}: cannot sign the JWT"), e))?;
         let jwt = Secret::new(jwt);
         let url = resolve(
@@ -191,4 +228,24 @@ impl AppInstallation {
             refresh_at: answer.expires_at - chrono::Duration::from_std(early).unwrap_or_default(),
         })
     }
+}
+
+/// Reads and parses the private key at `path`, with the stamp of the file
+/// read (taken first: a write after it changes the stamp again).
+fn read_key(path: &Path) -> Result<(FileStamp, AppKey), AppTokenError> {
+    let unreadable = |e: std::io::Error| AppTokenError::KeyFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let stamp = FileStamp::of(path).map_err(unreadable)?;
+    let pem = std::fs::read_to_string(path).map_err(unreadable)?;
+    // Registered, so that a text quoting the key is scrubbed.
+    let pem = Secret::new(pem);
+    let key = PKey::private_key_from_pem(pem.expose().as_bytes())
+        .ok()
+        .filter(|k| k.rsa().is_ok())
+        .ok_or_else(|| AppTokenError::NotAnRsaKey {
+            path: path.to_owned(),
+        })?;
+    Ok((stamp, AppKey(key)))
 }
