@@ -277,37 +277,42 @@ fn signed_by(authorization: Option<&str>, public_key_pem: &str) -> bool {
     verifier.verify(&signature).unwrap()
 }
 
-/// A data request refused (the token is forgotten), a new token minted, the
-/// request sent again.
-fn refused_then_minted_again(token: &str) -> [Reply; 3] {
-    [
-        Reply::new(401, r#"{"message":"Bad credentials"}"#),
-        access_token(token),
-        Reply::new(200, "[]"),
-    ]
+/// A client of an app whose key is in `key_file`, after its first request:
+/// one token minted, one page fetched. Then `change` is made to the key
+/// file, the next request is refused (the token is forgotten), a token is
+/// minted again and the request sent again. Returns every request the
+/// server saw: the mints are the 1st and the 4th.
+async fn refused_after_the_key_file_changed(
+    key_file: &std::path::Path,
+    change: impl FnOnce(),
+) -> Vec<common::Seen> {
+    let server =
+        ScriptedServer::start(vec![access_token("ghs_first_1"), Reply::new(200, "[]")]).await;
+    let client = app_client(&server.base_url, 50, key_file.to_owned());
+    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/api/pulls", 1);
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+    change();
+    server.push(Reply::new(401, r#"{"message":"Bad credentials"}"#));
+    server.push(access_token("ghs_second_2"));
+    server.push(Reply::new(200, "[]"));
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 5);
+    assert_eq!(seen[4].header("authorization"), Some("Bearer ghs_second_2"));
+    seen
 }
 
 #[tokio::test]
 async fn a_rotated_private_key_signs_the_next_mint_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (key_file, old_public) = app_key(&dir);
-    let server =
-        ScriptedServer::start(vec![access_token("ghs_old_1"), Reply::new(200, "[]")]).await;
-    let client = app_client(&server.base_url, 50, key_file.clone());
-    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/api/pulls", 1);
-    assert_eq!(client.get(&request).await.unwrap().status, 200);
-
-    // The operator rotates the key: the same file, a new key.
     let rotated = tempfile::tempdir().unwrap();
     let (new_key_file, new_public) = app_key(&rotated);
-    std::fs::copy(&new_key_file, &key_file).unwrap();
-    for reply in refused_then_minted_again("ghs_new_2") {
-        server.push(reply);
-    }
-    assert_eq!(client.get(&request).await.unwrap().status, 200);
-
-    let seen = server.seen();
-    assert_eq!(seen.len(), 5);
+    // The operator rotates the key: the same file, a new key.
+    let seen = refused_after_the_key_file_changed(&key_file, || {
+        std::fs::copy(&new_key_file, &key_file).unwrap();
+    })
+    .await;
     let (first_mint, second_mint) = (
         seen[0].header("authorization"),
         seen[3].header("authorization"),
@@ -318,24 +323,15 @@ async fn a_rotated_private_key_signs_the_next_mint_without_a_restart() {
         !signed_by(second_mint, &old_public),
         "the old key is no longer used"
     );
-    assert_eq!(seen[4].header("authorization"), Some("Bearer ghs_new_2"));
 }
 
 #[tokio::test]
 async fn a_key_file_caught_half_written_leaves_the_key_in_hand_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let (key_file, public) = app_key(&dir);
-    let server =
-        ScriptedServer::start(vec![access_token("ghs_before_1"), Reply::new(200, "[]")]).await;
-    let client = app_client(&server.base_url, 50, key_file.clone());
-    let request = PageRequest::new(endpoint::PULLS, "/repos/acme/api/pulls", 1);
-    assert_eq!(client.get(&request).await.unwrap().status, 200);
-
-    std::fs::write(&key_file, "-----BEGIN RSA PRIVATE KEY-----\nMIIEow").unwrap();
-    for reply in refused_then_minted_again("ghs_after_2") {
-        server.push(reply);
-    }
-    assert_eq!(client.get(&request).await.unwrap().status, 200);
-    let seen = server.seen();
+    let seen = refused_after_the_key_file_changed(&key_file, || {
+        std::fs::write(&key_file, "-----BEGIN RSA PRIVATE KEY-----\nMIIEow").unwrap();
+    })
+    .await;
     assert!(signed_by(seen[3].header("authorization"), &public));
 }
