@@ -70,6 +70,11 @@ struct QueueLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScheduleLabels {
+    schedule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SensorLabels {
     sensor: String,
 }
@@ -88,6 +93,8 @@ struct Metrics {
     dead_letters: Family<RouteLabels, Counter>,
     api_requests: Family<ApiLabels, Counter>,
     rate_limit_wait: Family<SourceLabels, Seconds>,
+    request_slots: Family<ScheduleLabels, Counter>,
+    request_slot_writes: Family<ScheduleLabels, Counter>,
     records: Family<LayerLabels, Counter>,
     freshness: Family<SourceLabels, Timestamp>,
     queue_depth: Family<QueueLabels, Gauge>,
@@ -114,6 +121,8 @@ fn metrics() -> &'static Metrics {
             dead_letters: Family::default(),
             api_requests: Family::default(),
             rate_limit_wait: Family::default(),
+            request_slots: Family::default(),
+            request_slot_writes: Family::default(),
             records: Family::default(),
             freshness: Family::default(),
             queue_depth: Family::default(),
@@ -164,6 +173,16 @@ fn metrics() -> &'static Metrics {
             "rate_limit_wait_seconds",
             "Time requests waited for the rate budget or a server pause, by source",
             m.rate_limit_wait.clone(),
+        );
+        registry.register(
+            "request_slots",
+            "Slots of the fleet-wide request budget this process took, by schedule (one per request)",
+            m.request_slots.clone(),
+        );
+        registry.register(
+            "request_slot_writes",
+            "Warehouse writes that reserved those slots, by schedule (requests waiting together share one)",
+            m.request_slot_writes.clone(),
         );
         registry.register(
             "records",
@@ -272,6 +291,16 @@ pub fn api_request(source: &str, status: &str, waited: Duration) {
         .inc_by(waited.as_secs_f64());
 }
 
+/// One warehouse write reserved `slots` request slots of `schedule`.
+pub fn request_slots_reserved(schedule: &str, slots: u64) {
+    let m = metrics();
+    let labels = ScheduleLabels {
+        schedule: schedule.into(),
+    };
+    m.request_slot_writes.get_or_create(&labels).inc();
+    m.request_slots.get_or_create(&labels).inc_by(slots);
+}
+
 /// `n` records were written to `layer` (`bronze`, `silver` or `gold`).
 pub fn records_written(layer: &str, n: u64) {
     metrics()
@@ -351,6 +380,7 @@ mod tests {
         retry_scheduled("extract", Duration::from_millis(4_200));
         api_request("github", "200", Duration::from_millis(500));
         records_written("gold", 4);
+        request_slots_reserved("github/app", 3);
         alert_delivered("change_failure_rate", Some(Duration::from_millis(120)));
         alert_send_failed("webhook");
         let text = render();
@@ -384,6 +414,14 @@ mod tests {
         );
         assert!(
             text.contains("dorafleet_task_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"dorafleet_request_slots_total{schedule="github/app"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"dorafleet_request_slot_writes_total{schedule="github/app"} 1"#),
             "{text}"
         );
     }

@@ -86,6 +86,7 @@ async fn reserve_in_runs(
     key: String,
     mut queue: mpsc::UnboundedReceiver<Waiting>,
 ) {
+    let schedule = key.strip_prefix("requests.").unwrap_or(&key).to_owned();
     let mut run = Vec::with_capacity(MOST_AT_ONCE);
     while queue.recv_many(&mut run, MOST_AT_ONCE).await > 0 {
         // A request given up while it queued (its task cancelled) takes no slot.
@@ -97,6 +98,10 @@ async fn reserve_in_runs(
             .unwrap_or(NonZeroU32::MIN);
         match warehouse.reserve_slots(&key, interval, count).await {
             Ok(first) => {
+                dorafleet_telemetry::metrics::request_slots_reserved(
+                    &schedule,
+                    u64::from(count.get()),
+                );
                 let step = chrono::Duration::from_std(interval).unwrap_or_default();
                 let mut slot = first;
                 for waiting in run.drain(..) {

@@ -79,6 +79,18 @@ async fn requests_waiting_together_take_their_slots_in_fewer_writes_than_request
     }
     let writes = warehouse.writes.load(Ordering::SeqCst);
     assert!(writes <= 25, "50 waiting requests took {writes} writes");
+    // Operators see the same counts (no other test here takes `github` slots).
+    let metrics = dorafleet_telemetry::metrics::render();
+    assert!(
+        metrics.contains(r#"dorafleet_request_slots_total{schedule="github"} 50"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            r#"dorafleet_request_slot_writes_total{{schedule="github"}} {writes}"#
+        )),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
