@@ -156,15 +156,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Median of the rounds of one (label, workers) fleet, in tasks/s.
-fn median_rate(runs: &[Run], label: &str, workers: usize) -> Option<f64> {
-    let mut rates: Vec<f64> = runs
+/// Median over the rounds of one (label, workers) fleet of `figure`.
+fn median_of(runs: &[Run], label: &str, workers: usize, figure: fn(&Run) -> f64) -> Option<f64> {
+    let mut figures: Vec<f64> = runs
         .iter()
         .filter(|r| r.label == label && r.workers == workers)
-        .map(Run::tasks_per_sec)
+        .map(figure)
         .collect();
-    rates.sort_by(f64::total_cmp);
-    rates.get(rates.len() / 2).copied()
+    figures.sort_by(f64::total_cmp);
+    figures.get(figures.len() / 2).copied()
+}
+
+/// Median tasks/s of one fleet's rounds.
+fn median_rate(runs: &[Run], label: &str, workers: usize) -> Option<f64> {
+    median_of(runs, label, workers, Run::tasks_per_sec)
 }
 
 fn summary(cores: usize, runs: &[Run]) -> String {
@@ -195,6 +200,16 @@ fn summary(cores: usize, runs: &[Run]) -> String {
                 out,
                 "{label}: 2 workers = {:.2}x 1 worker (goal >= 1.6x)",
                 two / one
+            );
+        }
+        if let Some(busy) = median_of(runs, label, 1, |r| r.machine_busy).filter(|b| *b > 0.0) {
+            let _ = writeln!(
+                out,
+                "{label}: with 1 worker every process together (worker, coordinator, broker, simulator) \
+                 kept the machine {:.0} % busy: at that cost per task more workers reach at most \
+                 {:.2}x one worker, with the machine fully busy",
+                100.0 * busy,
+                1.0 / busy
             );
         }
     }
