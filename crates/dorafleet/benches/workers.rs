@@ -15,11 +15,13 @@
 //! `DORAFLEET_BENCH_TEAMS` (8), `DORAFLEET_BENCH_DAYS` (60),
 //! `DORAFLEET_BENCH_WORKERS` (`1,2`), `DORAFLEET_BENCH_CONCURRENCY` (each
 //! worker's `--concurrency`; unset, the configured default), `DORAFLEET_BENCH_REPEAT` (1, rounds of
-//! every fleet, interleaved), `DORAFLEET_BENCH_RPS` (2000, every source's
+//! every fleet, interleaved), `DORAFLEET_BENCH_RPS` (10000, every source's
 //! requests_per_second; the summary shows each source's busiest second, to
 //! check it stays below), `DORAFLEET_BENCH_BASELINE`, `DORAFLEET_BENCH_PERF`
 //! (a directory: each worker is recorded with `perf record` and DWARF call
 //! graphs into it),
+//! `DORAFLEET_BENCH_IN_FLIGHT` (every source's
+//! `requests_in_flight_per_task`; unset, the default),
 //! `DORAFLEET_BENCH_AMQP` (the local RabbitMQ, guest/guest),
 //! `DORAFLEET_BENCH_MALLOC_ARENA_MAX` (2, as the image sets; `default`:
 //! glibc's own).
@@ -56,6 +58,8 @@ struct Knobs {
     rps: u32,
     /// Each worker's `--concurrency`; `None`: the configured default.
     concurrency: Option<usize>,
+    /// Every source's `requests_in_flight_per_task`; `None`: the default.
+    in_flight: Option<u32>,
     perf: Option<PathBuf>,
 }
 
@@ -100,8 +104,11 @@ async fn main() -> anyhow::Result<()> {
     let knobs = Knobs {
         teams: env_or("DORAFLEET_BENCH_TEAMS", 8),
         days: env_or("DORAFLEET_BENCH_DAYS", 60),
-        rps: env_or("DORAFLEET_BENCH_RPS", 2000),
+        rps: env_or("DORAFLEET_BENCH_RPS", 10_000),
         concurrency: std::env::var("DORAFLEET_BENCH_CONCURRENCY")
+            .ok()
+            .and_then(|c| c.parse().ok()),
+        in_flight: std::env::var("DORAFLEET_BENCH_IN_FLIGHT")
             .ok()
             .and_then(|c| c.parse().ok()),
         perf: std::env::var_os("DORAFLEET_BENCH_PERF").map(PathBuf::from),
@@ -119,10 +126,13 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "workers benchmark: {} teams x {} days of simulated history, every source at {} requests/s \
-         (not binding), {cores} cores, load average {}, MALLOC_ARENA_MAX {}",
+         (not binding), requests in flight per task {}, {cores} cores, load average {}, MALLOC_ARENA_MAX {}",
         knobs.teams,
         knobs.days,
         knobs.rps,
+        knobs
+            .in_flight
+            .map_or_else(|| "default".to_owned(), |n| n.to_string()),
         load_average(),
         malloc_arena_max().unwrap_or_else(|| "unset (glibc default)".into())
     );
@@ -256,7 +266,13 @@ async fn fleet(
         .config_toml(&format!("http://{}", sim.addr()))
         .replace(
             "requests_per_second = 50",
-            &format!("requests_per_second = {}", knobs.rps),
+            &match knobs.in_flight {
+                Some(n) => format!(
+                    "requests_per_second = {}\nrequests_in_flight_per_task = {n}",
+                    knobs.rps
+                ),
+                None => format!("requests_per_second = {}", knobs.rps),
+            },
         )
         .replace(
             "url = \"sqlite:dorafleet.db\"",

@@ -49,6 +49,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "pages one extract task may fetch before it fails permanently (default 10000)",
     ),
     (
+        "DORAFLEET_SOURCES__<SOURCE>__REQUESTS_IN_FLIGHT_PER_TASK",
+        "requests one extract task keeps in flight, stored in order (1-64, default 4)",
+    ),
+    (
         "DORAFLEET_SOURCES__<SOURCE>__MAX_RESPONSE_BYTES",
         "largest response body accepted, enforced while streaming (default 33554432 = 32 MiB)",
     ),

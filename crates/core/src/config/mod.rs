@@ -34,7 +34,8 @@ pub use settings::{
 };
 pub use sources::{
     Credential, CredentialConfig, CredentialKind, DEFAULT_CREDENTIAL, DEFAULT_MAX_PAGES_PER_TASK,
-    DEFAULT_MAX_RESPONSE_BYTES, JiraApi, SourceConfig, SourcesConfig,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUESTS_IN_FLIGHT_PER_TASK, JiraApi,
+    MAX_REQUESTS_IN_FLIGHT_PER_TASK, SourceConfig, SourcesConfig,
 };
 pub use teams::TeamConfig;
 
@@ -272,6 +273,14 @@ mod tests {
             (
                 "[sources.jira]\nmax_pages_per_task = 0",
                 "sources.jira.max_pages_per_task",
+            ),
+            (
+                "[sources.github]\nrequests_in_flight_per_task = 0",
+                "sources.github.requests_in_flight_per_task",
+            ),
+            (
+                "[sources.jenkins]\nrequests_in_flight_per_task = 65",
+                "sources.jenkins.requests_in_flight_per_task",
             ),
             (
                 "[sources.github]\nmax_response_bytes = 0",

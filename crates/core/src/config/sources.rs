@@ -87,6 +87,13 @@ pub struct SourceConfig {
     /// A crawl that reaches it fails permanently: a list that never ends is
     /// a broken or hostile server, not data.
     pub max_pages_per_task: u32,
+    /// Requests one extract task keeps in flight (1–64): requests already
+    /// queued (child lists, other lists) are fetched while the pages before
+    /// them are stored; pages are still stored and checkpointed in order.
+    /// Every request still takes its slot of `requests_per_second`, so this
+    /// speeds up a crawl only where the budget leaves room. 1 fetches one
+    /// request at a time.
+    pub requests_in_flight_per_task: u32,
     /// Largest response body accepted, in bytes (at least 1). Enforced while
     /// the body streams in (and from `Content-Length` before), so a worker
     /// holds at most this much of one response; a larger answer fails the
@@ -223,6 +230,14 @@ pub enum JiraApi {
 /// Default of `sources.<source>.max_pages_per_task`.
 pub const DEFAULT_MAX_PAGES_PER_TASK: u32 = 10_000;
 
+/// Default of `sources.<source>.requests_in_flight_per_task`: enough to keep
+/// a crawl busy while its pages are stored, few enough that a fleet stays
+/// far below GitHub's limit on concurrent requests (100).
+pub const DEFAULT_REQUESTS_IN_FLIGHT_PER_TASK: u32 = 4;
+
+/// The most `sources.<source>.requests_in_flight_per_task` accepts.
+pub const MAX_REQUESTS_IN_FLIGHT_PER_TASK: u32 = 64;
+
 /// Default of `sources.<source>.max_response_bytes`: 32 MiB, far above any
 /// page of 100 records the three APIs send.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
@@ -247,6 +262,7 @@ impl SourceConfig {
             timeout: Duration::from_secs(30),
             page_size: 100,
             max_pages_per_task: DEFAULT_MAX_PAGES_PER_TASK,
+            requests_in_flight_per_task: DEFAULT_REQUESTS_IN_FLIGHT_PER_TASK,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             deploy_branches: vec!["main".to_owned(), "master".to_owned()],
             api: None,

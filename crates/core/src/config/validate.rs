@@ -2,7 +2,7 @@
 //! a pipeline that starts with a typo in its config would compute wrong
 //! numbers quietly.
 
-use super::sources::{CredentialKind, SourceConfig};
+use super::sources::{CredentialKind, MAX_REQUESTS_IN_FLIGHT_PER_TASK, SourceConfig};
 use super::{Config, ConfigError};
 use crate::model::Source;
 use std::collections::{HashMap, HashSet};
@@ -28,6 +28,12 @@ impl Config {
             }
             if s.max_pages_per_task == 0 {
                 return invalid(key("max_pages_per_task"), "must be at least 1");
+            }
+            if !(1..=MAX_REQUESTS_IN_FLIGHT_PER_TASK).contains(&s.requests_in_flight_per_task) {
+                return invalid(
+                    key("requests_in_flight_per_task"),
+                    &format!("must be between 1 and {MAX_REQUESTS_IN_FLIGHT_PER_TASK}"),
+                );
             }
             if s.max_response_bytes == 0 {
                 return invalid(key("max_response_bytes"), "must be at least 1");

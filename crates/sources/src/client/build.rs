@@ -93,6 +93,14 @@ impl SourceClient {
         if config.max_pages_per_task == 0 {
             return Err(invalid("max_pages_per_task must be at least 1"));
         }
+        if !(1..=dorafleet_core::config::MAX_REQUESTS_IN_FLIGHT_PER_TASK)
+            .contains(&config.requests_in_flight_per_task)
+        {
+            return Err(invalid(&format!(
+                "requests_in_flight_per_task must be between 1 and {}",
+                dorafleet_core::config::MAX_REQUESTS_IN_FLIGHT_PER_TASK
+            )));
+        }
         if config.max_response_bytes == 0 {
             return Err(invalid("max_response_bytes must be at least 1"));
         }
@@ -154,6 +162,7 @@ impl SourceClient {
                 http,
                 pool: CredentialPool::new(members),
                 max_pages_per_task: config.max_pages_per_task,
+                requests_in_flight_per_task: config.requests_in_flight_per_task,
                 max_response_bytes: config.max_response_bytes,
                 conditional_requests: config.conditional_requests,
                 fleet: std::sync::OnceLock::new(),

@@ -71,6 +71,8 @@ struct Inner {
     pool: CredentialPool,
     /// `sources.<source>.max_pages_per_task`, for the crawl to read.
     max_pages_per_task: u32,
+    /// `sources.<source>.requests_in_flight_per_task`, for the crawl to read.
+    requests_in_flight_per_task: u32,
     /// `sources.<source>.max_response_bytes`, enforced while bodies stream in.
     max_response_bytes: u64,
     /// `sources.<source>.conditional_requests`, for the crawl to read.
@@ -115,6 +117,12 @@ impl SourceClient {
     /// (`sources.<source>.max_pages_per_task`).
     pub fn max_pages_per_task(&self) -> u32 {
         self.inner.max_pages_per_task
+    }
+
+    /// Requests one extract task keeps in flight
+    /// (`sources.<source>.requests_in_flight_per_task`).
+    pub fn requests_in_flight_per_task(&self) -> u32 {
+        self.inner.requests_in_flight_per_task
     }
 
     /// The largest response body this client reads

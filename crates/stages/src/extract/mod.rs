@@ -29,6 +29,8 @@
 //!
 //! A page stored by an earlier crawl of the same request is revalidated
 //! rather than fetched again, and a `304` reuses it (see `conditional`).
+//! Requests already queued are fetched ahead while earlier pages are stored
+//! (see `ahead`); pages are stored and checkpointed in the queue's order.
 //!
 //! A crawl is bounded, whatever the server answers:
 //! - a list request (not a child list, not a check) that the crawl already
@@ -57,12 +59,15 @@ use dorafleet_telemetry::metrics;
 use dorafleet_warehouse::{ExtractCheckpoint, Warehouse};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
 
+mod ahead;
 mod conditional;
 mod quality;
 pub use quality::{REJECTION_SAMPLE, RecordQuality};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// The crawl state saved in each checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -224,6 +229,7 @@ impl ExtractHandler {
             }
         };
         let max_pages = client.max_pages_per_task();
+        let mut ahead = ahead::FetchAhead::new(client.requests_in_flight_per_task() as usize);
         while let Some(request) = state.pending.front().cloned() {
             if seq >= max_pages {
                 return Err(TaskError::permanent(format!(
@@ -246,16 +252,15 @@ impl ExtractHandler {
             }
             dorafleet_worker::still_held()?;
             stats.api_calls += 1;
-            let stored = conditional::stored_page(
-                self.warehouse.as_ref(),
-                client,
-                &request,
-                self.reuse_within,
-            )
-            .await?;
-            let validators = conditional::validators(stored.as_ref());
-            let page = match client.get_conditional(&request, &validators).await {
-                Ok(page) => page,
+            let room = (max_pages - seq) as usize;
+            let not_fetched = |r: &PageRequest| {
+                list_fingerprint(client, r).is_none_or(|k| !state.fetched_lists.contains_key(&k))
+            };
+            ahead.top_up(&state.pending, room, not_fetched, |request| {
+                self.fetch(client, request)
+            });
+            let (page, stored) = match ahead.next().await {
+                Ok((stored, page)) => (page, stored),
                 // A server without the check (an older Jira) does not stop the crawl.
                 Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
                     tracing::warn!(%source, scope = %task.scope, error = %e,
@@ -308,6 +313,7 @@ impl ExtractHandler {
                 .append_bronze_page(&bronze, &checkpoint)
                 .await?
             {
+                ahead.widen();
                 stats.pages += 1;
                 stats.records += step.records;
                 metrics::records_written("bronze", step.records);
@@ -355,6 +361,22 @@ impl ExtractHandler {
             metrics::extracted_up_to(source.as_str(), newest.timestamp() as f64);
         }
         Ok(())
+    }
+
+    /// Starts fetching `request` (revalidating the page an earlier crawl
+    /// stored for it, if any) on its own tokio task, traced in this task's span.
+    fn fetch(&self, client: &SourceClient, request: PageRequest) -> JoinHandle<ahead::Answer> {
+        let (warehouse, client) = (Arc::clone(&self.warehouse), client.clone());
+        let reuse_within = self.reuse_within;
+        let fetch = async move {
+            let stored =
+                conditional::stored_page(warehouse.as_ref(), &client, &request, reuse_within)
+                    .await?;
+            let validators = conditional::validators(stored.as_ref());
+            let page = client.get_conditional(&request, &validators).await?;
+            Ok((stored, page))
+        };
+        tokio::spawn(fetch.instrument(tracing::Span::current()))
     }
 
     /// The scope's records silver holds unfinished, created within the

@@ -1,4 +1,5 @@
-//! An extract task that fails mid-crawl resumes from its checkpoint.
+//! An extract task's crawl: it resumes from its checkpoint after failing
+//! mid-crawl, stores every page once, and keeps several requests in flight.
 
 use chrono::{NaiveDate, NaiveTime};
 use dorafleet_core::{Scope, Source, SourceConfig, Stage, TaskEnvelope, TaskError, Window};
@@ -26,11 +27,20 @@ async fn sim(faults: &[&str]) -> RunningSim {
 }
 
 fn client(sim: &RunningSim, source: Source) -> SourceClient {
+    client_with_in_flight(
+        sim,
+        source,
+        SourceConfig::default().requests_in_flight_per_task,
+    )
+}
+
+fn client_with_in_flight(sim: &RunningSim, source: Source, in_flight: u32) -> SourceClient {
     let config = SourceConfig {
         base_url: sim.base_url(source).parse().unwrap(),
         requests_per_second: std::num::NonZeroU32::new(1000).unwrap(),
         timeout: std::time::Duration::from_millis(5_000),
         page_size: 10,
+        requests_in_flight_per_task: in_flight,
         ..SourceConfig::default()
     };
     SourceClient::new(source, &config).unwrap()
@@ -58,13 +68,31 @@ fn extract_task(source: Source, team: &str, target: &str) -> TaskEnvelope {
 }
 
 #[tokio::test]
-async fn a_task_failing_mid_crawl_resumes_at_its_checkpoint_and_fetches_no_page_twice() {
+async fn a_task_failing_mid_crawl_one_request_at_a_time_resumes_at_its_checkpoint_and_fetches_no_page_twice()
+ {
+    let fetched_twice = fail_mid_crawl_and_resume(1).await;
+    assert_eq!(fetched_twice, 0);
+}
+
+#[tokio::test]
+async fn a_task_failing_mid_crawl_fetching_ahead_fetches_again_only_what_was_in_flight() {
+    let fetched_twice = fail_mid_crawl_and_resume(4).await;
+    assert!(
+        fetched_twice <= 3,
+        "at most the 3 requests in flight behind the failed one: {fetched_twice}"
+    );
+}
+
+/// Fails a GitHub crawl with `in_flight` requests per task on its first
+/// child list, runs it again, checks that it resumed from its checkpoint
+/// and stored each page once, and returns how many pages were fetched twice.
+async fn fail_mid_crawl_and_resume(in_flight: u32) -> usize {
     let sim = sim(&["github/pull_commits:503#1"]).await;
     let team = sim.state().organisation().team_configs()[0].clone();
     let repo = team.github_repos[0].clone();
     let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
-    let handler =
-        ExtractHandler::new(Arc::clone(&warehouse)).with_client(client(&sim, Source::Github), 10);
+    let handler = ExtractHandler::new(Arc::clone(&warehouse))
+        .with_client(client_with_in_flight(&sim, Source::Github, in_flight), 10);
     let task = extract_task(Source::Github, &team.id, &repo);
 
     let first = handler.handle(&task).await;
@@ -94,14 +122,21 @@ async fn a_task_failing_mid_crawl_resumes_at_its_checkpoint_and_fetches_no_page_
 
     let log = sim.state().request_log();
     let mut ok_per_url: HashMap<String, usize> = HashMap::new();
+    // Records of each page, counted once however often it was fetched.
+    let mut records_once = 0;
     for entry in log.iter().filter(|e| e.status == 200) {
         let url = format!("{}?{}", entry.path, entry.query.clone().unwrap_or_default());
-        *ok_per_url.entry(url).or_default() += 1;
+        let fetched = ok_per_url.entry(url).or_default();
+        if *fetched == 0 {
+            records_once += entry.records;
+        }
+        *fetched += 1;
     }
     assert!(
-        ok_per_url.values().all(|n| *n == 1),
-        "a page was fetched twice: {ok_per_url:?}"
+        ok_per_url.values().all(|n| *n <= 2),
+        "a page was fetched three times: {ok_per_url:?}"
     );
+    let fetched_twice = ok_per_url.values().filter(|n| **n == 2).count();
     let failed: Vec<_> = log.iter().filter(|e| e.status == 503).collect();
     assert_eq!(failed.len(), 1);
     let retried = log
@@ -119,10 +154,7 @@ async fn a_task_failing_mid_crawl_resumes_at_its_checkpoint_and_fetches_no_page_
         .unwrap();
     assert_eq!(pages.len(), ok_per_url.len());
     let bronze_records: u64 = pages.iter().map(|p| p.record_count).sum();
-    assert_eq!(
-        bronze_records,
-        sim.state().served_records()[&Source::Github]
-    );
+    assert_eq!(bronze_records, records_once);
     assert!(
         warehouse
             .extract_checkpoint(task.task_id)
@@ -131,6 +163,7 @@ async fn a_task_failing_mid_crawl_resumes_at_its_checkpoint_and_fetches_no_page_
             .unwrap()
             .completed
     );
+    fetched_twice
 }
 
 #[tokio::test]
@@ -188,4 +221,41 @@ async fn every_page_of_each_source_lands_in_bronze() {
             totals.source
         );
     }
+}
+
+#[tokio::test]
+async fn child_lists_are_fetched_several_at_a_time_and_never_more_than_the_limit() {
+    // Every pull request's commits answer after 50 ms, so two commit
+    // requests arriving less than 50 ms apart were in flight together.
+    let latency = chrono::Duration::milliseconds(50);
+    let most_at_once = |in_flight: u32| async move {
+        let sim = sim(&["github/pull_commits:latency=50@1"]).await;
+        let team = sim.state().organisation().team_configs()[0].clone();
+        let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+        let handler = ExtractHandler::new(Arc::clone(&warehouse))
+            .with_client(client_with_in_flight(&sim, Source::Github, in_flight), 10);
+        let task = extract_task(Source::Github, &team.id, &team.github_repos[0]);
+        assert_eq!(handler.handle(&task).await.result, Ok(()));
+        let arrivals: Vec<_> = sim
+            .state()
+            .request_log()
+            .iter()
+            .filter(|e| e.endpoint == dorafleet_sim::Endpoint::PullCommits)
+            .map(|e| e.at)
+            .collect();
+        assert!(arrivals.len() >= 8, "enough pull requests to tell");
+        arrivals
+            .iter()
+            .map(|t| {
+                arrivals
+                    .iter()
+                    .filter(|s| *s <= t && *t - **s < latency)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    assert_eq!(most_at_once(1).await, 1, "one at a time");
+    let four = most_at_once(4).await;
+    assert!((2..=4).contains(&four), "{four} in flight at once");
 }
