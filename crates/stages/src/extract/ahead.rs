@@ -23,9 +23,12 @@
 //! (a cycle) is never fetched ahead: the crawl fails on it when it comes to
 //! the front, and nothing behind it is sent either.
 //!
-//! What it costs: an attempt that fails, or is stopped, drops the answers
-//! fetched ahead of the failure (at most `in flight − 1` requests), and the
-//! next attempt asks for them again.
+//! When a request fails, the attempt waits for the requests in flight
+//! behind it and stores what they brought back before it ends (see
+//! `answer`), so the next attempt asks again only for what failed. An
+//! attempt that is stopped (its deadline, its delivery lost) drops the
+//! answers still in flight, at most `in flight − 1`, and the next attempt
+//! asks for them again.
 
 use dorafleet_core::TaskError;
 use dorafleet_sources::{FetchedPage, PageRequest};
@@ -101,6 +104,18 @@ impl FetchAhead {
                 e,
             ))
         })
+    }
+}
+
+impl FetchAhead {
+    /// Waits for every fetch still running, in the queue's order (the
+    /// attempt is ending: see `ExtractHandler::keep_what_arrived`).
+    pub(super) async fn drain(&mut self) -> Vec<Answer> {
+        let mut answers = Vec::with_capacity(self.fetches.len());
+        while !self.fetches.is_empty() {
+            answers.push(self.next().await);
+        }
+        answers
     }
 }
 

@@ -52,14 +52,13 @@ use chrono::{DateTime, Utc};
 use dorafleet_core::{
     Clock, ErrorClass, Scope, Source, TaskEnvelope, TaskError, TaskStats, Window,
 };
-use dorafleet_sources::{
-    PageRequest, SourceClient, Watch, next_steps_watching, start_requests_watching,
-};
+use dorafleet_sources::{PageRequest, SourceClient, Watch, start_requests_watching};
 use dorafleet_telemetry::metrics;
 use dorafleet_warehouse::{ExtractCheckpoint, Warehouse};
 use dorafleet_worker::{HandlerOutcome, StageHandler};
 
 mod ahead;
+mod answer;
 mod conditional;
 mod quality;
 pub use quality::{REJECTION_SAMPLE, RecordQuality};
@@ -268,55 +267,32 @@ impl ExtractHandler {
                     state.pending.pop_front();
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    let mut crawl = answer::Crawl {
+                        task,
+                        source,
+                        client,
+                        page_size: *page_size,
+                        state: &mut state,
+                        seq: &mut seq,
+                        stats: &mut *stats,
+                    };
+                    self.keep_what_arrived(&mut crawl, &mut ahead).await?;
+                    return Err(e);
+                }
             };
-            stats.rate_limit_wait_ms += page.rate_limit_wait.as_millis() as u64;
-            let (page, reused) = conditional::as_received(page, stored);
-            let step = next_steps_watching(source, &page, &task.window, *page_size, &state.watch)?;
             state.pending.pop_front();
-            if let Some(key) = list_key {
-                state.fetched_lists.insert(key, request.page_no);
-            }
-            state.gone += u64::from(step.gone);
-            state.pending.extend(step.follow_ups);
-            state.newest_seen = state.newest_seen.max(step.newest_seen);
-            state.quality.add(&request, &step.quality);
-            if request.is_child() {
-                state.child_records += step.quality.records;
-            }
-            if let Some(gap) = step.pagination_gap {
-                state.pagination_gaps.push(format!(
-                    "{} page {}: {gap}",
-                    request.endpoint, request.page_no
-                ));
-            }
-            if let Some(total) = step.expected_total
-                && let Some(gap) =
-                    short_of_count(state.quality.records_seen - state.child_records, total)
-            {
-                state
-                    .pagination_gaps
-                    .push(format!("{}: {gap}", request.endpoint));
-            }
-            let bronze = conditional::PageRecord {
+            let mut crawl = answer::Crawl {
                 task,
                 source,
-                seq,
-                records: step.records,
-            }
-            .bronze(&request, page, reused.as_ref());
-            seq += 1;
-            let checkpoint = self.checkpoint(task, seq, &state)?;
-            dorafleet_worker::still_held()?;
-            if self
-                .warehouse
-                .append_bronze_page(&bronze, &checkpoint)
-                .await?
-            {
+                client,
+                page_size: *page_size,
+                state: &mut state,
+                seq: &mut seq,
+                stats: &mut *stats,
+            };
+            if self.take_answer(&mut crawl, &request, page, stored).await? {
                 ahead.widen();
-                stats.pages += 1;
-                stats.records += step.records;
-                metrics::records_written("bronze", step.records);
             }
         }
         // Not completed: the task stays resumable, so a replay (with a raised
