@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info, info_span, warn};
 
 /// What a worker says when a task's delivery is lost mid-attempt.
+const OUTCOME_ABANDONED: &str = "delivery lost while the attempt's outcome was being published (the broker connection dropped): the outcome is abandoned; the broker delivers the task again";
 const DELIVERY_LOST: &str = "delivery lost while the task ran (the broker connection dropped): the attempt is stopped and reports nothing; the broker delivers the task again";
 
 /// Deliveries beyond the running ones a worker holds unacked: outcomes
@@ -229,12 +230,25 @@ impl Worker {
             warn!(task_id = %task.task_id, route = %task.route(), "{DELIVERY_LOST}");
             return;
         }
-        let published = match outcome.result {
-            Ok(()) => {
-                metrics::task_finished(task.stage.as_str(), "done", ran);
-                self.report(&task, outcome.stats, TaskEventKind::Done).await
+        let publish = async {
+            match outcome.result {
+                Ok(()) => {
+                    metrics::task_finished(task.stage.as_str(), "done", ran);
+                    self.report(&task, outcome.stats, TaskEventKind::Done).await
+                }
+                Err(error) => self.fail(&task, outcome.stats, error, ran).await,
             }
-            Err(error) => self.fail(&task, outcome.stats, error, ran).await,
+        };
+        // A publish rides out a reconnect; the delivery does not. Once it is
+        // lost the broker gives the task to another consumer, and a retry
+        // published after this one reconnects would run the task twice.
+        let published = tokio::select! {
+            biased;
+            published = publish => published,
+            () = delivery.lost() => {
+                warn!(task_id = %task.task_id, route = %task.route(), "{OUTCOME_ABANDONED}");
+                return;
+            }
         };
         match published {
             Ok(()) => ack(delivery).await,
