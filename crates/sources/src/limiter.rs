@@ -224,8 +224,12 @@ impl RateGate {
     /// plus how late the request left after its slot (a timer firing late
     /// moves a request towards the next one, as transit does).
     pub(crate) fn interval(&self) -> Duration {
-        let margin = self.lock_pace().margin.unwrap_or(FIRST_MARGIN);
-        (WINDOW + margin) / self.per_second as u32
+        (WINDOW + self.margin()) / self.per_second as u32
+    }
+
+    /// The margin [`interval`](Self::interval) spreads over a second's slots.
+    pub(crate) fn margin(&self) -> Duration {
+        self.lock_pace().margin.unwrap_or(FIRST_MARGIN)
     }
 
     /// No request of this client is sent before `now + pause`.

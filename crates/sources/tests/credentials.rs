@@ -339,3 +339,57 @@ async fn a_page_stored_under_one_credential_is_revalidated_under_the_other() {
         "both requests went out with one credential"
     );
 }
+
+/// Hands out a first slot already a second old (as a slot is to a request
+/// whose timer fired late on a starved machine), then slots as they come.
+#[derive(Debug, Default)]
+struct LateFirstSlot {
+    inner: RecordingBudget,
+    handed_out: Mutex<u32>,
+}
+
+#[async_trait]
+impl FleetBudget for LateFirstSlot {
+    async fn reserve(
+        &self,
+        schedule: &str,
+        interval: Duration,
+    ) -> Result<DateTime<Utc>, TaskError> {
+        let slot = self.inner.reserve(schedule, interval).await?;
+        let mut handed_out = self.handed_out.lock().unwrap();
+        *handed_out += 1;
+        Ok(if *handed_out == 1 {
+            slot - Span::seconds(1)
+        } else {
+            slot
+        })
+    }
+
+    async fn pause_until(&self, schedule: &str, until: DateTime<Utc>) -> Result<(), TaskError> {
+        self.inner.pause_until(schedule, until).await
+    }
+}
+
+#[tokio::test]
+async fn a_request_too_late_for_its_fleet_slot_leaves_it_unused_and_takes_the_next() {
+    let server = ScriptedServer::start(Vec::new()).await;
+    let budget = Arc::new(LateFirstSlot::default());
+    let client = SourceClient::new(
+        Source::Github,
+        &config(&server.base_url, 50, vec![token("only", "ghp_late_slot")]),
+    )
+    .unwrap()
+    .with_fleet_budget(budget.clone());
+    let request = PageRequest::new(
+        dorafleet_sources::endpoint::PULLS,
+        "/repos/acme/api/pulls?page=1",
+        1,
+    );
+    assert_eq!(client.get(&request).await.unwrap().status, 200);
+    assert_eq!(server.seen().len(), 1, "one request sent");
+    assert_eq!(
+        *budget.handed_out.lock().unwrap(),
+        2,
+        "the stale slot was given up for a fresh one"
+    );
+}
