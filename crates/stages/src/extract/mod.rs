@@ -258,30 +258,7 @@ impl ExtractHandler {
             ahead.top_up(&state.pending, room, not_fetched, |request| {
                 self.fetch(client, request)
             });
-            let (page, stored) = match ahead.next().await {
-                Ok((stored, page)) => (page, stored),
-                // A server without the check (an older Jira) does not stop the crawl.
-                Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
-                    tracing::warn!(%source, scope = %task.scope, error = %e,
-                        "the source refused a check of the crawl; going on without it");
-                    state.pending.pop_front();
-                    continue;
-                }
-                Err(e) => {
-                    let mut crawl = answer::Crawl {
-                        task,
-                        source,
-                        client,
-                        page_size: *page_size,
-                        state: &mut state,
-                        seq: &mut seq,
-                        stats: &mut *stats,
-                    };
-                    self.keep_what_arrived(&mut crawl, &mut ahead).await?;
-                    return Err(e);
-                }
-            };
-            state.pending.pop_front();
+            let answered = ahead.next().await;
             let mut crawl = answer::Crawl {
                 task,
                 source,
@@ -291,6 +268,21 @@ impl ExtractHandler {
                 seq: &mut seq,
                 stats: &mut *stats,
             };
+            let (page, stored) = match answered {
+                Ok((stored, page)) => (page, stored),
+                // A server without the check (an older Jira) does not stop the crawl.
+                Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
+                    tracing::warn!(%source, scope = %task.scope, error = %e,
+                        "the source refused a check of the crawl; going on without it");
+                    crawl.state.pending.pop_front();
+                    continue;
+                }
+                Err(e) => {
+                    self.keep_what_arrived(&mut crawl, &mut ahead).await?;
+                    return Err(e);
+                }
+            };
+            crawl.state.pending.pop_front();
             if self.take_answer(&mut crawl, &request, page, stored).await? {
                 ahead.widen();
             }
