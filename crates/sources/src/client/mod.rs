@@ -30,43 +30,10 @@ use tracing::Instrument;
 mod build;
 mod refusal;
 mod response;
+mod slots;
 pub use build::SourceError;
 use refusal::Refused;
 
-/// Requests that leave their fleet slot late.
-///
-/// The fleet's slots are spaced a little wider than the budget needs: `N`
-/// slots span the second plus a margin (the longest round trip plus
-/// lateness of the last second's requests, see `RateGate::interval`). A
-/// request that leaves later than its slot uses up that margin, and one
-/// later than the whole margin, followed a second later by one on time,
-/// puts `N + 1` requests into one second. So a request still waiting past
-/// the margin (a timer firing late on a starved machine, a token minted
-/// meanwhile) leaves that slot unused and takes a later one. Lateness the
-/// last second already saw is inside the margin, so only a spike beyond it
-/// costs a slot.
-mod late {
-    use chrono::{DateTime, Utc};
-    use std::time::Duration;
-
-    /// The most slots one request gives up, so that a starved machine
-    /// still sends something.
-    pub(super) const RESLOTS: u32 = 3;
-
-    /// A fleet slot, and how late after it a request may still leave.
-    #[derive(Debug, Clone, Copy)]
-    pub(super) struct Slot {
-        pub(super) at: DateTime<Utc>,
-        pub(super) slack: Duration,
-    }
-
-    /// Whether a request leaving now is later than `slot` allows.
-    pub(super) fn past_slack(slot: &Slot) -> bool {
-        (Utc::now() - slot.at)
-            .to_std()
-            .is_ok_and(|late| late > slot.slack)
-    }
-}
 use response::{Secrets, read_at_most, transport_error};
 
 const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));
@@ -276,24 +243,6 @@ impl SourceClient {
         }
     }
 
-    /// Waits for the next slot of member `index`'s fleet schedule, if the
-    /// client shares one; `None` without a fleet budget.
-    async fn wait_for_slot(&self, index: usize) -> Result<Option<late::Slot>, TaskError> {
-        let inner = &*self.inner;
-        let Some(fleet) = inner.fleet.get() else {
-            return Ok(None);
-        };
-        let credential = inner.pool.get(index);
-        let slack = credential.gate.margin();
-        let at = fleet
-            .reserve(&credential.schedule, credential.gate.interval())
-            .await?;
-        let until_slot = (at - Utc::now()).to_std().unwrap_or_default();
-        inner.pool.slot_taken(index, until_slot);
-        tokio::time::sleep(until_slot).await;
-        Ok(Some(late::Slot { at, slack }))
-    }
-
     async fn send_with(
         &self,
         index: usize,
@@ -310,7 +259,7 @@ impl SourceClient {
 
         let (turn, mut waited) = credential.gate.wait_turn().await;
         let started = tokio::time::Instant::now();
-        let mut fleet_slot = self.wait_for_slot(index).await?;
+        let fleet_slot = self.wait_for_slot(index).await?;
         waited += started.elapsed();
         span.record(
             "rate_limit_wait_ms",
@@ -359,20 +308,12 @@ impl SourceClient {
                 .or_default() += 1;
         }
         // Leaving late moves a request towards the fleet's next ones; past
-        // the schedule's slack it takes a later slot instead (see `late`).
-        let mut reslots = 0;
-        while let Some(slot) = fleet_slot.filter(|s| late::past_slack(s) && reslots < late::RESLOTS)
-        {
-            tracing::debug!(source = %inner.source, credential = %credential.name,
-                late_ms = (Utc::now() - slot.at).num_milliseconds(), "left a fleet slot unused: too late for it");
-            let started = tokio::time::Instant::now();
-            fleet_slot = self.wait_for_slot(index).await?;
-            waited += started.elapsed();
-            reslots += 1;
-        }
+        // the schedule's margin it takes a later slot instead (see `slots`).
+        let (fleet_slot, reslotting) = self.keep_to_slot(index, fleet_slot).await?;
+        waited += reslotting;
         turn.sent(
             fleet_slot
-                .and_then(|slot| (Utc::now() - slot.at).to_std().ok())
+                .map(|slot| slot.late_for_margin())
                 .unwrap_or_default(),
         );
         let response = match inner.http.execute(http_request).await {
