@@ -46,6 +46,11 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// fleet's slot interval uses it; the local rule waits for real answers).
 const FIRST_MARGIN: Duration = Duration::from_millis(20);
 
+/// The resolution of the runtime's timers: a request waiting for its slot
+/// can leave up to this late however quiet the machine, so the margin
+/// always holds it (a request later than the margin gives its slot up).
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 pub(crate) struct RateGate {
     per_second: usize,
     pace: Mutex<Pace>,
@@ -227,9 +232,10 @@ impl RateGate {
         (WINDOW + self.margin()) / self.per_second as u32
     }
 
-    /// The margin [`interval`](Self::interval) spreads over a second's slots.
+    /// The margin [`interval`](Self::interval) spreads over a second's
+    /// slots: the measured one and a tick of the timer.
     pub(crate) fn margin(&self) -> Duration {
-        self.lock_pace().margin.unwrap_or(FIRST_MARGIN)
+        self.lock_pace().margin.unwrap_or(FIRST_MARGIN) + TIMER_TICK
     }
 
     /// No request of this client is sent before `now + pause`.

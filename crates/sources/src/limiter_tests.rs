@@ -201,11 +201,12 @@ async fn a_zero_of_zero_quota_is_no_quota_and_holds_nothing_back() {
 async fn the_fleet_interval_is_a_second_and_the_longest_round_trip_and_lateness_shared_by_the_budget()
  {
     let gate = per_second(10);
-    assert_eq!(gate.interval(), (WINDOW + FIRST_MARGIN) / 10);
+    // Every margin also holds a tick of the timer (1 ms).
+    assert_eq!(gate.interval(), (WINDOW + FIRST_MARGIN + TIMER_TICK) / 10);
     request(&gate, Duration::from_millis(40), &no_quota()).await;
     request(&gate, Duration::from_millis(10), &no_quota()).await;
     drop(gate.wait_turn().await);
-    assert_eq!(gate.interval(), Duration::from_millis(104));
+    assert_eq!(gate.interval(), Duration::from_micros(104_100));
     // A request that left 30 ms after its fleet slot: 10 ms round trip, and
     // its lateness is margin too.
     let (turn, _) = gate.wait_turn().await;
@@ -213,5 +214,5 @@ async fn the_fleet_interval_is_a_second_and_the_longest_round_trip_and_lateness_
     tokio::time::sleep(Duration::from_millis(20)).await;
     turn.answered(&no_quota());
     drop(gate.wait_turn().await);
-    assert_eq!(gate.interval(), Duration::from_millis(105));
+    assert_eq!(gate.interval(), Duration::from_micros(105_100));
 }

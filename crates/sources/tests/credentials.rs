@@ -294,7 +294,9 @@ async fn a_429_on_one_credential_pauses_only_its_schedule_and_the_other_carries_
     // The other schedule was never pushed back: its slots are all now-ish.
     let reserved = budget.reserved.lock().unwrap().clone();
     let others: Vec<_> = reserved.iter().filter(|(s, _)| s == other).collect();
-    assert_eq!(others.len(), 6, "{reserved:?}");
+    // Six pages; a request too late for its slot (a slow test machine)
+    // takes another, so perhaps a few more slots.
+    assert!(others.len() >= 6, "{reserved:?}");
     assert!(
         others
             .iter()
