@@ -16,6 +16,8 @@ log "no import circle between crates or modules (scripts/import-cycles.py)"
 python3 scripts/import-cycles.py
 
 ensure_build_deps
+# crates/sources/tests/held_back.rs cuts a link with an iptables rule.
+ensure_debian_packages iptables
 ensure_rabbitmq
 start_optional_mongo_emulator
 

@@ -340,23 +340,25 @@ where
 
 /// Most requests any one-second window of the simulator's log holds, per source.
 pub fn busiest_second(log: &[RequestLogEntry]) -> BTreeMap<Source, usize> {
-    let mut busiest = BTreeMap::new();
-    for source in Source::ALL {
-        let times: Vec<_> = log
-            .iter()
-            .filter(|e| e.source == source)
-            .map(|e| e.at)
-            .collect();
-        let most = (0..times.len())
-            .map(|i| {
-                let end = times[i] + chrono::Duration::seconds(1);
-                times[i..].iter().take_while(|t| **t < end).count()
-            })
-            .max()
-            .unwrap_or(0);
-        busiest.insert(source, most);
+    Source::ALL
+        .into_iter()
+        .map(|source| (source, busiest_window(log, source).len()))
+        .collect()
+}
+
+/// The requests to `source` in its busiest second (the first such window
+/// `[t, t + 1 s)` in arrival order): what a budget failure shows.
+pub fn busiest_window(log: &[RequestLogEntry], source: Source) -> Vec<&RequestLogEntry> {
+    let arrivals: Vec<_> = log.iter().filter(|e| e.source == source).collect();
+    let mut busiest: &[&RequestLogEntry] = &[];
+    for i in 0..arrivals.len() {
+        let end = arrivals[i].at + chrono::Duration::seconds(1);
+        let n = arrivals[i..].iter().take_while(|e| e.at < end).count();
+        if n > busiest.len() {
+            busiest = &arrivals[i..i + n];
+        }
     }
-    busiest
+    busiest.to_vec()
 }
 
 /// Each task's (run, task, state, published, worker, attempts, updated_at)

@@ -15,6 +15,21 @@ use dorafleet_core::{Source, SourceConfig};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use std::sync::{Arc, Mutex};
 
+/// How long after it leaves a request may still reach the server.
+///
+/// A request the network holds back (a cut link, a partition) would
+/// otherwise sit in its socket and be retransmitted when the link comes
+/// back: seconds after its fleet slot, into a second whose slots other
+/// workers have used, so the server would count more than the budget. So a
+/// connection whose written data the server's TCP has not acknowledged
+/// within this limit is dropped by the kernel with the request in it
+/// (`TCP_USER_TIMEOUT`), and a connection not set up within it is given up;
+/// either way the attempt fails as a transport error and is retried later,
+/// with a new slot. A healthy server acknowledges within a round trip,
+/// however long it then takes to answer, so only a link that loses every
+/// packet for two seconds drops a request.
+const DELIVERY_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why a client could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -149,6 +164,8 @@ impl SourceClient {
             .user_agent(USER_AGENT)
             .default_headers(default_headers(source))
             .timeout(config.timeout)
+            .connect_timeout(DELIVERY_LIMIT)
+            .tcp_user_timeout(DELIVERY_LIMIT)
             .redirect(same_origin_redirects(&base_url))
             .build()
             .map_err(|e| SourceError::HttpClient {
