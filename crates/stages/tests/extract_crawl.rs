@@ -164,6 +164,76 @@ async fn fail_mid_crawl_and_resume(in_flight: u32) -> usize {
     fetched_twice
 }
 
+/// The pages (endpoint, request, page) a GitHub crawl of the first repo
+/// stored, run to completion over as many attempts as it takes; and the
+/// checkpoints written along the way.
+async fn crawl_to_the_end(faults: &[&str], in_flight: u32) -> (Vec<String>, Vec<String>) {
+    let sim = sim(faults).await;
+    let team = sim.state().organisation().team_configs()[0].clone();
+    let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+    let handler = ExtractHandler::new(Arc::clone(&warehouse))
+        .with_client(client_with_in_flight(&sim, Source::Github, in_flight), 10);
+    let mut task = extract_task(Source::Github, &team.id, &team.github_repos[0]);
+    let mut checkpoints = Vec::new();
+    for attempt in 1.. {
+        let outcome = handler.handle(&task).await;
+        if let Some(checkpoint) = warehouse.extract_checkpoint(task.task_id).await.unwrap() {
+            checkpoints.push(checkpoint.state);
+        }
+        match outcome.result {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(attempt < 40, "still failing after {attempt} attempts: {e}");
+                task = task.next_attempt(dorafleet_core::AttemptRecord {
+                    attempt,
+                    at: chrono::Utc::now(),
+                    worker: "test".into(),
+                    class: e.class(),
+                    message: e.to_string(),
+                    progressed: true,
+                });
+            }
+        }
+    }
+    let pages = warehouse
+        .bronze_pages(&BronzeFilter {
+            task_id: Some(task.task_id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Followed links are absolute: the two simulators' ports differ.
+    let base = sim.base_url(Source::Github);
+    let mut pages: Vec<_> = pages
+        .iter()
+        .map(|p| {
+            let request = p.request.strip_prefix(&base).unwrap_or(&p.request);
+            format!("{} {request} {}", p.endpoint, p.cursor)
+        })
+        .collect();
+    pages.sort();
+    (pages, checkpoints)
+}
+
+#[tokio::test]
+async fn a_crawl_resumed_many_times_stores_the_pages_of_one_never_interrupted() {
+    let (whole, _) = crawl_to_the_end(&[], 4).await;
+    let (resumed, checkpoints) = crawl_to_the_end(&["github:503@0.15"], 4).await;
+    assert!(
+        checkpoints.len() >= 3,
+        "the crawl was resumed: {} attempts",
+        checkpoints.len()
+    );
+    assert!(whole.len() > 20, "{whole:?}");
+    assert_eq!(resumed, whole);
+    for state in &checkpoints {
+        assert!(
+            !state.contains("\"pending\"") && state.len() < 2_000,
+            "a checkpoint carries no queue: {state}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_completed_task_delivered_again_fetches_nothing() {
     let sim = sim(&[]).await;

@@ -2,10 +2,11 @@
 //!
 //! A crawl is a queue of pending page requests: it starts from the source's
 //! first requests and every fetched page adds its follow-ups (the next page,
-//! child lists). Each page is stored together with the remaining queue as the
-//! task's checkpoint in one warehouse transaction, so a task that fails on
-//! page 7 resumes at page 7 on its next attempt instead of starting over, and
-//! no page is ever stored twice.
+//! child lists). Each page is stored together with the task's checkpoint in
+//! one warehouse transaction, so a task that fails on page 7 resumes at page
+//! 7 on its next attempt instead of starting over, and no page is ever stored
+//! twice. The queue itself is rebuilt from the stored pages on resume (see
+//! `resume`), so a checkpoint stays small however long the queue.
 //!
 //! Every page's records are validated (see `dorafleet_sources::validate`):
 //! bronze keeps the page whole, rejected records included, and the task
@@ -61,6 +62,7 @@ mod ahead;
 mod answer;
 mod conditional;
 mod quality;
+mod resume;
 pub use quality::{REJECTION_SAMPLE, RecordQuality};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -71,8 +73,19 @@ use tracing::Instrument;
 /// The crawl state saved in each checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrawlState {
-    /// The requests still to fetch, in order; the front one is next.
+    /// The requests still to fetch, in order; the front one is next. Not
+    /// written into checkpoints: a resumed attempt rebuilds it from the
+    /// task's stored pages (see `resume`). Older checkpoints carry it.
+    #[serde(default, skip_serializing)]
     pub pending: VecDeque<PageRequest>,
+    /// `pending` is rebuilt from the stored pages, not read from here: set
+    /// in every checkpoint written since the queue left them.
+    #[serde(default)]
+    pub queue_from_pages: bool,
+    /// Checks the source refused (an older Jira without the approximate
+    /// count): taken out of the queue without storing a page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_checks: Vec<PageRequest>,
     /// The newest item timestamp seen so far (UTC): the crawl's
     /// high-watermark, see `CrawlStep::newest_seen`.
     pub newest_seen: Option<DateTime<Utc>>,
@@ -212,7 +225,18 @@ impl ExtractHandler {
         let saved = self.warehouse.extract_checkpoint(task.task_id).await?;
         let (mut state, mut seq) = match saved {
             Some(cp) if cp.completed => return Ok(()),
-            Some(cp) => (decode_state(&cp.state)?, cp.pages_done),
+            Some(cp) => {
+                let mut state = decode_state(&cp.state)?;
+                if state.queue_from_pages {
+                    state.pending = self
+                        .rebuild_queue(task, source, *page_size, &state, cp.pages_done)
+                        .await?;
+                }
+                // An older checkpoint's queue came with it; from here on it
+                // is rebuilt like any other.
+                state.queue_from_pages = true;
+                (state, cp.pages_done)
+            }
             None => {
                 let watch = self.watch(source, &task.scope, task.window).await?;
                 let pending =
@@ -220,6 +244,7 @@ impl ExtractHandler {
                 (
                     CrawlState {
                         pending: pending.into(),
+                        queue_from_pages: true,
                         watch,
                         ..CrawlState::default()
                     },
@@ -275,6 +300,7 @@ impl ExtractHandler {
                     tracing::warn!(%source, scope = %task.scope, error = %e,
                         "the source refused a check of the crawl; going on without it");
                     crawl.state.pending.pop_front();
+                    crawl.state.refused_checks.push(request);
                     continue;
                 }
                 Err(e) => {
