@@ -81,6 +81,18 @@ async fn a_task_failing_mid_crawl_with_requests_in_flight_stores_what_they_broug
     assert_eq!(fetched_twice, 0);
 }
 
+/// The bronze pages `task_id` stored.
+async fn task_pages(
+    warehouse: &dyn Warehouse,
+    task_id: Uuid,
+) -> Vec<dorafleet_warehouse::BronzePage> {
+    let filter = BronzeFilter {
+        task_id: Some(task_id),
+        ..Default::default()
+    };
+    warehouse.bronze_pages(&filter).await.unwrap()
+}
+
 /// Fails a GitHub crawl with `in_flight` requests per task on its first
 /// child list, runs it again, checks that it resumed from its checkpoint
 /// and stored each page once, and returns how many pages were fetched twice.
@@ -143,13 +155,7 @@ async fn fail_mid_crawl_and_resume(in_flight: u32) -> usize {
         .count();
     assert_eq!(retried, 2, "the failed page is fetched again, once");
 
-    let pages = warehouse
-        .bronze_pages(&BronzeFilter {
-            task_id: Some(task.task_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let pages = task_pages(warehouse.as_ref(), task.task_id).await;
     assert_eq!(pages.len(), ok_per_url.len());
     let bronze_records: u64 = pages.iter().map(|p| p.record_count).sum();
     assert_eq!(bronze_records, records_once);
@@ -195,13 +201,7 @@ async fn crawl_to_the_end(faults: &[&str], in_flight: u32) -> (Vec<String>, Vec<
             }
         }
     }
-    let pages = warehouse
-        .bronze_pages(&BronzeFilter {
-            task_id: Some(task.task_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let pages = task_pages(warehouse.as_ref(), task.task_id).await;
     // Followed links are absolute: the two simulators' ports differ.
     let base = sim.base_url(Source::Github);
     let mut pages: Vec<_> = pages
