@@ -33,7 +33,6 @@ mod response;
 mod slots;
 pub use build::SourceError;
 use refusal::Refused;
-
 use response::{Secrets, read_at_most, transport_error};
 
 const USER_AGENT: &str = concat!("dorafleet/", env!("CARGO_PKG_VERSION"));

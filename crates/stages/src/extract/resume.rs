@@ -40,8 +40,8 @@ impl ExtractHandler {
             ..BronzeFilter::default()
         };
         let mut pages = self.warehouse.bronze_pages(&filter).await?;
+        // In storage order: by seq, the order the crawl took them.
         pages.retain(|p| p.seq < pages_done);
-        pages.sort_by_key(|p| p.seq);
         if pages.len() != pages_done as usize {
             return Err(TaskError::permanent(format!(
                 "{source} crawl of {} cannot resume: its checkpoint counts {pages_done} stored pages but bronze holds {} (purged by retention?); re-plan the run to crawl the scope again",
@@ -76,8 +76,9 @@ impl ExtractHandler {
 /// with its endpoint, URL and page number (identical requests are
 /// interchangeable).
 fn take_request(queue: &mut VecDeque<PageRequest>, page: &BronzePage) -> Option<PageRequest> {
+    let page_no: u32 = page.cursor.parse().ok()?;
     let at = queue.iter().position(|r| {
-        r.endpoint == page.endpoint && r.url == page.request && r.page_no.to_string() == page.cursor
+        r.endpoint == page.endpoint && r.url == page.request && r.page_no == page_no
     })?;
     queue.remove(at)
 }

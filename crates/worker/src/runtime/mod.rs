@@ -43,8 +43,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info, info_span, warn};
 
-/// What a worker says when a task's delivery is lost mid-attempt.
+/// What a worker says when a task's delivery is lost while its outcome is
+/// being published.
 const OUTCOME_ABANDONED: &str = "delivery lost while the attempt's outcome was being published (the broker connection dropped): the outcome is abandoned; the broker delivers the task again";
+/// What a worker says when a task's delivery is lost mid-attempt.
 const DELIVERY_LOST: &str = "delivery lost while the task ran (the broker connection dropped): the attempt is stopped and reports nothing; the broker delivers the task again";
 
 /// Deliveries beyond the running ones a worker holds unacked: outcomes
