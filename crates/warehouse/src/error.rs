@@ -4,8 +4,9 @@
 
 use dorafleet_core::{Cause, TaskError, cause};
 
-/// A warehouse failure, classed by what the caller should do next.
-#[derive(Debug, thiserror::Error)]
+/// A warehouse failure, classed by what the caller should do next. Cloning
+/// shares the cause: one failed commit answers every write it held.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WarehouseError {
     /// The store is busy or unreachable; the operation may succeed if retried.
     #[error("warehouse unavailable (retry later): {context}")]

@@ -59,6 +59,41 @@ pub async fn appended_pages_read_back_in_order_with_every_field(w: Arc<dyn Wareh
     );
 }
 
+pub async fn pages_appended_at_once_by_many_tasks_are_each_stored_with_their_checkpoint(
+    w: Arc<dyn Warehouse>,
+) {
+    let run = Uuid::now_v7();
+    let tasks: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+    let appends = tasks.iter().map(|&task| {
+        let w = w.clone();
+        async move {
+            for seq in [0, 1] {
+                let stored = w
+                    .append_bronze_page(
+                        &page(task, run, seq, Source::Github, 1),
+                        &checkpoint(task, run, seq + 1),
+                    )
+                    .await
+                    .unwrap();
+                assert!(stored, "task {task} page {seq} is new");
+            }
+        }
+    });
+    futures::future::join_all(appends).await;
+    for &task in &tasks {
+        let pages = w
+            .bronze_pages(&BronzeFilter {
+                task_id: Some(task),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(pages.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![0, 1]);
+        let saved = w.extract_checkpoint(task).await.unwrap();
+        assert_eq!(saved.map(|c| c.pages_done), Some(2), "task {task}");
+    }
+}
+
 pub async fn a_page_stored_twice_is_kept_once(w: Arc<dyn Warehouse>) {
     let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
     let first = page(task, run, 0, Source::Jira, 5);

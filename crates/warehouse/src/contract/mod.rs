@@ -40,6 +40,7 @@ macro_rules! warehouse_contract_suite {
         $crate::warehouse_contract_suite!(@tests $setup;
             appended_pages_read_back_in_order_with_every_field,
             a_page_stored_twice_is_kept_once,
+            pages_appended_at_once_by_many_tasks_are_each_stored_with_their_checkpoint,
             a_checkpoint_is_saved_with_its_page_and_resumes_the_task,
             a_late_append_never_moves_a_checkpoint_back_or_reopens_it,
             completed_extracts_extend_coverage_without_ever_claiming_a_gap,

@@ -13,13 +13,14 @@ use dorafleet_core::{Scope, Source, Window};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-pub(super) fn append_page(
-    conn: &mut Connection,
+/// Stores `page` with `checkpoint` inside the caller's transaction (see
+/// [`appends`](super::appends), which commits it); `true` when the page was new.
+pub(super) fn append_in(
+    tx: &Connection,
     page: &BronzePage,
     checkpoint: &ExtractCheckpoint,
 ) -> Result<bool> {
-    let tx = super::write_tx(conn)?;
-    if !moves_forward(&tx, checkpoint)? {
+    if !moves_forward(tx, checkpoint)? {
         return Ok(false);
     }
     // A record reusing a page on a 304 is stored without payload (what
@@ -58,8 +59,7 @@ pub(super) fn append_page(
             ])
         })
         .map_err(unavailable)?;
-    save_checkpoint(&tx, checkpoint)?;
-    tx.commit().map_err(unavailable)?;
+    save_checkpoint(tx, checkpoint)?;
     Ok(inserted == 1)
 }
 
@@ -395,9 +395,7 @@ impl crate::BronzeStore for SqliteWarehouse {
         page: &BronzePage,
         checkpoint: &ExtractCheckpoint,
     ) -> Result<bool> {
-        let (page, checkpoint) = (page.clone(), checkpoint.clone());
-        self.with_conn(move |c| append_page(c, &page, &checkpoint))
-            .await
+        self.append_in_group(page.clone(), checkpoint.clone()).await
     }
 
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {
