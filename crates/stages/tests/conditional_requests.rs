@@ -33,11 +33,26 @@ async fn sim(clock: DateTime<Utc>) -> RunningSim {
 }
 
 fn handler(sim: &RunningSim, warehouse: &Arc<dyn Warehouse>, conditional: bool) -> ExtractHandler {
+    handler_with(
+        sim,
+        warehouse,
+        conditional,
+        SourceConfig::default().max_pages_per_task,
+    )
+}
+
+fn handler_with(
+    sim: &RunningSim,
+    warehouse: &Arc<dyn Warehouse>,
+    conditional: bool,
+    max_pages_per_task: u32,
+) -> ExtractHandler {
     let config = SourceConfig {
         base_url: sim.base_url(Source::Github).parse().unwrap(),
         requests_per_second: std::num::NonZeroU32::new(1000).unwrap(),
         page_size: 10,
         conditional_requests: conditional,
+        max_pages_per_task,
         ..SourceConfig::default()
     };
     let client = SourceClient::new(Source::Github, &config).unwrap();
@@ -119,6 +134,34 @@ async fn an_unchanged_scope_extracted_again_costs_only_304s_and_reads_back_the_s
     );
     let totals = warehouse.bronze_totals(Some(again.run_id)).await.unwrap();
     assert_eq!(totals[0].records, 0, "no record was received again");
+}
+
+#[tokio::test]
+async fn a_scope_no_crawl_completed_is_fetched_whole_even_over_the_pages_a_failed_crawl_left() {
+    let now = end() - chrono::Duration::hours(30);
+    let sim = sim(now).await;
+    let warehouse: Arc<dyn Warehouse> = Arc::new(SqliteWarehouse::open_in_memory().unwrap());
+    let window = Window {
+        from: end() - chrono::Duration::days(30),
+        to: now,
+    };
+    let cut_short = handler_with(&sim, &warehouse, true, 3);
+    let failed = repo_task(&sim, window);
+    let outcome = cut_short.handle(&failed).await.result;
+    assert!(outcome.is_err(), "the page limit stops the first crawl");
+    let left = pages_of(&warehouse, &failed).await;
+    assert_eq!(left.len(), 3);
+    assert!(
+        left.iter().all(|p| p.etag.is_some()),
+        "they could be revalidated"
+    );
+
+    let next = repo_task(&sim, window);
+    let statuses = extract(&sim, &handler(&sim, &warehouse, true), &next).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let stored = pages_of(&warehouse, &next).await;
+    assert!(stored.len() > 3, "{} pages", stored.len());
+    assert!(stored.iter().all(|p| p.reuses.is_none()));
 }
 
 #[tokio::test]

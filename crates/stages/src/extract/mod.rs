@@ -252,6 +252,8 @@ impl ExtractHandler {
                 )
             }
         };
+        let revalidate =
+            conditional::revalidates(self.warehouse.as_ref(), client, &task.scope).await?;
         let max_pages = client.max_pages_per_task();
         let mut ahead = ahead::FetchAhead::new(client.requests_in_flight_per_task() as usize);
         while let Some(request) = state.pending.front().cloned() {
@@ -281,7 +283,7 @@ impl ExtractHandler {
                 list_fingerprint(client, r).is_none_or(|k| !state.fetched_lists.contains_key(&k))
             };
             ahead.top_up(&state.pending, room, not_fetched, |request| {
-                self.fetch(client, request)
+                self.fetch(client, request, revalidate)
             });
             let answered = ahead.next().await;
             let mut crawl = answer::Crawl {
@@ -357,15 +359,25 @@ impl ExtractHandler {
         Ok(())
     }
 
-    /// Starts fetching `request` (revalidating the page an earlier crawl
-    /// stored for it, if any) on its own tokio task, traced in this task's span.
-    fn fetch(&self, client: &SourceClient, request: PageRequest) -> JoinHandle<ahead::Answer> {
+    /// Starts fetching `request` (with `revalidate`, revalidating the page
+    /// an earlier crawl stored for it, if any) on its own tokio task, traced
+    /// in this task's span.
+    fn fetch(
+        &self,
+        client: &SourceClient,
+        request: PageRequest,
+        revalidate: bool,
+    ) -> JoinHandle<ahead::Answer> {
         let (warehouse, client) = (Arc::clone(&self.warehouse), client.clone());
         let reuse_within = self.reuse_within;
         let fetch = async move {
-            let stored =
-                conditional::stored_page(warehouse.as_ref(), &client, &request, reuse_within)
-                    .await?;
+            let stored = match revalidate {
+                true => {
+                    conditional::stored_page(warehouse.as_ref(), &client, &request, reuse_within)
+                        .await?
+                }
+                false => None,
+            };
             let validators = conditional::validators(stored.as_ref());
             let page = client.get_conditional(&request, &validators).await?;
             Ok((stored, page))
