@@ -22,13 +22,10 @@ pub(super) fn reserve_slots(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
+    // Cached statements: a busy worker reserves many times a second.
     let next: Option<String> = tx
-        .query_row(
-            "SELECT next_at FROM slot_schedules WHERE key = ?1",
-            params![key],
-            |r| r.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT next_at FROM slot_schedules WHERE key = ?1")
+        .and_then(|mut select| select.query_row(params![key], |r| r.get(0)).optional())
         .map_err(unavailable)?;
     let now = Utc::now();
     let slot = match next {
@@ -36,11 +33,11 @@ pub(super) fn reserve_slots(
         None => now,
     };
     let after = slot + chrono::Duration::from_std(interval * count.get()).unwrap_or_default();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO slot_schedules (key, next_at) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at",
-        params![key, ts(after)],
     )
+    .and_then(|mut upsert| upsert.execute(params![key, ts(after)]))
     .map_err(unavailable)?;
     tx.commit().map_err(unavailable)?;
     Ok(slot)
