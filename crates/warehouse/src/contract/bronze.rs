@@ -34,6 +34,16 @@ fn checkpoint(task_id: Uuid, run_id: Uuid, pages_done: u32) -> ExtractCheckpoint
     }
 }
 
+/// The pages stored for `task`, in order.
+async fn task_pages(w: &Arc<dyn Warehouse>, task: Uuid) -> Vec<BronzePage> {
+    w.bronze_pages(&BronzeFilter {
+        task_id: Some(task),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 pub async fn appended_pages_read_back_in_order_with_every_field(w: Arc<dyn Warehouse>) {
     let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
     for seq in [0, 1, 2] {
@@ -44,13 +54,7 @@ pub async fn appended_pages_read_back_in_order_with_every_field(w: Arc<dyn Wareh
                 .unwrap()
         );
     }
-    let pages = w
-        .bronze_pages(&BronzeFilter {
-            task_id: Some(task),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let pages = task_pages(&w, task).await;
     assert_eq!(pages.len(), 3);
     assert_eq!(pages[2], page(task, run, 2, Source::Github, 12));
     assert_eq!(
@@ -81,13 +85,7 @@ pub async fn pages_appended_at_once_by_many_tasks_are_each_stored_with_their_che
     });
     futures::future::join_all(appends).await;
     for &task in &tasks {
-        let pages = w
-            .bronze_pages(&BronzeFilter {
-                task_id: Some(task),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let pages = task_pages(&w, task).await;
         assert_eq!(pages.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![0, 1]);
         let saved = w.extract_checkpoint(task).await.unwrap();
         assert_eq!(saved.map(|c| c.pages_done), Some(2), "task {task}");
@@ -177,13 +175,7 @@ pub async fn a_late_append_never_moves_a_checkpoint_back_or_reopens_it(w: Arc<dy
     let saved = w.extract_checkpoint(task).await.unwrap().unwrap();
     assert!(saved.completed, "a completed extract stays completed");
     assert_eq!(saved.pages_done, 3);
-    let pages = w
-        .bronze_pages(&BronzeFilter {
-            task_id: Some(task),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let pages = task_pages(&w, task).await;
     assert_eq!(pages.len(), 3, "no page of a late append is stored");
 }
 
