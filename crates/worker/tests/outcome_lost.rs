@@ -215,6 +215,11 @@ async fn a_retry_still_being_published_when_the_delivery_is_lost_is_given_up_and
         0,
         "the lost delivery is not acked"
     );
+    let metrics = dorafleet_telemetry::metrics::render();
+    assert!(
+        !metrics.contains("outcome=\"retrying\""),
+        "an abandoned outcome is not counted as a finished task:\n{metrics}"
+    );
 
     shutdown.cancel();
     running.await.unwrap().unwrap();

@@ -234,9 +234,13 @@ impl Worker {
         }
         let publish = async {
             match outcome.result {
+                // Counted once reported: an outcome given up (below) or not
+                // published is not a finished task.
                 Ok(()) => {
+                    self.report(&task, outcome.stats, TaskEventKind::Done)
+                        .await?;
                     metrics::task_finished(task.stage.as_str(), "done", ran);
-                    self.report(&task, outcome.stats, TaskEventKind::Done).await
+                    Ok(())
                 }
                 Err(error) => self.fail(&task, outcome.stats, error, ran).await,
             }

@@ -33,35 +33,37 @@ impl Worker {
         match self.options.retry.decide(task, &error, progressed) {
             RetryDecision::RetryAfter(delay) => {
                 info!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, delay_ms = delay.as_millis() as u64, class = %error.class(), error = %error.detail(), "retrying");
-                metrics::task_finished(task.stage.as_str(), "retrying", ran);
-                metrics::retry_scheduled(task.stage.as_str(), delay);
                 self.broker
                     .publish_delayed(&task.next_attempt(record), delay)
                     .await?;
+                metrics::retry_scheduled(task.stage.as_str(), delay);
                 let kind = TaskEventKind::Retrying {
                     next_attempt: task.attempt + 1,
                     delay,
                     class: error.class(),
                     message: error.detail(),
                 };
-                self.report(task, stats, kind).await
+                self.report(task, stats, kind).await?;
+                metrics::task_finished(task.stage.as_str(), "retrying", ran);
+                Ok(())
             }
             RetryDecision::DeadLetter { reason } => {
                 warn!(task_id = %task.task_id, route = %task.route(), attempt = task.attempt, class = %error.class(), %reason, "dead-lettering");
-                metrics::task_finished(task.stage.as_str(), "dead", ran);
+                let mut letter = DeadLetter::for_task(task, record, reason.clone());
+                letter.trace_id = trace_context::current_trace_id();
+                self.broker.publish_dead_letter(&letter).await?;
                 metrics::dead_lettered(
                     task.stage.as_str(),
                     task.source.map_or("none", |s| s.as_str()),
                 );
-                let mut letter = DeadLetter::for_task(task, record, reason.clone());
-                letter.trace_id = trace_context::current_trace_id();
-                self.broker.publish_dead_letter(&letter).await?;
                 let kind = TaskEventKind::Dead {
                     class: letter.error_class,
                     reason,
                     dead_letter_id: letter.id,
                 };
-                self.report(task, stats, kind).await
+                self.report(task, stats, kind).await?;
+                metrics::task_finished(task.stage.as_str(), "dead", ran);
+                Ok(())
             }
         }
     }
