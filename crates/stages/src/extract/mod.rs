@@ -371,12 +371,11 @@ impl ExtractHandler {
         let (warehouse, client) = (Arc::clone(&self.warehouse), client.clone());
         let reuse_within = self.reuse_within;
         let fetch = async move {
-            let stored = match revalidate {
-                true => {
-                    conditional::stored_page(warehouse.as_ref(), &client, &request, reuse_within)
-                        .await?
-                }
-                false => None,
+            let stored = if revalidate {
+                conditional::stored_page(warehouse.as_ref(), &client, &request, reuse_within)
+                    .await?
+            } else {
+                None
             };
             let validators = conditional::validators(stored.as_ref());
             let page = client.get_conditional(&request, &validators).await?;
