@@ -81,6 +81,19 @@ async fn a_task_failing_mid_crawl_with_requests_in_flight_stores_what_they_broug
     assert_eq!(fetched_twice, 0);
 }
 
+/// `task`'s next attempt, after its current one failed with `error`
+/// having stored pages.
+fn after_failure(task: &TaskEnvelope, error: &TaskError) -> TaskEnvelope {
+    task.next_attempt(dorafleet_core::AttemptRecord {
+        attempt: task.attempt,
+        at: chrono::Utc::now(),
+        worker: "test".into(),
+        class: error.class(),
+        message: error.to_string(),
+        progressed: true,
+    })
+}
+
 /// The bronze pages `task_id` stored.
 async fn task_pages(
     warehouse: &dyn Warehouse,
@@ -119,14 +132,7 @@ async fn fail_mid_crawl_and_resume(in_flight: u32) -> usize {
     assert!(checkpoint.pages_done >= 1 && !checkpoint.completed);
 
     let second = handler
-        .handle(&task.next_attempt(dorafleet_core::AttemptRecord {
-            attempt: 1,
-            at: chrono::Utc::now(),
-            worker: "test".into(),
-            class: dorafleet_core::ErrorClass::Transient,
-            message: "503".into(),
-            progressed: true,
-        }))
+        .handle(&after_failure(&task, &TaskError::transient("503")))
         .await;
     assert_eq!(second.result, Ok(()));
 
@@ -190,14 +196,7 @@ async fn crawl_to_the_end(faults: &[&str], in_flight: u32) -> (Vec<String>, Vec<
             Ok(()) => break,
             Err(e) => {
                 assert!(attempt < 40, "still failing after {attempt} attempts: {e}");
-                task = task.next_attempt(dorafleet_core::AttemptRecord {
-                    attempt,
-                    at: chrono::Utc::now(),
-                    worker: "test".into(),
-                    class: e.class(),
-                    message: e.to_string(),
-                    progressed: true,
-                });
+                task = after_failure(&task, &e);
             }
         }
     }

@@ -22,15 +22,15 @@ use super::{SqliteWarehouse, bronze, unavailable};
 use crate::{BronzePage, ExtractCheckpoint, Result, WarehouseError};
 use rusqlite::Connection;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 /// Appends waiting for the write connection.
 #[derive(Debug, Default)]
 pub(super) struct AppendQueue {
     waiting: Mutex<Vec<Append>>,
-    /// Transactions opened for appends so far.
-    transactions: AtomicU64,
+    /// Batches taken so far (each is committed in one transaction).
+    #[cfg(test)]
+    batches: std::sync::atomic::AtomicU64,
 }
 
 /// One append and where its answer goes.
@@ -53,7 +53,13 @@ impl AppendQueue {
     /// Everything queued so far, leaving the queue empty: the next push
     /// starts the next commit.
     fn take(&self) -> Vec<Append> {
-        std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()))
+        let batch = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        #[cfg(test)]
+        if !batch.is_empty() {
+            self.batches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        batch
     }
 }
 
@@ -94,9 +100,6 @@ impl SqliteWarehouse {
         let results = self.checked(|| {
             self.write_now(|conn| {
                 let batch = taken.insert(self.appends.take());
-                if !batch.is_empty() {
-                    self.appends.transactions.fetch_add(1, Ordering::Relaxed);
-                }
                 Ok(commit_batch(conn, batch))
             })
         });
@@ -295,7 +298,7 @@ mod tests {
             assert!(append.await.unwrap().unwrap(), "every append is stored");
         }
         assert_eq!(
-            w.appends.transactions.load(Ordering::Relaxed),
+            w.appends.batches.load(std::sync::atomic::Ordering::Relaxed),
             1,
             "the 8 waiting appends shared one transaction"
         );
