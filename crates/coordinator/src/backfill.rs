@@ -153,17 +153,15 @@ async fn renormalize_team(
                 team: team.to_owned(),
                 target: Some(target.clone()),
             };
-            let pages = warehouse
-                .bronze_pages(&BronzeFilter {
-                    source: Some(source),
-                    team: Some(team.to_owned()),
-                    target: Some(target.clone()),
-                    ..BronzeFilter::default()
-                })
-                .await?;
+            let pages = BronzeFilter {
+                source: Some(source),
+                team: Some(team.to_owned()),
+                target: Some(target.clone()),
+                ..BronzeFilter::default()
+            };
             let batch =
                 normalize_into_silver(warehouse, config, source, &scope, run_id, &pages).await?;
-            summary.bronze_pages += pages.len() as u64;
+            summary.bronze_pages += batch.counts.pages;
             summary.silver_records +=
                 (batch.deployments.len() + batch.changes.len() + batch.incidents.len()) as u64;
             summary.normalized.add(&batch.counts);

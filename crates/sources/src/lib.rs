@@ -15,7 +15,8 @@
 //! (`client`), a source's several credentials and the choice between them
 //! (`credentials`), the crawl dispatch and helpers (`crawl`), the generic
 //! validation machinery and the endpoint → schema lookup (`validate`), the
-//! normalizers' helpers (`normalize`), and the endpoint names (`endpoint`).
+//! normalizers' trait and helpers (`normalize`), and the endpoint names
+//! (`endpoint`).
 //! The same code talks to the real APIs and to the project's simulator; only
 //! the base URL differs.
 //!
@@ -52,13 +53,12 @@
 //!    `contributor_id`).
 //! 2. Here: a new folder with `mod.rs`, `models.rs`, `schema.rs`
 //!    (`endpoint_schema`), `crawl.rs` (`start_request(s)`, `next_steps`) and
-//!    `normalize.rs` (`normalize`); its `pub mod` below; its endpoint names
-//!    in `page::endpoint`; its arms in `crawl::start_requests` and
-//!    `crawl::next_steps`, in `validate`'s schema lookup, and in the
+//!    `normalize.rs` (its `Normalizer`, a `ScopeNormalizer`); its `pub mod`
+//!    below; its endpoint names in `page::endpoint`; its arms in
+//!    `crawl::start_requests`, `crawl::next_steps` and
+//!    `normalize::normalizer`, in `validate`'s schema lookup, and in the
 //!    client's `default_headers`.
-//! 3. The stage dispatch: the arm of `normalize_scope` in `dorafleet-stages`'
-//!    `normalize.rs`.
-//! 4. The simulator (`dorafleet-sim`): its `Endpoint`s (`endpoint.rs`), the
+//! 3. The simulator (`dorafleet-sim`): its `Endpoint`s (`endpoint.rs`), the
 //!    records in `model.rs`, a generator `generate/<source>.rs`, handlers
 //!    `http/<source>.rs` with their routes in `server.rs`, and its arms for
 //!    error bodies and rate limits (`http/mod.rs`) and fault scoping
@@ -91,6 +91,7 @@ pub use crawl::{
     CrawlStep, Watch, next_steps, next_steps_watching, start_requests, start_requests_watching,
 };
 pub use credentials::{AppTokenError, schedule_name};
+pub use normalize::{ScopeNormalizer, normalizer};
 pub use page::{FetchedPage, PageRequest, Validators, endpoint};
 pub use urls::UrlError;
 pub use validate::{PageQuality, Rejection, validate_page};

@@ -1,12 +1,69 @@
 //! What the sources' normalizers share (`github/normalize.rs`,
-//! `jira/normalize.rs`, `jenkins/normalize.rs`): reading the valid records of
-//! a bronze page with the endpoint's schema, and telling which parent a child
-//! page belongs to. The normalize stage dispatches to the source's normalizer.
+//! `jira/normalize.rs`, `jenkins/normalize.rs`): the [`ScopeNormalizer`]
+//! each of them is, which source's one a scope gets ([`normalizer`]),
+//! reading the valid records of a bronze page with the endpoint's schema,
+//! and telling which parent a child page belongs to.
+//!
+//! A normalizer is handed a scope's pages one at a time rather than all of
+//! them at once, so the normalize stage can read bronze a few pages at a
+//! time: what a worker holds is the scope's parsed records, never every
+//! page body of a long history.
 
-use crate::validate;
-use dorafleet_core::TaskError;
-use dorafleet_warehouse::{BronzePage, NormalizeCounts};
+use crate::{github, jenkins, jira, validate};
+use dorafleet_core::{Config, Scope, Source, TaskError};
+use dorafleet_warehouse::{BronzePage, NormalizeCounts, SilverBatch};
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// One source's bronze → silver for one scope: fed the scope's pages in
+/// storage order (a later copy of a record replaces an earlier one), then
+/// finished into the silver batch. The batch's totals, run and scope are
+/// filled by the normalize stage.
+pub trait ScopeNormalizer: Send {
+    /// Reads one page's records. A page that is not its endpoint's shape at
+    /// all is a permanent failure naming the page.
+    fn add(&mut self, page: &BronzePage) -> Result<(), TaskError>;
+
+    /// The silver records of every page added.
+    fn finish(self: Box<Self>) -> Result<SilverBatch, TaskError>;
+}
+
+/// The normalizer of `source` for `scope` in run `run_id`. Fails when the
+/// scope is not one the source can normalize (a GitHub or Jenkins scope
+/// without its target).
+pub fn normalizer<'a>(
+    source: Source,
+    config: &'a Config,
+    scope: &'a Scope,
+    run_id: Uuid,
+) -> Result<Box<dyn ScopeNormalizer + 'a>, TaskError> {
+    Ok(match source {
+        Source::Github => Box::new(github::Normalizer::new(config, scope, run_id)?),
+        Source::Jira => Box::new(jira::Normalizer::new(config, scope, run_id)),
+        Source::Jenkins => Box::new(jenkins::Normalizer::new(config, scope, run_id)?),
+    })
+}
+
+/// What a normalizer reads for: the scope, the run, and the configuration
+/// it maps teams and identities with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScopeRun<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) scope: &'a Scope,
+    pub(crate) run_id: Uuid,
+}
+
+/// `pages` through `normalizer`: the whole of a scope's bronze at once, as
+/// tests and small callers have it.
+pub(crate) fn all_pages(
+    mut normalizer: impl ScopeNormalizer,
+    pages: &[BronzePage],
+) -> Result<SilverBatch, TaskError> {
+    for page in pages {
+        normalizer.add(page)?;
+    }
+    Box::new(normalizer).finish()
+}
 
 /// The valid records of a bronze page, typed; the rejected ones and the
 /// unknown fields are added to `counts`. A body that is not the endpoint's

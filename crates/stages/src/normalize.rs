@@ -1,8 +1,10 @@
 //! Normalize: bronze → silver.
 //!
-//! This stage reads a scope's bronze pages, hands them to the source's
-//! normalizer (`dorafleet_sources::{github,jira,jenkins}::normalize`, next to
-//! that source's models and schema) and upserts the silver records.
+//! This stage reads a scope's bronze pages a chunk at a time, hands each to
+//! the source's normalizer (`dorafleet_sources::{github,jira,jenkins}`'s
+//! `Normalizer`, next to that source's models and schema) and upserts the
+//! silver records. A worker so holds the scope's parsed records, not every
+//! page body the run stored for it.
 //!
 //! Each source's pages are parsed record by record with the typed models of
 //! `dorafleet-sources` (timestamps already in UTC): a record that fails
@@ -15,10 +17,10 @@
 
 use async_trait::async_trait;
 use dorafleet_core::{Config, Scope, Source, TaskEnvelope, TaskError, TaskStats};
-use dorafleet_sources::{github, jenkins, jira};
+use dorafleet_sources::ScopeNormalizer;
 use dorafleet_warehouse::{
     BronzeFilter, BronzePage, DeploymentOutcome, NormalizeCounts, SilverBatch, SilverDeployment,
-    Warehouse,
+    Warehouse, each_bronze_page,
 };
 use dorafleet_worker::{HandlerOutcome, StageHandler};
 use std::sync::Arc;
@@ -33,34 +35,49 @@ pub fn normalize_scope(
     run_id: Uuid,
     pages: &[BronzePage],
 ) -> Result<SilverBatch, TaskError> {
-    let mut batch = match source {
-        Source::Github => github::normalize(config, scope, run_id, pages)?,
-        Source::Jira => jira::normalize(config, scope, run_id, pages)?,
-        Source::Jenkins => jenkins::normalize(config, scope, run_id, pages)?,
-    };
+    let mut normalizer = dorafleet_sources::normalizer(source, config, scope, run_id)?;
+    for page in pages {
+        normalizer.add(page)?;
+    }
+    finish(normalizer, source, scope, run_id, pages.len() as u64)
+}
+
+/// The batch of `normalizer`, with its totals, run and scope filled in.
+fn finish(
+    normalizer: Box<dyn ScopeNormalizer + '_>,
+    source: Source,
+    scope: &Scope,
+    run_id: Uuid,
+    pages: u64,
+) -> Result<SilverBatch, TaskError> {
+    let mut batch = normalizer.finish()?;
     batch.counts.run_id = run_id;
     batch.counts.source = Some(source);
     batch.counts.scope = Some(scope.clone());
-    batch.counts.pages = pages.len() as u64;
+    batch.counts.pages = pages;
     batch.counts.deployments = batch.deployments.len() as u64;
     batch.counts.changes = batch.changes.len() as u64;
     batch.counts.incidents = batch.incidents.len() as u64;
     Ok(batch)
 }
 
-/// [`normalize_scope`], then the deployments the batch found deleted but does
-/// not hold (watched ones an earlier run listed) marked `deleted` from what
-/// silver holds, then the batch upserted. What the normalize stage and a
-/// backfill from bronze both do.
+/// The bronze pages `pages` selects (of `source` in `scope`), read a chunk
+/// at a time ([`each_bronze_page`]) and normalized as they come; then the
+/// deployments the batch found deleted but does not hold (watched ones an
+/// earlier run listed) marked `deleted` from what silver holds, then the
+/// batch upserted. What the normalize stage and a backfill from bronze both
+/// do.
 pub async fn normalize_into_silver(
     warehouse: &dyn Warehouse,
     config: &Config,
     source: Source,
     scope: &Scope,
     run_id: Uuid,
-    pages: &[BronzePage],
+    pages: &BronzeFilter,
 ) -> Result<SilverBatch, TaskError> {
-    let mut batch = normalize_scope(config, source, scope, run_id, pages)?;
+    let mut normalizer = dorafleet_sources::normalizer(source, config, scope, run_id)?;
+    let read = each_bronze_page(warehouse, pages, |page| normalizer.add(&page)).await?;
+    let mut batch = finish(normalizer, source, scope, run_id, read)?;
     if !batch.gone_deployments.is_empty() {
         let stored = warehouse.team_silver(&scope.team).await?;
         for (gone_source, key) in std::mem::take(&mut batch.gone_deployments) {
@@ -102,16 +119,13 @@ impl NormalizeHandler {
         let source = task
             .source
             .ok_or_else(|| TaskError::permanent("normalize task without a source"))?;
-        let pages = self
-            .warehouse
-            .bronze_pages(&BronzeFilter {
-                run_id: Some(task.run_id),
-                source: Some(source),
-                team: Some(task.scope.team.clone()),
-                target: task.scope.target.clone(),
-                ..BronzeFilter::default()
-            })
-            .await?;
+        let pages = BronzeFilter {
+            run_id: Some(task.run_id),
+            source: Some(source),
+            team: Some(task.scope.team.clone()),
+            target: task.scope.target.clone(),
+            ..BronzeFilter::default()
+        };
         let batch = normalize_into_silver(
             self.warehouse.as_ref(),
             &self.config,

@@ -12,7 +12,7 @@
 //! a record with the payload it reuses, so normalize reads a run's pages the
 //! same way whether each was fetched or revalidated.
 
-use crate::Result;
+use crate::{Result, WarehouseError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dorafleet_core::Window;
@@ -146,6 +146,48 @@ pub struct BronzeFilter {
     pub team: Option<String>,
     /// Only pages of this target (`owner/repo`, project key, job name).
     pub target: Option<String>,
+    /// Only pages stored after this one, in storage order: where the next
+    /// read of a scope's pages in chunks starts.
+    pub after: Option<PageRef>,
+    /// At most this many pages (the first ones in storage order).
+    pub limit: Option<usize>,
+}
+
+/// How many pages [`each_bronze_page`] reads at a time: a few megabytes of
+/// bodies at most.
+pub const BRONZE_PAGES_PER_READ: usize = 32;
+
+/// Hands the pages `filter` selects to `each` in storage order, reading
+/// [`BRONZE_PAGES_PER_READ`] of them at a time (from `filter.after` on), so
+/// a reader holds a chunk of a scope's bronze and never all of it. Returns
+/// how many pages it handed over. A page stored while the reading goes on
+/// is handed over if it comes after the pages already read.
+pub async fn each_bronze_page<S, E>(
+    store: &S,
+    filter: &BronzeFilter,
+    mut each: impl FnMut(BronzePage) -> std::result::Result<(), E>,
+) -> std::result::Result<u64, E>
+where
+    S: BronzeStore + ?Sized,
+    E: From<WarehouseError>,
+{
+    let mut chunk_filter = BronzeFilter {
+        limit: Some(BRONZE_PAGES_PER_READ),
+        ..filter.clone()
+    };
+    let mut handed = 0;
+    loop {
+        let chunk = store.bronze_pages(&chunk_filter).await?;
+        let full = chunk.len() >= BRONZE_PAGES_PER_READ;
+        chunk_filter.after = chunk.last().map(BronzePage::at).or(chunk_filter.after);
+        for page in chunk {
+            each(page)?;
+            handed += 1;
+        }
+        if !full {
+            return Ok(handed);
+        }
+    }
 }
 
 /// How much bronze one source holds, from [`BronzeStore::bronze_totals`].

@@ -32,7 +32,8 @@ mod slots;
 pub mod sqlite;
 
 pub use bronze::{
-    BronzeFilter, BronzePage, BronzeStore, BronzeTotals, Coverage, ExtractCheckpoint, PageRef,
+    BRONZE_PAGES_PER_READ, BronzeFilter, BronzePage, BronzeStore, BronzeTotals, Coverage,
+    ExtractCheckpoint, PageRef, each_bronze_page,
 };
 pub use error::WarehouseError;
 pub use gold::{GoldChange, GoldChangeKind, GoldFilter, GoldRecord, GoldStore};

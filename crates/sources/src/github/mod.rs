@@ -10,5 +10,5 @@ pub(crate) use crawl::{next_steps, start_requests};
 pub use models::{
     CommitDetail, Deployment, DeploymentStatus, GitActor, GitRef, PullCommit, PullRequest, User,
 };
-pub use normalize::normalize;
+pub use normalize::{Normalizer, normalize};
 pub(crate) use schema::endpoint_schema;

@@ -13,5 +13,5 @@ pub use crawl::{
 };
 pub(crate) use crawl::{next_steps, start_request};
 pub use models::{Action, BranchJob, Build, BuildsPage, Cause};
-pub use normalize::normalize;
+pub use normalize::{Normalizer, normalize};
 pub(crate) use schema::endpoint_schema;

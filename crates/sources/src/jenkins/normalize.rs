@@ -7,7 +7,7 @@
 
 use super::crawl::{is_multibranch, job_of_url, percent_decode};
 use super::models::Build;
-use crate::normalize::records;
+use crate::normalize::{ScopeNormalizer, ScopeRun, all_pages, records};
 use crate::page::endpoint;
 use dorafleet_core::config::glob_match;
 use dorafleet_core::{Config, Scope, Source, TaskError};
@@ -25,55 +25,95 @@ pub fn normalize(
     run_id: Uuid,
     pages: &[BronzePage],
 ) -> Result<SilverBatch, TaskError> {
-    let target = scope
-        .target
-        .clone()
-        .ok_or_else(|| TaskError::permanent("Jenkins normalize task without a job"))?;
-    let mut counts = NormalizeCounts::default();
-    // Builds by job path: the target itself, or `target/branch` for the
-    // branch jobs of a multibranch project.
-    let mut jobs: BTreeMap<String, BTreeMap<u64, Build>> = BTreeMap::new();
-    for page in pages.iter().filter(|p| p.status == 200) {
+    all_pages(Normalizer::new(config, scope, run_id)?, pages)
+}
+
+/// A job's scope read page by page (see [`ScopeNormalizer`]): builds by job
+/// path, the target itself or `target/branch` for the branch jobs of a
+/// multibranch project.
+#[derive(Debug)]
+pub struct Normalizer<'a> {
+    run: ScopeRun<'a>,
+    target: String,
+    jobs: BTreeMap<String, BTreeMap<u64, Build>>,
+    counts: NormalizeCounts,
+}
+
+impl<'a> Normalizer<'a> {
+    /// Fails when the scope names no job.
+    pub fn new(config: &'a Config, scope: &'a Scope, run_id: Uuid) -> Result<Self, TaskError> {
+        let target = scope
+            .target
+            .clone()
+            .ok_or_else(|| TaskError::permanent("Jenkins normalize task without a job"))?;
+        Ok(Normalizer {
+            run: ScopeRun {
+                config,
+                scope,
+                run_id,
+            },
+            target,
+            jobs: BTreeMap::new(),
+            counts: NormalizeCounts::default(),
+        })
+    }
+}
+
+impl ScopeNormalizer for Normalizer<'_> {
+    fn add(&mut self, page: &BronzePage) -> Result<(), TaskError> {
+        if page.status != 200 {
+            return Ok(());
+        }
+        let target = &self.target;
         let job = match page.endpoint.as_str() {
             endpoint::JENKINS_BUILDS => target.clone(),
-            endpoint::JENKINS_BRANCH_BUILDS => match branch_of(&page.request, &target) {
+            endpoint::JENKINS_BRANCH_BUILDS => match branch_of(&page.request, target) {
                 Some(branch) => format!("{target}/{branch}"),
-                None => continue,
+                None => return Ok(()),
             },
-            _ => continue,
+            _ => return Ok(()),
         };
         if is_multibranch_parent(&page.body) {
-            continue;
+            return Ok(());
         }
-        let builds = jobs.entry(job).or_default();
-        for build in records::<Build>(page, &mut counts)? {
+        let builds = self.jobs.entry(job).or_default();
+        for build in records::<Build>(page, &mut self.counts)? {
             builds.insert(build.number, build);
         }
+        Ok(())
     }
-    let mut batch = SilverBatch {
-        counts,
-        ..SilverBatch::default()
-    };
-    let deploys_repo = config
-        .teams
-        .iter()
-        .find(|t| t.id == scope.team)
-        .and_then(|t| t.deploy_jobs.get(&target));
-    let branches = &config.sources.jenkins.deploy_branches;
-    for (job, builds) in jobs {
-        let deploys = deploys_repo.filter(|_| match job.strip_prefix(&format!("{target}/")) {
-            None => true,
-            Some(branch) => deploys_branch(branches, branch),
-        });
-        let Some(repo) = deploys else {
-            batch.counts.non_deploy_builds_skipped += builds.len() as u64;
-            continue;
+
+    fn finish(self: Box<Self>) -> Result<SilverBatch, TaskError> {
+        let Normalizer {
+            run,
+            target,
+            jobs,
+            counts,
+        } = *self;
+        let (config, scope) = (run.config, run.scope);
+        let mut batch = SilverBatch {
+            counts,
+            ..SilverBatch::default()
         };
-        deployments(
-            config, scope, run_id, &target, &job, repo, builds, &mut batch,
-        );
+        let deploys_repo = config
+            .teams
+            .iter()
+            .find(|t| t.id == scope.team)
+            .and_then(|t| t.deploy_jobs.get(&target));
+        let branches = &config.sources.jenkins.deploy_branches;
+        for (job, builds) in jobs {
+            let deploys = deploys_repo.filter(|_| match job.strip_prefix(&format!("{target}/")) {
+                None => true,
+                Some(branch) => deploys_branch(branches, branch),
+            });
+            let Some(repo) = deploys else {
+                batch.counts.non_deploy_builds_skipped += builds.len() as u64;
+                continue;
+            };
+            deployments(run, &target, &job, repo, builds, &mut batch);
+        }
+        Ok(batch)
     }
-    Ok(batch)
 }
 
 /// Whether branch job `name` (Jenkins' name: `/` written `%2F`) is one of
@@ -98,17 +138,19 @@ fn is_multibranch_parent(body: &str) -> bool {
 }
 
 /// The deployments of one deploy job (or deploying branch job) `job`.
-#[allow(clippy::too_many_arguments)]
 fn deployments(
-    config: &Config,
-    scope: &Scope,
-    run_id: Uuid,
+    run: ScopeRun<'_>,
     target: &str,
     job: &str,
     repo: &str,
     builds: BTreeMap<u64, Build>,
     batch: &mut SilverBatch,
 ) {
+    let ScopeRun {
+        config,
+        scope,
+        run_id,
+    } = run;
     for (number, build) in builds {
         let Some(started_at) = build.started_at() else {
             continue;

@@ -23,6 +23,6 @@ pub use models::{
     ChangeItem, ChangelogPage, History, Issue, IssueFields, JiraUser, NamedField, ProjectRef,
     SearchPage, Status, StatusCategory,
 };
-pub use normalize::normalize;
+pub use normalize::{Normalizer, normalize};
 pub(crate) use schema::endpoint_schema;
 pub use zone::JqlZone;

@@ -1,6 +1,7 @@
 //! The contract of the warehouse's bronze role: bronze pages, crawl checkpoints, coverage, totals and retention.
 
 use super::*;
+use crate::PageRef;
 
 fn page(task_id: Uuid, run_id: Uuid, seq: u32, source: Source, records: u64) -> BronzePage {
     BronzePage {
@@ -90,6 +91,62 @@ pub async fn pages_appended_at_once_by_many_tasks_are_each_stored_with_their_che
         let saved = w.extract_checkpoint(task).await.unwrap();
         assert_eq!(saved.map(|c| c.pages_done), Some(2), "task {task}");
     }
+}
+
+pub async fn a_scope_read_in_chunks_hands_over_every_page_once_in_storage_order(
+    w: Arc<dyn Warehouse>,
+) {
+    // More pages than one read takes, over several tasks, with another
+    // run's pages of the same scope in between.
+    let (run, other_run) = (Uuid::now_v7(), Uuid::now_v7());
+    let per_task = u32::try_from(BRONZE_PAGES_PER_READ).unwrap() / 2 + 3;
+    let mut stored = Vec::new();
+    for _ in 0..3 {
+        let (task, other) = (Uuid::now_v7(), Uuid::now_v7());
+        for seq in 0..per_task {
+            let p = page(task, run, seq, Source::Github, 1);
+            w.append_bronze_page(&p, &checkpoint(task, run, seq + 1))
+                .await
+                .unwrap();
+            stored.push(p.at());
+            let o = page(other, other_run, seq, Source::Github, 1);
+            w.append_bronze_page(&o, &checkpoint(other, other_run, seq + 1))
+                .await
+                .unwrap();
+        }
+    }
+    stored.sort_by_key(|at| (at.task_id.to_string(), at.seq));
+    let of_run = BronzeFilter {
+        run_id: Some(run),
+        source: Some(Source::Github),
+        team: Some("payments".into()),
+        target: Some("acme/ledger".into()),
+        ..Default::default()
+    };
+    let mut handed = Vec::new();
+    let count = each_bronze_page(w.as_ref(), &of_run, |p| {
+        handed.push(p.at());
+        Ok::<_, WarehouseError>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, stored.len() as u64);
+    assert_eq!(
+        handed, stored,
+        "every page of the run once, in storage order"
+    );
+
+    // One chunk: the first pages after a given one, and no more.
+    let chunk = w
+        .bronze_pages(&BronzeFilter {
+            after: Some(stored[4]),
+            limit: Some(3),
+            ..of_run
+        })
+        .await
+        .unwrap();
+    let at: Vec<PageRef> = chunk.iter().map(BronzePage::at).collect();
+    assert_eq!(at, stored[5..8]);
 }
 
 pub async fn a_page_stored_twice_is_kept_once(w: Arc<dyn Warehouse>) {

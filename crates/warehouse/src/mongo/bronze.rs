@@ -185,9 +185,22 @@ pub(super) async fn pages(db: &Database, f: &BronzeFilter) -> Result<Vec<BronzeP
     if let Some(target) = &f.target {
         filter.insert("target", target);
     }
-    let docs: Vec<PageDoc> = collection(db)
-        .find(filter)
-        .sort(doc! { "task_id": 1, "seq": 1 })
+    if let Some(after) = f.after {
+        let task = after.task_id.to_string();
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "task_id": { "$gt": &task } },
+                doc! { "task_id": &task, "seq": { "$gt": i64::from(after.seq) } },
+            ],
+        );
+    }
+    let pages = collection(db);
+    let mut find = pages.find(filter).sort(doc! { "task_id": 1, "seq": 1 });
+    if let Some(limit) = f.limit {
+        find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+    let docs: Vec<PageDoc> = find
         .await
         .map_err(classify)?
         .try_collect()

@@ -207,37 +207,51 @@ pub(super) fn coverage(
 }
 
 pub(super) fn pages(conn: &mut Connection, f: &BronzeFilter) -> Result<Vec<BronzePage>> {
-    // Only the filters given are in the statement (see `filters`): with
-    // the columns named, the run's index serves a normalize read instead of
-    // a scan of the whole of bronze.
-    let filters = Filters::new()
-        .equal("b.execution_id", f.run_id.map(|u| u.to_string()))
-        .equal("b.task_id", f.task_id.map(|u| u.to_string()))
-        .equal("b.source_system", f.source.map(|s| s.as_str().to_owned()))
-        .equal("b.team", f.team.clone())
-        .equal("b.target", f.target.clone());
-    let wanted = filters.where_clause();
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT b.task_id, b.seq, b.execution_id, b.source_system, b.team, b.target,
-                    b.endpoint, b.request, b.cursor, coalesce(o.status, b.status), b.fetched_at,
-                    coalesce(o.record_count, b.record_count), coalesce(o.body, b.body),
-                    coalesce(o.etag, b.etag), coalesce(o.last_modified, b.last_modified),
-                    coalesce(o.link_next, b.link_next), b.reuses_task_id, b.reuses_seq
-             FROM bronze_pages b
-             LEFT JOIN bronze_pages o ON o.task_id = b.reuses_task_id AND o.seq = b.reuses_seq
-             {wanted}
-             ORDER BY b.task_id, b.seq"
-        ))
-        .map_err(unavailable)?;
+    let (sql, filters, limit) = pages_query(f);
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+    let limit = limit.as_ref().map(|n| n as &dyn rusqlite::ToSql);
     let rows = stmt
-        .query_map(filters.params(&[]).as_slice(), raw_page)
+        .query_map(filters.params(limit.as_slice()).as_slice(), raw_page)
         .map_err(unavailable)?;
     let mut pages = Vec::new();
     for row in rows {
         pages.push(row.map_err(unavailable)?.into_page()?);
     }
     Ok(pages)
+}
+
+/// The statement reading the pages `f` selects, its filters' values, and
+/// its limit's (the parameter after them), if any.
+fn pages_query(f: &BronzeFilter) -> (String, Filters, Option<i64>) {
+    // Only the filters given are in the statement (see `filters`): with
+    // the columns named, the run's index (or the scope's) serves a
+    // normalize read in storage order, a range of it, without sorting the
+    // pages' bodies first.
+    let filters = Filters::new()
+        .equal("b.execution_id", f.run_id.map(|u| u.to_string()))
+        .equal("b.task_id", f.task_id.map(|u| u.to_string()))
+        .equal("b.source_system", f.source.map(|s| s.as_str().to_owned()))
+        .equal("b.team", f.team.clone())
+        .equal("b.target", f.target.clone())
+        .after_page("b.task_id", "b.seq", f.after);
+    let wanted = filters.where_clause();
+    let limit = f.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let limit_clause = match limit {
+        Some(_) => format!("LIMIT ?{}", filters.next_number()),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT b.task_id, b.seq, b.execution_id, b.source_system, b.team, b.target,
+                b.endpoint, b.request, b.cursor, coalesce(o.status, b.status), b.fetched_at,
+                coalesce(o.record_count, b.record_count), coalesce(o.body, b.body),
+                coalesce(o.etag, b.etag), coalesce(o.last_modified, b.last_modified),
+                coalesce(o.link_next, b.link_next), b.reuses_task_id, b.reuses_seq
+         FROM bronze_pages b
+         LEFT JOIN bronze_pages o ON o.task_id = b.reuses_task_id AND o.seq = b.reuses_seq
+         {wanted}
+         ORDER BY b.task_id, b.seq {limit_clause}"
+    );
+    (sql, filters, limit)
 }
 
 /// A row as stored; converted after the borrow of the statement ends.
@@ -441,5 +455,54 @@ impl crate::BronzeStore for SqliteWarehouse {
 
     async fn purge_bronze_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
         self.with_conn(move |c| purge_before(c, cutoff)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PageRef;
+
+    /// How SQLite plans the read of `f`'s pages, one step per line.
+    fn plan(conn: &Connection, f: &BronzeFilter) -> String {
+        let (sql, filters, limit) = pages_query(f);
+        let limit = limit.as_ref().map(|n| n as &dyn rusqlite::ToSql);
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt
+            .query_map(filters.params(limit.as_slice()).as_slice(), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_scopes_pages_are_read_in_chunks_off_an_index_without_sorting_their_bodies() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let scope = BronzeFilter {
+            source: Some(Source::Github),
+            team: Some("payments".into()),
+            target: Some("acme/ledger".into()),
+            after: Some(PageRef {
+                task_id: Uuid::nil(),
+                seq: 3,
+            }),
+            limit: Some(32),
+            ..BronzeFilter::default()
+        };
+        let of_run = BronzeFilter {
+            run_id: Some(Uuid::nil()),
+            ..scope.clone()
+        };
+        for (filter, index) in [(&of_run, "bronze_by_run"), (&scope, "bronze_by_scope")] {
+            let plan = plan(&conn, filter);
+            assert!(plan.contains(&format!("INDEX {index} (")), "{plan}");
+            assert!(
+                plan.contains("task_id") && plan.contains(">"),
+                "a range: {plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "no sort: {plan}");
+        }
     }
 }

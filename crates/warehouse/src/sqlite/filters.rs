@@ -7,6 +7,7 @@
 //! names its columns and the table's indexes serve it. Each combination is
 //! its own statement text, so each gets its own cached plan.
 
+use crate::PageRef;
 use rusqlite::ToSql;
 
 /// Conditions joined by `AND`, each with its values as numbered parameters.
@@ -46,6 +47,25 @@ impl Filters {
                 .collect();
             self.clauses
                 .push(format!("{column} IN ({})", numbers.join(", ")));
+        }
+        self
+    }
+
+    /// Rows after `page` in `(task, seq)` order, when `page` is given.
+    pub(super) fn after_page(
+        mut self,
+        task_column: &str,
+        seq_column: &str,
+        page: Option<PageRef>,
+    ) -> Self {
+        if let Some(page) = page {
+            self.values.push(page.task_id.to_string());
+            self.values.push(page.seq.to_string());
+            let n = self.values.len();
+            self.clauses.push(format!(
+                "({task_column}, {seq_column}) > (?{}, ?{n})",
+                n - 1
+            ));
         }
         self
     }

@@ -277,6 +277,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX bronze_by_request ON bronze_pages (source_system, request, fetched_at);
     CREATE INDEX bronze_by_reused ON bronze_pages (reuses_task_id, reuses_seq);
     "#,
+    // 11: a scope's pages read in storage order straight off the run's (or
+    // the scope's) index, in chunks, with no sort of their bodies; and only
+    // the records that reuse a page in the index of reused pages (most
+    // pages reuse none, and each index entry is one more b-tree leaf an
+    // append writes).
+    r#"
+    DROP INDEX bronze_by_run;
+    CREATE INDEX bronze_by_run
+        ON bronze_pages (execution_id, source_system, team, target, task_id, seq);
+    DROP INDEX bronze_by_scope;
+    CREATE INDEX bronze_by_scope ON bronze_pages (source_system, team, target, task_id, seq);
+    DROP INDEX bronze_by_reused;
+    CREATE INDEX bronze_by_reused ON bronze_pages (reuses_task_id, reuses_seq)
+        WHERE reuses_task_id IS NOT NULL;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
