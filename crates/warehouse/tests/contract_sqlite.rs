@@ -1,7 +1,8 @@
 //! The warehouse contract, run against the embedded SQLite warehouse.
 
+use dorafleet_core::Source;
 use dorafleet_warehouse::sqlite::SqliteWarehouse;
-use dorafleet_warehouse::{BronzeStore, Warehouse};
+use dorafleet_warehouse::{BronzeFilter, BronzePage, BronzeStore, ExtractCheckpoint, Warehouse};
 use std::sync::Arc;
 
 async fn fresh() -> Option<Arc<dyn Warehouse>> {
@@ -14,13 +15,8 @@ async fn fresh() -> Option<Arc<dyn Warehouse>> {
 
 dorafleet_warehouse::warehouse_contract_suite!(fresh());
 
-#[tokio::test]
-async fn bronze_pages_cannot_be_rewritten_in_place() {
-    use dorafleet_core::Source;
-    use dorafleet_warehouse::{BronzePage, ExtractCheckpoint};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("w.db");
-    let w = SqliteWarehouse::open(&path).unwrap();
+/// A GitHub page of `body`, first of its task, with the checkpoint after it.
+fn first_page(body: &str) -> (BronzePage, ExtractCheckpoint) {
     let (task, run) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let page = BronzePage {
         task_id: task,
@@ -37,7 +33,7 @@ async fn bronze_pages_cannot_be_rewritten_in_place() {
         status: 200,
         fetched_at: chrono::Utc::now(),
         record_count: 1,
-        body: "[1]".into(),
+        body: body.into(),
         etag: None,
         last_modified: None,
         link_next: None,
@@ -51,6 +47,15 @@ async fn bronze_pages_cannot_be_rewritten_in_place() {
         newest_seen: None,
         completed: false,
     };
+    (page, cp)
+}
+
+#[tokio::test]
+async fn bronze_pages_cannot_be_rewritten_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let w = SqliteWarehouse::open(&path).unwrap();
+    let (page, cp) = first_page("[1]");
     w.append_bronze_page(&page, &cp).await.unwrap();
     let other = rusqlite::Connection::open(&path).unwrap();
     let err = other
@@ -246,4 +251,57 @@ async fn retention_keeps_a_reused_page_as_long_as_a_record_reusing_it() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_long_body_is_stored_compressed_and_one_stored_as_text_before_still_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let w = SqliteWarehouse::open(&path).unwrap();
+    let record = r#"{"number":7,"state":"closed","title":"Pay out in batches"}"#;
+    let body = format!("[{}]", vec![record; 60].join(","));
+    let (page, cp) = first_page(&body);
+    assert!(w.append_bronze_page(&page, &cp).await.unwrap());
+
+    let file = rusqlite::Connection::open(&path).unwrap();
+    let (kind, stored_bytes): (String, usize) = file
+        .query_row(
+            "SELECT typeof(body), length(body) FROM bronze_pages",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "blob");
+    assert!(
+        stored_bytes * 4 < body.len(),
+        "{stored_bytes} of {}",
+        body.len()
+    );
+
+    // A row as a build before compression wrote it: the body as text.
+    let (older, _) = first_page(&body);
+    file.execute(
+        "INSERT INTO bronze_pages (task_id, seq, execution_id, source_system, team, endpoint,
+             request, cursor, status, fetched_at, record_count, body)
+         SELECT ?1, 0, ?2, source_system, team, endpoint, request, cursor, status,
+             fetched_at, record_count, ?3 FROM bronze_pages",
+        rusqlite::params![
+            older.task_id.to_string(),
+            older.execution_id.to_string(),
+            body
+        ],
+    )
+    .unwrap();
+
+    for run in [page.execution_id, older.execution_id] {
+        let read = w
+            .bronze_pages(&BronzeFilter {
+                run_id: Some(run),
+                ..BronzeFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].body, body, "run {run}");
+    }
 }

@@ -21,8 +21,12 @@ fn fetched(
         cursor: "1".into(),
         status: 200,
         fetched_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, second).unwrap(),
-        record_count: 2,
-        body: format!("[{{\"number\":{second}}},{{\"number\":0}}]"),
+        record_count: 21,
+        // Long enough that a store may keep it compressed.
+        body: format!(
+            "[{{\"number\":{second}}},{}]",
+            vec!["{\"number\":0,\"title\":\"Pay out in batches\"}"; 20].join(",")
+        ),
         etag: etag.map(str::to_owned),
         last_modified: Some("Sun, 01 Mar 2026 11:00:00 GMT".into()),
         link_next: Some(format!("http://h{request}&page=2")),

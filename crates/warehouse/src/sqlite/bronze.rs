@@ -5,6 +5,7 @@
 
 use super::SqliteWarehouse;
 use super::filters::Filters;
+use super::page_body::StoredBody;
 use super::{parse_source, parse_ts, parse_uuid, ts, unavailable};
 use crate::{BronzeFilter, BronzePage, BronzeTotals, Coverage, ExtractCheckpoint, Result};
 use async_trait::async_trait;
@@ -50,7 +51,7 @@ pub(super) fn append_in(
                 if reused { 304 } else { page.status },
                 ts(page.fetched_at),
                 if reused { 0 } else { page.record_count as i64 },
-                if reused { "" } else { page.body.as_str() },
+                StoredBody::of(if reused { "" } else { page.body.as_str() }),
                 payload(&page.etag),
                 payload(&page.last_modified),
                 payload(&page.link_next),
@@ -268,7 +269,7 @@ struct RawPage {
     status: u16,
     fetched_at: String,
     record_count: i64,
-    body: String,
+    body: StoredBody,
     etag: Option<String>,
     last_modified: Option<String>,
     link_next: Option<String>,
@@ -316,7 +317,7 @@ impl RawPage {
             status: self.status,
             fetched_at: parse_ts(&self.fetched_at)?,
             record_count: self.record_count.max(0) as u64,
-            body: self.body,
+            body: self.body.into_text()?,
             etag: self.etag,
             last_modified: self.last_modified,
             link_next: self.link_next,

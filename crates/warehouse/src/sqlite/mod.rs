@@ -25,6 +25,7 @@ mod gold;
 mod holds;
 mod ledger;
 mod monitor;
+mod page_body;
 mod readers;
 mod schema;
 mod silver;
