@@ -182,12 +182,14 @@ pub(crate) fn checked<T: DeserializeOwned>(
         .map_err(|e| page_error(source, page, &e.to_string()))
 }
 
-/// [`parse_body`] then [`checked`].
+/// [`parse_body`] then [`checked`], for a page whose body is needed for
+/// nothing else (so a clean page is decoded from its text).
 pub(crate) fn decode_checked<T: DeserializeOwned>(
     source: Source,
     page: &FetchedPage,
 ) -> Result<Checked<T>, TaskError> {
-    checked(source, page, &parse_body(source, page)?)
+    validate::check(&page.request.endpoint, &page.body)
+        .map_err(|e| page_error(source, page, &e.to_string()))
 }
 
 /// A permanent error that names the source, endpoint, page and URL.

@@ -18,6 +18,8 @@
 //! (`github/schema.rs`, `jira/schema.rs`, `jenkins/schema.rs`), and found
 //! here by endpoint name.
 
+mod clean;
+
 use crate::{github, jenkins, jira};
 use dorafleet_core::TaskError;
 use serde::de::DeserializeOwned;
@@ -154,8 +156,13 @@ pub fn parse_body(body: &str) -> Result<Value, ShapeError> {
     serde_json::from_str(body).map_err(|e| ShapeError(format!("body is not JSON: {e}")))
 }
 
-/// Validates a page body and decodes its valid records as `T`.
+/// Validates a page body and decodes its valid records as `T`. A page whose
+/// records are all clean is decoded from its text (see `clean`); any other
+/// is checked through its JSON tree, with the same result.
 pub fn check<T: DeserializeOwned>(endpoint: &str, body: &str) -> Result<Checked<T>, ShapeError> {
+    if let Some((valid, quality)) = schema(endpoint).and_then(|s| clean::clean_page(s, body)) {
+        return Ok(Checked { valid, quality });
+    }
     check_value(endpoint, &parse_body(body)?)
 }
 
