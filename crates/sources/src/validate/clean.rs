@@ -165,6 +165,12 @@ mod tests {
     }
 
     #[test]
+    fn a_null_with_space_around_it_is_still_a_null() {
+        let fields = super::Fields::parse(r#"{ "a" :  null , "b":1}"#).unwrap();
+        assert_eq!(fields.last("a").map(|v| v.get()), Some("null"));
+    }
+
+    #[test]
     fn a_page_that_needs_judgement_is_left_to_the_tree() {
         for body in [
             format!(r#"[{{"number":null,{PULL}}}]"#),

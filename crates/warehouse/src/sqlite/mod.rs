@@ -19,6 +19,7 @@
 
 mod appends;
 mod bronze;
+mod bronze_reads;
 mod dead_letters;
 mod filters;
 mod gold;
