@@ -400,6 +400,7 @@ async fn hostile(foreign: &Server) -> Server {
                 total: 512 * 1024 * 1024,
                 declare: false,
             },
+            "bad-child" => bad_child(path),
             "token-repeat" => Answer::json(
                 200,
                 r#"{"issues": [], "nextPageToken": "CAEaAggD", "isLast": false}"#,
@@ -408,6 +409,25 @@ async fn hostile(foreign: &Server) -> Server {
         }
     })
     .await
+}
+
+/// Eight pull requests merged in the window, whose commit lists are
+/// empty but for the fifth's, which is garbage.
+fn bad_child(path: &str) -> Answer {
+    if path.contains("/pulls/5/commits") {
+        return Answer::json(200, "<html>not json</html>");
+    }
+    if path.contains("/commits") {
+        return Answer::json(200, "[]");
+    }
+    let pulls: Vec<String> = (1..=8)
+        .map(|n| {
+            format!(
+                r#"{{"number": {n}, "created_at": "2026-05-02T10:00:00Z", "updated_at": "2026-05-20T10:00:00Z", "merged_at": "2026-05-1{n}T10:00:00Z"}}"#
+            )
+        })
+        .collect();
+    Answer::json(200, &format!("[{}]", pulls.join(",")))
 }
 
 /// Another origin, which must never be contacted: it would answer "nothing
@@ -444,6 +464,8 @@ struct Ran {
     error: TaskError,
     bronze: Vec<BronzePage>,
     completed: bool,
+    /// The pages the task's checkpoint names.
+    checkpointed: u32,
 }
 
 async fn extract(source: Source, config: SourceConfig, target: &str) -> Ran {
@@ -473,11 +495,9 @@ async fn extract(source: Source, config: SourceConfig, target: &str) -> Ran {
         })
         .await
         .unwrap();
-    let completed = warehouse
-        .extract_checkpoint(task.task_id)
-        .await
-        .unwrap()
-        .is_some_and(|cp| cp.completed);
+    let checkpoint = warehouse.extract_checkpoint(task.task_id).await.unwrap();
+    let completed = checkpoint.as_ref().is_some_and(|cp| cp.completed);
+    let checkpointed = checkpoint.map_or(0, |cp| cp.pages_done);
     assert!(
         warehouse.coverage(source, &scope).await.unwrap().is_none(),
         "a failed scope gains no coverage, so nothing downstream is verified"
@@ -493,6 +513,7 @@ async fn extract(source: Source, config: SourceConfig, target: &str) -> Ran {
         error,
         bronze,
         completed,
+        checkpointed,
     }
 }
 
@@ -633,6 +654,36 @@ async fn a_repeating_jira_page_token_is_a_cycle_stopped_after_two_requests() {
         ],
     );
     assert_eq!(server.hits(), 2, "{:?}", server.paths());
+}
+
+/// Answers that arrived together wait to be stored in one write; a crawl
+/// that fails on the next answer still stores every page taken before it,
+/// with a checkpoint naming them, so the next attempt asks for none again.
+#[tokio::test]
+async fn a_garbage_child_list_fails_the_crawl_after_every_answer_before_it_is_stored() {
+    let foreign = foreign().await;
+    let server = hostile(&foreign).await;
+    let ran = extract_github(&server, "bad-child").await;
+    assert_permanent(&ran, &["pulls/5/commits"]);
+    let mut stored: Vec<&str> = ran.bronze.iter().map(|p| p.endpoint.as_str()).collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            "deployments",
+            "pull_commits",
+            "pull_commits",
+            "pull_commits",
+            "pull_commits",
+            "pulls",
+            "repo_commits"
+        ],
+        "the three lists and the commits of pull requests 1 to 4"
+    );
+    assert_eq!(
+        ran.checkpointed, 7,
+        "the checkpoint names every stored page"
+    );
 }
 
 #[tokio::test]

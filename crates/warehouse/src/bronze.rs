@@ -222,7 +222,25 @@ pub trait BronzeStore: Send + Sync + std::fmt::Debug {
         &self,
         page: &BronzePage,
         checkpoint: &ExtractCheckpoint,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        let stored = self
+            .append_bronze_pages(vec![page.clone()], checkpoint.clone())
+            .await?;
+        Ok(stored.first().copied().unwrap_or(false))
+    }
+
+    /// Store consecutive fetched pages of one task, in order, and the
+    /// checkpoint that follows the last of them, in one transaction: all of
+    /// them with the checkpoint, or none. A crawl whose answers arrive
+    /// together stores them in one write instead of one write each. For
+    /// each page, `false` when it was already stored (the first copy wins);
+    /// every page is `false` when the checkpoint does not move forward (a
+    /// late append writes nothing). No pages stores the checkpoint alone.
+    async fn append_bronze_pages(
+        &self,
+        pages: Vec<BronzePage>,
+        checkpoint: ExtractCheckpoint,
+    ) -> Result<Vec<bool>>;
 
     /// The last checkpoint of an extract task, if it ever stored a page.
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>>;

@@ -7,9 +7,9 @@
 //! a task's time is the sum of every round trip (150 of them for a busy
 //! repository), so a worker waits on the network far more than it works.
 //!
-//! What stays as it was: pages are still stored, validated and
-//! checkpointed one by one in the crawl's order, so a checkpoint still
-//! names exactly the pages stored before it and a resumed attempt starts
+//! What stays as it was: pages are still validated, stored and
+//! checkpointed in the crawl's order (answers that arrived together in one
+//! write), so a checkpoint still names exactly the pages stored before it and a resumed attempt starts
 //! at the first request not stored. Only requests already in the queue are
 //! fetched ahead, and the queue only grows at its back (a page's follow-ups,
 //! its next page included, go behind everything queued), so what is fetched
@@ -88,6 +88,12 @@ impl FetchAhead {
             }
             self.fetches.push_back(fetch(request.clone()));
         }
+    }
+
+    /// Whether the answer to the front request of the queue has already
+    /// arrived (its fetch is done): taking it now waits for nothing.
+    pub(super) fn front_arrived(&self) -> bool {
+        self.fetches.front().is_some_and(|f| f.is_finished())
     }
 
     /// The answer to the front request of the queue (started by
@@ -257,6 +263,43 @@ mod tests {
             closed,
             Ok(None),
             "every fetch was aborted, dropping its sender"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_front_has_arrived_only_once_its_fetch_is_done() {
+        let pending = requests(1);
+        let (answer, answered) = tokio::sync::oneshot::channel::<()>();
+        let mut answered = Some(answered);
+        let mut ahead = FetchAhead::new(1);
+        assert!(!ahead.front_arrived(), "nothing was asked yet");
+        ahead.top_up(
+            &pending,
+            usize::MAX,
+            |_| true,
+            |request| {
+                let answered = answered.take().expect("one request");
+                tokio::spawn(async move {
+                    let _ = answered.await;
+                    Ok((None, page(&request.url)))
+                })
+            },
+        );
+        tokio::task::yield_now().await;
+        assert!(!ahead.front_arrived(), "the server has not answered");
+        answer.send(()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !ahead.front_arrived() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the answer never arrived"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(ahead.next().await.is_ok());
+        assert!(
+            !ahead.front_arrived(),
+            "the taken answer is no longer waiting"
         );
     }
 }

@@ -3,9 +3,9 @@
 //! A crawl is a queue of pending page requests: it starts from the source's
 //! first requests and every fetched page adds its follow-ups (the next page,
 //! child lists). Each page is stored together with the task's checkpoint in
-//! one warehouse transaction, so a task that fails on page 7 resumes at page
-//! 7 on its next attempt instead of starting over, and no page is ever stored
-//! twice. The queue itself is rebuilt from the stored pages on resume (see
+//! one warehouse transaction (answers that arrived together share one, see
+//! `answer`), so a task that fails on page 7 resumes at page 7 on its next
+//! attempt instead of starting over, and no page is ever stored twice. The queue itself is rebuilt from the stored pages on resume (see
 //! `resume`), so a checkpoint stays small however long the queue.
 //!
 //! Every page's records are validated (see `dorafleet_sources::validate`):
@@ -50,9 +50,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dorafleet_core::{
-    Clock, ErrorClass, Scope, Source, TaskEnvelope, TaskError, TaskStats, Window,
-};
+use dorafleet_core::{Clock, Scope, Source, TaskEnvelope, TaskError, TaskStats, Window};
 use dorafleet_sources::{PageRequest, SourceClient, Watch, start_requests_watching};
 use dorafleet_telemetry::metrics;
 use dorafleet_warehouse::{ExtractCheckpoint, Warehouse};
@@ -63,6 +61,7 @@ mod answer;
 mod conditional;
 mod quality;
 mod resume;
+mod walk;
 pub use quality::{REJECTION_SAMPLE, RecordQuality};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -254,67 +253,22 @@ impl ExtractHandler {
         };
         let revalidate =
             conditional::revalidates(self.warehouse.as_ref(), client, &task.scope).await?;
-        let max_pages = client.max_pages_per_task();
-        let mut ahead = ahead::FetchAhead::new(client.requests_in_flight_per_task() as usize);
-        while let Some(request) = state.pending.front().cloned() {
-            if seq >= max_pages {
-                return Err(TaskError::permanent(format!(
-                    "{source} crawl of {} stopped after {seq} pages, the limit sources.{source}.max_pages_per_task = {max_pages}, with {} request(s) still pending, next {} page {} ({}): a list that does not end is a broken or hostile source; nothing of this crawl is used. Raise the key if the scope really has more pages",
-                    task.scope,
-                    state.pending.len(),
-                    request.endpoint,
-                    request.page_no,
-                    request.url,
-                )));
-            }
-            let list_key = list_fingerprint(client, &request);
-            if let Some(key) = list_key
-                && let Some(first) = state.fetched_lists.get(&key)
-            {
-                return Err(TaskError::permanent(format!(
-                    "{source} crawl of {} goes round in circles: {} page {} ({}) is the same request as page {first}, already fetched ({seq} pages fetched in this task); the source's next link or page token repeats. Stopped; nothing of this crawl is used",
-                    task.scope, request.endpoint, request.page_no, request.url,
-                )));
-            }
-            dorafleet_worker::still_held()?;
-            stats.api_calls += 1;
-            let room = (max_pages - seq) as usize;
-            let not_fetched = |r: &PageRequest| {
-                list_fingerprint(client, r).is_none_or(|k| !state.fetched_lists.contains_key(&k))
-            };
-            ahead.top_up(&state.pending, room, not_fetched, |request| {
-                self.fetch(client, request, revalidate)
-            });
-            let answered = ahead.next().await;
-            let mut crawl = answer::Crawl {
-                task,
-                source,
-                client,
-                page_size: *page_size,
-                state: &mut state,
-                seq: &mut seq,
-                stats: &mut *stats,
-            };
-            let (page, stored) = match answered {
-                Ok((stored, page)) => (page, stored),
-                // A server without the check (an older Jira) does not stop the crawl.
-                Err(e) if request.is_check() && e.class() == ErrorClass::Permanent => {
-                    tracing::warn!(%source, scope = %task.scope, error = %e,
-                        "the source refused a check of the crawl; going on without it");
-                    crawl.state.pending.pop_front();
-                    crawl.state.refused_checks.push(request);
-                    continue;
-                }
-                Err(e) => {
-                    self.keep_what_arrived(&mut crawl, &mut ahead).await?;
-                    return Err(e);
-                }
-            };
-            crawl.state.pending.pop_front();
-            if self.take_answer(&mut crawl, &request, page, stored).await? {
-                ahead.widen();
-            }
-        }
+        let mut crawl = answer::Crawl {
+            task,
+            source,
+            client,
+            page_size: *page_size,
+            state: &mut state,
+            seq: &mut seq,
+            stats: &mut *stats,
+        };
+        let mut unstored = answer::Unstored::default();
+        let crawled = self.walk(&mut crawl, revalidate, &mut unstored).await;
+        // However the walk ended, the pages it took are stored before the
+        // task goes on or fails (unless its lease is gone).
+        let kept = self.store_taken(&mut crawl, &mut unstored).await;
+        crawled?;
+        kept?;
         // Not completed: the task stays resumable, so a replay (with a raised
         // threshold, or after the source is fixed and the run re-planned)
         // decides again from the same tally.

@@ -93,6 +93,64 @@ pub async fn pages_appended_at_once_by_many_tasks_are_each_stored_with_their_che
     }
 }
 
+/// A crawl whose answers arrived together stores them in one write: the
+/// pages in order with the checkpoint after the last; a late batch stores
+/// nothing, and a page already there keeps its first copy.
+pub async fn a_tasks_pages_stored_together_come_with_the_checkpoint_after_the_last(
+    w: Arc<dyn Warehouse>,
+) {
+    let (task, run) = (Uuid::now_v7(), Uuid::now_v7());
+    let pages = |seqs: std::ops::Range<u32>| {
+        seqs.map(|seq| page(task, run, seq, Source::Github, 2))
+            .collect::<Vec<_>>()
+    };
+    let stored = w
+        .append_bronze_pages(pages(0..3), checkpoint(task, run, 3))
+        .await
+        .unwrap();
+    assert_eq!(stored, [true, true, true]);
+    assert_eq!(task_pages(&w, task).await, pages(0..3));
+    assert_eq!(
+        w.extract_checkpoint(task).await.unwrap(),
+        Some(checkpoint(task, run, 3))
+    );
+
+    let late = w
+        .append_bronze_pages(pages(2..4), checkpoint(task, run, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        late,
+        [false, false],
+        "a batch that does not move the checkpoint"
+    );
+    assert_eq!(
+        task_pages(&w, task).await.len(),
+        3,
+        "nothing of a late batch is stored"
+    );
+
+    let mut again = pages(2..5);
+    again[0].body = "[\"another copy\"]".into();
+    let stored = w
+        .append_bronze_pages(again, checkpoint(task, run, 5))
+        .await
+        .unwrap();
+    assert_eq!(stored, [false, true, true]);
+    assert_eq!(
+        task_pages(&w, task).await,
+        pages(0..5),
+        "the first copy of page 2 stays"
+    );
+    assert_eq!(
+        w.extract_checkpoint(task)
+            .await
+            .unwrap()
+            .map(|c| c.pages_done),
+        Some(5)
+    );
+}
+
 pub async fn a_scope_read_in_chunks_hands_over_every_page_once_in_storage_order(
     w: Arc<dyn Warehouse>,
 ) {

@@ -120,23 +120,29 @@ impl PageDoc {
     }
 }
 
-pub(super) async fn append_page(
+/// Stores a task's consecutive `pages` and the `checkpoint` after them in
+/// one transaction; for each page, `true` when it was new.
+pub(super) async fn append_pages(
     w: &MongoWarehouse,
-    page: &BronzePage,
+    pages: &[BronzePage],
     checkpoint: &ExtractCheckpoint,
-) -> Result<bool> {
-    let mut page_doc = to_doc(&PageDoc::new(page))?;
-    let key = doc! { "task_id": page.task_id.to_string(), "seq": i64::from(page.seq) };
-    page_doc.remove("task_id");
-    page_doc.remove("seq");
+) -> Result<Vec<bool>> {
+    let mut page_docs = Vec::with_capacity(pages.len());
+    for page in pages {
+        let mut page_doc = to_doc(&PageDoc::new(page))?;
+        let key = doc! { "task_id": page.task_id.to_string(), "seq": i64::from(page.seq) };
+        page_doc.remove("task_id");
+        page_doc.remove("seq");
+        page_docs.push((key, page_doc));
+    }
     let cp = CheckpointDoc::new(checkpoint);
     let cp_id = by_id(cp.task_id.clone());
     let cp_fields = cp.fields()?;
-    let pages = w.db.collection::<Document>(BRONZE_PAGES);
+    let bronze = w.db.collection::<Document>(BRONZE_PAGES);
     let checkpoints = w.db.collection::<Document>(EXTRACT_CHECKPOINTS);
     w.transaction(
-        (pages, checkpoints, key, page_doc, cp_id, cp_fields),
-        |s, (pages, checkpoints, key, page_doc, cp_id, cp_fields)| {
+        (bronze, checkpoints, page_docs, cp_id, cp_fields),
+        |s, (bronze, checkpoints, page_docs, cp_id, cp_fields)| {
             async move {
                 // Checkpoints only move forward and a completed one is
                 // final: a late append (an attempt whose task another
@@ -146,21 +152,25 @@ pub(super) async fn append_page(
                     let completed = current.get_bool("completed").unwrap_or(false);
                     let done = number(current.get("pages_done"));
                     if completed || done >= number(cp_fields.get("pages_done")) {
-                        return Ok(false);
+                        return Ok(vec![false; page_docs.len()]);
                     }
                 }
-                // An existing page matches and `$setOnInsert` leaves it alone.
-                let stored = pages
-                    .update_one(key.clone(), doc! { "$setOnInsert": page_doc.clone() })
-                    .upsert(true)
-                    .session(&mut *s)
-                    .await?;
+                let mut stored = Vec::with_capacity(page_docs.len());
+                for (key, page_doc) in page_docs.iter() {
+                    // An existing page matches and `$setOnInsert` leaves it alone.
+                    let upserted = bronze
+                        .update_one(key.clone(), doc! { "$setOnInsert": page_doc.clone() })
+                        .upsert(true)
+                        .session(&mut *s)
+                        .await?;
+                    stored.push(upserted.upserted_id.is_some());
+                }
                 checkpoints
                     .update_one(cp_id.clone(), doc! { "$set": cp_fields.clone() })
                     .upsert(true)
                     .session(&mut *s)
                     .await?;
-                Ok(stored.upserted_id.is_some())
+                Ok(stored)
             }
             .boxed()
         },
@@ -318,12 +328,12 @@ pub(super) async fn purge_before(db: &Database, cutoff: DateTime<Utc>) -> Result
 
 #[async_trait]
 impl crate::BronzeStore for MongoWarehouse {
-    async fn append_bronze_page(
+    async fn append_bronze_pages(
         &self,
-        page: &BronzePage,
-        checkpoint: &ExtractCheckpoint,
-    ) -> Result<bool> {
-        append_page(self, page, checkpoint).await
+        pages: Vec<BronzePage>,
+        checkpoint: ExtractCheckpoint,
+    ) -> Result<Vec<bool>> {
+        append_pages(self, &pages, &checkpoint).await
     }
 
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {

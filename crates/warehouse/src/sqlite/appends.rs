@@ -1,7 +1,7 @@
 //! Bronze appends committed together (group commit).
 //!
-//! Every extract page is one append: the page and the checkpoint that names
-//! it, in one transaction. A worker runs several tasks at once, and in the
+//! An append is a task's pages (one, or the few a crawl took at once) and
+//! the checkpoint that names them, in one transaction. A worker runs several tasks at once, and in the
 //! workers benchmark committing those transactions one by one was a third
 //! of what SQLite cost: each commit writes the leaves it changed (the table
 //! and its indexes, the checkpoint row) to the WAL again, though the next
@@ -36,9 +36,9 @@ pub(super) struct AppendQueue {
 /// One append and where its answer goes.
 #[derive(Debug)]
 struct Append {
-    page: BronzePage,
+    pages: Vec<BronzePage>,
     checkpoint: ExtractCheckpoint,
-    answer: oneshot::Sender<Result<bool>>,
+    answer: oneshot::Sender<Result<Vec<bool>>>,
 }
 
 impl AppendQueue {
@@ -64,17 +64,17 @@ impl AppendQueue {
 }
 
 impl SqliteWarehouse {
-    /// Stores `page` with `checkpoint`, in the next commit of the write
-    /// connection; `true` when the page was new (see
-    /// [`BronzeStore::append_bronze_page`](crate::BronzeStore::append_bronze_page)).
+    /// Stores `pages` with `checkpoint`, in the next commit of the write
+    /// connection; for each page, `true` when it was new (see
+    /// [`BronzeStore::append_bronze_pages`](crate::BronzeStore::append_bronze_pages)).
     pub(super) async fn append_in_group(
         &self,
-        page: BronzePage,
+        pages: Vec<BronzePage>,
         checkpoint: ExtractCheckpoint,
-    ) -> Result<bool> {
+    ) -> Result<Vec<bool>> {
         let (answer, answered) = oneshot::channel();
         let leads = self.appends.push(Append {
-            page,
+            pages,
             checkpoint,
             answer,
         });
@@ -114,7 +114,7 @@ impl SqliteWarehouse {
 
 /// Runs each append in its own savepoint of one transaction and commits;
 /// one result per append, in order. A lone append runs without a savepoint.
-fn commit_batch(conn: &mut Connection, batch: &[Append]) -> Vec<Result<bool>> {
+fn commit_batch(conn: &mut Connection, batch: &[Append]) -> Vec<Result<Vec<bool>>> {
     if batch.is_empty() {
         return Vec::new();
     }
@@ -125,7 +125,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Append]) -> Vec<Result<bool>> {
     };
     let mut results = Vec::with_capacity(batch.len());
     if let [only] = batch {
-        let stored = bronze::append_in(&tx, &only.page, &only.checkpoint);
+        let stored = bronze::append_in(&tx, &only.pages, &only.checkpoint);
         if stored.is_err() {
             // Dropping the transaction rolls it back: no page without its
             // checkpoint.
@@ -137,7 +137,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Append]) -> Vec<Result<bool>> {
             // A savepoint dropped without commit is rolled back: a failed
             // append is undone alone, and the others stand.
             let result = tx.savepoint().map_err(unavailable).and_then(|sp| {
-                let stored = bronze::append_in(&sp, &append.page, &append.checkpoint)?;
+                let stored = bronze::append_in(&sp, &append.pages, &append.checkpoint)?;
                 sp.commit().map_err(unavailable)?;
                 Ok(stored)
             });
@@ -219,10 +219,10 @@ mod tests {
     fn queued(
         page: BronzePage,
         checkpoint: ExtractCheckpoint,
-    ) -> (Append, oneshot::Receiver<Result<bool>>) {
+    ) -> (Append, oneshot::Receiver<Result<Vec<bool>>>) {
         let (answer, answered) = oneshot::channel();
         let append = Append {
-            page,
+            pages: vec![page],
             checkpoint,
             answer,
         };
@@ -239,13 +239,21 @@ mod tests {
             .map(|(p, c)| queued(p.clone(), c.clone()).0)
             .collect();
         let results = w.write_now(|conn| Ok(commit_batch(conn, &batch))).unwrap();
-        assert!(matches!(results[0], Ok(true)), "{:?}", results[0]);
+        assert!(
+            matches!(results[0].as_deref(), Ok([true])),
+            "{:?}",
+            results[0]
+        );
         assert!(
             results[1].is_err(),
             "the poison append fails: {:?}",
             results[1]
         );
-        assert!(matches!(results[2], Ok(true)), "{:?}", results[2]);
+        assert!(
+            matches!(results[2].as_deref(), Ok([true])),
+            "{:?}",
+            results[2]
+        );
         for (page, checkpoint) in &appends {
             let stored = pages_of(&w, page).await;
             let saved = w.extract_checkpoint(checkpoint.task_id).await.unwrap();
@@ -265,11 +273,30 @@ mod tests {
         let w = SqliteWarehouse::open_in_memory().unwrap();
         refuse_poison_checkpoints(&w);
         let (page, checkpoint) = append_of("poison");
-        let result = w.append_in_group(page.clone(), checkpoint).await;
+        let result = w.append_in_group(vec![page.clone()], checkpoint).await;
         assert!(result.is_err(), "{result:?}");
         assert!(
             pages_of(&w, &page).await.is_empty(),
             "the page went back with its checkpoint"
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_stored_together_whose_checkpoint_fails_all_go_back_with_it() {
+        let w = SqliteWarehouse::open_in_memory().unwrap();
+        refuse_poison_checkpoints(&w);
+        let (first, checkpoint) = append_of("poison");
+        let second = BronzePage {
+            seq: 1,
+            ..first.clone()
+        };
+        let result = w
+            .append_in_group(vec![first.clone(), second], checkpoint)
+            .await;
+        assert!(result.is_err(), "{result:?}");
+        assert!(
+            pages_of(&w, &first).await.is_empty(),
+            "neither page stays without the checkpoint after them"
         );
     }
 
@@ -285,7 +312,7 @@ mod tests {
             .map(|i| {
                 let (page, checkpoint) = append_of(&format!("team-{i}"));
                 let w = w.clone();
-                tokio::spawn(async move { w.append_in_group(page, checkpoint).await })
+                tokio::spawn(async move { w.append_in_group(vec![page], checkpoint).await })
             })
             .collect();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -295,7 +322,11 @@ mod tests {
         }
         drop(busy);
         for append in appends {
-            assert!(append.await.unwrap().unwrap(), "every append is stored");
+            assert_eq!(
+                append.await.unwrap().unwrap(),
+                [true],
+                "every append is stored"
+            );
         }
         assert_eq!(
             w.appends.batches.load(std::sync::atomic::Ordering::Relaxed),

@@ -16,16 +16,28 @@ use dorafleet_core::{Scope, Source, Window};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-/// Stores `page` with `checkpoint` inside the caller's transaction (see
-/// [`appends`](super::appends), which commits it); `true` when the page was new.
+/// Stores a task's consecutive `pages` and the `checkpoint` after them
+/// inside the caller's transaction (see [`appends`](super::appends), which
+/// commits it); for each page, `true` when it was new.
 pub(super) fn append_in(
     tx: &Connection,
-    page: &BronzePage,
+    pages: &[BronzePage],
     checkpoint: &ExtractCheckpoint,
-) -> Result<bool> {
+) -> Result<Vec<bool>> {
     if !moves_forward(tx, checkpoint)? {
-        return Ok(false);
+        return Ok(vec![false; pages.len()]);
     }
+    let stored = pages
+        .iter()
+        .map(|page| insert_page(tx, page))
+        .collect::<Result<Vec<bool>>>()?;
+    save_checkpoint(tx, checkpoint)?;
+    Ok(stored)
+}
+
+/// Inserts `page` unless its (task, seq) is already stored; `true` when it
+/// was new.
+fn insert_page(tx: &Connection, page: &BronzePage) -> Result<bool> {
     // A record reusing a page on a 304 is stored without payload (what
     // `BronzePage::as_stored` describes), written here from the page's own
     // fields rather than from a copy of the page and its body.
@@ -62,7 +74,6 @@ pub(super) fn append_in(
             ])
         })
         .map_err(unavailable)?;
-    save_checkpoint(tx, checkpoint)?;
     Ok(inserted == 1)
 }
 
@@ -254,12 +265,12 @@ pub(super) fn purge_before(conn: &mut Connection, cutoff: DateTime<Utc>) -> Resu
 
 #[async_trait]
 impl crate::BronzeStore for SqliteWarehouse {
-    async fn append_bronze_page(
+    async fn append_bronze_pages(
         &self,
-        page: &BronzePage,
-        checkpoint: &ExtractCheckpoint,
-    ) -> Result<bool> {
-        self.append_in_group(page.clone(), checkpoint.clone()).await
+        pages: Vec<BronzePage>,
+        checkpoint: ExtractCheckpoint,
+    ) -> Result<Vec<bool>> {
+        self.append_in_group(pages, checkpoint).await
     }
 
     async fn extract_checkpoint(&self, task_id: Uuid) -> Result<Option<ExtractCheckpoint>> {
