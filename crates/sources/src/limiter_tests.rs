@@ -216,3 +216,52 @@ async fn the_fleet_interval_is_a_second_and_the_longest_round_trip_and_lateness_
     drop(gate.wait_turn().await);
     assert_eq!(gate.interval(), Duration::from_micros(105_100));
 }
+
+/// What `Pace` keeps counted, worked out again from its slots.
+fn counted_again(gate: &RateGate) -> (usize, Option<Duration>) {
+    let pace = gate.lock_pace();
+    let unanswered = pace.recent.iter().filter(|s| s.answered.is_none()).count();
+    let margin = pace.recent.iter().filter_map(Slot::round_trip).max();
+    (unanswered, margin)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pace_keeps_its_counts_right_through_turns_answered_given_up_and_pushed_out() {
+    let gate = per_second(3);
+    let check = |gate: &RateGate, step: &str| {
+        let kept = {
+            let pace = gate.lock_pace();
+            (pace.unanswered, pace.margin())
+        };
+        assert_eq!(kept, counted_again(gate), "after {step}");
+    };
+    // Answered with different round trips, one of them late.
+    request(&gate, Duration::from_millis(30), &no_quota()).await;
+    check(&gate, "one answered");
+    let (late, _) = gate.wait_turn().await;
+    late.sent(Duration::from_millis(25));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    late.answered(&no_quota());
+    check(&gate, "one answered late");
+    // Taken and given up before it was sent: it leaves the window.
+    drop(gate.wait_turn().await);
+    check(&gate, "one given up unsent");
+    // Sent and never answered (a transport error).
+    let (lost, _) = gate.wait_turn().await;
+    lost.sent(Duration::ZERO);
+    check(&gate, "one in flight");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    drop(lost);
+    check(&gate, "one lost in flight");
+    // Enough more to push the first ones out of the window.
+    for rtt in [1, 2, 3, 4] {
+        request(&gate, Duration::from_millis(rtt), &no_quota()).await;
+        check(&gate, &format!("a request of {rtt} ms"));
+    }
+    assert_eq!(gate.lock_pace().recent.len(), 3);
+    assert_eq!(
+        gate.lock_pace().margin(),
+        Some(Duration::from_millis(4)),
+        "the long round trips left the window with their slots"
+    );
+}
