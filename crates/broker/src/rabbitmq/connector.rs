@@ -15,6 +15,7 @@ use super::names::Names;
 use super::topology;
 use crate::{BrokerError, Result};
 use lapin::options::ConfirmSelectOptions;
+use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -24,6 +25,22 @@ use tracing::{info, warn};
 
 /// How long one attempt to connect and declare the topology may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The largest AMQP frame a connection asks for, unless its URL names one
+/// (`?frame_max=`). lapin keeps a send and a receive buffer of 32 frames
+/// per connection, filled when it connects: at RabbitMQ's default frame of
+/// 128 KiB that was 8 MiB of every worker's memory (a third of its heap in
+/// the workers benchmark), for messages of a few KiB. At 32 KiB it is
+/// 2 MiB; a message larger than a frame travels as several.
+pub(crate) const FRAME_MAX: u32 = 32 * 1024;
+
+/// `url` as lapin takes it, asking for [`FRAME_MAX`] unless it names a
+/// frame size of its own.
+pub(crate) fn amqp_uri(url: &str) -> std::result::Result<AMQPUri, String> {
+    let mut uri: AMQPUri = url.parse()?;
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
+    Ok(uri)
+}
 
 /// How long a publish keeps reconnecting and retrying before it returns
 /// [`BrokerError::Unavailable`] (a RabbitMQ restart takes a few seconds).
@@ -96,7 +113,9 @@ impl Connector {
         let attempt = async {
             let properties = ConnectionProperties::default()
                 .with_connection_name(format!("dorafleet ({})", self.config.prefix).into());
-            let connection = Connection::connect(&self.config.url, properties)
+            let uri = amqp_uri(&self.config.url)
+                .map_err(|e| unavailable(format!("the RabbitMQ URL {url} does not parse"), e))?;
+            let connection = Connection::connect_uri(uri, properties)
                 .await
                 .map_err(|e| {
                     unavailable(
@@ -270,5 +289,35 @@ impl Connector {
                 warn!(url = %self.url(), "closing the RabbitMQ connection timed out; dropping it")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_asks_for_small_frames_unless_its_url_names_a_size() {
+        let plain = amqp_uri("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
+        assert_eq!(plain.query.frame_max, Some(FRAME_MAX));
+        let named = amqp_uri("amqp://guest:guest@127.0.0.1:5672/%2f?frame_max=131072").unwrap();
+        assert_eq!(named.query.frame_max, Some(131_072));
+        assert_eq!(named.authority.port, 5672, "the rest of the URL is kept");
+        assert!(amqp_uri("amqp://[::1").is_err());
+    }
+
+    #[tokio::test]
+    async fn rabbitmq_agrees_to_the_frame_size_asked_for() {
+        if std::env::var("DORAFLEET_SKIP_RABBITMQ").is_ok_and(|v| v == "1") {
+            return;
+        }
+        let url = std::env::var("DORAFLEET_RABBITMQ_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        let connection =
+            Connection::connect_uri(amqp_uri(&url).unwrap(), ConnectionProperties::default())
+                .await
+                .expect("RabbitMQ on 127.0.0.1:5672 (or DORAFLEET_RABBITMQ_URL)");
+        assert_eq!(connection.configuration().frame_max(), FRAME_MAX);
+        connection.close(0, "test done".into()).await.unwrap();
     }
 }
