@@ -235,7 +235,7 @@ pub trait BronzeStore: Send + Sync + std::fmt::Debug {
     /// together stores them in one write instead of one write each. For
     /// each page, `false` when it was already stored (the first copy wins);
     /// every page is `false` when the checkpoint does not move forward (a
-    /// late append writes nothing). No pages stores the checkpoint alone.
+    /// late append writes nothing).
     async fn append_bronze_pages(
         &self,
         pages: Vec<BronzePage>,

@@ -120,10 +120,14 @@ impl fmt::Debug for RabbitConfig {
     }
 }
 
-/// `amqp://user:secret@host/vhost` → `amqp://user:***@host/vhost`.
+/// `amqp://user:secret@host/vhost` → `amqp://user:***@host/vhost`. A
+/// malformed URL without `//` hides all that stands before its last `@`.
 pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_owned(),
+        };
     };
     let rest_start = scheme_end + 3;
     let rest = &url[rest_start..];
@@ -157,6 +161,7 @@ mod tests {
         assert_eq!(redact_url("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
         assert_eq!(redact_url("amqp://user@host/v"), "amqp://user@host/v");
         assert_eq!(redact_url("amqps://a:b@c@host/"), "amqps://a:***@host/");
+        assert_eq!(redact_url("amqp:guest:s3cret@host/%2f"), "***@host/%2f");
         let config = RabbitConfig {
             url: "amqp://guest:s3cret@localhost".into(),
             ..RabbitConfig::default()

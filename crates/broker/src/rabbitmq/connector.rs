@@ -113,8 +113,11 @@ impl Connector {
         let attempt = async {
             let properties = ConnectionProperties::default()
                 .with_connection_name(format!("dorafleet ({})", self.config.prefix).into());
-            let uri = amqp_uri(&self.config.url)
-                .map_err(|e| unavailable(format!("the RabbitMQ URL {url} does not parse"), e))?;
+            // The parser's message may quote the URL whole, password and all.
+            let uri = amqp_uri(&self.config.url).map_err(|e| {
+                let e = e.replace(&self.config.url, &url);
+                unavailable(format!("the RabbitMQ URL {url} does not parse"), e)
+            })?;
             let connection = Connection::connect_uri(uri, properties)
                 .await
                 .map_err(|e| {
@@ -304,6 +307,17 @@ mod tests {
         assert_eq!(named.query.frame_max, Some(131_072));
         assert_eq!(named.authority.port, 5672, "the rest of the URL is kept");
         assert!(amqp_uri("amqp://[::1").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_url_that_does_not_parse_is_refused_without_showing_its_password() {
+        let config = RabbitConfig {
+            url: "amqp:guest:s3cret@127.0.0.1:5672/%2f".into(),
+            ..RabbitConfig::default()
+        };
+        let error = Connector::open(config).await.unwrap_err().to_string();
+        assert!(error.contains("does not parse"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
     }
 
     #[tokio::test]

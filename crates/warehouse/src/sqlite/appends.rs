@@ -1,8 +1,9 @@
 //! Bronze appends committed together (group commit).
 //!
 //! An append is a task's pages (one, or the few a crawl took at once) and
-//! the checkpoint that names them, in one transaction. A worker runs several tasks at once, and in the
-//! workers benchmark committing those transactions one by one was a third
+//! the checkpoint that names them, in one transaction. A worker runs
+//! several tasks at once, and in the workers benchmark committing those
+//! transactions one by one was a third
 //! of what SQLite cost: each commit writes the leaves it changed (the table
 //! and its indexes, the checkpoint row) to the WAL again, though the next
 //! page's commit changes many of the same leaves.
