@@ -9,8 +9,8 @@
 //!
 //! What stays as it was: pages are still validated, stored and
 //! checkpointed in the crawl's order (answers that arrived together in one
-//! write), so a checkpoint still names exactly the pages stored before it and a resumed attempt starts
-//! at the first request not stored. Only requests already in the queue are
+//! write), so a checkpoint still names exactly the pages stored before it
+//! and a resumed attempt starts at the first request not stored. Only requests already in the queue are
 //! fetched ahead, and the queue only grows at its back (a page's follow-ups,
 //! its next page included, go behind everything queued), so what is fetched
 //! ahead is what the crawl would have asked for next anyway: the next page
